@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Installs what oe-rt's tests need beyond Go: the Debian packages the Python
+# template runs on, and Node.js/npm for the Node template (npm packages are
+# installed by the tests themselves from the template's lockfile). Idempotent
+# and non-interactive; it does nothing when everything is already there.
+set -euo pipefail
+
+debs=(python3 python3-grpcio python3-protobuf python3-yaml nodejs npm)
+missing=()
+for p in "${debs[@]}"; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+# node and npm may come from another source than Debian's packages.
+if command -v node >/dev/null && command -v npm >/dev/null; then
+	filtered=()
+	for p in "${missing[@]}"; do [ "$p" = nodejs ] || [ "$p" = npm ] || filtered+=("$p"); done
+	missing=("${filtered[@]+"${filtered[@]}"}")
+fi
+if [ ${#missing[@]} -eq 0 ]; then
+	exit 0
+fi
+sudo=""
+if [ "$(id -u)" -ne 0 ]; then
+	if command -v sudo >/dev/null; then sudo="sudo"; else
+		echo "install-deps: need root to install: ${missing[*]}" >&2
+		echo "install-deps: run: apt-get install -y ${missing[*]}" >&2
+		exit 1
+	fi
+fi
+echo "install-deps: installing ${missing[*]}" >&2
+export DEBIAN_FRONTEND=noninteractive
+$sudo apt-get update -qq
+$sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null

@@ -1,0 +1,248 @@
+package serve
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	units "github.com/docker/go-units"
+	"go.yaml.in/yaml/v3"
+
+	"github.com/oe-rt/oe-rt/internal/convention"
+)
+
+// Config is the runtime's configuration: the keys of the convention's
+// service.yml. The zero value is not useful; start from DefaultConfig or
+// LoadConfig.
+type Config struct {
+	// Name is the instance name (config `name`, overridden by the
+	// environment, see ResolveName).
+	Name string `yaml:"name"`
+	// Server configures the gRPC server.
+	Server ServerConfig `yaml:"server"`
+	// Functions lists the functions served. Empty means the built-in
+	// conformance fixtures under their own names.
+	Functions []FunctionConfig `yaml:"functions"`
+	// Logger configures logging.
+	Logger LoggerConfig `yaml:"logger"`
+}
+
+// ServerConfig is the `server` block.
+type ServerConfig struct {
+	// Address to listen on (host:port), used when no flag or environment
+	// variable gives one.
+	Address string `yaml:"address"`
+	// Timeout is the grace period for shutdown: calls in flight when
+	// SIGTERM arrives may run this long before the server closes them.
+	Timeout Duration `yaml:"timeout"`
+	// Message holds message.length.max, the largest message accepted or sent.
+	Message struct {
+		Length struct {
+			Max Size `yaml:"max"`
+		} `yaml:"length"`
+	} `yaml:"message"`
+	// Concurrent.Max bounds the calls served at once on one connection
+	// (0: no bound).
+	Concurrent struct {
+		Max uint32 `yaml:"max"`
+	} `yaml:"concurrent"`
+	// Workers.Max sets a fixed pool of goroutines that serve calls
+	// (0: one goroutine per call, grpc-go's default).
+	Workers struct {
+		Max uint32 `yaml:"max"`
+	} `yaml:"workers"`
+	// CA, Key and Cert configure TLS; with CA, clients must present a
+	// certificate signed by it (mutual TLS).
+	CA   string `yaml:"ca"`
+	Key  string `yaml:"key"`
+	Cert string `yaml:"cert"`
+}
+
+// FunctionConfig is one entry of `functions`.
+type FunctionConfig struct {
+	// Name is what callers put in FunctionName.
+	Name string `yaml:"name"`
+	// Handler selects the implementation: the name of a built-in fixture
+	// (echo, context, none, fail, sleep), or `exec:PROGRAM [ARGS...]`.
+	Handler string `yaml:"handler"`
+	// CodeDir is the directory the handler's program is found in and run
+	// from.
+	CodeDir string `yaml:"codedir"`
+}
+
+// LoggerConfig is the `logger` block.
+type LoggerConfig struct {
+	// Path is a file to log to; empty means standard error.
+	Path string `yaml:"path"`
+	// Level is debug, info, warn or error.
+	Level string `yaml:"level"`
+	// Format is text or json.
+	Format string `yaml:"format"`
+}
+
+// DefaultGrace is the default of server.timeout.
+const DefaultGrace = 10 * time.Second
+
+// DefaultConfig returns the configuration used when no file is given: the
+// built-in fixtures, 4 MiB messages, a 10 s grace period.
+func DefaultConfig() *Config {
+	c := &Config{}
+	c.Server.Timeout = Duration(DefaultGrace)
+	c.Server.Message.Length.Max = convention.DefaultMaxMessageSize
+	c.Logger.Level = "info"
+	c.Logger.Format = "text"
+	return c
+}
+
+// LoadConfig reads a configuration file. Errors name the file and line:
+// YAML syntax, unknown keys (a typo is never ignored), bad values.
+func LoadConfig(path string) (*Config, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read config: %w", err)
+	}
+	return ParseConfig(path, b)
+}
+
+var yamlLine = regexp.MustCompile(`line (\d+): `)
+var unknownField = regexp.MustCompile(`field (\S+) not found in type serve\.(\w+)`)
+
+// ParseConfig parses configuration from b; name is used in messages.
+func ParseConfig(name string, b []byte) (*Config, error) {
+	c := DefaultConfig()
+	dec := yaml.NewDecoder(bytes.NewReader(b))
+	dec.KnownFields(true)
+	if err := dec.Decode(c); err != nil && !errors.Is(err, io.EOF) {
+		return nil, configError(name, err)
+	}
+	if err := c.validate(); err != nil {
+		return nil, fmt.Errorf("%s: %w", name, err)
+	}
+	return c, nil
+}
+
+// configError rewrites yaml's messages into "FILE:LINE: what" lines.
+func configError(name string, err error) error {
+	var te *yaml.TypeError
+	if errors.As(err, &te) {
+		var lines []string
+		for _, e := range te.Errors {
+			lines = append(lines, name+":"+tidy(e))
+		}
+		return errors.New(strings.Join(lines, "\n"))
+	}
+	return fmt.Errorf("%s:%s", name, tidy(strings.TrimPrefix(err.Error(), "yaml: ")))
+}
+
+var typeNames = map[string]string{
+	"Config": "the top level", "ServerConfig": "server", "FunctionConfig": "a function",
+	"LoggerConfig": "logger",
+}
+
+func tidy(msg string) string {
+	msg = strings.TrimPrefix(msg, "yaml: ")
+	line := ""
+	if m := yamlLine.FindStringSubmatch(msg); m != nil {
+		line = m[1]
+		msg = strings.Replace(msg, m[0], "", 1)
+	}
+	if m := unknownField.FindStringSubmatch(msg); m != nil {
+		where := typeNames[m[2]]
+		if where == "" {
+			where = "server." + strings.ToLower(m[2])
+		}
+		msg = fmt.Sprintf("unknown key %q in %s", m[1], where)
+	}
+	msg = strings.ReplaceAll(msg, "!!str", "a string")
+	msg = strings.ReplaceAll(msg, "!!int", "a number")
+	msg = strings.ReplaceAll(msg, "!!seq", "a list")
+	msg = strings.ReplaceAll(msg, "!!map", "a mapping")
+	if line != "" {
+		return line + ": " + msg
+	}
+	return " " + msg
+}
+
+func (c *Config) validate() error {
+	seen := map[string]bool{}
+	for i, f := range c.Functions {
+		switch {
+		case f.Name == "":
+			return fmt.Errorf("functions[%d]: name is empty", i)
+		case f.Handler == "":
+			return fmt.Errorf("function %q: handler is empty", f.Name)
+		case seen[f.Name]:
+			return fmt.Errorf("function %q is configured twice", f.Name)
+		}
+		seen[f.Name] = true
+	}
+	if (c.Server.Key == "") != (c.Server.Cert == "") {
+		return errors.New("server: TLS needs both key and cert")
+	}
+	if c.Server.CA != "" && c.Server.Cert == "" {
+		return errors.New("server: ca (mutual TLS) needs key and cert too")
+	}
+	if c.Server.Message.Length.Max <= 0 {
+		return errors.New("server.message.length.max must be positive")
+	}
+	if c.Server.Timeout < 0 {
+		return errors.New("server.timeout must not be negative")
+	}
+	switch strings.ToLower(c.Logger.Level) {
+	case "", "debug", "info", "warn", "warning", "error":
+	default:
+		return fmt.Errorf("logger.level %q: want debug, info, warn or error", c.Logger.Level)
+	}
+	switch strings.ToLower(c.Logger.Format) {
+	case "", "text", "json":
+	default:
+		return fmt.Errorf("logger.format %q: want text or json", c.Logger.Format)
+	}
+	return nil
+}
+
+// Size is a byte count written as plain bytes (4194304) or with a unit
+// (4m, 4MiB, 512k); units are binary (k = 1024).
+type Size int64
+
+// UnmarshalYAML parses a size.
+func (s *Size) UnmarshalYAML(n *yaml.Node) error {
+	v, err := ParseSize(n.Value)
+	if err != nil {
+		return fmt.Errorf("line %d: %w", n.Line, err)
+	}
+	*s = Size(v)
+	return nil
+}
+
+// ParseSize parses a byte count: plain bytes or a binary unit (k, m, g).
+func ParseSize(s string) (int64, error) {
+	s = strings.TrimSpace(s)
+	if n, err := strconv.ParseInt(s, 10, 64); err == nil {
+		return n, nil
+	}
+	n, err := units.RAMInBytes(s)
+	if err != nil {
+		return 0, fmt.Errorf("size %q: want bytes or a number with a unit such as 4m or 512k", s)
+	}
+	return n, nil
+}
+
+// Duration is a time.Duration written as Go writes them (30s, 1m30s).
+type Duration time.Duration
+
+// UnmarshalYAML parses a duration.
+func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
+	v, err := time.ParseDuration(strings.TrimSpace(n.Value))
+	if err != nil {
+		return fmt.Errorf("line %d: duration %q: want a number with a unit such as 30s or 500ms", n.Line, n.Value)
+	}
+	*d = Duration(v)
+	return nil
+}

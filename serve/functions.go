@@ -1,0 +1,247 @@
+package serve
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// Call is what a function sees of one Call: the request's fields.
+type Call struct {
+	ID               uint64
+	QOS              uint32
+	Topic            string
+	Payload          []byte
+	Timestamp        int64
+	FunctionName     string
+	FunctionInvokeID string
+}
+
+// Func is a function's implementation. It returns the response payload; an
+// error becomes a non-OK status (UNKNOWN unless it carries a gRPC status).
+// ctx is cancelled when the caller gives up or its deadline passes.
+type Func func(ctx context.Context, c *Call) ([]byte, error)
+
+// Fixtures are the conformance fixtures, by handler name. With no
+// configured functions, serve offers each under its own name.
+var Fixtures = map[string]Func{
+	"echo":    echo,
+	"context": contextFixture,
+	"none":    none,
+	"fail":    fail,
+	"sleep":   sleep,
+}
+
+// FixtureNames lists the fixture names in order.
+func FixtureNames() []string {
+	names := make([]string, 0, len(Fixtures))
+	for n := range Fixtures {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
+}
+
+func echo(_ context.Context, c *Call) ([]byte, error) { return c.Payload, nil }
+
+func none(context.Context, *Call) ([]byte, error) { return nil, nil }
+
+func fail(context.Context, *Call) ([]byte, error) {
+	return nil, errors.New("conformance failure: the fail fixture always fails")
+}
+
+// contextFixture returns the call's metadata as the reference runtimes hand
+// it to functions.
+func contextFixture(_ context.Context, c *Call) ([]byte, error) {
+	return json.Marshal(struct {
+		QOS      uint32 `json:"messageQOS"`
+		Topic    string `json:"messageTopic"`
+		Function string `json:"functionName"`
+		InvokeID string `json:"functionInvokeID"`
+	}{c.QOS, c.Topic, c.FunctionName, c.FunctionInvokeID})
+}
+
+// sleep waits {"ms": N} milliseconds, or until the call is cancelled.
+func sleep(ctx context.Context, c *Call) ([]byte, error) {
+	var arg struct {
+		MS *int64 `json:"ms"`
+	}
+	if err := json.Unmarshal(c.Payload, &arg); err != nil || arg.MS == nil || *arg.MS < 0 {
+		return nil, errors.New(`sleep: the payload must be {"ms": N} with N >= 0`)
+	}
+	t := time.NewTimer(time.Duration(*arg.MS) * time.Millisecond)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return c.Payload, nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+// ExecPrefix marks a handler that runs a program once per call.
+const ExecPrefix = "exec:"
+
+// Exec environment variables: the call's fields, for an exec handler.
+const (
+	EnvMessageID        = "OE_RT_MESSAGE_ID"
+	EnvMessageQOS       = "OE_RT_MESSAGE_QOS"
+	EnvMessageTopic     = "OE_RT_MESSAGE_TOPIC"
+	EnvMessageTimestamp = "OE_RT_MESSAGE_TIMESTAMP"
+	EnvFunctionName     = "OE_RT_FUNCTION_NAME"
+	EnvFunctionInvoke   = "OE_RT_FUNCTION_INVOKE_ID"
+)
+
+// execKillGrace is how long an exec handler's process group may take to
+// exit after SIGTERM when its call is cancelled, before SIGKILL.
+const execKillGrace = 2 * time.Second
+
+// stderrTail is how much of an exec handler's standard error an error
+// carries.
+const stderrTail = 2048
+
+// resolve turns a function's configuration into its implementation.
+func resolve(f FunctionConfig, maxOutput int64) (Func, error) {
+	if fn, ok := Fixtures[f.Handler]; ok {
+		return fn, nil
+	}
+	if !strings.HasPrefix(f.Handler, ExecPrefix) {
+		return nil, fmt.Errorf("function %q: unknown handler %q: want one of %s, or exec:PROGRAM", f.Name, f.Handler, strings.Join(FixtureNames(), ", "))
+	}
+	argv := strings.Fields(strings.TrimPrefix(f.Handler, ExecPrefix))
+	if len(argv) == 0 {
+		return nil, fmt.Errorf("function %q: exec: handler names no program", f.Name)
+	}
+	prog := argv[0]
+	if strings.ContainsRune(prog, '/') {
+		if !filepath.IsAbs(prog) {
+			prog = filepath.Join(f.CodeDir, prog)
+		}
+		if abs, err := filepath.Abs(prog); err == nil {
+			prog = abs
+		}
+		st, err := os.Stat(prog)
+		if err != nil {
+			return nil, fmt.Errorf("function %q: %w", f.Name, err)
+		}
+		if st.IsDir() || st.Mode()&0o111 == 0 {
+			return nil, fmt.Errorf("function %q: %s is not an executable file", f.Name, prog)
+		}
+	} else if p, err := exec.LookPath(prog); err != nil {
+		return nil, fmt.Errorf("function %q: %w", f.Name, err)
+	} else {
+		prog = p
+	}
+	return execFunc(prog, argv[1:], f.CodeDir, maxOutput), nil
+}
+
+// execFunc runs prog once per call: the payload on stdin, the call's fields
+// in the environment, stdout is the result. The program runs in its own
+// process group, which is killed when the call is cancelled. No shell is
+// involved.
+func execFunc(prog string, args []string, dir string, maxOutput int64) Func {
+	return func(ctx context.Context, c *Call) ([]byte, error) {
+		cmd := exec.Command(prog, args...)
+		cmd.Dir = dir
+		cmd.Env = append(os.Environ(),
+			EnvMessageID+"="+strconv.FormatUint(c.ID, 10),
+			EnvMessageQOS+"="+strconv.FormatUint(uint64(c.QOS), 10),
+			EnvMessageTopic+"="+c.Topic,
+			EnvMessageTimestamp+"="+strconv.FormatInt(c.Timestamp, 10),
+			EnvFunctionName+"="+c.FunctionName,
+			EnvFunctionInvoke+"="+c.FunctionInvokeID,
+		)
+		cmd.Stdin = bytes.NewReader(c.Payload)
+		stdout := &limitedBuffer{max: maxOutput}
+		stderr := &tailBuffer{max: stderrTail}
+		cmd.Stdout, cmd.Stderr = stdout, stderr
+		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+		// A descendant that keeps stdout open must not hold Wait forever.
+		cmd.WaitDelay = execKillGrace
+		if err := cmd.Start(); err != nil {
+			return nil, fmt.Errorf("exec %s: %w", prog, err)
+		}
+		done := make(chan error, 1)
+		go func() { done <- cmd.Wait() }()
+		var err error
+		select {
+		case err = <-done:
+		case <-ctx.Done():
+			killGroup(cmd.Process.Pid, done)
+			return nil, ctx.Err()
+		}
+		// The leader is gone; members of its group that it left behind
+		// must not outlive the call either.
+		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+		if stdout.overflow {
+			return nil, fmt.Errorf("exec %s: output exceeds %d bytes", filepath.Base(prog), maxOutput)
+		}
+		if err != nil {
+			msg := strings.TrimSpace(stderr.String())
+			if msg == "" {
+				return nil, fmt.Errorf("exec %s: %w", filepath.Base(prog), err)
+			}
+			return nil, fmt.Errorf("exec %s: %w: %s", filepath.Base(prog), err, msg)
+		}
+		return stdout.Bytes(), nil
+	}
+}
+
+// killGroup ends a process group: SIGTERM, then SIGKILL after a grace
+// period, and waits for the leader (done reports its Wait).
+func killGroup(pid int, done <-chan error) {
+	_ = syscall.Kill(-pid, syscall.SIGTERM)
+	t := time.NewTimer(execKillGrace)
+	defer t.Stop()
+	select {
+	case <-done:
+	case <-t.C:
+		_ = syscall.Kill(-pid, syscall.SIGKILL)
+		<-done
+	}
+	_ = syscall.Kill(-pid, syscall.SIGKILL)
+}
+
+// limitedBuffer keeps at most max bytes and remembers whether more came.
+type limitedBuffer struct {
+	bytes.Buffer
+	max      int64
+	overflow bool
+}
+
+func (b *limitedBuffer) Write(p []byte) (int, error) {
+	if room := b.max - int64(b.Len()); int64(len(p)) > room {
+		b.overflow = true
+		if room > 0 {
+			b.Buffer.Write(p[:room])
+		}
+		return len(p), nil
+	}
+	return b.Buffer.Write(p)
+}
+
+// tailBuffer keeps the last max bytes written.
+type tailBuffer struct {
+	buf []byte
+	max int
+}
+
+func (b *tailBuffer) Write(p []byte) (int, error) {
+	b.buf = append(b.buf, p...)
+	if over := len(b.buf) - b.max; over > 0 {
+		b.buf = append(b.buf[:0], b.buf[over:]...)
+	}
+	return len(p), nil
+}
+
+func (b *tailBuffer) String() string { return string(b.buf) }
