@@ -115,7 +115,7 @@ func parseBound(s string) (Bound, error) {
 			break
 		}
 	}
-	if op == "" {
+	if op == "" || strings.ContainsAny(rest[:min(1, len(rest))], "<>=!") {
 		return Bound{}, fmt.Errorf("unknown comparison in %q: want one of < <= > >= =", s)
 	}
 	if op == "==" {

@@ -4,8 +4,8 @@ import (
 	"time"
 )
 
-// Report is the outcome of Run. The printers (package bench/printer) take a
-// Report and an io.Writer; nothing in a Report refers back to the run.
+// Report is the outcome of Run: plain data. The printers (package
+// bench/printer) take a Report and an io.Writer and define the JSON form.
 type Report struct {
 	// Target is the address that was loaded.
 	Target string
@@ -42,8 +42,8 @@ type Result struct {
 	Requests int64
 	OK       int64
 	Errors   int64
-	// ErrorCodes counts the errors by gRPC status code name ("Unknown",
-	// "NotFound", ...).
+	// ErrorCodes counts the errors by gRPC status code, spelled as by
+	// CodeName ("UNKNOWN", "NOT_FOUND", ...).
 	ErrorCodes map[string]int64
 	// ErrorSamples holds the first error message seen for each code.
 	ErrorSamples map[string]string

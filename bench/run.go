@@ -13,6 +13,7 @@ import (
 	"github.com/HdrHistogram/hdrhistogram-go"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/connectivity"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 
@@ -132,10 +133,11 @@ func (r *runner) run(ctx context.Context) (rep *Report, err error) {
 			c.Close()
 		}
 	}()
-	if err := r.waitReady(runCtx, rep.Target, reqs[0]); err != nil {
-		return nil, r.explain(runCtx, err)
+	if err := r.waitReady(runCtx, rep.Target); err != nil {
+		return nil, r.explain(runCtx, "before it was ready", err)
 	}
 	if rep.Runtime != nil {
+		r.firstCall(runCtx, reqs[0])
 		rep.Runtime.Startup = time.Since(started)
 	}
 
@@ -172,18 +174,18 @@ func (r *runner) run(ctx context.Context) (rep *Report, err error) {
 		rep.Result.PayloadBytes = len(cfg.Payloads[0].Data)
 	}
 	if runCtx.Err() != nil {
-		return rep, r.explain(runCtx, runCtx.Err())
+		return rep, r.explain(runCtx, "during the run", runCtx.Err())
 	}
 	return rep, nil
 }
 
 // explain turns the cancellation of the run into the reason for it.
-func (r *runner) explain(runCtx context.Context, err error) error {
+func (r *runner) explain(runCtx context.Context, when string, err error) error {
 	if errors.Is(context.Cause(runCtx), errRuntimeExited) {
 		if xerr := r.rt.ExitErr(); xerr != nil {
-			return fmt.Errorf("runtime exited during the run: %w", xerr)
+			return fmt.Errorf("runtime exited %s: %w", when, xerr)
 		}
-		return errors.New("runtime exited during the run (exit status 0)")
+		return fmt.Errorf("runtime exited %s (exit status 0)", when)
 	}
 	if runCtx.Err() != nil {
 		return fmt.Errorf("interrupted: %w", context.Cause(runCtx))
@@ -226,9 +228,8 @@ func (r *runner) dial(addr string) error {
 
 // waitReady waits for the runtime to accept TCP connections (polled every
 // 10ms, so that gRPC's reconnection back-off does not delay the start), then
-// for every connection to carry one call. Any answer from the runtime, an
-// error status included, means it is ready.
-func (r *runner) waitReady(ctx context.Context, addr string, req *request) error {
+// for every gRPC connection to be ready (HTTP/2 and TLS handshakes done).
+func (r *runner) waitReady(ctx context.Context, addr string) error {
 	ctx, cancel := context.WithTimeout(ctx, r.cfg.ConnectTimeout)
 	defer cancel()
 	hostport := convention.HostPort(addr)
@@ -240,7 +241,10 @@ func (r *runner) waitReady(ctx context.Context, addr string, req *request) error
 			c.Close()
 			break
 		}
-		lastErr = err
+		var ne net.Error
+		if lastErr == nil || !errors.As(err, &ne) || !ne.Timeout() {
+			lastErr = err // rather a refusal than the dial the deadline cut short
+		}
 		t := time.NewTimer(10 * time.Millisecond)
 		select {
 		case <-ctx.Done():
@@ -252,22 +256,37 @@ func (r *runner) waitReady(ctx context.Context, addr string, req *request) error
 		case <-t.C:
 		}
 	}
-	opts := append([]grpc.CallOption{grpc.WaitForReady(true)}, r.opts...)
 	for i, c := range r.conns {
-		var resp response
-		err := c.Invoke(ctx, r.method, req, &resp, opts...)
-		switch status.Code(err) {
-		case codes.OK:
-		case codes.Unavailable, codes.DeadlineExceeded, codes.Canceled:
-			if ctx.Err() != nil && context.Cause(ctx) != context.DeadlineExceeded {
+		c.Connect()
+		for s := c.GetState(); s != connectivity.Ready; s = c.GetState() {
+			if c.WaitForStateChange(ctx, s) {
+				continue
+			}
+			if context.Cause(ctx) != context.DeadlineExceeded {
 				return ctx.Err()
 			}
-			return fmt.Errorf("runtime at %s did not answer a call on connection %d within %s: %w", addr, i+1, r.cfg.ConnectTimeout, err)
-		default:
-			// The runtime answered, with an error: it is up.
+			// Ask for the reason: a call that does not wait for the
+			// connection fails with the last connection error.
+			var resp response
+			qctx, qcancel := context.WithTimeout(context.WithoutCancel(ctx), time.Second)
+			err := c.Invoke(qctx, r.method, newRequest(nil), &resp, r.opts...)
+			qcancel()
+			return fmt.Errorf("connection %d to %s not ready within %s (state %s): %w", i+1, addr, r.cfg.ConnectTimeout, s, err)
 		}
 	}
 	return nil
+}
+
+// firstCall makes one call and waits for its answer, whatever it is: the
+// moment a started runtime has answered its first call.
+func (r *runner) firstCall(ctx context.Context, req *request) {
+	if r.cfg.Timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, r.cfg.Timeout)
+		defer cancel()
+	}
+	var resp response
+	_ = r.conns[0].Invoke(ctx, r.method, req, &resp, r.opts...) // any answer will do
 }
 
 // worker is one caller. Its counters are read by the progress reporter
@@ -517,9 +536,9 @@ func (pr *phaseResult) result(p Payload) Result {
 		if n == 0 {
 			continue
 		}
-		name := "Other"
+		name := "OTHER"
 		if i < numCodes-1 {
-			name = codes.Code(i).String()
+			name = CodeName(codes.Code(i))
 		}
 		if res.ErrorCodes == nil {
 			res.ErrorCodes = map[string]int64{}

@@ -1,0 +1,417 @@
+package bench_test
+
+import (
+	"context"
+	"errors"
+	"net"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/oe-rt/oe-rt/bench"
+	"github.com/oe-rt/oe-rt/client"
+	"github.com/oe-rt/oe-rt/serve"
+)
+
+// startServe runs the reference runtime in this process on a free port of
+// 127.0.0.1 and stops it when the test ends.
+func startServe(t testing.TB) string {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	ready := make(chan string, 1)
+	done := make(chan error, 1)
+	go func() {
+		done <- serve.Run(ctx, serve.Options{Address: "127.0.0.1:0", Ready: func(a net.Addr) { ready <- a.String() }})
+	}()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("serve: %v", err)
+			}
+		case <-time.After(40 * time.Second):
+			t.Errorf("serve did not stop within 40s")
+		}
+	})
+	select {
+	case addr := <-ready:
+		return addr
+	case err := <-done:
+		t.Fatalf("serve: %v", err)
+	case <-time.After(10 * time.Second):
+		t.Fatalf("serve did not start within 10s")
+	}
+	return ""
+}
+
+func config(addr string) bench.Config {
+	cfg := bench.NewConfig()
+	cfg.Address = addr
+	cfg.Concurrency = 4
+	cfg.Total = 200
+	return cfg
+}
+
+// consistent checks what holds for every result.
+func consistent(t *testing.T, r bench.Result) {
+	t.Helper()
+	assert.Equal(t, r.Requests, r.OK+r.Errors, "requests = ok + errors")
+	var byCode int64
+	for _, n := range r.ErrorCodes {
+		byCode += n
+	}
+	assert.Equal(t, r.Errors, byCode, "errors = sum of errors by code")
+	if r.OK > 0 {
+		l := r.Latency
+		ordered := []time.Duration{l.Min, l.P50, l.P90, l.P99, l.P999, l.Max}
+		for i := 1; i < len(ordered); i++ {
+			assert.LessOrEqual(t, ordered[i-1], ordered[i], "percentiles ordered: %+v", l)
+		}
+		assert.Positive(t, l.Min)
+		assert.True(t, l.Min <= l.Mean && l.Mean <= l.Max, "mean within min and max: %+v", l)
+		var inBuckets int64
+		for _, b := range r.Histogram {
+			inBuckets += b.Count
+		}
+		assert.Equal(t, r.OK, inBuckets, "histogram counts every successful call")
+	}
+	if r.Requests > 0 {
+		assert.Positive(t, r.RPS)
+		assert.InDelta(t, float64(r.Requests)/r.Elapsed.Seconds(), r.RPS, 0.01*r.RPS+0.001)
+	}
+}
+
+func TestRunEcho(t *testing.T) {
+	addr := startServe(t)
+	cfg := config(addr)
+	cfg.Payloads = []bench.Payload{bench.RandomPayload("1k", 1024)}
+	rep, err := bench.Run(context.Background(), cfg)
+	require.NoError(t, err)
+	consistent(t, rep.Result)
+	assert.EqualValues(t, 200, rep.Requests)
+	assert.EqualValues(t, 200, rep.OK)
+	assert.Zero(t, rep.Errors)
+	assert.Equal(t, 1024, rep.PayloadBytes)
+	assert.Equal(t, "/openedge.Function/Call", rep.Method)
+	assert.Equal(t, addr, rep.Target)
+	assert.Nil(t, rep.Runtime, "no runtime figures for a runtime bench did not start")
+}
+
+func TestRunBaetylAndConnections(t *testing.T) {
+	addr := startServe(t)
+	cfg := config(addr)
+	cfg.Schema = client.Baetyl()
+	cfg.Connections = 3
+	cfg.Concurrency = 6
+	rep, err := bench.Run(context.Background(), cfg)
+	require.NoError(t, err)
+	consistent(t, rep.Result)
+	assert.EqualValues(t, 200, rep.OK)
+	assert.Equal(t, "/baetyl.Function/Call", rep.Method)
+}
+
+func TestRunErrorsByCode(t *testing.T) {
+	addr := startServe(t)
+	for _, tc := range []struct {
+		function, code, sample string
+	}{
+		{"fail", "UNKNOWN", "conformance failure"},
+		{"no-such-function", "NOT_FOUND", "no-such-function"},
+	} {
+		t.Run(tc.function, func(t *testing.T) {
+			cfg := config(addr)
+			cfg.Function = tc.function
+			cfg.Total = 120
+			rep, err := bench.Run(context.Background(), cfg)
+			require.NoError(t, err, "failed calls are results, not a failed run")
+			consistent(t, rep.Result)
+			assert.EqualValues(t, 120, rep.Requests)
+			assert.EqualValues(t, 120, rep.Errors)
+			assert.Zero(t, rep.OK)
+			assert.Equal(t, map[string]int64{tc.code: 120}, rep.ErrorCodes)
+			assert.Contains(t, rep.ErrorSamples[tc.code], tc.sample)
+			assert.Equal(t, bench.Latency{}, rep.Latency, "no latency without a successful call")
+		})
+	}
+}
+
+func TestRunDeadlineExceededCounted(t *testing.T) {
+	addr := startServe(t)
+	cfg := config(addr)
+	cfg.Function = "sleep"
+	cfg.Payloads = []bench.Payload{bench.InlinePayload(`{"ms": 2000}`)}
+	cfg.Timeout = 50 * time.Millisecond
+	cfg.Total = 8
+	rep, err := bench.Run(context.Background(), cfg)
+	require.NoError(t, err)
+	consistent(t, rep.Result)
+	assert.Equal(t, map[string]int64{"DEADLINE_EXCEEDED": 8}, rep.ErrorCodes)
+}
+
+func TestRunDuration(t *testing.T) {
+	addr := startServe(t)
+	cfg := config(addr)
+	cfg.Total = 0
+	cfg.Duration = 300 * time.Millisecond
+	var mu sync.Mutex
+	var seen []bench.Progress
+	cfg.Progress = func(p bench.Progress) { mu.Lock(); seen = append(seen, p); mu.Unlock() }
+	cfg.ProgressInterval = 50 * time.Millisecond
+	rep, err := bench.Run(context.Background(), cfg)
+	require.NoError(t, err)
+	consistent(t, rep.Result)
+	assert.Positive(t, rep.Requests)
+	assert.GreaterOrEqual(t, rep.Elapsed, 300*time.Millisecond)
+	mu.Lock()
+	defer mu.Unlock()
+	require.NotEmpty(t, seen, "progress reported while running")
+	for i := 1; i < len(seen); i++ {
+		assert.GreaterOrEqual(t, seen[i].Done, seen[i-1].Done, "progress only grows")
+	}
+	assert.LessOrEqual(t, seen[len(seen)-1].Done, rep.Requests)
+}
+
+func TestRunWarmupNotCounted(t *testing.T) {
+	addr := startServe(t)
+	cfg := config(addr)
+	cfg.Warmup = 100 * time.Millisecond
+	cfg.Total = 50
+	rep, err := bench.Run(context.Background(), cfg)
+	require.NoError(t, err)
+	consistent(t, rep.Result)
+	assert.EqualValues(t, 50, rep.Requests)
+}
+
+func TestRunSweep(t *testing.T) {
+	addr := startServe(t)
+	cfg := config(addr)
+	sizes, err := bench.ParseSizes("1k,64k")
+	require.NoError(t, err)
+	cfg.Payloads = sizes
+	cfg.Total = 60
+	rep, err := bench.Run(context.Background(), cfg)
+	require.NoError(t, err)
+	require.Len(t, rep.Sweep, 2)
+	assert.Equal(t, "1k", rep.Sweep[0].Payload)
+	assert.Equal(t, 1024, rep.Sweep[0].PayloadBytes)
+	assert.Equal(t, "64k", rep.Sweep[1].Payload)
+	assert.Equal(t, 65536, rep.Sweep[1].PayloadBytes)
+	for _, r := range rep.Sweep {
+		consistent(t, r)
+		assert.EqualValues(t, 60, r.OK)
+	}
+	consistent(t, rep.Result)
+	assert.EqualValues(t, 120, rep.Requests, "the top level adds up the sweep")
+	assert.Equal(t, rep.Sweep[0].Elapsed+rep.Sweep[1].Elapsed, rep.Elapsed)
+}
+
+// In --rps mode a call that cannot start on time is late, and its latency
+// counts from when it was due. Two callers of a 50ms function manage 40
+// calls/s; asked for 100/s, the 40th call (due at 390ms) cannot start before
+// 19×50ms = 950ms, so it takes at least 560ms + 50ms from its intended start.
+func TestRunRateMeasuresFromIntendedStart(t *testing.T) {
+	addr := startServe(t)
+	cfg := config(addr)
+	cfg.Function = "sleep"
+	cfg.Payloads = []bench.Payload{bench.InlinePayload(`{"ms": 50}`)}
+	cfg.Concurrency = 2
+	cfg.RPS = 100
+	cfg.Total = 40
+	rep, err := bench.Run(context.Background(), cfg)
+	require.NoError(t, err)
+	consistent(t, rep.Result)
+	assert.EqualValues(t, 40, rep.OK)
+	assert.GreaterOrEqual(t, rep.Latency.Max, 600*time.Millisecond, "latency counts the wait for a free caller")
+	assert.GreaterOrEqual(t, rep.Elapsed, time.Second)
+	assert.Equal(t, 100.0, rep.TargetRPS)
+}
+
+// A paced run of n calls at r calls/s spreads them over (n-1)/r at least,
+// however fast the runtime is.
+func TestRunRatePaces(t *testing.T) {
+	addr := startServe(t)
+	cfg := config(addr)
+	cfg.RPS = 200
+	cfg.Total = 100
+	rep, err := bench.Run(context.Background(), cfg)
+	require.NoError(t, err)
+	consistent(t, rep.Result)
+	assert.EqualValues(t, 100, rep.OK)
+	assert.GreaterOrEqual(t, rep.Elapsed, 495*time.Millisecond)
+	assert.LessOrEqual(t, rep.RPS, 202.0)
+
+	cfg.Total = 0
+	cfg.Duration = 250 * time.Millisecond
+	rep, err = bench.Run(context.Background(), cfg)
+	require.NoError(t, err)
+	consistent(t, rep.Result)
+	assert.EqualValues(t, 50, rep.Requests, "250ms at 200/s: calls due at 0, 5, ..., 245ms")
+}
+
+func TestRunInterrupted(t *testing.T) {
+	addr := startServe(t)
+	cfg := config(addr)
+	cfg.Total = 0
+	cfg.Duration = time.Minute
+	ctx, cancel := context.WithCancel(context.Background())
+	time.AfterFunc(300*time.Millisecond, cancel)
+	start := time.Now()
+	rep, err := bench.Run(ctx, cfg)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "interrupted")
+	assert.Less(t, time.Since(start), 30*time.Second)
+	require.NotNil(t, rep, "the calls made so far are reported")
+	consistent(t, rep.Result)
+	assert.Positive(t, rep.Requests)
+	assert.Zero(t, rep.ErrorCodes["CANCELLED"], "calls cancelled by the interruption are not errors of the runtime")
+}
+
+func TestRunNoRuntimeListening(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	addr := l.Addr().String()
+	l.Close()
+	cfg := config(addr)
+	cfg.ConnectTimeout = 300 * time.Millisecond
+	_, err = bench.Run(context.Background(), cfg)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "accepted no connection within 300ms")
+	assert.Contains(t, err.Error(), "connection refused")
+}
+
+func TestConfigValidate(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		edit func(*bench.Config)
+		want string
+	}{
+		{"no target", func(c *bench.Config) { c.Address = "" }, "no runtime"},
+		{"both targets", func(c *bench.Config) { c.Start = func(context.Context) (bench.Runtime, error) { return nil, nil } }, "not both"},
+		{"concurrency", func(c *bench.Config) { c.Concurrency = 0 }, "concurrency must be at least 1"},
+		{"connections", func(c *bench.Config) { c.Connections = 5; c.Concurrency = 2 }, "cannot exceed concurrency"},
+		{"n and z", func(c *bench.Config) { c.Duration = time.Second }, "not both"},
+		{"neither n nor z", func(c *bench.Config) { c.Total = 0 }, "give a number of calls or a duration"},
+		{"rps", func(c *bench.Config) { c.RPS = -1 }, "rps must not be negative"},
+		{"function", func(c *bench.Config) { c.Function = "" }, "function name is empty"},
+		{"payload twice", func(c *bench.Config) {
+			c.Payloads = []bench.Payload{bench.RandomPayload("1k", 1024), bench.RandomPayload("1k", 1024)}
+		}, "payload 1k given twice"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := config("127.0.0.1:1")
+			tc.edit(&cfg)
+			err := cfg.Validate()
+			require.Error(t, err)
+			assert.Contains(t, err.Error(), tc.want)
+			_, err = bench.Run(context.Background(), cfg)
+			require.Error(t, err, "Run validates too")
+		})
+	}
+	cfg := config("127.0.0.1:1")
+	assert.NoError(t, cfg.Validate())
+}
+
+func TestParseSize(t *testing.T) {
+	for in, want := range map[string]int{"0": 0, "512": 512, "1k": 1024, "64K": 65536, "1m": 1 << 20, "2MiB": 2 << 20, "3kb": 3072, "10b": 10} {
+		got, err := bench.ParseSize(in)
+		require.NoError(t, err, in)
+		assert.Equal(t, want, got, in)
+	}
+	for _, in := range []string{"", "k", "-1", "1g", "1.5k", "abc", "99999999m"} {
+		_, err := bench.ParseSize(in)
+		assert.Error(t, err, in)
+	}
+	ps, err := bench.ParseSizes("1k, 64k,1m")
+	require.NoError(t, err)
+	require.Len(t, ps, 3)
+	assert.Len(t, ps[2].Data, 1<<20)
+	assert.Equal(t, ps[0].Data, bench.RandomPayload("x", 1024).Data, "random payloads are the same from run to run")
+	_, err = bench.ParseSizes("1k,,2k")
+	assert.Error(t, err)
+}
+
+// fakeRuntime is a Runtime whose "process" is the reference runtime served
+// in this process; die stops it as if the process had exited.
+type fakeRuntime struct {
+	addr    string
+	exited  chan struct{}
+	stop    context.CancelFunc
+	done    chan error
+	stopped bool
+}
+
+func (f *fakeRuntime) Address() string         { return f.addr }
+func (f *fakeRuntime) Exited() <-chan struct{} { return f.exited }
+func (f *fakeRuntime) ExitErr() error          { return errors.New("exit status 3; last output: boom") }
+func (f *fakeRuntime) Usage() bench.Usage {
+	return bench.Usage{PeakRSS: 12 << 20, PeakThreads: 7, Samples: 3}
+}
+func (f *fakeRuntime) Stop(ctx context.Context) error {
+	f.stopped = true
+	f.stop()
+	<-f.done
+	return nil
+}
+
+func startFake(t *testing.T) *fakeRuntime {
+	ctx, cancel := context.WithCancel(context.Background())
+	ready := make(chan string, 1)
+	f := &fakeRuntime{exited: make(chan struct{}), stop: cancel, done: make(chan error, 1)}
+	go func() {
+		err := serve.Run(ctx, serve.Options{Address: "127.0.0.1:0", Ready: func(a net.Addr) { ready <- a.String() }})
+		close(f.exited)
+		f.done <- err
+	}()
+	select {
+	case f.addr = <-ready:
+	case <-time.After(10 * time.Second):
+		t.Fatal("serve did not start")
+	}
+	t.Cleanup(func() { cancel() })
+	return f
+}
+
+func TestRunStartedRuntime(t *testing.T) {
+	f := startFake(t)
+	cfg := config("")
+	cfg.Start = func(context.Context) (bench.Runtime, error) { return f, nil }
+	rep, err := bench.Run(context.Background(), cfg)
+	require.NoError(t, err)
+	consistent(t, rep.Result)
+	assert.True(t, f.stopped, "the runtime is stopped after the run")
+	require.NotNil(t, rep.Runtime)
+	assert.EqualValues(t, 12<<20, rep.Runtime.PeakRSS)
+	assert.Equal(t, 7, rep.Runtime.PeakThreads)
+	assert.Positive(t, rep.Runtime.Startup)
+	assert.Equal(t, f.addr, rep.Target)
+}
+
+func TestRunStartedRuntimeDies(t *testing.T) {
+	f := startFake(t)
+	cfg := config("")
+	cfg.Total = 0
+	cfg.Duration = time.Minute
+	cfg.Start = func(context.Context) (bench.Runtime, error) { return f, nil }
+	time.AfterFunc(300*time.Millisecond, f.stop)
+	start := time.Now()
+	rep, err := bench.Run(context.Background(), cfg)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "runtime exited during the run: exit status 3; last output: boom")
+	assert.Less(t, time.Since(start), 30*time.Second)
+	require.NotNil(t, rep)
+	consistent(t, rep.Result)
+	assert.True(t, f.stopped)
+}
+
+func TestRunStartFails(t *testing.T) {
+	cfg := config("")
+	cfg.Start = func(context.Context) (bench.Runtime, error) { return nil, errors.New("exec ./nope: no such file") }
+	_, err := bench.Run(context.Background(), cfg)
+	require.Error(t, err)
+	assert.True(t, strings.HasPrefix(err.Error(), "start runtime: exec ./nope"), err.Error())
+}
