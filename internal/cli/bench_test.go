@@ -1,0 +1,154 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/oe-rt/oe-rt/serve"
+)
+
+// serveInProcess runs the reference runtime on a free port of 127.0.0.1
+// for the length of the test.
+func serveInProcess(t *testing.T) string {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	ready := make(chan string, 1)
+	done := make(chan error, 1)
+	go func() {
+		done <- serve.Run(ctx, serve.Options{Address: "127.0.0.1:0", Ready: func(a net.Addr) { ready <- a.String() }})
+	}()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case <-done:
+		case <-time.After(40 * time.Second):
+			t.Error("serve did not stop within 40s")
+		}
+	})
+	select {
+	case a := <-ready:
+		return a
+	case err := <-done:
+		t.Fatalf("serve: %v", err)
+	case <-time.After(10 * time.Second):
+		t.Fatal("serve did not start within 10s")
+	}
+	return ""
+}
+
+func runMain(args ...string) (code int, stdout, stderr string) {
+	var out, errb bytes.Buffer
+	code = Main(args, strings.NewReader(""), &out, &errb)
+	return code, out.String(), errb.String()
+}
+
+func TestBenchUsageErrors(t *testing.T) {
+	dir := t.TempDir()
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"bench"}, "nothing to load: give --address HOST:PORT or a RUNTIME"},
+		{[]string{"bench", "--address", "127.0.0.1:1", "./rt"}, "not both"},
+		{[]string{"bench", "--address", "127.0.0.1:1", "-c", "0"}, "concurrency must be at least 1"},
+		{[]string{"bench", "--address", "127.0.0.1:1", "--connections", "4", "-c", "2"}, "connections (4) cannot exceed concurrency (2)"},
+		{[]string{"bench", "--address", "127.0.0.1:1", "-n", "5", "-z", "1s"}, "give -n (calls) or -z (duration), not both"},
+		{[]string{"bench", "--address", "127.0.0.1:1", "-z", "-1s"}, "must not be negative"},
+		{[]string{"bench", "--address", "127.0.0.1:1", "--rps", "-5"}, "rps must not be negative"},
+		{[]string{"bench", "--address", "127.0.0.1:1", "--format", "xml"}, `--format "xml": want text or json`},
+		{[]string{"bench", "--address", "127.0.0.1:1", "--assert", "p99<20"}, "p99 needs a unit"},
+		{[]string{"bench", "--address", "127.0.0.1:1", "--assert", "rss<50m"}, "needs a RUNTIME started by bench"},
+		{[]string{"bench", "--address", "127.0.0.1:1", "--payload", "x", "--payload-size", "1k"}, "--payload and --payload-size are exclusive"},
+		{[]string{"bench", "--address", "127.0.0.1:1", "--payload-size", "1q"}, `bad size "1q"`},
+		{[]string{"bench", "--address", "127.0.0.1:1", "--payload-size", "1k,1024"}, "given twice"},
+		{[]string{"bench", "--address", "127.0.0.1:1", "--payload-file", filepath.Join(dir, "nope")}, "--payload-file: read payload"},
+		{[]string{"bench", "--address", "127.0.0.1:1", "--profile", "mqtt"}, `--profile "mqtt": want openedge or baetyl`},
+		{[]string{"bench", "--address", "127.0.0.1:1", "--dir", dir}, "--dir and --grace apply to a RUNTIME"},
+		{[]string{"bench", "--address", "127.0.0.1:1", "--max-msg-size", "0"}, "must be positive"},
+		{[]string{"bench", "--address", "127.0.0.1:1", "--bogus"}, "unknown flag: --bogus"},
+		{[]string{"bench", "--address", "127.0.0.1:1", "-c", "many"}, "invalid argument"},
+		{[]string{"bench", "./rt", "extra", "--", "-x"}, "a RUNTIME's arguments go after --"},
+	} {
+		t.Run(strings.Join(tc.args[1:], " "), func(t *testing.T) {
+			code, stdout, stderr := runMain(tc.args...)
+			assert.Equal(t, ExitUsage, code, stderr)
+			assert.Contains(t, stderr, tc.want)
+			assert.Empty(t, stdout)
+			assert.NotContains(t, stderr, "goroutine", "no stack trace")
+		})
+	}
+}
+
+func TestBenchJSON(t *testing.T) {
+	addr := serveInProcess(t)
+	code, stdout, stderr := runMain("bench", "--address", addr, "-c", "4", "-n", "300", "--payload-size", "1k", "--format", "json")
+	require.Equal(t, ExitOK, code, stderr)
+	var got struct {
+		Requests, Errors int64
+		RPS              float64            `json:"rps"`
+		PayloadBytes     int                `json:"payload_bytes"`
+		LatencyMS        map[string]float64 `json:"latency_ms"`
+	}
+	require.NoError(t, json.Unmarshal([]byte(stdout), &got), stdout)
+	assert.EqualValues(t, 300, got.Requests)
+	assert.Zero(t, got.Errors)
+	assert.Positive(t, got.RPS)
+	assert.Equal(t, 1024, got.PayloadBytes)
+	for _, k := range []string{"p50", "p90", "p99", "p999", "max"} {
+		assert.Positive(t, got.LatencyMS[k], k)
+	}
+	assert.LessOrEqual(t, got.LatencyMS["p50"], got.LatencyMS["p99"])
+}
+
+func TestBenchTextAndPayloadFile(t *testing.T) {
+	addr := serveInProcess(t)
+	file := filepath.Join(t.TempDir(), "payload.json")
+	require.NoError(t, os.WriteFile(file, []byte(`{"hello":"world"}`), 0o644))
+	code, stdout, stderr := runMain("bench", "--address", addr, "-n", "50", "--payload-file", file)
+	require.Equal(t, ExitOK, code, stderr)
+	assert.Contains(t, stdout, "Requests 50 (ok 50, errors 0)")
+	assert.Contains(t, stdout, "(17 bytes)")
+	assert.NotContains(t, stderr, "\x1b[K", "no progress line when stderr is not a terminal")
+}
+
+func TestBenchAssert(t *testing.T) {
+	addr := serveInProcess(t)
+	code, _, stderr := runMain("bench", "--address", addr, "-n", "100", "--assert", "errors=0,requests=100,p99<30s")
+	assert.Equal(t, ExitOK, code, stderr)
+
+	code, stdout, stderr := runMain("bench", "--address", addr, "-n", "100", "--assert", "errors=0,p50<1ns")
+	assert.Equal(t, ExitFailure, code)
+	assert.Contains(t, stdout, "Requests 100", "the report is printed before the verdict")
+	assert.Contains(t, stderr, "assert failed: p50 is ")
+	assert.Contains(t, stderr, "want < 1ns")
+	assert.Contains(t, stderr, "1 of 2 --assert bounds broken")
+
+	// Failed calls are counted, not fatal, unless a bound says so.
+	code, stdout, stderr = runMain("bench", "--address", addr, "-n", "40", "--function", "fail")
+	assert.Equal(t, ExitOK, code, stderr)
+	assert.Contains(t, stdout, "UNKNOWN")
+	code, _, stderr = runMain("bench", "--address", addr, "-n", "40", "--function", "fail", "--assert", "errors<1%")
+	assert.Equal(t, ExitFailure, code)
+	assert.Contains(t, stderr, "errors is 100%, want < 1%")
+}
+
+func TestBenchUnreachable(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	addr := l.Addr().String()
+	l.Close()
+	code, stdout, stderr := runMain("bench", "--address", addr, "--connect-timeout", "200ms")
+	assert.Equal(t, ExitFailure, code)
+	assert.Empty(t, stdout)
+	assert.Contains(t, stderr, "accepted no connection within 200ms")
+}
