@@ -18,9 +18,10 @@
 #
 # Environment (defaults in brackets):
 #   C [64]           concurrent callers
-#   DURATION [5s]    measured time per run (after WARMUP [1s])
+#   DURATION [3s]    measured time per run (after WARMUP [1s])
 #   SIZE [1k]        payload size (random bytes)
-#   ROUNDS [3]       rounds over all runtimes
+#   ROUNDS [5]       rounds over all runtimes; the ratio to the bare server
+#                    is taken within each round, and the median reported
 #   PYTHON_RUNTIME, NODE_RUNTIME   command line of a generated template
 #                    runtime (e.g. "bin/myrt"), run with sh -c in
 #                    PYTHON_RUNTIME_DIR / NODE_RUNTIME_DIR (default: the
@@ -32,10 +33,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 C=${C:-64}
-DURATION=${DURATION:-5s}
+DURATION=${DURATION:-3s}
 WARMUP=${WARMUP:-1s}
 SIZE=${SIZE:-1k}
-ROUNDS=${ROUNDS:-3}
+ROUNDS=${ROUNDS:-5}
 
 tmp=$(mktemp -d)
 declare -A pid addr
@@ -166,17 +167,19 @@ fi
 echo "Measured $(date -u +%Y-%m-%d) on $(nproc) cores ($(awk -F': ' '/^model name/{print $2; exit}' /proc/cpuinfo)), $(go version | awk '{print $3}'), by bench/performance.sh:"
 echo "$C callers on one connection, payload $SIZE random bytes to echo, $ROUNDS rounds of $DURATION (after $WARMUP warm-up) per runtime, rotating order."
 echo
-echo "| runtime | calls/s (mean of rounds) | × bare grpc-go | p50 ms | p99 ms | peak RSS MiB | peak threads |"
-echo "|---|---:|---:|---:|---:|---:|---:|"
+echo "| runtime | calls/s (mean of rounds) | × bare grpc-go (median of rounds) | × bare (all rounds) | p50 ms | p99 ms | peak RSS MiB | peak threads |"
+echo "|---|---:|---:|---:|---:|---:|---:|---:|"
 for n in "${runtimes[@]}"; do
 	mean=$(calc %.0f "${sum[$n]} / $ROUNDS")
 	ratio=$(calc %.3f "${sum[$n]} / ${sum[bare]}")
+	median=$(paste "$tmp/$n.rounds" "$tmp/bare.rounds" | awk '{printf "%.3f\n", $1/$2}' | sort -n |
+		awk '{v[NR]=$1} END{if (NR%2) print v[(NR+1)/2]; else printf "%.3f\n", (v[NR/2]+v[NR/2+1])/2}')
 	label=$n
 	case $n in bare) label="bare grpc-go (bench/bareserver)" ;; serve) label="oe-rt serve" ;; python) label="Python template" ;; node) label="Node template" ;; esac
-	echo "| $label | $mean | $ratio | ${p50[$n]} | ${p99[$n]} | ${rss[$n]} | ${threads[$n]} |"
+	echo "| $label | $mean | $median | $ratio | ${p50[$n]} | ${p99[$n]} | ${rss[$n]} | ${threads[$n]} |"
 done
 echo
-echo "Per-round calls/s (the spread shows the noise):"
+echo "Per-round calls/s, p50/p99 from the last round (the spread shows the noise):"
 echo
 for n in "${runtimes[@]}"; do echo "- $n: $(paste -sd' ' "$tmp/$n.rounds")"; done
 echo

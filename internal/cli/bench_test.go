@@ -7,10 +7,12 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/spf13/pflag"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -151,4 +153,23 @@ func TestBenchUnreachable(t *testing.T) {
 	assert.Equal(t, ExitFailure, code)
 	assert.Empty(t, stdout)
 	assert.Contains(t, stderr, "accepted no connection within 200ms")
+}
+
+// Every flag of oe-rt bench is documented in docs/bench.md, and the doc
+// names no flag that does not exist.
+func TestBenchDocsNameEveryFlag(t *testing.T) {
+	doc, err := os.ReadFile(filepath.Join("..", "..", "docs", "bench.md"))
+	require.NoError(t, err)
+	cmd := newBenchCmd(&env{})
+	flags := map[string]bool{}
+	cmd.Flags().VisitAll(func(f *pflag.Flag) {
+		flags[f.Name] = true
+		assert.Contains(t, string(doc), "`--"+f.Name+"`", "docs/bench.md documents --%s", f.Name)
+		if f.Shorthand != "" {
+			assert.Contains(t, string(doc), "`-"+f.Shorthand+"`, `--"+f.Name+"`", "docs/bench.md gives -%s", f.Shorthand)
+		}
+	})
+	for _, m := range regexp.MustCompile("`--([a-z-]+)`").FindAllStringSubmatch(string(doc), -1) {
+		assert.True(t, flags[m[1]], "docs/bench.md names --%s, which oe-rt bench does not have", m[1])
+	}
 }
