@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"net"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -271,7 +272,11 @@ func (r *runner) waitReady(ctx context.Context, addr string) error {
 			qctx, qcancel := context.WithTimeout(context.WithoutCancel(ctx), time.Second)
 			err := c.Invoke(qctx, r.method, newRequest(nil), &resp, r.opts...)
 			qcancel()
-			return fmt.Errorf("connection %d to %s not ready within %s (state %s): %w", i+1, addr, r.cfg.ConnectTimeout, s, err)
+			hint := ""
+			if msg := fmt.Sprint(err); strings.Contains(msg, "server preface") || strings.Contains(msg, "handshake") {
+				hint = " (plaintext against TLS or the other way round? check --cacert, --insecure and the runtime's server.cert)"
+			}
+			return fmt.Errorf("connection %d to %s not ready within %s (state %s): %w%s", i+1, addr, r.cfg.ConnectTimeout, s, err, hint)
 		}
 	}
 	return nil
