@@ -415,3 +415,17 @@ func TestRunStartFails(t *testing.T) {
 	require.Error(t, err)
 	assert.True(t, strings.HasPrefix(err.Error(), "start runtime: exec ./nope"), err.Error())
 }
+
+// More callers than histograms: callers share them, and every call is
+// still counted once.
+func TestRunManyCallers(t *testing.T) {
+	addr := startServe(t)
+	cfg := config(addr)
+	cfg.Concurrency = 150
+	cfg.Connections = 2
+	cfg.Total = 1500
+	rep, err := bench.Run(context.Background(), cfg)
+	require.NoError(t, err)
+	consistent(t, rep.Result)
+	assert.EqualValues(t, 1500, rep.OK)
+}

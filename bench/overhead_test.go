@@ -16,7 +16,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/HdrHistogram/hdrhistogram-go"
 	"google.golang.org/grpc"
 
 	"github.com/oe-rt/oe-rt/client"
@@ -87,7 +86,7 @@ func BenchmarkCall(b *testing.B) {
 }
 
 func BenchmarkRecord(b *testing.B) {
-	w := &worker{hist: hdrhistogram.New(histLowest, histHighest, histDigits), recording: true}
+	w := &worker{rec: &recorder{hist: newHistogram()}, recording: true}
 	lat := 730 * time.Microsecond
 	b.ReportAllocs()
 	for b.Loop() {

@@ -23,13 +23,18 @@ import (
 )
 
 // The latency histograms count microseconds from 1µs to one hour with three
-// significant digits: a histogram takes about 200 KiB whatever the number
+// significant digits: a histogram takes about 190 KiB whatever the number
 // of calls. Longer latencies are counted as one hour (the exact maximum is
-// kept apart).
+// kept apart). Each caller records into a histogram of its own up to
+// maxRecorders callers; beyond that callers share them (caller i uses
+// histogram i mod maxRecorders, under a mutex that is then rarely
+// contended), so that memory stays bounded (about 12 MiB) however many
+// callers there are.
 const (
-	histLowest  = 1
-	histHighest = int64(time.Hour / time.Microsecond)
-	histDigits  = 3
+	histLowest   = 1
+	histHighest  = int64(time.Hour / time.Microsecond)
+	histDigits   = 3
+	maxRecorders = 64
 )
 
 // stopTimeout bounds the wait for a started runtime to stop; the launcher's
@@ -66,12 +71,17 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 }
 
 type runner struct {
-	cfg     Config
-	method  string
-	opts    []grpc.CallOption
-	rt      Runtime
-	conns   []*grpc.ClientConn
-	workers []*worker
+	cfg       Config
+	method    string
+	opts      []grpc.CallOption
+	rt        Runtime
+	conns     []*grpc.ClientConn
+	workers   []*worker
+	recorders []*recorder
+}
+
+func newHistogram() *hdrhistogram.Histogram {
+	return hdrhistogram.New(histLowest, histHighest, histDigits)
 }
 
 func (r *runner) run(ctx context.Context) (rep *Report, err error) {
@@ -142,11 +152,15 @@ func (r *runner) run(ctx context.Context) (rep *Report, err error) {
 		rep.Runtime.Startup = time.Since(started)
 	}
 
+	r.recorders = make([]*recorder, min(cfg.Concurrency, maxRecorders))
+	for i := range r.recorders {
+		r.recorders[i] = &recorder{hist: newHistogram()}
+	}
 	r.workers = make([]*worker, cfg.Concurrency)
 	for i := range r.workers {
-		r.workers[i] = &worker{hist: hdrhistogram.New(histLowest, histHighest, histDigits)}
+		r.workers[i] = &worker{rec: r.recorders[i%len(r.recorders)]}
 	}
-	total := hdrhistogram.New(histLowest, histHighest, histDigits)
+	total := newHistogram()
 	var all phaseResult
 	for i, p := range cfg.Payloads {
 		if cfg.Warmup > 0 {
@@ -298,12 +312,42 @@ func (r *runner) firstCall(ctx context.Context, req *request) {
 // while it runs; everything else only by itself, then after it ends.
 type worker struct {
 	ok, errs  atomic.Int64
-	hist      *hdrhistogram.Histogram
-	min, max  time.Duration
+	rec       *recorder
 	codes     [numCodes]int64
 	samples   [numCodes]string
 	_         [64]byte // keep workers' counters on separate cache lines
 	recording bool
+}
+
+// recorder holds the latencies of one or more workers.
+type recorder struct {
+	mu       sync.Mutex
+	hist     *hdrhistogram.Histogram
+	min, max time.Duration
+}
+
+func (r *recorder) reset() {
+	r.hist.Reset()
+	r.min, r.max = 0, 0
+}
+
+func (r *recorder) record(lat time.Duration) {
+	us := int64(lat / time.Microsecond)
+	if us < histLowest {
+		us = histLowest
+	}
+	if us > histHighest {
+		us = histHighest
+	}
+	r.mu.Lock()
+	_ = r.hist.RecordValue(us) // cannot fail: us is within range
+	if r.min == 0 || lat < r.min {
+		r.min = lat
+	}
+	if lat > r.max {
+		r.max = lat
+	}
+	r.mu.Unlock()
 }
 
 // numCodes is the number of gRPC codes (0..16) plus one slot for a code
@@ -313,8 +357,6 @@ const numCodes = 18
 func (w *worker) reset(recording bool) {
 	w.ok.Store(0)
 	w.errs.Store(0)
-	w.hist.Reset()
-	w.min, w.max = 0, 0
 	w.codes = [numCodes]int64{}
 	w.samples = [numCodes]string{}
 	w.recording = recording
@@ -337,20 +379,7 @@ func (w *worker) record(lat time.Duration, err error) {
 		w.errs.Add(1)
 		return
 	}
-	us := int64(lat / time.Microsecond)
-	if us < histLowest {
-		us = histLowest
-	}
-	if us > histHighest {
-		us = histHighest
-	}
-	_ = w.hist.RecordValue(us) // cannot fail: us is within range
-	if w.min == 0 || lat < w.min {
-		w.min = lat
-	}
-	if lat > w.max {
-		w.max = lat
-	}
+	w.rec.record(lat)
 	w.ok.Add(1)
 }
 
@@ -375,6 +404,9 @@ func (r *runner) phase(ctx context.Context, p Payload, req *request, total int, 
 	}
 	for _, w := range r.workers {
 		w.reset(recording)
+	}
+	for _, rec := range r.recorders {
+		rec.reset()
 	}
 	var wg sync.WaitGroup
 	st.start = time.Now()
@@ -407,6 +439,10 @@ func (r *runner) phase(ctx context.Context, p Payload, req *request, total int, 
 	pr.elapsed = elapsed
 	for _, w := range r.workers {
 		pr.addWorker(w)
+	}
+	for _, rec := range r.recorders {
+		pr.hist.Merge(rec.hist)
+		pr.minMax(rec.min, rec.max)
 	}
 	return pr
 }
@@ -486,14 +522,12 @@ type phaseResult struct {
 }
 
 func newPhaseResult() *phaseResult {
-	return &phaseResult{hist: hdrhistogram.New(histLowest, histHighest, histDigits)}
+	return &phaseResult{hist: newHistogram()}
 }
 
 func (pr *phaseResult) addWorker(w *worker) {
-	pr.hist.Merge(w.hist)
 	pr.ok += w.ok.Load()
 	pr.errs += w.errs.Load()
-	pr.minMax(w.min, w.max)
 	for i := range w.codes {
 		pr.codes[i] += w.codes[i]
 		if pr.samples[i] == "" {
