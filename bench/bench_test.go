@@ -429,3 +429,34 @@ func TestRunManyCallers(t *testing.T) {
 	consistent(t, rep.Result)
 	assert.EqualValues(t, 1500, rep.OK)
 }
+
+// exitedRuntime is a started runtime that exited before it listened.
+type exitedRuntime struct {
+	addr    string
+	exited  chan struct{}
+	stopped bool
+}
+
+func (x *exitedRuntime) Address() string         { return x.addr }
+func (x *exitedRuntime) Exited() <-chan struct{} { return x.exited }
+func (x *exitedRuntime) ExitErr() error {
+	return errors.New("exit status 1; last output: ImportError: no module named grpc")
+}
+func (x *exitedRuntime) Usage() bench.Usage             { return bench.Usage{} }
+func (x *exitedRuntime) Stop(ctx context.Context) error { x.stopped = true; return x.ExitErr() }
+
+func TestRunStartedRuntimeExitsBeforeReady(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	addr := l.Addr().String()
+	l.Close()
+	x := &exitedRuntime{addr: addr, exited: make(chan struct{})}
+	time.AfterFunc(100*time.Millisecond, func() { close(x.exited) })
+	cfg := config("")
+	cfg.Start = func(context.Context) (bench.Runtime, error) { return x, nil }
+	rep, err := bench.Run(context.Background(), cfg)
+	require.Error(t, err)
+	assert.Nil(t, rep)
+	assert.Equal(t, "runtime exited before it was ready: exit status 1; last output: ImportError: no module named grpc", err.Error())
+	assert.True(t, x.stopped, "Stop is called in every case")
+}

@@ -117,12 +117,14 @@ func (r *runner) run(ctx context.Context) (rep *Report, err error) {
 		}
 		r.rt = rt
 		rep.Target = rt.Address()
-		rep.Runtime = &RuntimeReport{}
+		rtr := &RuntimeReport{}
+		rep.Runtime = rtr
 		defer func() {
+			// rep may be nil by now (an early error return): fill rtr.
 			sctx, scancel := context.WithTimeout(context.WithoutCancel(ctx), stopTimeout)
 			defer scancel()
 			serr := rt.Stop(sctx)
-			rep.Runtime.Usage = rt.Usage()
+			rtr.Usage = rt.Usage()
 			if serr != nil && err == nil {
 				err = fmt.Errorf("stop runtime: %w", serr)
 			}
