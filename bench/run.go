@@ -579,7 +579,7 @@ func (pr *phaseResult) result(p Payload) Result {
 		}
 		name := "OTHER"
 		if i < numCodes-1 {
-			name = CodeName(codes.Code(i))
+			name = client.CodeName(codes.Code(i))
 		}
 		if res.ErrorCodes == nil {
 			res.ErrorCodes = map[string]int64{}

@@ -100,14 +100,7 @@ func (v sizeValue) Set(s string) error {
 func (sizeValue) Type() string { return "size" }
 
 // codeName spells a gRPC code as the protocol does: NOT_FOUND, UNKNOWN.
-func codeName(c codes.Code) string {
-	if int(c) < len(codeNames) {
-		return codeNames[c]
-	}
-	return c.String()
-}
-
-var codeNames = []string{"OK", "CANCELLED", "UNKNOWN", "INVALID_ARGUMENT", "DEADLINE_EXCEEDED", "NOT_FOUND", "ALREADY_EXISTS", "PERMISSION_DENIED", "RESOURCE_EXHAUSTED", "FAILED_PRECONDITION", "ABORTED", "OUT_OF_RANGE", "UNIMPLEMENTED", "INTERNAL", "UNAVAILABLE", "DATA_LOSS", "UNAUTHENTICATED"}
+func codeName(c codes.Code) string { return client.CodeName(c) }
 
 // contextWithTimeout derives the command's context with a deadline.
 func contextWithTimeout(cmd *cobra.Command, d time.Duration) (context.Context, context.CancelFunc) {

@@ -1,4 +1,4 @@
-package bench
+package client
 
 import "google.golang.org/grpc/codes"
 
