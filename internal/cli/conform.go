@@ -220,4 +220,3 @@ func colorOK(w io.Writer) bool {
 	}
 	return isTerminal(w) && os.Getenv("TERM") != "dumb"
 }
-
