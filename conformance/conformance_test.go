@@ -24,7 +24,7 @@ func TestMain(m *testing.M) {
 }
 
 // config runs the test binary as a runtime in the given mode.
-func config(t *testing.T, mode string) *conformance.Config {
+func config(t testing.TB, mode string) *conformance.Config {
 	self, err := os.Executable()
 	require.NoError(t, err)
 	cfg := conformance.NewConfig(self)
