@@ -131,32 +131,9 @@ func (c *Config) fn(role string) string {
 	return role
 }
 
-// environment builds the runtime's environment: ours minus the master-API
-// variables and any address/name variables, plus the profile's and Env.
+// environment builds the runtime's environment (see convention.RuntimeEnv).
 func (c *Config) environment(base []string, addr, name string) []string {
-	drop := map[string]bool{}
-	for _, k := range convention.MasterEnv {
-		drop[k] = true
-	}
-	for _, k := range convention.AddressEnv {
-		drop[k] = true
-	}
-	for _, k := range convention.NameEnv {
-		drop[k] = true
-	}
-	var env []string
-	for _, kv := range base {
-		k, _, _ := strings.Cut(kv, "=")
-		if !drop[k] {
-			env = append(env, kv)
-		}
-	}
-	if c.Profile == ProfileBaetyl {
-		env = append(env, "BAETYL_SERVICE_INSTANCE_ADDRESS="+addr, "BAETYL_SERVICE_INSTANCE_NAME="+name)
-	} else {
-		env = append(env, "OPENEDGE_SERVICE_ADDRESS="+addr, "OPENEDGE_SERVICE_NAME="+name)
-	}
-	return append(env, c.Env...)
+	return convention.RuntimeEnv(base, string(c.Profile), addr, name, c.Env)
 }
 
 func contains(list []string, s string) bool {
