@@ -1,9 +1,9 @@
 package conformance_test
 
 // The test binary doubles as the runtimes the suite is tested against: with
-// OE_RT_FAKE set it becomes a runtime that breaks exactly one rule (or, with
-// OE_RT_FAKE=serve, the reference runtime itself), the way go-plugin's tests
-// re-execute themselves as misbehaving plugins.
+// OE_RT_FAKE set it becomes a runtime that breaks exactly one rule, the way
+// go-plugin's tests re-execute themselves as misbehaving plugins. Its calls
+// are served by the reference runtime's own fixture functions.
 
 import (
 	"bytes"
@@ -31,15 +31,6 @@ import (
 )
 
 func fakeMain(mode string) int {
-	if mode == "serve" {
-		ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
-		defer stop()
-		if err := serve.Run(ctx, serve.Options{}); err != nil {
-			fmt.Fprintln(os.Stderr, err)
-			return 1
-		}
-		return 0
-	}
 	fmt.Fprintln(os.Stderr, "fake runtime, mode", mode)
 	addr := os.Getenv("OPENEDGE_SERVICE_ADDRESS")
 	switch mode {
