@@ -58,6 +58,9 @@ too), 1 when not, 2 for usage errors or when the harness could not run.`,
 			return runConform(cmd, e, o, args)
 		},
 	}
+	cmd.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
+		return usageError("%w\nThe runtime's own flags go after --: oe-rt conform [flags] RUNTIME -- ARGS...\nRun 'oe-rt conform --help' for usage.", err)
+	})
 	f := cmd.Flags()
 	f.StringVar(&o.profile, "profile", "openedge", "`profile`: openedge (OPENEDGE_SERVICE_ADDRESS, openedge.Function) or baetyl (BAETYL_SERVICE_INSTANCE_ADDRESS, baetyl.Function)")
 	f.StringVar(&o.proto, "proto", "", "the runtime's own .proto `file`, parsed at run time")
