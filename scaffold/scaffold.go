@@ -99,7 +99,7 @@ type File struct {
 	// Mode is 0644, or 0755 for executables.
 	Mode fs.FileMode
 	// Size in bytes.
-	Size int
+	Size    int
 	content []byte
 }
 
