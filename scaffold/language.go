@@ -110,10 +110,14 @@ func lookupLanguage(fsys fs.FS, name string) (Language, error) {
 		names = append(names, l.Name)
 	}
 	if name == "" {
-		return Language{}, fmt.Errorf("no language given: choose one of %s", strings.Join(names, ", "))
+		return Language{}, &notFoundError{fmt.Sprintf("no language given: choose one of %s", strings.Join(names, ", "))}
 	}
-	return Language{}, fmt.Errorf("unknown language %q: choose one of %s", name, strings.Join(names, ", "))
+	return Language{}, &notFoundError{fmt.Sprintf("unknown language %q: choose one of %s", name, strings.Join(names, ", "))}
 }
+
+type notFoundError struct{ msg string }
+
+func (e *notFoundError) Error() string { return e.msg }
 
 func loadLanguage(fsys fs.FS, name string) (Language, error) {
 	b, err := fs.ReadFile(fsys, path.Join(name, ManifestFile))

@@ -140,12 +140,21 @@ func ValidateName(name string) error {
 	return nil
 }
 
+// OptionError reports Options that cannot work: a bad name, an unknown
+// language, a bad module path. The command layer maps it to a usage error.
+type OptionError struct{ Err error }
+
+func (e *OptionError) Error() string { return e.Err.Error() }
+
+// Unwrap returns the underlying error.
+func (e *OptionError) Unwrap() error { return e.Err }
+
 // Generate renders the template of opts.Lang into opts.Dir. On error
 // nothing is left behind: neither the target directory (unless it existed)
 // nor temporary files. ctx is checked between files.
 func Generate(ctx context.Context, opts Options) (*Result, error) {
 	if err := ValidateName(opts.Name); err != nil {
-		return nil, err
+		return nil, &OptionError{err}
 	}
 	fsys := opts.Templates
 	if fsys == nil {
@@ -153,15 +162,19 @@ func Generate(ctx context.Context, opts Options) (*Result, error) {
 	}
 	lang, err := lookupLanguage(fsys, opts.Lang)
 	if err != nil {
+		var nf *notFoundError
+		if errors.As(err, &nf) {
+			return nil, &OptionError{err}
+		}
 		return nil, err
 	}
 	data := Data{Name: opts.Name, Module: opts.Module, OERTVersion: opts.OERTVersion}
 	if data.Module == "" {
 		data.Module = "example.com/" + opts.Name
 	} else if lang.Name != "go" {
-		return nil, fmt.Errorf("--module sets a Go module path; the %s template has none", lang.Name)
+		return nil, &OptionError{fmt.Errorf("a module path is for the go template; the %s template has none", lang.Name)}
 	} else if err := module.CheckImportPath(data.Module); err != nil {
-		return nil, fmt.Errorf("invalid module path: %w", err)
+		return nil, &OptionError{fmt.Errorf("invalid module path: %w", err)}
 	}
 	if data.OERTVersion == "" || data.OERTVersion == "dev" {
 		data.OERTVersion = "latest"

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"path/filepath"
@@ -71,14 +72,15 @@ func runNew(cmd *cobra.Command, e *env, o *newOptions, args []string) error {
 		return usageError("one NAME only, got %d arguments: %s", len(args), strings.Join(args, " "))
 	}
 	o.Name = args[0]
-	if err := scaffold.ValidateName(o.Name); err != nil {
-		return usageError("%w", err)
-	}
 	if o.Lang == "" {
 		return usageError("missing --lang: choose go, python or node (oe-rt new --list shows them)")
 	}
 	o.OERTVersion = Version
 	res, err := scaffold.Generate(cmd.Context(), o.Options)
+	var oe *scaffold.OptionError
+	if errors.As(err, &oe) {
+		return usageError("%w", err)
+	}
 	if err != nil {
 		return &ExitError{Code: ExitFailure, Err: err}
 	}
