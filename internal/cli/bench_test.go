@@ -173,3 +173,27 @@ func TestBenchDocsNameEveryFlag(t *testing.T) {
 		assert.True(t, flags[m[1]], "docs/bench.md names --%s, which oe-rt bench does not have", m[1])
 	}
 }
+
+// A runtime that bench started and that dies mid-run gives a clear error,
+// and nothing it started is left.
+func TestBenchRuntimeDiesMidRun(t *testing.T) {
+	script := filepath.Join(t.TempDir(), "dying.sh")
+	require.NoError(t, os.WriteFile(script, []byte("#!/bin/sh\n(sleep 0.7; kill -9 $$) &\nexec \""+oeRT+"\" serve\n"), 0o755))
+	code, _, errOut := runMain("bench", "-z", "10s", "-c", "4", script)
+	assert.Equal(t, 1, code, errOut)
+	assert.Contains(t, errOut, "killed")
+	assertNoChildren(t)
+}
+
+// bench starts a runtime, loads it and stops it; the report has its usage.
+func TestBenchStartsRuntime(t *testing.T) {
+	code, out, errOut := runMain("bench", "-n", "500", "-c", "4", "--format", "json", oeRT, "--", "serve")
+	require.Equal(t, 0, code, errOut)
+	var rep struct {
+		Requests int64
+		Runtime  map[string]any
+	}
+	require.NoError(t, json.Unmarshal([]byte(out), &rep), out)
+	assert.NotEmpty(t, rep.Runtime, out)
+	assertNoChildren(t)
+}

@@ -1,0 +1,108 @@
+package cli
+
+import (
+	"encoding/json"
+	"encoding/xml"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/oe-rt/oe-rt/conformance"
+	"github.com/oe-rt/oe-rt/internal/launch"
+)
+
+func assertNoChildren(t *testing.T) {
+	t.Helper()
+	for _, p := range launch.Tree(os.Getpid())[1:] {
+		if p.State != 'Z' {
+			t.Errorf("process %d outlived the command", p.Pid)
+		}
+	}
+}
+
+func TestConformReferenceRuntime(t *testing.T) {
+	dir := t.TempDir()
+	junit := filepath.Join(dir, "report.xml")
+	code, out, errOut := runMain("conform", "--strict", "--junit", junit, oeRT, "--", "serve")
+	assert.Equal(t, 0, code, "stdout:\n%s\nstderr:\n%s", out, errOut)
+	assert.Contains(t, out, "PASSED (strict): 25 passed, 0 failed")
+	for _, c := range conformance.Catalog() {
+		if c.ID != "resources.limits" {
+			assert.Contains(t, out, c.ID)
+		}
+	}
+	b, err := os.ReadFile(junit)
+	require.NoError(t, err)
+	var suites struct {
+		Tests    int `xml:"tests,attr"`
+		Failures int `xml:"failures,attr"`
+		Suites   []struct {
+			Cases []struct {
+				Name string `xml:"name,attr"`
+			} `xml:"testcase"`
+		} `xml:"testsuite"`
+	}
+	require.NoError(t, xml.Unmarshal(b, &suites))
+	assert.Equal(t, 25, suites.Tests)
+	assert.Equal(t, 0, suites.Failures)
+	assert.Len(t, suites.Suites[0].Cases, 25)
+	assertNoChildren(t)
+}
+
+func TestConformJSONAndFailure(t *testing.T) {
+	// The reference runtime with the sleep fixture mapped to a function it
+	// does not serve: the checks needing it are skipped; with a runtime that
+	// cannot start, start.listen fails and the run exits 1.
+	code, out, _ := runMain("conform", "--format", "json", "--run", "call.concurrent,echo.json", "--function", "sleep=nope", oeRT, "--", "serve")
+	assert.Equal(t, 0, code)
+	var rep conformance.Report
+	require.NoError(t, json.Unmarshal([]byte(out), &rep))
+	require.Len(t, rep.Checks, 2)
+	st := map[string]conformance.Status{}
+	for _, c := range rep.Checks {
+		st[c.ID] = c.Status
+	}
+	assert.Equal(t, conformance.Skip, st["call.concurrent"])
+	assert.Equal(t, conformance.Pass, st["echo.json"])
+	assert.Contains(t, rep.Runtime.MissingRoles, "sleep")
+
+	code, out, _ = runMain("conform", "--start-timeout", "1s", "--run", "start.listen", "/bin/sleep", "--", "30")
+	assert.Equal(t, 1, code)
+	assert.Contains(t, out, "FAIL  start.listen")
+	assertNoChildren(t)
+}
+
+func TestConformUsageErrors(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"conform", "--format", "xml"}, "--format"},
+		{[]string{"conform", "--profile", "x"}, "profile"},
+		{[]string{"conform", "--run", "nope.*"}, "no check matches"},
+		{[]string{"conform", "--function", "echo"}, "ROLE=NAME"},
+		{[]string{"conform", "--function", "bogus=x"}, "role"},
+		{[]string{"conform", "--env", "NOEQUALS"}, "K=V"},
+		{[]string{"conform", "--bogus"}, "unknown flag"},
+		{[]string{"conform", "./rt", "-c", "x"}, "go after --"},
+		{[]string{"conform", "./rt", "x"}, "after --"},
+		{[]string{"conform", "/no/such/runtime"}, "no such file"},
+		{[]string{"conform", "--proto", "/no/such.proto"}, "no such file"},
+		{[]string{"conform", "--grace", "0s"}, "positive"},
+	} {
+		code, _, errOut := runMain(tc.args...)
+		assert.Equal(t, 2, code, "%v: %s", tc.args, errOut)
+		assert.Contains(t, errOut, tc.want, "%v", tc.args)
+		assert.NotContains(t, errOut, "goroutine", "%v", tc.args)
+	}
+}
+
+func TestConformList(t *testing.T) {
+	code, out, _ := runMain("conform", "--list")
+	assert.Equal(t, 0, code)
+	assert.Equal(t, len(conformance.Catalog()), strings.Count(out, "\n"))
+}
