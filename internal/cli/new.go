@@ -1,0 +1,131 @@
+package cli
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"path/filepath"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/spf13/cobra"
+
+	"github.com/oe-rt/oe-rt/scaffold"
+)
+
+func init() { register(newNewCmd) }
+
+type newOptions struct {
+	scaffold.Options
+	list bool
+}
+
+func newNewCmd(e *env) *cobra.Command {
+	o := &newOptions{}
+	cmd := &cobra.Command{
+		Use:   "new NAME --lang go|python|node [--dir DIR] [--module PATH] [--force] [--dry-run]",
+		Short: "Generate a new function runtime project",
+		Long: `Generate a function runtime project in Go, Python or Node that follows the
+convention and passes 'oe-rt conform --strict' as generated: the runtime, the
+conformance fixtures, etc/openedge/service.yml, proto/function.proto, a
+Makefile (build, run, test, conform, docker), a Dockerfile, a README and a
+GitHub Actions workflow that runs the conformance suite.
+
+NAME is lowercase letters, digits and dashes, starting with a letter. The
+project goes to ./NAME unless --dir says otherwise; that directory must not
+exist or must be empty, unless --force (generated files then replace files of
+the same name; other files are kept). Nothing is left behind on failure.`,
+		Example: `  oe-rt new myruntime --lang go
+  oe-rt new myruntime --lang go --module github.com/me/myruntime
+  oe-rt new myruntime --lang python --dir ~/src/myruntime
+  oe-rt new myruntime --lang node --dry-run
+  oe-rt new --list`,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return runNew(cmd, e, o, args)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVarP(&o.Lang, "lang", "l", "", "template `language`: go, python or node (see --list)")
+	f.StringVar(&o.Dir, "dir", "", "`directory` to create (default ./NAME)")
+	f.StringVar(&o.Module, "module", "", "Go module `path` of a Go project (default example.com/NAME)")
+	f.BoolVar(&o.Force, "force", false, "write into a non-empty directory, replacing files of the same name")
+	f.BoolVar(&o.DryRun, "dry-run", false, "list the files that would be written, and write nothing")
+	f.BoolVar(&o.list, "list", false, "list the languages and the versions of their gRPC stacks")
+	return cmd
+}
+
+func runNew(cmd *cobra.Command, e *env, o *newOptions, args []string) error {
+	if o.list {
+		if len(args) > 0 || cmd.Flags().NFlag() > 1 {
+			return usageError("--list takes no NAME and no other flag")
+		}
+		langs, err := scaffold.Languages()
+		if err != nil {
+			return err
+		}
+		return printLanguages(e.stdout, langs)
+	}
+	switch {
+	case len(args) == 0:
+		return usageError("missing NAME: oe-rt new NAME --lang go|python|node")
+	case len(args) > 1:
+		return usageError("one NAME only, got %d arguments: %s", len(args), strings.Join(args, " "))
+	}
+	o.Name = args[0]
+	if o.Lang == "" {
+		return usageError("missing --lang: choose go, python or node (oe-rt new --list shows them)")
+	}
+	o.OERTVersion = Version
+	res, err := scaffold.Generate(cmd.Context(), o.Options)
+	var oe *scaffold.OptionError
+	if errors.As(err, &oe) {
+		return usageError("%w", err)
+	}
+	if err != nil {
+		return &ExitError{Code: ExitFailure, Err: err}
+	}
+	return printResult(e.stdout, res)
+}
+
+func printLanguages(w io.Writer, langs []scaffold.Language) error {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "LANGUAGE\tGRPC STACK\tDESCRIPTION")
+	for _, l := range langs {
+		stack := make([]string, len(l.Stack))
+		for i, p := range l.Stack {
+			stack[i] = p.String()
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\n", l.Name, strings.Join(stack, ", "), l.Description)
+	}
+	return tw.Flush()
+}
+
+func printResult(w io.Writer, res *scaffold.Result) error {
+	if res.DryRun {
+		fmt.Fprintf(w, "Would create %s (%s runtime %s), %d files:\n", res.Dir, res.Lang.Name, res.Data.Name, len(res.Files))
+	} else {
+		fmt.Fprintf(w, "Created %s (%s runtime %s), %d files:\n", res.Dir, res.Lang.Name, res.Data.Name, len(res.Files))
+	}
+	for _, f := range res.Files {
+		fmt.Fprintf(w, "  %s %7d  %s\n", f.Mode, f.Size, f.Path)
+	}
+	if res.DryRun {
+		fmt.Fprintln(w, "\nNothing was written (--dry-run).")
+		return nil
+	}
+	fmt.Fprintln(w, "\nNext steps:")
+	fmt.Fprintf(w, "  cd %s\n", shellQuote(filepath.Clean(res.Dir)))
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	for _, s := range res.NextSteps {
+		fmt.Fprintf(tw, "  %s\t# %s\n", s.Run, s.Doc)
+	}
+	return tw.Flush()
+}
+
+// shellQuote quotes s for a POSIX shell when it needs it.
+func shellQuote(s string) string {
+	if s != "" && strings.Trim(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_./~+,:@") == "" {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+}

@@ -1,0 +1,282 @@
+package e2e_test
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/xml"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/oe-rt/oe-rt/scaffold"
+)
+
+// oeRT is the oe-rt binary built once for all tests, or the one named by
+// $OE_RT_E2E_BINARY (to test a release build).
+var oeRT string
+
+func TestMain(m *testing.M) {
+	os.Exit(run(m))
+}
+
+func run(m *testing.M) int {
+	flag.Parse()
+	if testing.Short() {
+		return m.Run()
+	}
+	if b := os.Getenv("OE_RT_E2E_BINARY"); b != "" {
+		abs, err := filepath.Abs(b)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "e2e: OE_RT_E2E_BINARY:", err)
+			return 1
+		}
+		oeRT = abs
+		return m.Run()
+	}
+	dir, err := os.MkdirTemp("", "oe-rt-e2e-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "e2e:", err)
+		return 1
+	}
+	defer os.RemoveAll(dir)
+	oeRT = filepath.Join(dir, "oe-rt")
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "go", "build", "-o", oeRT, "github.com/oe-rt/oe-rt/cmd/oe-rt")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		fmt.Fprintf(os.Stderr, "e2e: build oe-rt: %v\n%s", err, out)
+		return 1
+	}
+	return m.Run()
+}
+
+// languages are the templates the issue promises; each must be built in.
+var languages = []string{"go", "python", "node"}
+
+func TestTemplates(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and conforms a generated project per language")
+	}
+	requireConform(t)
+	langs, err := scaffold.Languages()
+	if err != nil {
+		t.Fatal(err)
+	}
+	built := map[string]bool{}
+	for _, l := range langs {
+		built[l.Name] = true
+	}
+	for _, lang := range languages {
+		t.Run(lang, func(t *testing.T) {
+			if !built[lang] {
+				t.Fatalf("oe-rt has no %s template: templates/%s with a %s is missing", lang, lang, scaffold.ManifestFile)
+			}
+			testLanguage(t, lang)
+		})
+	}
+}
+
+// requireConform fails when the oe-rt binary has no conform command.
+func requireConform(t *testing.T) {
+	t.Helper()
+	out, err := exec.Command(oeRT, "conform", "--help").CombinedOutput()
+	if err != nil {
+		t.Fatalf("oe-rt has no working conform command (%v): the template tests need it\n%s", err, out)
+	}
+}
+
+// tools checks a language's tools and returns what to install when one is
+// missing.
+func tools(lang string) error {
+	var missing []string
+	need := func(bin, install string) {
+		if _, err := exec.LookPath(bin); err != nil {
+			missing = append(missing, fmt.Sprintf("%s (%s)", bin, install))
+		}
+	}
+	need("make", "apt-get install make")
+	switch lang {
+	case "go":
+		need("go", "https://go.dev/doc/install")
+		need("gofmt", "it comes with Go")
+	case "python":
+		if py := python(); py == "" {
+			missing = append(missing, "a python3 that imports grpc, google.protobuf and yaml (apt-get install python3 python3-grpcio python3-protobuf python3-yaml)")
+		}
+	case "node":
+		need("node", "apt-get install nodejs, or Node.js 18 or later")
+		need("npm", "apt-get install npm")
+	}
+	if len(missing) > 0 {
+		return fmt.Errorf("the %s template test needs %s; scripts/install-deps.sh installs them", lang, strings.Join(missing, ", "))
+	}
+	return nil
+}
+
+// python finds the interpreter the Python template's bin/python picks
+// ($PYTHON, else /usr/bin/python3, else python3) if it has the packages.
+func python() string {
+	cands := []string{os.Getenv("PYTHON"), "/usr/bin/python3", "python3"}
+	for _, c := range cands {
+		if c == "" {
+			continue
+		}
+		if exec.Command(c, "-c", "import grpc, google.protobuf, yaml").Run() == nil {
+			return c
+		}
+	}
+	return ""
+}
+
+func testLanguage(t *testing.T, lang string) {
+	if err := tools(lang); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	dir := filepath.Join(t.TempDir(), "e2e-"+lang)
+	sh(t, filepath.Dir(dir), 30*time.Second, oeRT, "new", "e2e-"+lang, "--lang", lang, "--dir", dir)
+
+	switch lang {
+	case "go":
+		if out := sh(t, dir, time.Minute, "gofmt", "-l", "."); strings.TrimSpace(out) != "" {
+			t.Errorf("generated Go code is not gofmt-clean:\n%s", out)
+		}
+	case "node":
+		// The lockfile is part of the template: npm ci installs exactly it.
+		sh(t, dir, 5*time.Minute, "npm", "ci", "--no-audit", "--no-fund")
+	}
+	sh(t, dir, 5*time.Minute, "make", "build")
+	sh(t, dir, 10*time.Minute, "make", "test")
+	if lang == "go" {
+		sh(t, dir, time.Minute, "go", "mod", "tidy", "-diff")
+	}
+
+	// The Makefile's conform target, as a developer runs it.
+	junit := filepath.Join(t.TempDir(), "make-conform.xml")
+	out := sh(t, dir, 3*time.Minute, "make", "conform", "OE_RT="+oeRT, "CONFORM_FLAGS=--junit "+junit)
+	t.Logf("make conform:\n%s", out)
+	requireAllPassed(t, junit)
+
+	// The CI workflow's conform command, as written, with oe-rt on PATH.
+	line := workflowConform(t, dir)
+	report := filepath.Join(dir, "report.xml")
+	_ = os.Remove(report)
+	sh(t, dir, 3*time.Minute, "sh", "-c", line)
+	requireAllPassed(t, report)
+	t.Logf("%s: generated, built, tested and conformed in %s", lang, time.Since(start).Round(time.Second))
+}
+
+// workflowConform returns the `oe-rt conform` command of the project's CI
+// workflow.
+func workflowConform(t *testing.T, dir string) string {
+	t.Helper()
+	files, _ := filepath.Glob(filepath.Join(dir, ".github", "workflows", "*.yml"))
+	if len(files) == 0 {
+		t.Fatal("the project has no .github/workflows/*.yml")
+	}
+	re := regexp.MustCompile(`^\s*(?:-\s*)?run:\s*(oe-rt conform .*)$`)
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sc := bufio.NewScanner(bytes.NewReader(b))
+		for sc.Scan() {
+			if m := re.FindStringSubmatch(sc.Text()); m != nil {
+				if !strings.Contains(m[1], "--strict") || !strings.Contains(m[1], "--format junit") || !strings.Contains(m[1], "-o report.xml") {
+					t.Errorf("%s: the conform step should run --strict --format junit -o report.xml: %s", f, m[1])
+				}
+				return m[1]
+			}
+		}
+	}
+	t.Fatal("no `run: oe-rt conform ...` step in .github/workflows")
+	return ""
+}
+
+type junitSuites struct {
+	Tests    int `xml:"tests,attr"`
+	Failures int `xml:"failures,attr"`
+	Skipped  int `xml:"skipped,attr"`
+	Suites   []struct {
+		Cases []struct {
+			Name    string    `xml:"name,attr"`
+			Failure *junitMsg `xml:"failure"`
+			Skipped *junitMsg `xml:"skipped"`
+		} `xml:"testcase"`
+	} `xml:"testsuite"`
+}
+
+type junitMsg struct {
+	Message string `xml:"message,attr"`
+}
+
+// requireAllPassed reads a JUnit report of oe-rt conform and fails unless
+// every check ran and passed: no failure, no skip.
+func requireAllPassed(t *testing.T, file string) {
+	t.Helper()
+	b, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatalf("conformance report: %v", err)
+	}
+	var r junitSuites
+	if err := xml.Unmarshal(b, &r); err != nil {
+		t.Fatalf("conformance report %s: %v", file, err)
+	}
+	n := 0
+	for _, s := range r.Suites {
+		for _, c := range s.Cases {
+			n++
+			switch {
+			case c.Failure != nil:
+				t.Errorf("check %s failed: %s", c.Name, c.Failure.Message)
+			case c.Skipped != nil:
+				t.Errorf("check %s was skipped: %s", c.Name, c.Skipped.Message)
+			}
+		}
+	}
+	if n == 0 {
+		t.Errorf("the conformance report %s holds no checks", file)
+	}
+}
+
+// sh runs a command in dir with a time limit and fails the test, showing
+// its output, unless it succeeds. The command runs in its own process
+// group, which is killed when the limit passes; PATH starts with oe-rt's
+// directory.
+func sh(t *testing.T, dir string, limit time.Duration, name string, args ...string) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), limit)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, name, args...)
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), "PATH="+filepath.Dir(oeRT)+string(os.PathListSeparator)+os.Getenv("PATH"))
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
+	cmd.WaitDelay = 10 * time.Second
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	start := time.Now()
+	err := cmd.Run()
+	// Whatever the command left in its group goes with it.
+	if cmd.Process != nil {
+		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+	}
+	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		t.Fatalf("%s %s: no result within %s\n%s", name, strings.Join(args, " "), limit, out.String())
+	}
+	if err != nil {
+		t.Fatalf("%s %s (in %s): %v\n%s", name, strings.Join(args, " "), dir, err, out.String())
+	}
+	t.Logf("%s %s: ok in %s", name, strings.Join(args, " "), time.Since(start).Round(time.Millisecond))
+	return out.String()
+}
