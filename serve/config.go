@@ -315,6 +315,9 @@ func ParseSize(s string) (int64, error) {
 	if err != nil {
 		return 0, fmt.Errorf("size %q: want bytes or a number with a unit such as 4m or 512k", s)
 	}
+	if n < 0 && !strings.HasPrefix(s, "-") {
+		return 0, fmt.Errorf("size %q is too large", s)
+	}
 	return n, nil
 }
 
