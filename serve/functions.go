@@ -110,18 +110,29 @@ const execKillGrace = 2 * time.Second
 // carries.
 const stderrTail = 2048
 
+// checkHandler reports whether h names a fixture or a program (exec:).
+func checkHandler(h string) error {
+	if _, ok := Fixtures[h]; ok {
+		return nil
+	}
+	if !strings.HasPrefix(h, ExecPrefix) {
+		return fmt.Errorf("unknown handler %q: want one of %s, or exec:PROGRAM", h, strings.Join(FixtureNames(), ", "))
+	}
+	if len(strings.Fields(strings.TrimPrefix(h, ExecPrefix))) == 0 {
+		return errors.New("exec: handler names no program")
+	}
+	return nil
+}
+
 // resolve turns a function's configuration into its implementation.
 func resolve(f FunctionConfig, maxOutput int64) (Func, error) {
 	if fn, ok := Fixtures[f.Handler]; ok {
 		return fn, nil
 	}
-	if !strings.HasPrefix(f.Handler, ExecPrefix) {
-		return nil, fmt.Errorf("function %q: unknown handler %q: want one of %s, or exec:PROGRAM", f.Name, f.Handler, strings.Join(FixtureNames(), ", "))
+	if err := checkHandler(f.Handler); err != nil {
+		return nil, fmt.Errorf("function %q: %w", f.Name, err)
 	}
 	argv := strings.Fields(strings.TrimPrefix(f.Handler, ExecPrefix))
-	if len(argv) == 0 {
-		return nil, fmt.Errorf("function %q: exec: handler names no program", f.Name)
-	}
 	prog := argv[0]
 	if strings.ContainsRune(prog, '/') {
 		if !filepath.IsAbs(prog) {
