@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -164,14 +165,24 @@ func testLanguage(t *testing.T, lang string) {
 	junit := filepath.Join(t.TempDir(), "make-conform.xml")
 	out := sh(t, dir, 3*time.Minute, "make", "conform", "OE_RT="+oeRT, "CONFORM_FLAGS=--junit "+junit)
 	t.Logf("make conform:\n%s", out)
-	requireAllPassed(t, junit)
+	requireAllPassed(t, junit, knownOver[lang]...)
+
+	// A check a template is known not to meet is still run, to show that
+	// it fails as documented; when it starts to pass, the exception goes.
+	for _, id := range knownOver[lang] {
+		out := shAllowFail(t, dir, 3*time.Minute, oeRT, "conform", "--run", id, "./bin/runtime", "--", "-c", "etc/openedge/service.yml")
+		if !strings.Contains(out, "WARN  "+id) {
+			t.Errorf("%s is documented as not met by the %s template, but conform says:\n%s", id, lang, out)
+		}
+		t.Logf("%s template, %s (documented exception): %s", lang, id, out)
+	}
 
 	// The CI workflow's conform command, as written, with oe-rt on PATH.
 	line := workflowConform(t, dir)
 	report := filepath.Join(dir, "report.xml")
 	_ = os.Remove(report)
 	sh(t, dir, 3*time.Minute, "sh", "-c", line)
-	requireAllPassed(t, report)
+	requireAllPassed(t, report, knownOver[lang]...)
 	t.Logf("%s: generated, built, tested and conformed in %s", lang, time.Since(start).Round(time.Second))
 }
 
@@ -220,9 +231,16 @@ type junitMsg struct {
 	Message string `xml:"message,attr"`
 }
 
+// knownOver lists, per template, the checks it is documented not to meet
+// and skips in its Makefile and workflow: Node.js alone takes about 40 MiB
+// of RSS, so the Node template peaks over the 50 MiB budget
+// (templates/node/README.md.tmpl, docs/new.md).
+var knownOver = map[string][]string{"node": {"resources.memory"}}
+
 // requireAllPassed reads a JUnit report of oe-rt conform and fails unless
-// every check ran and passed: no failure, no skip.
-func requireAllPassed(t *testing.T, file string) {
+// every check ran and passed: no failure, and no skip but of the checks
+// named in allowedSkips.
+func requireAllPassed(t *testing.T, file string, allowedSkips ...string) {
 	t.Helper()
 	b, err := os.ReadFile(file)
 	if err != nil {
@@ -239,6 +257,7 @@ func requireAllPassed(t *testing.T, file string) {
 			switch {
 			case c.Failure != nil:
 				t.Errorf("check %s failed: %s", c.Name, c.Failure.Message)
+			case c.Skipped != nil && slices.Contains(allowedSkips, c.Name):
 			case c.Skipped != nil:
 				t.Errorf("check %s was skipped: %s", c.Name, c.Skipped.Message)
 			}
@@ -254,6 +273,23 @@ func requireAllPassed(t *testing.T, file string) {
 // group, which is killed when the limit passes; PATH starts with oe-rt's
 // directory.
 func sh(t *testing.T, dir string, limit time.Duration, name string, args ...string) string {
+	t.Helper()
+	out, err := runCmd(t, dir, limit, name, args...)
+	if err != nil {
+		t.Fatalf("%s %s (in %s): %v\n%s", name, strings.Join(args, " "), dir, err, out)
+	}
+	return out
+}
+
+// shAllowFail is sh for a command that may exit non-zero (a conform run
+// that finds a failure); it still fails the test on a time-out.
+func shAllowFail(t *testing.T, dir string, limit time.Duration, name string, args ...string) string {
+	t.Helper()
+	out, _ := runCmd(t, dir, limit, name, args...)
+	return out
+}
+
+func runCmd(t *testing.T, dir string, limit time.Duration, name string, args ...string) (string, error) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), limit)
 	defer cancel()
@@ -274,9 +310,6 @@ func sh(t *testing.T, dir string, limit time.Duration, name string, args ...stri
 	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
 		t.Fatalf("%s %s: no result within %s\n%s", name, strings.Join(args, " "), limit, out.String())
 	}
-	if err != nil {
-		t.Fatalf("%s %s (in %s): %v\n%s", name, strings.Join(args, " "), dir, err, out.String())
-	}
-	t.Logf("%s %s: ok in %s", name, strings.Join(args, " "), time.Since(start).Round(time.Millisecond))
-	return out.String()
+	t.Logf("%s %s: %v in %s", name, strings.Join(args, " "), err, time.Since(start).Round(time.Millisecond))
+	return out.String(), err
 }
