@@ -52,6 +52,8 @@ type Options struct {
 	// server's limit for sending, so that the server's answer to an oversized
 	// request can be observed.
 	MaxMsgSize int
+	// DialOptions are added to the connection's options.
+	DialOptions []grpc.DialOption
 }
 
 // Dial connects to a runtime at addr (host:port, an optional grpc:// scheme is
@@ -72,10 +74,11 @@ func Dial(addr string, opts Options) (*grpc.ClientConn, error) {
 	if size <= 0 {
 		size = convention.DefaultMaxMessageSize
 	}
-	conn, err := grpc.NewClient("passthrough:///"+convention.HostPort(addr),
+	dopts := append([]grpc.DialOption{
 		grpc.WithTransportCredentials(creds),
 		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(size), grpc.MaxCallSendMsgSize(size+size/2+1024)),
-	)
+	}, opts.DialOptions...)
+	conn, err := grpc.NewClient("passthrough:///"+convention.HostPort(addr), dopts...)
 	if err != nil {
 		return nil, fmt.Errorf("dial %s: %w", addr, err)
 	}

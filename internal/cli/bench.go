@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -237,15 +236,4 @@ func (l *launchFlags) add(fs *pflag.FlagSet) {
 
 func (l *launchFlags) changed(changed func(string) bool) bool {
 	return changed("dir") || changed("grace")
-}
-
-// starter returns how to start RUNTIME. Starting a runtime needs the
-// process launcher (internal/launch) that conform uses; until it is wired in,
-// bench loads running runtimes only. Wiring it: start path with args in
-// l.dir, in its own process group, with the convention's environment for
-// profile and a free port of 127.0.0.1, sampling the tree's RSS and threads;
-// and wrap the process in a bench.Runtime (Address, Exited, ExitErr with
-// the tail of its output, Usage, Stop with l.grace).
-func (l *launchFlags) starter(path string, args []string, profile string) (bench.Starter, error) {
-	return nil, &ExitError{Code: ExitUsage, Err: errors.New("bench cannot start a runtime yet (the launcher is not in this build): start it yourself and pass --address HOST:PORT")}
 }

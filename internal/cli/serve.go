@@ -121,3 +121,9 @@ func newLogger(c serve.LoggerConfig, stderr io.Writer) (*slog.Logger, func(), er
 	closer()
 	return nil, nil, usageError("log format %q: want text or json", c.Format)
 }
+
+// serveLoggerConfig is a logger block at the given level, for commands that
+// log like serve does.
+func serveLoggerConfig(level string) serve.LoggerConfig {
+	return serve.LoggerConfig{Level: level, Format: "text"}
+}

@@ -71,3 +71,30 @@ func HostPort(addr string) string {
 	}
 	return addr
 }
+
+// RuntimeEnv builds the environment a launcher hands a runtime instance:
+// base (usually os.Environ()) without the master-API variables and without
+// any address or name variable, plus the profile's address and name
+// variables ("baetyl": BAETYL_SERVICE_INSTANCE_*, else
+// OPENEDGE_SERVICE_ADDRESS and OPENEDGE_SERVICE_NAME), plus extra (K=V).
+func RuntimeEnv(base []string, profile, addr, name string, extra []string) []string {
+	drop := map[string]bool{}
+	for _, list := range [][]string{MasterEnv, AddressEnv, NameEnv} {
+		for _, k := range list {
+			drop[k] = true
+		}
+	}
+	var env []string
+	for _, kv := range base {
+		k, _, _ := strings.Cut(kv, "=")
+		if !drop[k] {
+			env = append(env, kv)
+		}
+	}
+	if profile == "baetyl" {
+		env = append(env, "BAETYL_SERVICE_INSTANCE_ADDRESS="+addr, "BAETYL_SERVICE_INSTANCE_NAME="+name)
+	} else {
+		env = append(env, "OPENEDGE_SERVICE_ADDRESS="+addr, "OPENEDGE_SERVICE_NAME="+name)
+	}
+	return append(env, extra...)
+}

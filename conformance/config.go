@@ -1,0 +1,153 @@
+// Package conformance is oe-rt's conformance suite for function runtimes:
+// it starts a runtime as the function manager would, exercises Call, checks
+// graceful shutdown and resources, and returns a Report with one Result per
+// check. The command `oe-rt conform` is a thin layer over Run; Go runtime
+// authors can call Test from their own tests.
+//
+// A check is a small value (Check) with a stable ID, a level (MUST, SHOULD,
+// MAY), a one-line description and a function; Catalog lists them all. The
+// fixture functions (echo, context, none, fail, sleep) are defined by
+// behaviour; checks that need one the runtime does not serve are skipped with
+// a reason saying how to add it, never passed.
+package conformance
+
+import (
+	"fmt"
+	"io"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/oe-rt/oe-rt/client"
+	"github.com/oe-rt/oe-rt/internal/convention"
+)
+
+// Profile names the environment and the proto a runtime is started with.
+type Profile string
+
+// The profiles.
+const (
+	// ProfileOpenEdge sets OPENEDGE_SERVICE_ADDRESS and OPENEDGE_SERVICE_NAME
+	// and calls /openedge.Function/Call.
+	ProfileOpenEdge Profile = "openedge"
+	// ProfileBaetyl sets BAETYL_SERVICE_INSTANCE_ADDRESS and
+	// BAETYL_SERVICE_INSTANCE_NAME and calls /baetyl.Function/Call.
+	ProfileBaetyl Profile = "baetyl"
+)
+
+// Config configures a run of the suite. Start from NewConfig.
+type Config struct {
+	// Command is the runtime program and its arguments.
+	Command []string
+	// Dir is the runtime's working directory ("" = the current one).
+	Dir string
+	// Env adds variables (K=V) to the runtime's environment.
+	Env []string
+	// Profile chooses the environment variables and the default schema.
+	Profile Profile
+	// Schema overrides the profile's proto (e.g. client.LoadProto).
+	Schema *client.Schema
+	// Functions maps fixture roles (echo, context, none, fail, sleep) to the
+	// function names the runtime serves them under; a missing role uses its
+	// own name.
+	Functions map[string]string
+	// StartTimeout bounds the wait for the runtime to answer its first call.
+	StartTimeout time.Duration
+	// Grace is how long the runtime may take to exit after SIGTERM.
+	Grace time.Duration
+	// Run and Skip select checks by ID or "prefix.*"; empty Run means all.
+	Run, Skip []string
+	// Strict makes a failed SHOULD fail the run.
+	Strict bool
+	// MemoryLimit and ThreadLimit are the resource budget (bytes, threads).
+	MemoryLimit int64
+	ThreadLimit int
+	// CgroupLimits runs the runtime in a cgroup v2 with MemoryLimit and
+	// ThreadLimit enforced, where the machine allows it.
+	CgroupLimits bool
+	// OnResult, when set, is called as each check finishes (for live output).
+	OnResult func(Result)
+	// Logger receives the harness's log; nil discards it.
+	Logger *slog.Logger
+}
+
+// NewConfig returns the defaults: the openedge profile, a 10 s start
+// timeout and grace period, and the container-mode budget of 50 MiB and 20
+// threads.
+func NewConfig(command ...string) *Config {
+	return &Config{
+		Command:      command,
+		Profile:      ProfileOpenEdge,
+		StartTimeout: 10 * time.Second,
+		Grace:        10 * time.Second,
+		MemoryLimit:  50 << 20,
+		ThreadLimit:  20,
+	}
+}
+
+// Roles are the fixture roles.
+var Roles = []string{"echo", "context", "none", "fail", "sleep"}
+
+func (c *Config) validate() error {
+	if len(c.Command) == 0 || c.Command[0] == "" {
+		return fmt.Errorf("no runtime to check")
+	}
+	switch c.Profile {
+	case ProfileOpenEdge, ProfileBaetyl:
+	default:
+		return fmt.Errorf("profile %q: want openedge or baetyl", c.Profile)
+	}
+	for role := range c.Functions {
+		if !contains(Roles, role) {
+			return fmt.Errorf("function role %q: want one of %s", role, strings.Join(Roles, ", "))
+		}
+	}
+	for _, sel := range append(append([]string{}, c.Run...), c.Skip...) {
+		if len(Select([]string{sel})) == 0 {
+			return fmt.Errorf("no check matches %q (see --list)", sel)
+		}
+	}
+	if c.StartTimeout <= 0 || c.Grace <= 0 {
+		return fmt.Errorf("start timeout and grace period must be positive")
+	}
+	return nil
+}
+
+func (c *Config) schema() *client.Schema {
+	if c.Schema != nil {
+		return c.Schema
+	}
+	if c.Profile == ProfileBaetyl {
+		return client.Baetyl()
+	}
+	return client.OpenEdge()
+}
+
+// fn returns the function name for a fixture role.
+func (c *Config) fn(role string) string {
+	if n, ok := c.Functions[role]; ok && n != "" {
+		return n
+	}
+	return role
+}
+
+// environment builds the runtime's environment (see convention.RuntimeEnv).
+func (c *Config) environment(base []string, addr, name string) []string {
+	return convention.RuntimeEnv(base, string(c.Profile), addr, name, c.Env)
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+func discard(l *slog.Logger) *slog.Logger {
+	if l != nil {
+		return l
+	}
+	return slog.New(slog.NewTextHandler(io.Discard, nil))
+}

@@ -1,0 +1,239 @@
+package conformance_test
+
+import (
+	"context"
+	"os"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/oe-rt/oe-rt/conformance"
+	"github.com/oe-rt/oe-rt/internal/launch"
+)
+
+func TestMain(m *testing.M) {
+	if mode := os.Getenv("OE_RT_FAKE"); mode != "" {
+		os.Exit(fakeMain(mode))
+	}
+	_ = launch.EnableSubreaper()
+	os.Exit(m.Run())
+}
+
+// config runs the test binary as a runtime in the given mode.
+func config(t testing.TB, mode string) *conformance.Config {
+	self, err := os.Executable()
+	require.NoError(t, err)
+	cfg := conformance.NewConfig(self)
+	cfg.Env = []string{"OE_RT_FAKE=" + mode}
+	cfg.StartTimeout = 5 * time.Second
+	cfg.Grace = 3 * time.Second
+	return cfg
+}
+
+// assertNoChildren fails when a process started by the test is still alive.
+func assertNoChildren(t *testing.T) {
+	t.Helper()
+	var alive []launch.Proc
+	for _, p := range launch.Tree(os.Getpid())[1:] {
+		if p.State != 'Z' {
+			alive = append(alive, p)
+		}
+	}
+	assert.Empty(t, alive, "processes outlived the suite")
+}
+
+func byID(rep *conformance.Report) map[string]conformance.Result {
+	m := map[string]conformance.Result{}
+	for _, r := range rep.Checks {
+		m[r.ID] = r
+	}
+	return m
+}
+
+// TestReferenceRuntimePassesStrict: the reference runtime passes every check.
+func TestReferenceRuntimePassesStrict(t *testing.T) {
+	cfg := config(t, "serve")
+	cfg.Strict = true
+	rep, err := conformance.Run(context.Background(), cfg)
+	require.NoError(t, err)
+	for _, r := range rep.Checks {
+		assert.Equal(t, conformance.Pass, r.Status, "%s: %s", r.ID, r.Message)
+	}
+	assert.True(t, rep.Passed)
+	assert.Len(t, rep.Checks, len(conformance.Catalog())-1, "every check but the opt-in resources.limits ran")
+	assert.NotNil(t, rep.Runtime.ExitStatus)
+	assert.Greater(t, rep.Runtime.PeakRSS, int64(0))
+	assertNoChildren(t)
+}
+
+// TestEveryCheckCanFail: for each check, a runtime that breaks exactly that
+// rule makes it fail (or warn, for SHOULD), and nothing is left running.
+func TestEveryCheckCanFail(t *testing.T) {
+	cases := map[string]string{ // check ID -> fake mode
+		"start.listen":          "no-listen",
+		"start.time":            "slow-start",
+		"start.scope":           "extra-port",
+		"run.alive":             "exit-early",
+		"call.unknown-function": "unknown-ok",
+		"call.malformed":        "malformed-ok",
+		"call.oversize":         "big-limit",
+		"call.unimplemented":    "unimpl-ok",
+		"call.fields":           "fields",
+		"echo.bytes":            "bytes",
+		"echo.json":             "json",
+		"echo.empty":            "empty",
+		"echo.large":            "large",
+		"context.metadata":      "context",
+		"none.empty":            "none",
+		"fail.status":           "fail-ok",
+		"call.sequence":         "sequence",
+		"call.concurrent":       "serial",
+		"call.deadline":         "deadline",
+		"shutdown.sigterm":      "ignore-term",
+		"shutdown.exit-code":    "exit1",
+		"shutdown.drain":        "drop",
+		"shutdown.no-orphans":   "orphan",
+		"resources.memory":      "memory",
+		"resources.threads":     "threads",
+	}
+	for _, c := range conformance.Catalog() {
+		if c.ID == "resources.limits" {
+			continue // needs a cgroup v2; see TestLimitsSkipWithReason
+		}
+		_, ok := cases[c.ID]
+		assert.True(t, ok, "no misbehaving runtime for %s", c.ID)
+	}
+	t.Run("group", func(t *testing.T) {
+		for id, mode := range cases {
+			t.Run(id, func(t *testing.T) {
+				t.Parallel()
+				cfg := config(t, mode)
+				cfg.Run = []string{id}
+				if id == "start.listen" {
+					cfg.StartTimeout = time.Second
+				}
+				rep, err := conformance.Run(context.Background(), cfg)
+				require.NoError(t, err)
+				r, ok := byID(rep)[id]
+				require.True(t, ok, "%s not in the report", id)
+				want := conformance.Fail
+				if conformance.Lookup(id).Level != conformance.MUST {
+					want = conformance.Warn
+				}
+				assert.Equal(t, want, r.Status, "%s against mode %s: %s", id, mode, r.Message)
+				assert.NotEmpty(t, r.Message)
+			})
+		}
+	})
+	assertNoChildren(t)
+}
+
+// More ways to break the same rules, each of which must be caught.
+func TestMoreMisbehaviour(t *testing.T) {
+	cases := []struct{ mode, id string }{
+		{"wildcard", "start.scope"},
+		{"term-default", "shutdown.sigterm"},
+		{"fail-msg", "fail.status"},
+	}
+	for _, c := range cases {
+		t.Run(c.mode, func(t *testing.T) {
+			cfg := config(t, c.mode)
+			cfg.Run = []string{c.id}
+			rep, err := conformance.Run(context.Background(), cfg)
+			require.NoError(t, err)
+			r := byID(rep)[c.id]
+			assert.Contains(t, []conformance.Status{conformance.Fail, conformance.Warn}, r.Status, r.Message)
+		})
+	}
+	assertNoChildren(t)
+}
+
+// A runtime that floods its output neither blocks nor bloats the harness.
+func TestFloodingRuntime(t *testing.T) {
+	cfg := config(t, "flood")
+	cfg.Run = []string{"call.*", "echo.*"}
+	rep, err := conformance.Run(context.Background(), cfg)
+	require.NoError(t, err)
+	assert.True(t, rep.Passed)
+	assert.Greater(t, rep.Runtime.OutputBytes, int64(1<<20), "the runtime wrote more than it keeps")
+	assert.LessOrEqual(t, len(rep.Runtime.StderrTail), 64<<10)
+	assertNoChildren(t)
+}
+
+func TestInterruptLeavesNothing(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 400*time.Millisecond)
+	defer cancel()
+	cfg := config(t, "orphan")
+	_, err := conformance.Run(ctx, cfg)
+	require.Error(t, err)
+	assertNoChildren(t)
+}
+
+func TestMissingFixturesAreSkipped(t *testing.T) {
+	cfg := config(t, "serve")
+	cfg.Functions = map[string]string{"sleep": "no-such-sleep"}
+	cfg.Run = []string{"call.concurrent", "shutdown.drain"}
+	rep, err := conformance.Run(context.Background(), cfg)
+	require.NoError(t, err)
+	for _, r := range rep.Checks {
+		assert.Equal(t, conformance.Skip, r.Status, r.ID)
+		if r.ID == "call.concurrent" {
+			assert.Contains(t, r.Message, "--function sleep=NAME")
+		}
+	}
+	assertNoChildren(t)
+}
+
+func TestLimitsSkipWithReason(t *testing.T) {
+	cfg := config(t, "serve")
+	cfg.Run = []string{"resources.limits"}
+	rep, err := conformance.Run(context.Background(), cfg)
+	require.NoError(t, err)
+	r := byID(rep)["resources.limits"]
+	assert.Equal(t, conformance.Skip, r.Status)
+	assert.NotEmpty(t, r.Message)
+}
+
+func TestBadConfig(t *testing.T) {
+	for name, mut := range map[string]func(*conformance.Config){
+		"no command":   func(c *conformance.Config) { c.Command = nil },
+		"bad profile":  func(c *conformance.Config) { c.Profile = "x" },
+		"bad role":     func(c *conformance.Config) { c.Functions = map[string]string{"nope": "x"} },
+		"bad selector": func(c *conformance.Config) { c.Run = []string{"nope.*"} },
+		"missing program": func(c *conformance.Config) {
+			c.Command = []string{"/no/such/runtime"}
+		},
+	} {
+		t.Run(name, func(t *testing.T) {
+			cfg := config(t, "serve")
+			mut(cfg)
+			_, err := conformance.Run(context.Background(), cfg)
+			assert.Error(t, err)
+		})
+	}
+}
+
+func TestCatalogIsValid(t *testing.T) {
+	require.NoError(t, conformance.Validate(conformance.Catalog()))
+	bad := []*conformance.Check{{ID: "x.y", Level: conformance.MUST, Description: "no function"}}
+	assert.Error(t, conformance.Validate(bad))
+}
+
+func TestEveryCheckIsDocumented(t *testing.T) {
+	doc, err := os.ReadFile("../docs/conformance.md")
+	require.NoError(t, err)
+	for _, c := range conformance.Catalog() {
+		assert.Regexp(t, regexp.MustCompile("`"+regexp.QuoteMeta(c.ID)+"`"), string(doc), "docs/conformance.md does not describe %s", c.ID)
+		assert.True(t, strings.Contains(string(doc), string(c.Level)))
+	}
+}
+
+func TestSelect(t *testing.T) {
+	assert.Equal(t, []string{"echo.bytes", "echo.json", "echo.empty", "echo.large"}, conformance.Select([]string{"echo.*"}))
+	assert.Equal(t, []string{"call.fields"}, conformance.Select([]string{"call.fields"}))
+	assert.Empty(t, conformance.Select([]string{"call"}))
+}

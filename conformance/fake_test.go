@@ -1,0 +1,193 @@
+package conformance_test
+
+// The test binary doubles as the runtimes the suite is tested against: with
+// OE_RT_FAKE set it becomes a runtime that breaks exactly one rule (or, with
+// OE_RT_FAKE=serve, the reference runtime itself), the way go-plugin's tests
+// re-execute themselves as misbehaving plugins.
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"os/signal"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/mem"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/oe-rt/oe-rt/proto/openedge"
+	"github.com/oe-rt/oe-rt/serve"
+)
+
+func fakeMain(mode string) int {
+	if mode == "serve" {
+		ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+		defer stop()
+		if err := serve.Run(ctx, serve.Options{}); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 1
+		}
+		return 0
+	}
+	fmt.Fprintln(os.Stderr, "fake runtime, mode", mode)
+	addr := os.Getenv("OPENEDGE_SERVICE_ADDRESS")
+	switch mode {
+	case "no-listen":
+		time.Sleep(time.Minute)
+		return 0
+	case "slow-start":
+		time.Sleep(1500 * time.Millisecond)
+	case "exit-early":
+		go func() { time.Sleep(300 * time.Millisecond); os.Exit(0) }()
+	case "term-default":
+		// No handler: SIGTERM's default action kills the process.
+	case "ignore-term":
+		signal.Ignore(syscall.SIGTERM)
+	case "orphan":
+		c := exec.Command("sleep", "60")
+		c.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+		_ = c.Start()
+	case "memory":
+		ballast = bytes.Repeat([]byte{1}, 80<<20)
+	case "threads":
+		for i := 0; i < 30; i++ {
+			go func() { runtime.LockOSThread(); time.Sleep(time.Hour) }()
+		}
+	case "flood":
+		go func() {
+			line := bytes.Repeat([]byte("flood "), 1000)
+			for {
+				os.Stderr.Write(line)
+			}
+		}()
+	}
+	if mode == "wildcard" {
+		_, port, _ := net.SplitHostPort(addr)
+		addr = "0.0.0.0:" + port
+	}
+	lis, err := net.Listen("tcp", addr)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	if mode == "extra-port" {
+		extra, _ := net.Listen("tcp", "127.0.0.1:0")
+		defer extra.Close()
+	}
+	max := 4 << 20
+	if mode == "big-limit" {
+		max = 64 << 20
+	}
+	opts := []grpc.ServerOption{grpc.MaxRecvMsgSize(max), grpc.MaxSendMsgSize(max)}
+	if mode == "malformed-ok" {
+		opts = append(opts, grpc.ForceServerCodecV2(lenientCodec{}))
+	}
+	if mode == "unimpl-ok" {
+		opts = append(opts, grpc.UnknownServiceHandler(func(any, grpc.ServerStream) error { return nil }))
+	}
+	s := grpc.NewServer(opts...)
+	openedge.RegisterFunctionServer(s, &fake{mode: mode})
+	go s.Serve(lis)
+
+	sig := make(chan os.Signal, 1)
+	if mode != "term-default" && mode != "ignore-term" {
+		signal.Notify(sig, syscall.SIGTERM, syscall.SIGINT)
+	}
+	<-sig
+	switch mode {
+	case "drop":
+		return 0
+	case "exit1":
+		s.GracefulStop()
+		return 1
+	}
+	s.GracefulStop()
+	return 0
+}
+
+var ballast []byte
+
+type fake struct {
+	openedge.UnimplementedFunctionServer
+	mode  string
+	calls atomic.Int64
+	mu    sync.Mutex
+}
+
+func (f *fake) Call(ctx context.Context, m *openedge.FunctionMessage) (*openedge.FunctionMessage, error) {
+	if f.mode == "serial" || f.mode == "deadline" {
+		f.mu.Lock()
+		defer f.mu.Unlock()
+	}
+	if f.mode == "malformed-ok" && m.FunctionName == "" {
+		return m, nil
+	}
+	fn, ok := serve.Fixtures[m.FunctionName]
+	if !ok {
+		if f.mode == "unknown-ok" {
+			return m, nil
+		}
+		return nil, status.Errorf(codes.NotFound, "no function %q", m.FunctionName)
+	}
+	c := &serve.Call{QOS: m.QOS, Topic: m.Topic, Payload: m.Payload, FunctionName: m.FunctionName, FunctionInvokeID: m.FunctionInvokeID}
+	if f.mode == "deadline" && m.FunctionName == "sleep" {
+		ctx = context.Background() // ignores cancellation, holding the lock
+	}
+	out, err := fn(ctx, c)
+	switch {
+	case f.mode == "fail-ok" && m.FunctionName == "fail":
+		out, err = nil, nil
+	case f.mode == "fail-msg" && m.FunctionName == "fail":
+		err = errors.New("boom")
+	case f.mode == "sequence" && m.FunctionName == "echo" && f.calls.Add(1)%150 == 0:
+		err = errors.New("every 150th call fails")
+	}
+	if err != nil {
+		return nil, status.Error(codes.Unknown, err.Error())
+	}
+	switch {
+	case f.mode == "fields":
+		m.ID = 0
+	case f.mode == "bytes" && m.FunctionName == "echo" && len(out) > 0 && out[0] == 0xff:
+		out = append(out, '\n')
+	case f.mode == "json" && m.FunctionName == "echo" && len(out) > 0 && out[0] == '{':
+		out = []byte(`{"changed":true}`)
+	case f.mode == "empty" && m.FunctionName == "echo" && len(out) == 0:
+		out = []byte("null")
+	case f.mode == "large" && m.FunctionName == "echo" && len(out) > 2<<20:
+		out = out[:2<<20]
+	case f.mode == "context" && m.FunctionName == "context":
+		out = bytes.Replace(out, []byte("oe-rt/conform/context"), []byte("wrong"), 1)
+	case f.mode == "none" && m.FunctionName == "none":
+		out = []byte("null")
+	}
+	m.Payload = out
+	return m, nil
+}
+
+// lenientCodec accepts any bytes: what it cannot parse becomes an empty
+// message.
+type lenientCodec struct{}
+
+func (lenientCodec) Name() string { return "proto" }
+
+func (lenientCodec) Marshal(v any) (mem.BufferSlice, error) {
+	b, err := proto.Marshal(v.(proto.Message))
+	return mem.BufferSlice{mem.SliceBuffer(b)}, err
+}
+
+func (lenientCodec) Unmarshal(data mem.BufferSlice, v any) error {
+	_ = proto.Unmarshal(data.Materialize(), v.(proto.Message))
+	return nil
+}

@@ -1,0 +1,42 @@
+package conformance
+
+import (
+	"context"
+	"testing"
+)
+
+// Test runs the suite inside `go test`: one subtest per check, failed for a
+// failed MUST (and, with cfg.Strict, a failed SHOULD or MAY), skipped for a
+// skipped check. A harness error fails t at once.
+func Test(t *testing.T, cfg *Config) *Report {
+	t.Helper()
+	ctx := t.Context()
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	rep, err := Run(ctx, cfg)
+	if err != nil {
+		t.Fatalf("conformance: %v", err)
+	}
+	for _, r := range rep.Checks {
+		t.Run(r.ID, func(t *testing.T) {
+			switch {
+			case r.Status == Fail || (r.Status == Warn && cfg.Strict):
+				if r.Repro != "" {
+					t.Logf("reproduce: %s", r.Repro)
+				}
+				if r.StderrTail != "" {
+					t.Logf("runtime stderr (tail):\n%s", r.StderrTail)
+				}
+				t.Errorf("%s %s: %s", r.Level, r.ID, r.Message)
+			case r.Status == Warn:
+				t.Logf("warning (%s): %s", r.Level, r.Message)
+			case r.Status == Skip:
+				t.Skip(r.Message)
+			default:
+				t.Log(r.Message)
+			}
+		})
+	}
+	return rep
+}

@@ -1,0 +1,178 @@
+package launch
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/hex"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	"golang.org/x/sys/unix"
+)
+
+// Proc is one process as /proc shows it.
+type Proc struct {
+	Pid     int
+	PPid    int
+	State   byte
+	Start   uint64 // start time in clock ticks since boot: tells reused pids apart
+	RSS     int64  // bytes
+	Threads int
+}
+
+// EnableSubreaper makes the calling process a child subreaper (Linux), so
+// that orphaned descendants are re-parented to it. Process-wide.
+func EnableSubreaper() error {
+	return unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+}
+
+func readStat(pid int) (Proc, error) {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return Proc{}, err
+	}
+	// The command name is in parentheses and may hold spaces.
+	i := bytes.LastIndexByte(b, ')')
+	if i < 0 {
+		return Proc{}, fmt.Errorf("bad /proc/%d/stat", pid)
+	}
+	f := strings.Fields(string(b[i+1:]))
+	if len(f) < 22 {
+		return Proc{}, fmt.Errorf("bad /proc/%d/stat", pid)
+	}
+	p := Proc{Pid: pid, State: f[0][0]}
+	p.PPid, _ = strconv.Atoi(f[1])
+	p.Threads, _ = strconv.Atoi(f[17])
+	p.Start, _ = strconv.ParseUint(f[19], 10, 64)
+	pages, _ := strconv.ParseInt(f[21], 10, 64)
+	p.RSS = pages * int64(os.Getpagesize())
+	return p, nil
+}
+
+// All lists every process.
+func All() []Proc {
+	ents, err := os.ReadDir("/proc")
+	if err != nil {
+		return nil
+	}
+	out := make([]Proc, 0, len(ents))
+	for _, e := range ents {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		if p, err := readStat(pid); err == nil {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// Tree returns root and its descendants (by parent links; zombies
+// included, with no memory).
+func Tree(root int) []Proc {
+	all := All()
+	children := map[int][]Proc{}
+	var rootP *Proc
+	for i := range all {
+		children[all[i].PPid] = append(children[all[i].PPid], all[i])
+		if all[i].Pid == root {
+			rootP = &all[i]
+		}
+	}
+	if rootP == nil {
+		return nil
+	}
+	out := []Proc{*rootP}
+	for i := 0; i < len(out); i++ {
+		out = append(out, children[out[i].Pid]...)
+	}
+	return out
+}
+
+// Exists reports whether pid is the process that started at start (zombies
+// included).
+func Exists(pid int, start uint64) bool {
+	p, err := readStat(pid)
+	return err == nil && (start == 0 || p.Start == start)
+}
+
+// Alive reports whether pid is the process that started at start and has
+// not exited (not a zombie).
+func Alive(pid int, start uint64) bool {
+	p, err := readStat(pid)
+	return err == nil && (start == 0 || p.Start == start) && p.State != 'Z' && p.State != 'X'
+}
+
+// Listeners returns the TCP addresses the given processes listen on.
+func Listeners(pids []int) ([]string, error) {
+	inodes := map[string]bool{}
+	for _, pid := range pids {
+		dir := "/proc/" + strconv.Itoa(pid) + "/fd"
+		ents, err := os.ReadDir(dir)
+		if err != nil {
+			continue // gone, or not ours to read
+		}
+		for _, e := range ents {
+			l, err := os.Readlink(filepath.Join(dir, e.Name()))
+			if err == nil && strings.HasPrefix(l, "socket:[") {
+				inodes[strings.TrimSuffix(strings.TrimPrefix(l, "socket:["), "]")] = true
+			}
+		}
+	}
+	var out []string
+	for _, f := range []string{"/proc/net/tcp", "/proc/net/tcp6"} {
+		addrs, err := listening(f, inodes)
+		if err != nil && f == "/proc/net/tcp" {
+			return nil, err
+		}
+		out = append(out, addrs...)
+	}
+	return out, nil
+}
+
+func listening(file string, inodes map[string]bool) ([]string, error) {
+	fh, err := os.Open(file)
+	if err != nil {
+		return nil, err
+	}
+	defer fh.Close()
+	var out []string
+	sc := bufio.NewScanner(fh)
+	sc.Scan() // header
+	for sc.Scan() {
+		f := strings.Fields(sc.Text())
+		if len(f) < 10 || f[3] != "0A" || !inodes[f[9]] { // 0A: LISTEN
+			continue
+		}
+		if a, err := parseHexAddr(f[1]); err == nil {
+			out = append(out, a)
+		}
+	}
+	return out, sc.Err()
+}
+
+// parseHexAddr decodes /proc/net/tcp's "0100007F:1F90" form.
+func parseHexAddr(s string) (string, error) {
+	host, port, ok := strings.Cut(s, ":")
+	if !ok {
+		return "", fmt.Errorf("bad address %q", s)
+	}
+	b, err := hex.DecodeString(host)
+	if err != nil {
+		return "", err
+	}
+	// The kernel prints each 32-bit word in host (little-endian) order.
+	for i := 0; i+4 <= len(b); i += 4 {
+		b[i], b[i+1], b[i+2], b[i+3] = b[i+3], b[i+2], b[i+1], b[i]
+	}
+	p, err := strconv.ParseUint(port, 16, 16)
+	if err != nil {
+		return "", err
+	}
+	return net.JoinHostPort(net.IP(b).String(), strconv.Itoa(int(p))), nil
+}
