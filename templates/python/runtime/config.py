@@ -6,7 +6,7 @@
       timeout: 10s               # grace period for calls in flight at shutdown
       message: {length: {max: 4m}}
       concurrent: {max: 100}     # calls at once; more get RESOURCE_EXHAUSTED
-      workers: {max: 8}          # threads that run functions
+      workers: {max: 6}          # threads that run functions
       ca: etc/ca.pem             # key and cert: TLS; with ca: mutual TLS
       key: etc/server.key
       cert: etc/server.pem
@@ -31,7 +31,7 @@ import yaml
 DEFAULT_PATH = "etc/openedge/service.yml"
 DEFAULT_MAX_MESSAGE = 4 << 20
 DEFAULT_GRACE = 10.0
-DEFAULT_WORKERS = 8
+DEFAULT_WORKERS = 6
 
 # The variables the listen address and the instance name come from, in order
 # of precedence (the convention's order), before the config's own keys.

@@ -2,9 +2,9 @@
 
 It serves /openedge.Function/Call and /baetyl.Function/Call on one port
 (the same message, Baetyl's with a Timestamp), so the runtime works with
-both OpenEdge and Baetyl. The handler works on raw bytes and parses the
-request itself, so that a request that is not a FunctionMessage gets a
-clear INVALID_ARGUMENT instead of a logged stack trace.
+both OpenEdge and Baetyl. The handler works on raw bytes (see wire.py for
+why), so a request that is not a FunctionMessage gets a clear
+INVALID_ARGUMENT instead of a logged stack trace.
 """
 
 import argparse
@@ -21,10 +21,9 @@ import traceback
 from concurrent import futures
 
 import grpc
-from google.protobuf.message import DecodeError
 
 from . import config as config_mod
-from . import function_pb2
+from . import wire
 from .functions import Context, LoadError, decode_event, dump_json, encode_result, load
 
 log = logging.getLogger("runtime")
@@ -41,7 +40,7 @@ class Runtime(object):
         self.functions = functions  # name -> callable(event, context)
         self.max_message = max_message
 
-    def call(self, package, message_class, data, context):
+    def call(self, package, data, context):
         """Serves one Call: raw request bytes in, raw response bytes out."""
         if len(data) >= _LARGE:
             # Give back what earlier large calls left in malloc's free
@@ -49,30 +48,30 @@ class Runtime(object):
             _release_memory()
             context.add_callback(_release_memory)
         try:
-            req, payload = split_payload(message_class, data)
-        except DecodeError as e:
+            req, payload, rest = wire.parse(data, package)
+        except wire.DecodeError as e:
             context.abort(
                 grpc.StatusCode.INVALID_ARGUMENT,
                 "request is not a valid %s.FunctionMessage: %s" % (package, e),
             )
-        fn = self.functions.get(req.FunctionName)
+        fn = self.functions.get(req["FunctionName"])
         if fn is None:
             context.abort(
                 grpc.StatusCode.NOT_FOUND,
                 "function %r is not configured (configured: %s)"
-                % (req.FunctionName, ", ".join(sorted(self.functions)) or "none"),
+                % (req["FunctionName"], ", ".join(sorted(self.functions)) or "none"),
             )
         ended = threading.Event()
         if not context.add_callback(ended.set):
             ended.set()  # the call has already ended
         values = {
-            "messageQOS": req.QOS,
-            "messageTopic": req.Topic,
-            "functionName": req.FunctionName,
-            "functionInvokeID": req.FunctionInvokeID,
+            "messageQOS": req["QOS"],
+            "messageTopic": req["Topic"],
+            "functionName": req["FunctionName"],
+            "functionInvokeID": req["FunctionInvokeID"],
         }
         if package == "baetyl":
-            values["messageTimestamp"] = req.Timestamp
+            values["messageTimestamp"] = req["Timestamp"]
         ctx = Context(values, ended, context)
         event = decode_event(payload)
         del payload  # the function has it (or its JSON) now: do not hold two copies
@@ -91,20 +90,21 @@ class Runtime(object):
                 payload = text.encode("utf-8")
                 del text
         except (Exception, SystemExit) as e:
-            failure = _describe(req.FunctionName, e)
+            failure = _describe(req["FunctionName"], e)
         if failure is not None:
-            log.warning("%s (invoke id %s)", failure, req.FunctionInvokeID)
+            log.warning("%s (invoke id %s)", failure, req["FunctionInvokeID"])
             context.abort(grpc.StatusCode.UNKNOWN, failure[:_MAX_DETAILS])
-        head = req.SerializeToString()
-        size = len(head) + _payload_field_size(len(payload))
+        size = len(rest) + wire.payload_field_size(len(payload))
         if size > self.max_message:
             context.abort(
                 grpc.StatusCode.RESOURCE_EXHAUSTED,
                 "function %r: response of %d bytes is over server.message.length.max (%d)"
-                % (req.FunctionName, size, self.max_message),
+                % (req["FunctionName"], size, self.max_message),
             )
-        log.debug("called %s in %.1f ms", req.FunctionName, (time.monotonic() - start) * 1000)
-        return with_payload(head, payload)
+        if size >= _LARGE and len(data) < _LARGE:
+            context.add_callback(_release_memory)
+        log.debug("called %s in %.1f ms", req["FunctionName"], (time.monotonic() - start) * 1000)
+        return wire.with_payload(rest, payload)
 
 
 # A request of this size or more counts as large (see _release_memory).
@@ -133,93 +133,6 @@ def _release_memory():
         _malloc_trim(0)
 
 
-# Payload is field 4, length-delimited: its key byte is (4 << 3) | 2.
-_PAYLOAD_KEY = b"\x22"
-
-
-def _varint(data, i):
-    """Decodes the varint at data[i:]; returns (value, index after it)."""
-    value = shift = 0
-    while True:
-        if i >= len(data) or shift > 63:
-            raise DecodeError("truncated or overlong varint")
-        b = data[i]
-        i += 1
-        value |= (b & 0x7F) << shift
-        if b < 0x80:
-            return value, i
-        shift += 7
-
-
-def _encode_varint(n):
-    out = bytearray()
-    while n >= 0x80:
-        out.append((n & 0x7F) | 0x80)
-        n >>= 7
-    out.append(n)
-    return bytes(out)
-
-
-def _payload_field_size(n):
-    return 0 if n == 0 else 1 + len(_encode_varint(n)) + n
-
-
-def split_payload(message_class, data):
-    """Parses a FunctionMessage, returning (message without Payload, payload);
-    the payload is a memoryview of data, or bytes.
-
-    Why not just message_class.FromString(data).Payload: the payload may be
-    close to 4 MiB and the runtime must stay within 50 MiB, so it should not
-    be held in three copies (the request bytes, protobuf's, Python's). The
-    top-level fields are walked here to slice the payload out of data once;
-    everything else is parsed, and checked, by protobuf. Raises DecodeError
-    for bytes that are not a valid message.
-    """
-    spans = []  # (start, end) of each Payload field
-    payload = (0, 0)
-    i, n = 0, len(data)
-    while i < n:
-        start = i
-        key, i = _varint(data, i)
-        wire = key & 7
-        if wire == 0:
-            _, i = _varint(data, i)
-        elif wire == 1:
-            i += 8
-        elif wire == 2:
-            size, i = _varint(data, i)
-            if key >> 3 == 4:
-                payload = (i, i + size)  # the last occurrence wins, as in protobuf
-                spans.append((start, i + size))
-            i += size
-        elif wire == 5:
-            i += 4
-        else:
-            # Groups (wire types 3 and 4) or garbage: protobuf decides.
-            msg = message_class.FromString(data)
-            payload, msg.Payload = msg.Payload, b""
-            return msg, payload
-        if i > n:
-            raise DecodeError("truncated message")
-    if not spans:
-        return message_class.FromString(data), b""
-    rest, last = [], 0
-    for a, b in spans:
-        rest.append(data[last:a])
-        last = b
-    rest.append(data[last:])
-    return message_class.FromString(b"".join(rest)), memoryview(data)[payload[0] : payload[1]]
-
-
-def with_payload(head, payload):
-    """Serialises a message as head (a serialised message without Payload)
-    followed by the Payload field: protobuf parsers accept fields in any
-    order, and the payload is copied once instead of twice."""
-    if not payload:
-        return head
-    return b"".join((head, _PAYLOAD_KEY, _encode_varint(len(payload)), payload))
-
-
 def _describe(name, exc):
     """One line for a failed function: its exception and where it was raised."""
     where = ""
@@ -235,10 +148,10 @@ class _Handler(grpc.GenericRpcHandler):
 
     def __init__(self, runtime):
         self._methods = {}
-        for package, message_class in function_pb2.MESSAGES.items():
+        for package in wire.FIELDS:
 
-            def behavior(data, context, package=package, message_class=message_class):
-                return runtime.call(package, message_class, data, context)
+            def behavior(data, context, package=package):
+                return runtime.call(package, data, context)
 
             self._methods["/%s.Function/Call" % package] = grpc.unary_unary_rpc_method_handler(behavior)
 
@@ -292,6 +205,43 @@ def _listen_error(addr):
     return "gRPC refused it"
 
 
+class CallPool(futures.ThreadPoolExecutor):
+    """The thread pool gRPC runs calls in, counting the calls it holds
+    (queued or running), so that a stop can wait for exactly those: gRPC's
+    own shutdown also waits for idle clients to close their connections."""
+
+    def __init__(self, *args, **kwargs):
+        futures.ThreadPoolExecutor.__init__(self, *args, **kwargs)
+        self._busy = 0
+        self._idle = threading.Condition()
+
+    def submit(self, fn, *args, **kwargs):
+        with self._idle:
+            self._busy += 1
+        try:
+            return futures.ThreadPoolExecutor.submit(self, self._run, fn, *args, **kwargs)
+        except BaseException:
+            self._done()
+            raise
+
+    def _run(self, fn, *args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            self._done()
+
+    def _done(self):
+        with self._idle:
+            self._busy -= 1
+            if self._busy == 0:
+                self._idle.notify_all()
+
+    def wait_idle(self, timeout):
+        """Waits until no call is queued or running; False on timeout."""
+        with self._idle:
+            return self._idle.wait_for(lambda: self._busy == 0, timeout)
+
+
 def _read(path, what):
     try:
         with open(path, "rb") as f:
@@ -309,7 +259,7 @@ def build_server(cfg, functions, addr):
         # Fail when the port is taken instead of sharing it silently.
         ("grpc.so_reuseport", 0),
     ]
-    pool = futures.ThreadPoolExecutor(max_workers=cfg.workers_max, thread_name_prefix="call")
+    pool = CallPool(max_workers=cfg.workers_max, thread_name_prefix="call")
     server = grpc.server(
         pool,
         handlers=[_Handler(runtime)],
@@ -382,57 +332,46 @@ def main(argv=None):
         return 1
     server.start()
     log.info(
-        "%s serving %d functions (%s) on %s (address from %s), grpcio %s, protobuf %s",
+        "%s serving %d functions (%s) on %s (address from %s), grpcio %s",
         config_mod.resolve_name(cfg) or "runtime",
         len(functions),
         ", ".join(sorted(functions)),
         addr,
         source,
         grpc.__version__,
-        _protobuf_version(),
     )
 
     stop.wait()
     log.info("stopping on %s: no new calls; calls in flight have %gs", signal.Signals(signals[0]).name, cfg.timeout)
-    done = server.stop(cfg.timeout)
-    deadline = time.monotonic() + cfg.timeout + 5
-    while not done.wait(0.1):
+    done = server.stop(cfg.timeout)  # refuses new calls; cancels what still runs after the grace period
+    deadline = time.monotonic() + cfg.timeout
+    while not pool.wait_idle(0.1) and time.monotonic() < deadline:
         if len(signals) > 1:
             log.info("second signal: stopping now")
             server.stop(0)
-            signals[1:] = []
-        if time.monotonic() > deadline:
             break
+    # The calls have ended and their responses are written; give gRPC a
+    # moment to say goodbye on the connections.
+    done.wait(0.5)
     pool.shutdown(wait=False)
-    return _exit_when_calls_stuck()
+    return _finish(pool, done)
 
 
-def _exit_when_calls_stuck():
-    """After the grace period, a function that ignores its call's end may
-    still run in a worker thread, and Python would wait for it at exit: exit
-    anyway, the way the function manager would kill the instance."""
-    limit = time.monotonic() + 1.0
-    stuck = []
-    for t in threading.enumerate():
-        if t is threading.current_thread() or t.daemon:
-            continue
-        t.join(max(0.0, limit - time.monotonic()))
-        if t.is_alive():
-            stuck.append(t.name)
-    if stuck:
-        log.warning("exiting with %d function calls still running past the grace period", len(stuck))
-        logging.shutdown()
-        sys.stdout.flush()
-        sys.stderr.flush()
-        os._exit(0)
-    log.info("stopped")
-    return 0
-
-
-def _protobuf_version():
-    try:
-        from google.protobuf import __version__ as v
-
-        return v
-    except ImportError:
-        return "?"
+def _finish(pool, done):
+    """Returns 0 for a normal exit, or exits at once when something would
+    hold the interpreter back: a function still running past the grace
+    period (Python waits for its thread at exit), or gRPC still waiting for
+    an idle client to close its connection (its grace thread would wait the
+    whole grace period). The function manager would kill the instance then;
+    this ends it the same way, with status 0."""
+    if pool.wait_idle(1.0) and done.is_set():
+        log.info("stopped")
+        return 0
+    if not pool.wait_idle(0):
+        log.warning("exiting with function calls still running past the grace period")
+    else:
+        log.info("stopped (idle connections closed)")
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)
