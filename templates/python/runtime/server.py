@@ -12,6 +12,7 @@ import ctypes
 import json
 import logging
 import os
+import select
 import signal
 import socket
 import sys
@@ -341,7 +342,7 @@ def main(argv=None):
         grpc.__version__,
     )
 
-    stop.wait()
+    _wait_for(stop)
     log.info("stopping on %s: no new calls; calls in flight have %gs", signal.Signals(signals[0]).name, cfg.timeout)
     done = server.stop(cfg.timeout)  # refuses new calls; cancels what still runs after the grace period
     deadline = time.monotonic() + cfg.timeout
@@ -355,6 +356,31 @@ def main(argv=None):
     done.wait(0.5)
     pool.shutdown(wait=False)
     return _finish(pool, done)
+
+
+def _wait_for(stop):
+    """Blocks until a signal handler sets stop.
+
+    The kernel may deliver a signal to any thread (gRPC has several), and
+    Python runs handlers only in the main thread when it next runs Python
+    code: a main thread blocked in Event.wait() could sleep through SIGTERM.
+    The signal wakeup fd wakes it whichever thread got the signal.
+    """
+    r, w = socket.socketpair()
+    r.setblocking(False)
+    w.setblocking(False)
+    previous = signal.set_wakeup_fd(w.fileno())
+    try:
+        while not stop.is_set():
+            select.select([r], [], [], 5.0)
+            try:
+                r.recv(64)
+            except BlockingIOError:
+                pass
+    finally:
+        signal.set_wakeup_fd(previous)
+        r.close()
+        w.close()
 
 
 def _finish(pool, done):
