@@ -110,8 +110,10 @@ func LoadConfig(path string) (*Config, error) {
 	return ParseConfig(path, b)
 }
 
-var yamlLine = regexp.MustCompile(`line (\d+): `)
-var unknownField = regexp.MustCompile(`field (\S+) not found in type serve\.(\w+)`)
+var (
+	yamlLine     = regexp.MustCompile(`^line (\d+): `)
+	unknownField = regexp.MustCompile(`^field (\S+) not found in type `)
+)
 
 // ParseConfig parses configuration from b; name is used in messages.
 func ParseConfig(name string, b []byte) (*Config, error) {
@@ -119,7 +121,7 @@ func ParseConfig(name string, b []byte) (*Config, error) {
 	dec := yaml.NewDecoder(bytes.NewReader(b))
 	dec.KnownFields(true)
 	if err := dec.Decode(c); err != nil && !errors.Is(err, io.EOF) {
-		return nil, configError(name, err)
+		return nil, configError(name, b, err)
 	}
 	if err := c.validate(); err != nil {
 		return nil, fmt.Errorf("%s: %w", name, err)
@@ -128,45 +130,127 @@ func ParseConfig(name string, b []byte) (*Config, error) {
 }
 
 // configError rewrites yaml's messages into "FILE:LINE: what" lines.
-func configError(name string, err error) error {
+func configError(name string, b []byte, err error) error {
 	var te *yaml.TypeError
 	if errors.As(err, &te) {
-		var lines []string
+		lines := make([]string, 0, len(te.Errors))
 		for _, e := range te.Errors {
-			lines = append(lines, name+":"+tidy(e))
+			lines = append(lines, name+":"+tidy(e, b))
 		}
 		return errors.New(strings.Join(lines, "\n"))
 	}
-	return fmt.Errorf("%s:%s", name, tidy(strings.TrimPrefix(err.Error(), "yaml: ")))
+	msg := strings.TrimPrefix(err.Error(), "yaml: ")
+	if yaml.Unmarshal(b, &yaml.Node{}) != nil {
+		msg = syntaxLine(msg, b)
+	}
+	return errors.New(name + ":" + tidy(msg, b))
 }
 
-var typeNames = map[string]string{
-	"Config": "the top level", "ServerConfig": "server", "FunctionConfig": "a function",
-	"LoggerConfig": "logger",
+// parserProblems are the messages of yaml's parser, as opposed to its
+// scanner and decoder.
+var parserProblems = []string{
+	"did not find expected ',' or ']'", "did not find expected ',' or '}'",
+	"did not find expected '-' indicator", "did not find expected <document start>",
+	"did not find expected <stream-start>", "did not find expected key",
+	"did not find expected node content", "found duplicate %TAG directive",
+	"found duplicate %YAML directive", "found incompatible YAML document",
+	"found undefined tag handle",
 }
 
-func tidy(msg string) string {
+// syntaxLine makes the line number of a syntax error 1-based and present:
+// yaml reports its parser's lines counted from 0 and its scanner's from 1,
+// and leaves the number out when it is the first line. An error at the end
+// of the input is put on its last line.
+func syntaxLine(msg string, b []byte) string {
+	line := 0
+	if m := yamlLine.FindStringSubmatch(msg); m != nil {
+		line, _ = strconv.Atoi(m[1])
+		msg = msg[len(m[0]):]
+		for _, p := range parserProblems {
+			if msg == p {
+				line++
+				break
+			}
+		}
+	}
+	last := bytes.Count(b, []byte("\n"))
+	if len(b) > 0 && b[len(b)-1] != '\n' {
+		last++
+	}
+	line = min(line, last)
+	line = max(line, 1)
+	return fmt.Sprintf("line %d: %s", line, msg)
+}
+
+// tidy turns one of yaml's messages into "LINE: what" (or " what" when
+// yaml gives no line), in the config's words: unknown keys are named with
+// the path of the block they are in, YAML tags as plain words.
+func tidy(msg string, b []byte) string {
 	msg = strings.TrimPrefix(msg, "yaml: ")
 	line := ""
 	if m := yamlLine.FindStringSubmatch(msg); m != nil {
 		line = m[1]
-		msg = strings.Replace(msg, m[0], "", 1)
+		msg = msg[len(m[0]):]
 	}
 	if m := unknownField.FindStringSubmatch(msg); m != nil {
-		where := typeNames[m[2]]
-		if where == "" {
-			where = "server." + strings.ToLower(m[2])
+		n, _ := strconv.Atoi(line)
+		msg = fmt.Sprintf("unknown key %q", m[1])
+		if path := keyPath(b, m[1], n); path != "" {
+			msg += " in " + path
 		}
-		msg = fmt.Sprintf("unknown key %q in %s", m[1], where)
 	}
-	msg = strings.ReplaceAll(msg, "!!str", "a string")
-	msg = strings.ReplaceAll(msg, "!!int", "a number")
-	msg = strings.ReplaceAll(msg, "!!seq", "a list")
-	msg = strings.ReplaceAll(msg, "!!map", "a mapping")
+	msg = strings.ReplaceAll(msg, "as a !!", "as !!")
+	msg = strings.NewReplacer(
+		"!!str", "a string", "!!int", "a number", "!!float", "a number", "!!bool", "a boolean",
+		"!!seq", "a list", "!!map", "a mapping", "!!null", "null",
+	).Replace(msg)
 	if line != "" {
 		return line + ": " + msg
 	}
 	return " " + msg
+}
+
+// keyPath returns the path of the mapping that holds key at line, such as
+// server.message or functions[2]; "" for the top level or when not found.
+func keyPath(b []byte, key string, line int) string {
+	var doc yaml.Node
+	if yaml.Unmarshal(b, &doc) != nil {
+		return ""
+	}
+	var walk func(n *yaml.Node, path string) (string, bool)
+	walk = func(n *yaml.Node, path string) (string, bool) {
+		switch n.Kind {
+		case yaml.DocumentNode:
+			for _, c := range n.Content {
+				if p, ok := walk(c, path); ok {
+					return p, true
+				}
+			}
+		case yaml.MappingNode:
+			for i := 0; i+1 < len(n.Content); i += 2 {
+				k, v := n.Content[i], n.Content[i+1]
+				if k.Value == key && k.Line == line {
+					return path, true
+				}
+				sub := k.Value
+				if path != "" {
+					sub = path + "." + k.Value
+				}
+				if p, ok := walk(v, sub); ok {
+					return p, true
+				}
+			}
+		case yaml.SequenceNode:
+			for i, c := range n.Content {
+				if p, ok := walk(c, fmt.Sprintf("%s[%d]", path, i)); ok {
+					return p, true
+				}
+			}
+		}
+		return "", false
+	}
+	p, _ := walk(&doc, "")
+	return p
 }
 
 func (c *Config) validate() error {
@@ -230,6 +314,9 @@ func ParseSize(s string) (int64, error) {
 	n, err := units.RAMInBytes(s)
 	if err != nil {
 		return 0, fmt.Errorf("size %q: want bytes or a number with a unit such as 4m or 512k", s)
+	}
+	if n < 0 && !strings.HasPrefix(s, "-") {
+		return 0, fmt.Errorf("size %q is too large", s)
 	}
 	return n, nil
 }

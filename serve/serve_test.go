@@ -220,7 +220,7 @@ func TestConfigErrors(t *testing.T) {
 	for name, tc := range map[string]struct{ yaml, want string }{
 		"unknown key":      {"server:\n  adress: x\n", `s.yml:2: unknown key "adress" in server`},
 		"unknown top":      {"nmae: x\n", `s.yml:1: unknown key "nmae"`},
-		"unknown in fn":    {"functions:\n  - name: a\n    handler: echo\n    codir: x\n", `s.yml:4: unknown key "codir" in a function`},
+		"unknown in fn":    {"functions:\n  - name: a\n    handler: echo\n    codir: x\n", `s.yml:4: unknown key "codir" in functions[0]`},
 		"syntax":           {"server: [\n", "s.yml:"},
 		"bad size":         {"server:\n  message:\n    length:\n      max: lots\n", `s.yml:4: size "lots"`},
 		"bad duration":     {"server:\n  timeout: 5\n", `s.yml:2: duration "5"`},
