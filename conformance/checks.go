@@ -152,12 +152,12 @@ func checkStartScope(t *T) Outcome {
 	return pass("listens on %s only", t.inst.addr)
 }
 
-// aliveWindow is the least time run.alive watches the runtime for, when
-// the checks selected end sooner.
+// aliveWindow is the least time run.alive watches the runtime for after
+// it became ready, when the checks selected end sooner.
 const aliveWindow = time.Second
 
 func checkRunAlive(t *T) Outcome {
-	if wait := aliveWindow - time.Since(t.inst.proc.Started); wait > 0 {
+	if wait := aliveWindow - time.Since(t.inst.proc.Started.Add(t.inst.ready)); wait > 0 {
 		select {
 		case <-time.After(wait):
 		case <-t.inst.proc.Done():
