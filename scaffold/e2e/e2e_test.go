@@ -182,7 +182,8 @@ func testLanguage(t *testing.T, lang string) {
 	line := workflowConform(t, dir)
 	report := filepath.Join(dir, "report.xml")
 	_ = os.Remove(report)
-	sh(t, dir, 3*time.Minute, "sh", "-c", line)
+	// The exit status is judged from the report, which says which check failed.
+	shAllowFail(t, dir, 3*time.Minute, "sh", "-c", line)
 	requireAllPassed(t, report, knownOver[lang]...)
 	t.Logf("%s: generated, built, tested and conformed in %s", lang, time.Since(start).Round(time.Second))
 }
