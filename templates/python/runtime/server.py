@@ -2,9 +2,10 @@
 
 It serves /openedge.Function/Call and /baetyl.Function/Call on one port
 (the same message, Baetyl's with a Timestamp), so the runtime works with
-both OpenEdge and Baetyl. The handler works on raw bytes (see wire.py for
-why), so a request that is not a FunctionMessage gets a clear
-INVALID_ARGUMENT instead of a logged stack trace.
+both OpenEdge and Baetyl. Requests are read and responses written by
+wire.py rather than protobuf (see there why); a request that is not a
+FunctionMessage gets a clear INVALID_ARGUMENT instead of a logged stack
+trace.
 """
 
 import argparse
