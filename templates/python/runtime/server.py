@@ -2,9 +2,10 @@
 
 It serves /openedge.Function/Call and /baetyl.Function/Call on one port
 (the same message, Baetyl's with a Timestamp), so the runtime works with
-both OpenEdge and Baetyl. The handler works on raw bytes (see wire.py for
-why), so a request that is not a FunctionMessage gets a clear
-INVALID_ARGUMENT instead of a logged stack trace.
+both OpenEdge and Baetyl. Requests are read and responses written by
+wire.py rather than protobuf (see there why); a request that is not a
+FunctionMessage gets a clear INVALID_ARGUMENT instead of a logged stack
+trace.
 """
 
 import argparse
@@ -34,6 +35,31 @@ log = logging.getLogger("runtime")
 _MAX_DETAILS = 4096
 
 
+class Request(object):
+    """A request as gRPC's request deserializer parses it.
+
+    Parsing here, as the request arrives, rather than in the handler lets
+    gRPC drop the request's bytes before the function runs: a large payload
+    is then held once (as the function's event) instead of twice. A request
+    that is not a FunctionMessage is kept as an error for the handler to
+    answer with INVALID_ARGUMENT (a deserializer that raises makes gRPC log
+    a stack trace and answer INTERNAL).
+    """
+
+    __slots__ = ("size", "fields", "payload", "rest", "error")
+
+    def __init__(self, package, data):
+        self.size = len(data)
+        self.fields = self.payload = self.rest = self.error = None
+        try:
+            self.fields, view, self.rest = wire.parse(data, package)
+        except wire.DecodeError as e:
+            self.error = str(e)
+            return
+        self.payload = bytes(view)
+        view.release()
+
+
 class Runtime(object):
     """Calls the configured functions for Function.Call requests."""
 
@@ -41,20 +67,20 @@ class Runtime(object):
         self.functions = functions  # name -> callable(event, context)
         self.max_message = max_message
 
-    def call(self, package, data, context):
-        """Serves one Call: raw request bytes in, raw response bytes out."""
-        if len(data) >= _LARGE:
+    def call(self, package, request, context):
+        """Serves one Call: a parsed Request in, raw response bytes out."""
+        if request.size >= _LARGE:
             # Give back what earlier large calls left in malloc's free
             # lists now, and again once this call has been sent.
             _release_memory()
             context.add_callback(_release_memory)
-        try:
-            req, payload, rest = wire.parse(data, package)
-        except wire.DecodeError as e:
+        if request.error is not None:
             context.abort(
                 grpc.StatusCode.INVALID_ARGUMENT,
-                "request is not a valid %s.FunctionMessage: %s" % (package, e),
+                "request is not a valid %s.FunctionMessage: %s" % (package, request.error),
             )
+        req, payload, rest = request.fields, request.payload, request.rest
+        request.payload = None  # held once, by this frame and then the function
         fn = self.functions.get(req["FunctionName"])
         if fn is None:
             context.abort(
@@ -102,7 +128,7 @@ class Runtime(object):
                 "function %r: response of %d bytes is over server.message.length.max (%d)"
                 % (req["FunctionName"], size, self.max_message),
             )
-        if size >= _LARGE and len(data) < _LARGE:
+        if size >= _LARGE and request.size < _LARGE:
             context.add_callback(_release_memory)
         log.debug("called %s in %.1f ms", req["FunctionName"], (time.monotonic() - start) * 1000)
         return wire.with_payload(rest, payload)
@@ -151,10 +177,15 @@ class _Handler(grpc.GenericRpcHandler):
         self._methods = {}
         for package in wire.FIELDS:
 
-            def behavior(data, context, package=package):
-                return runtime.call(package, data, context)
+            def behavior(request, context, package=package):
+                return runtime.call(package, request, context)
 
-            self._methods["/%s.Function/Call" % package] = grpc.unary_unary_rpc_method_handler(behavior)
+            def parse(data, package=package):
+                return Request(package, data)
+
+            self._methods["/%s.Function/Call" % package] = grpc.unary_unary_rpc_method_handler(
+                behavior, request_deserializer=parse
+            )
 
     def service(self, handler_call_details):
         return self._methods.get(handler_call_details.method)

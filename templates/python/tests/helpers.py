@@ -40,19 +40,22 @@ class Runtime(object):
         e["OPENEDGE_SERVICE_ADDRESS"] = self.address
         e["PYTHON"] = sys.executable  # the interpreter running the tests has the dependencies
         e.update(env or {})
-        self.stderr = tempfile.TemporaryFile()
-        self.proc = subprocess.Popen(
-            [os.path.join(ROOT, "bin", "runtime")] + list(args),
-            cwd=cwd,
-            env=e,
-            stdout=subprocess.DEVNULL,
-            stderr=self.stderr,
-        )
+        fd, self.log_path = tempfile.mkstemp(prefix="runtime-", suffix=".log")
+        os.close(fd)
+        with open(self.log_path, "ab") as stderr:  # the child appends; log() reads on its own
+            self.proc = subprocess.Popen(
+                [os.path.join(ROOT, "bin", "runtime")] + list(args),
+                cwd=cwd,
+                env=e,
+                stdout=subprocess.DEVNULL,
+                stderr=stderr,
+            )
         self.channels = []
 
     def log(self):
-        self.stderr.seek(0)
-        return self.stderr.read().decode("utf-8", "replace")
+        """What the runtime has written to its standard error so far."""
+        with open(self.log_path, "rb") as f:
+            return f.read().decode("utf-8", "replace")
 
     def channel(self, credentials=None, options=()):
         opts = [("grpc.max_receive_message_length", 8 * MIB), ("grpc.max_send_message_length", 8 * MIB)]
@@ -65,20 +68,15 @@ class Runtime(object):
         return ch
 
     def wait_ready(self, timeout=15, credentials=None, options=()):
-        """Waits until the port accepts connections and a Call is answered
-        (with any status); returns a stub. Connecting with a plain socket
-        first keeps gRPC's reconnect backoff out of the wait."""
+        """Waits until the runtime says it is serving (so that what answers
+        on the port is this process, not another one that took the port)
+        and a Call is answered, with any status; returns a stub."""
         deadline = time.monotonic() + timeout
-        while True:
+        while " serving " not in self.log():
             if self.proc.poll() is not None:
                 raise AssertionError("runtime exited with %s:\n%s" % (self.proc.returncode, self.log()))
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
-                break
-            except OSError:
-                pass
             if time.monotonic() > deadline:
-                raise AssertionError("runtime not listening on %s after %ss:\n%s" % (self.address, timeout, self.log()))
+                raise AssertionError("runtime not serving on %s after %ss:\n%s" % (self.address, timeout, self.log()))
             time.sleep(0.02)
         stub = function_pb2_grpc.FunctionStub(self.channel(credentials, options))
         try:
@@ -106,7 +104,7 @@ class Runtime(object):
         if self.proc.poll() is None:
             self.proc.kill()
             self.proc.wait(5)
-        self.stderr.close()
+        os.remove(self.log_path)
 
 
 def message(name, payload=b"", package="openedge", **fields):
