@@ -264,6 +264,9 @@ func (c *Config) validate() error {
 		case seen[f.Name]:
 			return fmt.Errorf("function %q is configured twice", f.Name)
 		}
+		if err := checkHandler(f.Handler); err != nil {
+			return fmt.Errorf("function %q: %w", f.Name, err)
+		}
 		seen[f.Name] = true
 	}
 	if (c.Server.Key == "") != (c.Server.Cert == "") {

@@ -6,12 +6,14 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 )
@@ -110,18 +112,29 @@ const execKillGrace = 2 * time.Second
 // carries.
 const stderrTail = 2048
 
+// checkHandler reports whether h names a fixture or a program (exec:).
+func checkHandler(h string) error {
+	if _, ok := Fixtures[h]; ok {
+		return nil
+	}
+	if !strings.HasPrefix(h, ExecPrefix) {
+		return fmt.Errorf("unknown handler %q: want one of %s, or exec:PROGRAM", h, strings.Join(FixtureNames(), ", "))
+	}
+	if len(strings.Fields(strings.TrimPrefix(h, ExecPrefix))) == 0 {
+		return errors.New("exec: handler names no program")
+	}
+	return nil
+}
+
 // resolve turns a function's configuration into its implementation.
 func resolve(f FunctionConfig, maxOutput int64) (Func, error) {
 	if fn, ok := Fixtures[f.Handler]; ok {
 		return fn, nil
 	}
-	if !strings.HasPrefix(f.Handler, ExecPrefix) {
-		return nil, fmt.Errorf("function %q: unknown handler %q: want one of %s, or exec:PROGRAM", f.Name, f.Handler, strings.Join(FixtureNames(), ", "))
+	if err := checkHandler(f.Handler); err != nil {
+		return nil, fmt.Errorf("function %q: %w", f.Name, err)
 	}
 	argv := strings.Fields(strings.TrimPrefix(f.Handler, ExecPrefix))
-	if len(argv) == 0 {
-		return nil, fmt.Errorf("function %q: exec: handler names no program", f.Name)
-	}
 	prog := argv[0]
 	if strings.ContainsRune(prog, '/') {
 		if !filepath.IsAbs(prog) {
@@ -162,39 +175,110 @@ func execFunc(prog string, args []string, dir string, maxOutput int64) Func {
 			EnvFunctionInvoke+"="+c.FunctionInvokeID,
 		)
 		cmd.Stdin = bytes.NewReader(c.Payload)
-		stdout := &limitedBuffer{max: maxOutput}
-		stderr := &tailBuffer{max: stderrTail}
-		cmd.Stdout, cmd.Stderr = stdout, stderr
 		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-		// A descendant that keeps stdout open must not hold Wait forever.
+		// The payload is copied in by exec; a descendant that holds stdin
+		// must not hold Wait for longer than this.
 		cmd.WaitDelay = execKillGrace
-		if err := cmd.Start(); err != nil {
+		// Output comes through pipes of our own rather than through exec's
+		// copying, so that Wait returns as soon as the program exits even
+		// when something it left in the background holds the pipes; that is
+		// killed with the group below, which ends the output.
+		out, err := startOutput(cmd, maxOutput)
+		if err != nil {
 			return nil, fmt.Errorf("exec %s: %w", prog, err)
 		}
+		if err := cmd.Start(); err != nil {
+			out.close()
+			return nil, fmt.Errorf("exec %s: %w", prog, err)
+		}
+		out.started()
 		done := make(chan error, 1)
 		go func() { done <- cmd.Wait() }()
-		var err error
 		select {
 		case err = <-done:
 		case <-ctx.Done():
 			killGroup(cmd.Process.Pid, done)
+			out.close()
 			return nil, ctx.Err()
 		}
 		// The leader is gone; members of its group that it left behind
 		// must not outlive the call either.
 		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-		if stdout.overflow {
+		out.close()
+		if errors.Is(err, exec.ErrWaitDelay) {
+			err = nil // the program succeeded; only stdin was left unread
+		}
+		if out.stdout.overflow {
 			return nil, fmt.Errorf("exec %s: output exceeds %d bytes", filepath.Base(prog), maxOutput)
 		}
 		if err != nil {
-			msg := strings.TrimSpace(stderr.String())
+			msg := strings.TrimSpace(out.stderr.String())
 			if msg == "" {
 				return nil, fmt.Errorf("exec %s: %w", filepath.Base(prog), err)
 			}
 			return nil, fmt.Errorf("exec %s: %w: %s", filepath.Base(prog), err, msg)
 		}
-		return stdout.Bytes(), nil
+		return out.stdout.Bytes(), nil
 	}
+}
+
+// execOutput collects an exec handler's standard output and error through
+// pipes.
+type execOutput struct {
+	stdout       *limitedBuffer
+	stderr       *tailBuffer
+	outR, errR   *os.File
+	outW, errW   *os.File
+	copies       sync.WaitGroup
+	closeReaders sync.Once
+}
+
+// startOutput makes the pipes, hands their write ends to cmd and starts
+// copying from the read ends.
+func startOutput(cmd *exec.Cmd, maxOutput int64) (*execOutput, error) {
+	o := &execOutput{stdout: &limitedBuffer{max: maxOutput}, stderr: &tailBuffer{max: stderrTail}}
+	var err error
+	if o.outR, o.outW, err = os.Pipe(); err != nil {
+		return nil, fmt.Errorf("output pipe: %w", err)
+	}
+	if o.errR, o.errW, err = os.Pipe(); err != nil {
+		o.outR.Close()
+		o.outW.Close()
+		return nil, fmt.Errorf("output pipe: %w", err)
+	}
+	cmd.Stdout, cmd.Stderr = o.outW, o.errW
+	o.copies.Add(2)
+	go func() { defer o.copies.Done(); _, _ = io.Copy(o.stdout, o.outR) }()
+	go func() { defer o.copies.Done(); _, _ = io.Copy(o.stderr, o.errR) }()
+	return o, nil
+}
+
+// started closes the parent's copies of the write ends, which the child
+// now holds, so that the readers see the end when the child's group is gone.
+func (o *execOutput) started() {
+	o.outW.Close()
+	o.errW.Close()
+}
+
+// close waits for the copying to end, at most execKillGrace (a descendant
+// that left the process group may still hold the pipes), then closes the
+// read ends. After close the buffers are safe to read.
+func (o *execOutput) close() {
+	o.outW.Close()
+	o.errW.Close()
+	finished := make(chan struct{})
+	go func() { o.copies.Wait(); close(finished) }()
+	t := time.NewTimer(execKillGrace)
+	defer t.Stop()
+	select {
+	case <-finished:
+	case <-t.C:
+	}
+	o.closeReaders.Do(func() {
+		o.outR.Close()
+		o.errR.Close()
+	})
+	<-finished
 }
 
 // killGroup ends a process group: SIGTERM, then SIGKILL after a grace
@@ -213,22 +297,27 @@ func killGroup(pid int, done <-chan error) {
 }
 
 // limitedBuffer keeps at most max bytes and remembers whether more came.
+// It has no ReadFrom (an embedded bytes.Buffer would give it one), so that
+// io.Copy cannot go around the limit.
 type limitedBuffer struct {
-	bytes.Buffer
+	buf      bytes.Buffer
 	max      int64
 	overflow bool
 }
 
 func (b *limitedBuffer) Write(p []byte) (int, error) {
-	if room := b.max - int64(b.Len()); int64(len(p)) > room {
+	if room := b.max - int64(b.buf.Len()); int64(len(p)) > room {
 		b.overflow = true
 		if room > 0 {
-			b.Buffer.Write(p[:room])
+			b.buf.Write(p[:room])
 		}
 		return len(p), nil
 	}
-	return b.Buffer.Write(p)
+	return b.buf.Write(p)
 }
+
+// Bytes returns what was kept.
+func (b *limitedBuffer) Bytes() []byte { return b.buf.Bytes() }
 
 // tailBuffer keeps the last max bytes written.
 type tailBuffer struct {

@@ -3,15 +3,9 @@ package cli
 import (
 	"bytes"
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/json"
-	"encoding/pem"
+	"errors"
 	"fmt"
-	"math/big"
 	"net"
 	"os"
 	"os/exec"
@@ -24,66 +18,261 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"google.golang.org/grpc/codes"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/status"
 
 	"github.com/oe-rt/oe-rt/client"
 	"github.com/oe-rt/oe-rt/internal/launch"
 )
 
-// startServe starts `oe-rt serve` as a child process and waits until it
-// answers.
-func startServe(t *testing.T, args ...string) (*launch.Process, string) {
+// commandTimeout bounds every oe-rt process a test runs to completion.
+const commandTimeout = 30 * time.Second
+
+// cleanEnv is the test's environment without the convention's variables,
+// so that a developer's OPENEDGE_SERVICE_ADDRESS cannot change a test, plus
+// extra ("NAME=value").
+func cleanEnv(extra ...string) []string {
+	var env []string
+	for _, kv := range os.Environ() {
+		if strings.HasPrefix(kv, "OPENEDGE_") || strings.HasPrefix(kv, "BAETYL_") {
+			continue
+		}
+		env = append(env, kv)
+	}
+	return append(env, extra...)
+}
+
+// serveSpec says how to start `oe-rt serve` for a test.
+type serveSpec struct {
+	args []string // after "serve"
+	env  []string // extra variables
+	dir  string   // working directory
+	// noAddress leaves --address out (the address comes from env or config,
+	// which must then name addr).
+	noAddress bool
+	addr      string // the address to wait for; default: a free port passed with --address
+}
+
+// startServe starts `oe-rt serve` as a child process in its own process
+// group and waits, at most 15 s, until it accepts connections. The test's
+// cleanup stops it and checks that nothing it started is left.
+func startServe(t *testing.T, s serveSpec) (*launch.Process, string) {
 	t.Helper()
-	addr, err := launch.FreePort()
+	addr := s.addr
+	if addr == "" {
+		var err error
+		addr, err = launch.FreePort()
+		require.NoError(t, err)
+	}
+	args := append([]string{"serve"}, s.args...)
+	if !s.noAddress {
+		args = append(args, "--address", addr)
+	}
+	p, err := launch.Start(launch.Spec{Path: oeRT, Args: args, Env: cleanEnv(s.env...), Dir: s.dir})
 	require.NoError(t, err)
-	p, err := launch.Start(launch.Spec{Path: oeRT, Args: append([]string{"serve", "--address", addr}, args...), Env: os.Environ()})
-	require.NoError(t, err)
-	t.Cleanup(func() { p.Stop(5 * time.Second) })
+	t.Cleanup(func() {
+		p.Stop(10 * time.Second)
+		assert.Empty(t, p.Leftovers(), "processes outlived oe-rt serve")
+	})
 	require.Eventually(t, func() bool {
 		c, err := net.DialTimeout("tcp", addr, 100*time.Millisecond)
 		if err == nil {
 			c.Close()
 		}
 		return err == nil || p.Exited()
-	}, 10*time.Second, 10*time.Millisecond)
-	require.False(t, p.Exited(), "serve exited: %s", p.Stderr())
+	}, 15*time.Second, 10*time.Millisecond, "oe-rt serve did not listen on %s", addr)
+	require.False(t, p.Exited(), "oe-rt serve exited: %s", p.Stderr())
 	return p, addr
 }
 
+// waitExit waits at most 20 s for p to exit and returns how.
+func waitExit(t *testing.T, p *launch.Process) launch.Exit {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	require.NoError(t, p.Wait(ctx), "oe-rt serve did not exit; stderr: %s", p.Stderr())
+	e, _ := p.ExitStatus()
+	return e
+}
+
+// oeResult is how an oe-rt process ended.
+type oeResult struct {
+	code           int
+	stdout, stderr string
+}
+
+// oe runs the oe-rt binary with args to completion (at most commandTimeout)
+// in a clean environment plus env, with stdin.
+func oe(t *testing.T, stdin []byte, env []string, args ...string) oeResult {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), commandTimeout)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, oeRT, args...)
+	cmd.Env = cleanEnv(env...)
+	cmd.Stdin = bytes.NewReader(stdin)
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	err := cmd.Run()
+	require.NoError(t, ctx.Err(), "oe-rt %s did not finish within %s", strings.Join(args, " "), commandTimeout)
+	r := oeResult{stdout: out.String(), stderr: errb.String()}
+	var ee *exec.ExitError
+	switch {
+	case errors.As(err, &ee):
+		r.code = ee.ExitCode()
+	case err != nil:
+		t.Fatalf("run oe-rt: %v", err)
+	}
+	assert.NotContains(t, r.stderr, "goroutine ", "no stack trace")
+	assert.NotContains(t, r.stderr, "panic:", "no panic")
+	return r
+}
+
+func writeFile(t *testing.T, dir, name, content string, mode os.FileMode) string {
+	t.Helper()
+	p := filepath.Join(dir, name)
+	require.NoError(t, os.MkdirAll(filepath.Dir(p), 0o755))
+	require.NoError(t, os.WriteFile(p, []byte(content), mode))
+	return p
+}
+
+func dialT(t *testing.T, addr string) *client.Client {
+	t.Helper()
+	conn, err := client.Dial(addr, client.Options{})
+	require.NoError(t, err)
+	t.Cleanup(func() { conn.Close() })
+	return client.New(conn, nil)
+}
+
+func callT(t *testing.T, c *client.Client, fn, payload string) (*client.Message, error) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), commandTimeout)
+	defer cancel()
+	return c.Call(ctx, &client.Message{FunctionName: fn, Payload: []byte(payload)})
+}
+
+// TestServeStopsGracefully: SIGTERM or SIGINT while calls are in flight;
+// every call completes (after the signal), serve exits 0 and logs the stop.
 func TestServeStopsGracefully(t *testing.T) {
 	for _, sig := range []syscall.Signal{syscall.SIGTERM, syscall.SIGINT} {
 		t.Run(sig.String(), func(t *testing.T) {
-			p, addr := startServe(t)
-			conn, err := client.Dial(addr, client.Options{})
+			p, addr := startServe(t, serveSpec{})
+			c := dialT(t, addr)
+			_, err := callT(t, c, "echo", "warm-up")
 			require.NoError(t, err)
-			defer conn.Close()
-			c := client.New(conn, nil)
+
+			const calls = 8
 			var wg sync.WaitGroup
-			errs := make([]error, 8)
-			for i := range errs {
+			errs := make([]error, calls)
+			ends := make([]time.Time, calls)
+			payloads := make([]string, calls)
+			for i := range calls {
 				wg.Add(1)
 				go func() {
 					defer wg.Done()
-					ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-					defer cancel()
-					_, errs[i] = c.Call(ctx, &client.Message{FunctionName: "sleep", Payload: []byte(`{"ms":500}`)})
+					payload := fmt.Sprintf(`{"ms": 500, "call": %d}`, i)
+					var res *client.Message
+					res, errs[i] = callT(t, c, "sleep", payload)
+					ends[i] = time.Now()
+					if res != nil {
+						payloads[i] = string(res.Payload)
+					}
 				}()
 			}
-			time.Sleep(150 * time.Millisecond)
+			time.Sleep(200 * time.Millisecond)
+			signalled := time.Now()
 			require.NoError(t, syscall.Kill(p.Pid, sig))
 			wg.Wait()
-			for i, err := range errs {
-				assert.NoError(t, err, "call %d in flight was lost", i)
+			for i := range calls {
+				if assert.NoError(t, errs[i], "call %d in flight was lost", i) {
+					assert.Equal(t, fmt.Sprintf(`{"ms": 500, "call": %d}`, i), payloads[i])
+					assert.True(t, ends[i].After(signalled), "call %d ended before the signal, so it proves nothing", i)
+				}
 			}
-			select {
-			case <-p.Done():
-			case <-time.After(10 * time.Second):
-				t.Fatal("serve did not exit")
-			}
-			e, _ := p.ExitStatus()
+			e := waitExit(t, p)
 			assert.Equal(t, 0, e.Code, "%s; stderr: %s", e, p.Stderr())
+			assert.Contains(t, p.Stderr(), "runtime stopping")
 			assert.Contains(t, p.Stderr(), "runtime stopped")
+			assert.NotContains(t, p.Stderr(), "grace period over")
+			_, err = net.DialTimeout("tcp", addr, time.Second)
+			assert.Error(t, err, "nothing listens after the stop")
 		})
+	}
+}
+
+// TestServeGraceOver: a call that outlives server.timeout is cut, and serve
+// still exits 0, saying so in the log.
+func TestServeGraceOver(t *testing.T) {
+	cfg := writeFile(t, t.TempDir(), "s.yml", "server:\n  timeout: 300ms\n", 0o644)
+	p, addr := startServe(t, serveSpec{args: []string{"-c", cfg}})
+	c := dialT(t, addr)
+	_, err := callT(t, c, "echo", "warm-up")
+	require.NoError(t, err)
+	errc := make(chan error, 1)
+	go func() {
+		_, err := callT(t, c, "sleep", `{"ms": 60000}`)
+		errc <- err
+	}()
+	time.Sleep(200 * time.Millisecond)
+	require.NoError(t, p.Signal(syscall.SIGTERM))
+	select {
+	case err := <-errc:
+		assert.Contains(t, []codes.Code{codes.Unavailable, codes.Canceled}, status.Code(err), "%v", err)
+	case <-time.After(commandTimeout):
+		t.Fatal("the call did not end when the grace period was over")
+	}
+	e := waitExit(t, p)
+	assert.Equal(t, 0, e.Code, "%s; stderr: %s", e, p.Stderr())
+	assert.Contains(t, p.Stderr(), "grace period over")
+}
+
+// TestServeStopKillsExecHandlers: a program in flight when serve stops —
+// one that ignores SIGTERM and has a child — is gone with serve.
+func TestServeStopKillsExecHandlers(t *testing.T) {
+	dir := t.TempDir()
+	pidFile := filepath.Join(dir, "pids")
+	writeFile(t, dir, "stubborn.sh", "#!/bin/sh\ntrap '' TERM\nsleep 60 &\necho $$ $! > "+pidFile+"\nwhile :; do wait; done\n", 0o755)
+	cfg := writeFile(t, dir, "s.yml", "server:\n  timeout: 200ms\nfunctions:\n  - name: stubborn\n    handler: exec:./stubborn.sh\n    codedir: "+dir+"\n", 0o644)
+	p, addr := startServe(t, serveSpec{args: []string{"-c", cfg}})
+	c := dialT(t, addr)
+	errc := make(chan error, 1)
+	go func() {
+		_, err := callT(t, c, "stubborn", "")
+		errc <- err
+	}()
+	var pids []int
+	require.Eventually(t, func() bool {
+		b, err := os.ReadFile(pidFile)
+		if err != nil || !bytes.HasSuffix(b, []byte("\n")) {
+			return false
+		}
+		pids = nil
+		for _, f := range strings.Fields(string(b)) {
+			var n int
+			if _, err := fmt.Sscan(f, &n); err == nil {
+				pids = append(pids, n)
+			}
+		}
+		return len(pids) == 2
+	}, 15*time.Second, 10*time.Millisecond)
+	require.NoError(t, p.Signal(syscall.SIGTERM))
+	e := waitExit(t, p)
+	assert.Equal(t, 0, e.Code, "%s; stderr: %s", e, p.Stderr())
+	select {
+	case err := <-errc:
+		assert.Error(t, err)
+	case <-time.After(commandTimeout):
+		t.Fatal("the call did not end")
+	}
+	for _, pid := range pids {
+		// serve killed its handler's group before it exited: nothing to
+		// wait for (a zombie is dead; its reaping is up to its parent).
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+		if err == nil {
+			s := string(b)
+			i := strings.LastIndexByte(s, ')')
+			assert.Equal(t, "Z", s[i+2:i+3], "pid %d of the exec handler outlived oe-rt serve", pid)
+		}
 	}
 }
 
@@ -91,181 +280,119 @@ func TestServeErrors(t *testing.T) {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
 	defer l.Close()
-	run := func(args ...string) (int, string) {
-		cmd := exec.Command(oeRT, args...)
-		cmd.Env = []string{"PATH=" + os.Getenv("PATH")}
-		var errb bytes.Buffer
-		cmd.Stderr = &errb
-		err := cmd.Run()
-		code := 0
-		if ee, ok := err.(*exec.ExitError); ok {
-			code = ee.ExitCode()
-		}
-		return code, errb.String()
+	dir := t.TempDir()
+	badYAML := writeFile(t, dir, "bad.yml", "name: x\nserver:\n  adress: x\n", 0o644)
+	badSyntax := writeFile(t, dir, "syntax.yml", "name: x\nserver: [\n", 0o644)
+	badHandler := writeFile(t, dir, "handler.yml", "functions:\n  - name: a\n    handler: sayhi.handler\n", 0o644)
+	missingScript := writeFile(t, dir, "script.yml", "functions:\n  - name: a\n    handler: exec:./missing.sh\n    codedir: "+dir+"\n", 0o644)
+	for _, tc := range []struct {
+		name string
+		args []string
+		env  []string
+		code int
+		want []string
+	}{
+		{"port in use", []string{"serve", "--address", l.Addr().String()}, nil, 1,
+			[]string{"listen on " + l.Addr().String() + " (from --address): the address is already in use"}},
+		{"port in use, from the environment", []string{"serve"}, []string{"OPENEDGE_SERVICE_ADDRESS=" + l.Addr().String()}, 1,
+			[]string{"(from $OPENEDGE_SERVICE_ADDRESS): the address is already in use"}},
+		{"no address", []string{"serve"}, nil, 1,
+			[]string{"no address to listen on", "--address", "BAETYL_SERVICE_INSTANCE_ADDRESS", "OPENEDGE_SERVICE_ADDRESS", "server.address"}},
+		{"unknown key", []string{"serve", "-c", badYAML}, nil, 2, []string{badYAML + `:3: unknown key "adress" in server`}},
+		{"YAML syntax", []string{"serve", "-c", badSyntax}, nil, 2, []string{badSyntax + ":2: did not find expected node content"}},
+		{"unknown handler", []string{"serve", "-c", badHandler, "--address", "127.0.0.1:0"}, nil, 2, []string{badHandler + `: function "a": unknown handler "sayhi.handler"`}},
+		{"missing exec program", []string{"serve", "-c", missingScript, "--address", "127.0.0.1:0"}, nil, 1, []string{`function "a"`, "missing.sh"}},
+		{"missing config", []string{"serve", "-c", filepath.Join(dir, "nope.yml")}, nil, 2, []string{"config file " + filepath.Join(dir, "nope.yml") + " does not exist"}},
+		{"bad log level", []string{"serve", "--address", "127.0.0.1:0", "--log-level", "loud"}, nil, 2, []string{`log level "loud"`}},
+		{"bad log format", []string{"serve", "--address", "127.0.0.1:0", "--log-format", "xml"}, nil, 2, []string{`log format "xml"`}},
+		{"unknown flag", []string{"serve", "--bogus"}, nil, 2, []string{"unknown flag: --bogus", "oe-rt serve --help"}},
+		{"an argument", []string{"serve", "extra"}, nil, 2, []string{`unknown command "extra"`}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := oe(t, nil, tc.env, tc.args...)
+			assert.Equal(t, tc.code, r.code, r.stderr)
+			for _, w := range tc.want {
+				assert.Contains(t, r.stderr, w)
+			}
+			assert.Empty(t, r.stdout)
+		})
 	}
-	code, msg := run("serve", "--address", l.Addr().String())
-	assert.Equal(t, 1, code)
-	assert.Contains(t, msg, "already in use")
-	code, msg = run("serve")
-	assert.NotEqual(t, 0, code)
-	assert.Contains(t, msg, "no address")
-	bad := filepath.Join(t.TempDir(), "s.yml")
-	require.NoError(t, os.WriteFile(bad, []byte("server:\n  adress: x\n"), 0o644))
-	code, msg = run("serve", "-c", bad)
-	assert.Equal(t, 2, code)
-	assert.Contains(t, msg, bad+`:2: unknown key "adress"`)
-	code, msg = run("serve", "--bogus")
-	assert.Equal(t, 2, code)
-	assert.Contains(t, msg, "unknown flag")
-	assert.NotContains(t, msg, "goroutine")
 }
 
-func TestServeHealthAndCallFlags(t *testing.T) {
-	_, addr := startServe(t)
+// TestServeAddressAndConfigSources: where the address, the name and the
+// configuration come from, as the log reports them.
+func TestServeAddressAndConfigSources(t *testing.T) {
+	busy, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer busy.Close()
+
+	t.Run("the first variable wins", func(t *testing.T) {
+		addr, err := launch.FreePort()
+		require.NoError(t, err)
+		// The lower variables name a port in use: serve would fail on it.
+		p, _ := startServe(t, serveSpec{noAddress: true, addr: addr, env: []string{
+			"BAETYL_SERVICE_INSTANCE_ADDRESS=" + addr,
+			"OPENEDGE_SERVICE_INSTANCE_ADDRESS=" + busy.Addr().String(),
+			"OPENEDGE_SERVICE_ADDRESS=" + busy.Addr().String(),
+			"OPENEDGE_SERVICE_NAME=from-env",
+		}})
+		require.NoError(t, p.Signal(syscall.SIGTERM))
+		assert.Equal(t, 0, waitExit(t, p).Code)
+		assert.Contains(t, p.Stderr(), "address_from=$BAETYL_SERVICE_INSTANCE_ADDRESS")
+		assert.Contains(t, p.Stderr(), "name=from-env")
+	})
+	t.Run("--address beats the environment", func(t *testing.T) {
+		p, _ := startServe(t, serveSpec{env: []string{"OPENEDGE_SERVICE_ADDRESS=" + busy.Addr().String()}})
+		require.NoError(t, p.Signal(syscall.SIGTERM))
+		assert.Equal(t, 0, waitExit(t, p).Code)
+		assert.Contains(t, p.Stderr(), "address_from=--address")
+	})
+	t.Run("the default config file and its address, name and functions", func(t *testing.T) {
+		dir := t.TempDir()
+		addr, err := launch.FreePort()
+		require.NoError(t, err)
+		writeFile(t, dir, "etc/openedge/service.yml", "name: from-config\nserver:\n  address: "+addr+"\nfunctions:\n  - name: hello\n    handler: echo\n", 0o644)
+		p, _ := startServe(t, serveSpec{noAddress: true, addr: addr, dir: dir})
+		c := dialT(t, addr)
+		res, err := callT(t, c, "hello", "hi")
+		require.NoError(t, err)
+		assert.Equal(t, "hi", string(res.Payload))
+		_, err = callT(t, c, "echo", "hi")
+		assert.Equal(t, codes.NotFound, status.Code(err), "configured functions replace the fixtures")
+		require.NoError(t, p.Signal(syscall.SIGTERM))
+		assert.Equal(t, 0, waitExit(t, p).Code)
+		assert.Contains(t, p.Stderr(), "address_from=server.address")
+		assert.Contains(t, p.Stderr(), "name=from-config")
+	})
+	t.Run("JSON log to a file", func(t *testing.T) {
+		dir := t.TempDir()
+		logFile := filepath.Join(dir, "serve.log")
+		cfg := writeFile(t, dir, "s.yml", "logger:\n  path: "+logFile+"\n  format: json\n  level: debug\n", 0o644)
+		p, addr := startServe(t, serveSpec{args: []string{"-c", cfg}})
+		_, err := callT(t, dialT(t, addr), "fail", "")
+		require.Error(t, err)
+		require.NoError(t, p.Signal(syscall.SIGTERM))
+		assert.Equal(t, 0, waitExit(t, p).Code)
+		b, err := os.ReadFile(logFile)
+		require.NoError(t, err)
+		var msgs []string
+		for _, line := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+			var rec struct{ Msg string }
+			require.NoError(t, json.Unmarshal([]byte(line), &rec), "a JSON log line: %s", line)
+			msgs = append(msgs, rec.Msg)
+		}
+		assert.Subset(t, msgs, []string{"runtime starting", "runtime serving", "function failed", "runtime stopping", "runtime stopped"})
+	})
+}
+
+func TestServeHealth(t *testing.T) {
+	_, addr := startServe(t, serveSpec{})
 	conn, err := client.Dial(addr, client.Options{})
 	require.NoError(t, err)
 	defer conn.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), commandTimeout)
 	defer cancel()
 	h, err := healthpb.NewHealthClient(conn).Check(ctx, &healthpb.HealthCheckRequest{})
 	require.NoError(t, err)
 	assert.Equal(t, healthpb.HealthCheckResponse_SERVING, h.Status)
-
-	code, out, _ := runMain("call", "--address", addr, "echo", "hello")
-	assert.Equal(t, 0, code)
-	assert.Equal(t, "hello", out)
-
-	f := filepath.Join(t.TempDir(), "p.bin")
-	require.NoError(t, os.WriteFile(f, []byte{0, 0xff, 1}, 0o644))
-	code, out, _ = runMain("call", "--address", addr, "echo", "@"+f)
-	assert.Equal(t, 0, code)
-	assert.Equal(t, string([]byte{0, 0xff, 1}), out)
-
-	var o bytes.Buffer
-	code = Main([]string{"call", "--address", addr, "echo", "-"}, strings.NewReader("from stdin"), &o, &bytes.Buffer{})
-	assert.Equal(t, 0, code)
-	assert.Equal(t, "from stdin", o.String())
-
-	code, out, _ = runMain("call", "--address", addr, "--id", "5", "--qos", "1", "--topic", "a/b", "--invoke-id", "inv-9", "-o", "json", "context", "{}")
-	require.Equal(t, 0, code)
-	var res struct {
-		Status    struct{ Code string }
-		LatencyMS float64 `json:"latency_ms"`
-		Response  struct {
-			ID               uint64
-			QOS              uint32
-			Topic            string
-			FunctionInvokeID string
-			Payload          string
-		}
-	}
-	require.NoError(t, json.Unmarshal([]byte(out), &res))
-	assert.Equal(t, "OK", res.Status.Code)
-	assert.Equal(t, uint64(5), res.Response.ID)
-	assert.Equal(t, "inv-9", res.Response.FunctionInvokeID)
-	assert.JSONEq(t, `{"messageQOS":1,"messageTopic":"a/b","functionName":"context","functionInvokeID":"inv-9"}`, res.Response.Payload)
-	assert.Greater(t, res.LatencyMS, 0.0)
-
-	// A default invoke id is fresh each time.
-	ids := map[string]bool{}
-	for i := 0; i < 2; i++ {
-		_, out, _ = runMain("call", "--address", addr, "-o", "json", "echo")
-		var r struct {
-			Request struct{ FunctionInvokeID string }
-		}
-		require.NoError(t, json.Unmarshal([]byte(out), &r))
-		ids[r.Request.FunctionInvokeID] = true
-	}
-	assert.Len(t, ids, 2)
-
-	code, _, errOut := runMain("call", "--address", addr, "--timeout", "100ms", "sleep", `{"ms":3000}`)
-	assert.Equal(t, 1, code)
-	assert.Contains(t, errOut, "DEADLINE_EXCEEDED")
-	code, _, errOut = runMain("call", "--address", addr, "nope")
-	assert.Equal(t, 1, code)
-	assert.Contains(t, errOut, "NOT_FOUND")
-	code, _, errOut = runMain("call", "--address", addr, "--max-msg-size", "1k", "echo", strings.Repeat("x", 4096))
-	assert.Equal(t, 1, code)
-	assert.Contains(t, errOut, "RESOURCE_EXHAUSTED")
-
-	code, out, _ = runMain("call", "--address", addr, "--profile", "baetyl", "--timestamp", "77", "-o", "json", "echo", "b")
-	assert.Equal(t, 0, code)
-	assert.Contains(t, out, `"timestamp": 77`)
-
-	proto := filepath.Join(t.TempDir(), "my.proto")
-	require.NoError(t, os.WriteFile(proto, []byte(`syntax = "proto3";
-package openedge;
-service Function { rpc Call(FunctionMessage) returns (FunctionMessage) {} }
-message FunctionMessage { uint64 ID = 1; uint32 QOS = 2; string Topic = 3; bytes Payload = 4; string FunctionName = 11; string FunctionInvokeID = 12; }
-`), 0o644))
-	code, out, _ = runMain("call", "--address", addr, "--proto", proto, "echo", "via proto")
-	assert.Equal(t, 0, code)
-	assert.Equal(t, "via proto", out)
-
-	for _, args := range [][]string{
-		{"call"}, {"call", "--address", addr, "echo", "@/no/such/file"}, {"call", "echo"},
-		{"call", "--address", addr, "-o", "yaml", "echo"}, {"call", "--address", addr, "--max-msg-size", "huge", "echo"},
-	} {
-		code, _, errOut := runMain(args...)
-		assert.Equal(t, 2, code, "%v: %s", args, errOut)
-		assert.NotEmpty(t, errOut)
-	}
-}
-
-// writeCerts makes a CA, a server certificate for 127.0.0.1 and a client
-// certificate, all signed by the CA.
-func writeCerts(t *testing.T, dir string) {
-	t.Helper()
-	caKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	caTmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "oe-rt test CA"}, NotBefore: time.Now().Add(-time.Hour),
-		NotAfter: time.Now().Add(time.Hour), IsCA: true, KeyUsage: x509.KeyUsageCertSign, BasicConstraintsValid: true}
-	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
-	require.NoError(t, err)
-	ca, _ := x509.ParseCertificate(caDER)
-	write := func(name, typ string, der []byte) {
-		require.NoError(t, os.WriteFile(filepath.Join(dir, name), pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der}), 0o600))
-	}
-	write("ca.pem", "CERTIFICATE", caDER)
-	for i, name := range []string{"server", "client"} {
-		key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-		tmpl := &x509.Certificate{SerialNumber: big.NewInt(int64(i + 2)), Subject: pkix.Name{CommonName: name}, NotBefore: time.Now().Add(-time.Hour),
-			NotAfter: time.Now().Add(time.Hour), KeyUsage: x509.KeyUsageDigitalSignature,
-			ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth}, IPAddresses: []net.IP{net.ParseIP("127.0.0.1")}}
-		der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, &key.PublicKey, caKey)
-		require.NoError(t, err)
-		kb, _ := x509.MarshalECPrivateKey(key)
-		write(name+".pem", "CERTIFICATE", der)
-		write(name+".key", "EC PRIVATE KEY", kb)
-	}
-}
-
-func TestServeTLS(t *testing.T) {
-	dir := t.TempDir()
-	writeCerts(t, dir)
-	p := func(n string) string { return filepath.Join(dir, n) }
-	for _, mutual := range []bool{false, true} {
-		t.Run(fmt.Sprintf("mutual=%v", mutual), func(t *testing.T) {
-			cfg := fmt.Sprintf("server:\n  key: %s\n  cert: %s\n", p("server.key"), p("server.pem"))
-			if mutual {
-				cfg += fmt.Sprintf("  ca: %s\n", p("ca.pem"))
-			}
-			cfgFile := filepath.Join(t.TempDir(), "s.yml")
-			require.NoError(t, os.WriteFile(cfgFile, []byte(cfg), 0o644))
-			_, addr := startServe(t, "-c", cfgFile)
-
-			code, _, _ := runMain("call", "--address", addr, "--timeout", "2s", "echo", "x")
-			assert.Equal(t, 1, code, "plaintext must be refused")
-			code, out, errOut := runMain("call", "--address", addr, "--cacert", p("ca.pem"), "--cert", p("client.pem"), "--key", p("client.key"), "echo", "x")
-			assert.Equal(t, 0, code, errOut)
-			assert.Equal(t, "x", out)
-			code, _, errOut = runMain("call", "--address", addr, "--cacert", p("ca.pem"), "--timeout", "2s", "echo", "x")
-			if mutual {
-				assert.Equal(t, 1, code, "mutual TLS without a client certificate must be refused")
-			} else {
-				assert.Equal(t, 0, code, errOut)
-			}
-			code, _, errOut = runMain("call", "--address", addr, "--insecure", "--cert", p("client.pem"), "--key", p("client.key"), "echo", "x")
-			assert.Equal(t, 0, code, errOut)
-		})
-	}
 }
