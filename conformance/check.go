@@ -171,6 +171,9 @@ type Runtime struct {
 	StderrTail   string   `json:"stderr_tail,omitempty"`
 	OutputBytes  int64    `json:"output_bytes"`
 	MissingRoles []string `json:"missing_fixtures,omitempty"`
+	// Reflection lists the services the runtime's server reflection
+	// reports (empty when it offers none).
+	Reflection []string `json:"reflection_services,omitempty"`
 }
 
 // Report is the suite's result.

@@ -112,6 +112,8 @@ func Run(ctx context.Context, cfg *Config) (*Report, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
+	c := *cfg // the run may fill in Schema; the caller's value stays as it was
+	cfg = &c
 	r := &runner{cfg: cfg, log: discard(cfg.Logger), fixtures: map[string]bool{}}
 	selected := selection(cfg)
 	rep := &Report{Started: time.Now(), Strict: cfg.Strict}
@@ -161,6 +163,12 @@ func Run(ctx context.Context, cfg *Config) (*Report, error) {
 	rep.Runtime.Address = main.addr
 	if main.readyErr == nil {
 		rep.Runtime.ReadyMS = ms(main.ready)
+		services, err := r.discover(ctx, main)
+		if err != nil {
+			return nil, err
+		}
+		rep.Runtime.Reflection = services
+		rep.Runtime.Service = r.cfg.schema().Service()
 		r.detectFixtures(ctx, main)
 	}
 	for _, role := range Roles {
