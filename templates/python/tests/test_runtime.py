@@ -140,8 +140,10 @@ import json, os
 def wait(event, context):
     """Waits up to event["ms"]; writes what happened to $PROBE_OUT."""
     ended = context.wait(event["ms"] / 1000.0)
-    with open(os.environ["PROBE_OUT"], "w") as f:
+    # Written whole, then renamed: the test never reads half a file.
+    with open(os.environ["PROBE_OUT"] + ".tmp", "w") as f:
         json.dump({"ended_early": ended, "cancelled": context.cancelled()}, f)
+    os.rename(os.environ["PROBE_OUT"] + ".tmp", os.environ["PROBE_OUT"])
     return event
 
 def index(event, context):
