@@ -36,6 +36,7 @@ type phase int
 const (
 	phaseStart phase = iota
 	phaseCalls
+	phaseLarge // the 4 MiB messages, one at a time: the memory peak they cause must not depend on scheduling
 	phaseTiming
 	phaseEnd
 	phaseShutdown

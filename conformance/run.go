@@ -221,6 +221,7 @@ func Run(ctx context.Context, cfg *Config) (*Report, error) {
 	}()
 	runPhase(phaseStart, true)
 	runPhase(phaseCalls, true)
+	runPhase(phaseLarge, false)
 	runPhase(phaseTiming, false)
 	shutdownWG.Wait()
 	runPhase(phaseEnd, true)
