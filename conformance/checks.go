@@ -651,6 +651,9 @@ func checkThreads(t *T) Outcome {
 }
 
 func checkLimits(t *T) Outcome {
+	if t.r.cgroupErr != nil {
+		return skip("cannot enforce limits here: %v", t.r.cgroupErr)
+	}
 	if t.r.cgroup == nil {
 		return skip("no cgroup limits in force: pass --limit-memory and --limit-threads")
 	}

@@ -83,16 +83,17 @@ func shellQuote(s string) string {
 }
 
 type runner struct {
-	cfg      *Config
-	log      *slog.Logger
-	cgroup   *cgroup
-	mu       sync.Mutex
-	all      []*instance
-	fixtures map[string]bool // role -> served
-	main     *instance
-	seqP50   time.Duration
-	seqP99   time.Duration
-	shutdown shutdownOnce
+	cfg       *Config
+	log       *slog.Logger
+	cgroup    *cgroup
+	cgroupErr error
+	mu        sync.Mutex
+	all       []*instance
+	fixtures  map[string]bool // role -> served
+	main      *instance
+	seqP50    time.Duration
+	seqP99    time.Duration
+	shutdown  shutdownOnce
 }
 
 func (r *runner) track(inst *instance) {
@@ -141,7 +142,7 @@ func Run(ctx context.Context, cfg *Config) (*Report, error) {
 		cg, err := newCgroup(cfg.MemoryLimit, cfg.ThreadLimit)
 		if err != nil {
 			r.log.Warn("cgroup limits unavailable", "reason", err.Error())
-			record(limitsCheck, skip("cannot enforce limits here: %v", err), 0, nil)
+			r.cgroupErr = err // resources.limits reports it
 		} else {
 			r.cgroup = cg
 			defer cg.remove()
