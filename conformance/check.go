@@ -36,6 +36,7 @@ type phase int
 const (
 	phaseStart phase = iota
 	phaseCalls
+	phaseLarge // the 4 MiB messages, one at a time: the memory peak they cause must not depend on scheduling
 	phaseTiming
 	phaseEnd
 	phaseShutdown
@@ -171,6 +172,9 @@ type Runtime struct {
 	StderrTail   string   `json:"stderr_tail,omitempty"`
 	OutputBytes  int64    `json:"output_bytes"`
 	MissingRoles []string `json:"missing_fixtures,omitempty"`
+	// Reflection lists the services the runtime's server reflection
+	// reports (empty when it offers none).
+	Reflection []string `json:"reflection_services,omitempty"`
 }
 
 // Report is the suite's result.

@@ -44,7 +44,7 @@ var catalog = []*Check{
 	{ID: "call.malformed", Level: MUST, phase: phaseCalls, Needs: []string{"echo"},
 		Description: "a request that is not a valid FunctionMessage gets a non-OK status; the runtime keeps serving",
 		run:         checkMalformed},
-	{ID: "call.oversize", Level: SHOULD, phase: phaseCalls, Needs: []string{"echo"},
+	{ID: "call.oversize", Level: SHOULD, phase: phaseLarge, Needs: []string{"echo"},
 		Description: "a request over the 4 MiB default gets RESOURCE_EXHAUSTED; the runtime keeps serving",
 		run:         checkOversize},
 	{ID: "call.unimplemented", Level: SHOULD, phase: phaseCalls,
@@ -62,7 +62,7 @@ var catalog = []*Check{
 	{ID: "echo.empty", Level: SHOULD, phase: phaseCalls, Needs: []string{"echo"},
 		Description: "an empty payload comes back empty",
 		run:         checkEchoEmpty},
-	{ID: "echo.large", Level: SHOULD, phase: phaseCalls, Needs: []string{"echo"},
+	{ID: "echo.large", Level: SHOULD, phase: phaseLarge, Needs: []string{"echo"},
 		Description: "a payload just under 4 MiB comes back whole",
 		run:         checkEchoLarge},
 	{ID: "context.metadata", Level: MUST, phase: phaseCalls, Needs: []string{"context"},
@@ -152,12 +152,12 @@ func checkStartScope(t *T) Outcome {
 	return pass("listens on %s only", t.inst.addr)
 }
 
-// aliveWindow is the least time run.alive watches the runtime for, when
-// the checks selected end sooner.
+// aliveWindow is the least time run.alive watches the runtime for after
+// it became ready, when the checks selected end sooner.
 const aliveWindow = time.Second
 
 func checkRunAlive(t *T) Outcome {
-	if wait := aliveWindow - time.Since(t.inst.proc.Started); wait > 0 {
+	if wait := aliveWindow - time.Since(t.inst.proc.Started.Add(t.inst.ready)); wait > 0 {
 		select {
 		case <-time.After(wait):
 		case <-t.inst.proc.Done():
@@ -651,6 +651,9 @@ func checkThreads(t *T) Outcome {
 }
 
 func checkLimits(t *T) Outcome {
+	if t.r.cgroupErr != nil {
+		return skip("cannot enforce limits here: %v", t.r.cgroupErr)
+	}
 	if t.r.cgroup == nil {
 		return skip("no cgroup limits in force: pass --limit-memory and --limit-threads")
 	}

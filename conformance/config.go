@@ -47,6 +47,10 @@ type Config struct {
 	Profile Profile
 	// Schema overrides the profile's proto (e.g. client.LoadProto).
 	Schema *client.Schema
+	// Service, with no Schema, names the service to call (e.g.
+	// "acme.Function"); its descriptor comes from the runtime's server
+	// reflection.
+	Service string
 	// Functions maps fixture roles (echo, context, none, fail, sleep) to the
 	// function names the runtime serves them under; a missing role uses its
 	// own name.

@@ -269,3 +269,22 @@ func TestSelect(t *testing.T) {
 	assert.Equal(t, []string{"call.fields"}, conformance.Select([]string{"call.fields"}))
 	assert.Empty(t, conformance.Select([]string{"call"}))
 }
+
+// --service without --proto takes the descriptor from server reflection.
+func TestServiceFromReflection(t *testing.T) {
+	cfg := config(t, "serve")
+	cfg.Service = "baetyl.Function"
+	cfg.Run = []string{"call.fields", "echo.json"}
+	rep, err := conformance.Run(context.Background(), cfg)
+	require.NoError(t, err)
+	assert.True(t, rep.Passed)
+	assert.Equal(t, "baetyl.Function", rep.Runtime.Service)
+	assert.Contains(t, rep.Runtime.Reflection, "openedge.Function")
+	assert.Nil(t, cfg.Schema, "Run leaves the caller's config alone")
+
+	cfg = config(t, "fields") // a fake without server reflection
+	cfg.Service = "openedge.Function"
+	_, err = conformance.Run(context.Background(), cfg)
+	assert.ErrorContains(t, err, "server reflection")
+	assertNoChildren(t)
+}

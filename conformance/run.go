@@ -83,16 +83,17 @@ func shellQuote(s string) string {
 }
 
 type runner struct {
-	cfg      *Config
-	log      *slog.Logger
-	cgroup   *cgroup
-	mu       sync.Mutex
-	all      []*instance
-	fixtures map[string]bool // role -> served
-	main     *instance
-	seqP50   time.Duration
-	seqP99   time.Duration
-	shutdown shutdownOnce
+	cfg       *Config
+	log       *slog.Logger
+	cgroup    *cgroup
+	cgroupErr error
+	mu        sync.Mutex
+	all       []*instance
+	fixtures  map[string]bool // role -> served
+	main      *instance
+	seqP50    time.Duration
+	seqP99    time.Duration
+	shutdown  shutdownOnce
 }
 
 func (r *runner) track(inst *instance) {
@@ -112,6 +113,8 @@ func Run(ctx context.Context, cfg *Config) (*Report, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
+	c := *cfg // the run may fill in Schema; the caller's value stays as it was
+	cfg = &c
 	r := &runner{cfg: cfg, log: discard(cfg.Logger), fixtures: map[string]bool{}}
 	selected := selection(cfg)
 	rep := &Report{Started: time.Now(), Strict: cfg.Strict}
@@ -139,7 +142,7 @@ func Run(ctx context.Context, cfg *Config) (*Report, error) {
 		cg, err := newCgroup(cfg.MemoryLimit, cfg.ThreadLimit)
 		if err != nil {
 			r.log.Warn("cgroup limits unavailable", "reason", err.Error())
-			record(limitsCheck, skip("cannot enforce limits here: %v", err), 0, nil)
+			r.cgroupErr = err // resources.limits reports it
 		} else {
 			r.cgroup = cg
 			defer cg.remove()
@@ -161,6 +164,12 @@ func Run(ctx context.Context, cfg *Config) (*Report, error) {
 	rep.Runtime.Address = main.addr
 	if main.readyErr == nil {
 		rep.Runtime.ReadyMS = ms(main.ready)
+		services, err := r.discover(ctx, main)
+		if err != nil {
+			return nil, err
+		}
+		rep.Runtime.Reflection = services
+		rep.Runtime.Service = r.cfg.schema().Service()
 		r.detectFixtures(ctx, main)
 	}
 	for _, role := range Roles {
@@ -213,6 +222,7 @@ func Run(ctx context.Context, cfg *Config) (*Report, error) {
 	}()
 	runPhase(phaseStart, true)
 	runPhase(phaseCalls, true)
+	runPhase(phaseLarge, false)
 	runPhase(phaseTiming, false)
 	shutdownWG.Wait()
 	runPhase(phaseEnd, true)

@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
-# Installs what oe-rt's tests need beyond Go: the Debian packages the Python
-# template runs on, and Node.js/npm for the Node template (npm packages are
-# installed by the tests themselves from the template's lockfile). Idempotent
-# and non-interactive; it does nothing when everything is already there.
+# Installs what oe-rt's tests need beyond Go: make (the template tests drive
+# each generated project through its Makefile), the Debian packages the
+# Python template runs on, and Node.js/npm for the Node template (npm
+# packages are installed by the tests themselves from the template's
+# lockfile, with npm ci). Idempotent and non-interactive; it does nothing
+# when everything is already there.
 set -euo pipefail
 
-debs=(python3 python3-grpcio python3-protobuf python3-yaml nodejs npm)
+debs=(make python3 python3-grpcio python3-protobuf python3-yaml nodejs npm)
 missing=()
 for p in "${debs[@]}"; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

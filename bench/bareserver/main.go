@@ -33,7 +33,11 @@ func (echo) Call(_ context.Context, m *openedge.FunctionMessage) (*openedge.Func
 }
 
 func main() {
-	addr := flag.String("address", "127.0.0.1:50051", "`host:port` to listen on")
+	def := "127.0.0.1:50051"
+	if v := os.Getenv("OPENEDGE_SERVICE_ADDRESS"); v != "" {
+		def = v // started by oe-rt bench or conform, like a runtime
+	}
+	addr := flag.String("address", def, "`host:port` to listen on (default $OPENEDGE_SERVICE_ADDRESS, else 127.0.0.1:50051)")
 	flag.Parse()
 	lis, err := net.Listen("tcp", *addr)
 	if err != nil {

@@ -75,6 +75,9 @@ func (p Text) Summary(w io.Writer, rep *conformance.Report) error {
 	fmt.Fprintf(w, "start:    first call answered after %.0f ms\n", rt.ReadyMS)
 	fmt.Fprintf(w, "calls:    p50 %.2f ms, p99 %.2f ms (call.sequence)\n", rt.CallP50MS, rt.CallP99MS)
 	fmt.Fprintf(w, "peak:     %.1f MiB RSS, %d threads (process tree)\n", float64(rt.PeakRSS)/(1<<20), rt.PeakThreads)
+	if len(rt.Reflection) > 0 {
+		fmt.Fprintf(w, "services: %s (server reflection)\n", strings.Join(rt.Reflection, ", "))
+	}
 	if len(rt.MissingRoles) > 0 {
 		fmt.Fprintf(w, "fixtures: missing %s (checks needing them were skipped)\n", strings.Join(rt.MissingRoles, ", "))
 	}

@@ -64,7 +64,7 @@ too), 1 when not, 2 for usage errors or when the harness could not run.`,
 	f := cmd.Flags()
 	f.StringVar(&o.profile, "profile", "openedge", "`profile`: openedge (OPENEDGE_SERVICE_ADDRESS, openedge.Function) or baetyl (BAETYL_SERVICE_INSTANCE_ADDRESS, baetyl.Function)")
 	f.StringVar(&o.proto, "proto", "", "the runtime's own .proto `file`, parsed at run time")
-	f.StringVar(&o.service, "service", "", "the service in --proto, e.g. openedge.Function")
+	f.StringVar(&o.service, "service", "", "the service to call, e.g. acme.Function: from --proto, or else from the runtime's server reflection")
 	f.StringArrayVar(&o.cfg.Env, "env", nil, "add `K=V` to the runtime's environment (repeatable)")
 	f.StringVar(&o.cfg.Dir, "dir", "", "working `directory` of the runtime")
 	f.DurationVar(&o.cfg.StartTimeout, "start-timeout", o.cfg.StartTimeout, "how long the runtime may take to answer its first call")
@@ -109,7 +109,13 @@ func runConform(cmd *cobra.Command, e *env, o *conformOptions, args []string) er
 		cfg.Command = args
 	}
 	cfg.Profile = conformance.Profile(o.profile)
+	// --service without --proto: the descriptor comes from the runtime's
+	// server reflection once it is up.
 	sf := schemaFlags{profile: o.profile, proto: o.proto, service: o.service}
+	if o.proto == "" {
+		sf.service = ""
+		cfg.Service = o.service
+	}
 	schema, err := sf.schema(cmd.Context())
 	if err != nil {
 		return err

@@ -106,3 +106,20 @@ func TestConformList(t *testing.T) {
 	assert.Equal(t, 0, code)
 	assert.Equal(t, len(conformance.Catalog()), strings.Count(out, "\n"))
 }
+
+// With limits asked for where no cgroup v2 can enforce them, resources.limits
+// is reported once, skipped with the reason.
+func TestConformLimitsReportedOnce(t *testing.T) {
+	code, out, _ := runMain("conform", "--format", "json", "--limit-memory", "50M", "--limit-threads", "20", "--run", "echo.json", oeRT, "--", "serve")
+	require.Equal(t, 0, code)
+	var rep conformance.Report
+	require.NoError(t, json.Unmarshal([]byte(out), &rep))
+	n := 0
+	for _, c := range rep.Checks {
+		if c.ID == "resources.limits" {
+			n++
+			assert.NotEmpty(t, c.Message)
+		}
+	}
+	assert.Equal(t, 1, n)
+}

@@ -3,7 +3,11 @@ package cli
 import (
 	"os"
 	"path/filepath"
+	"regexp"
+	"strings"
 	"testing"
+
+	"github.com/spf13/pflag"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -72,4 +76,29 @@ func TestNewDryRun(t *testing.T) {
 	assert.Regexp(t, `-rw-r--r--\s+\d+\s+etc/openedge/service\.yml`, out)
 	assert.Contains(t, out, "Nothing was written (--dry-run).")
 	assert.NoDirExists(t, dir)
+}
+
+// Every flag of oe-rt new is in the flags table of docs/new.md, and the
+// table names no flag that oe-rt new does not have.
+func TestNewDocsNameEveryFlag(t *testing.T) {
+	b, err := os.ReadFile(filepath.Join("..", "..", "docs", "new.md"))
+	require.NoError(t, err)
+	doc := string(b)
+	start := strings.Index(doc, "## Flags")
+	require.GreaterOrEqual(t, start, 0, "docs/new.md has a ## Flags section")
+	table := doc[start:]
+	if end := strings.Index(table[1:], "\n## "); end >= 0 {
+		table = table[:end+1]
+	}
+	flags := map[string]bool{}
+	newNewCmd(&env{}).Flags().VisitAll(func(f *pflag.Flag) {
+		flags[f.Name] = true
+		assert.Contains(t, table, "`--"+f.Name+"`", "docs/new.md documents --%s", f.Name)
+		if f.Shorthand != "" {
+			assert.Contains(t, table, "`-"+f.Shorthand+"`, `--"+f.Name+"`", "docs/new.md gives -%s", f.Shorthand)
+		}
+	})
+	for _, m := range regexp.MustCompile("`--([a-z-]+)`").FindAllStringSubmatch(table, -1) {
+		assert.True(t, flags[m[1]], "docs/new.md names --%s, which oe-rt new does not have", m[1])
+	}
 }

@@ -24,6 +24,7 @@ import (
 	"os/exec"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 )
@@ -59,6 +60,7 @@ type Process struct {
 	waitErr error
 	exitAt  time.Time
 
+	cookie  string
 	mu      sync.Mutex
 	known   map[int]uint64 // pid -> start time (clock ticks), every descendant seen
 	peakRSS int64
@@ -85,9 +87,14 @@ func Start(spec Spec) (*Process, error) {
 	}
 	cmd := exec.Command(lp, spec.Args...)
 	cmd.Dir = spec.Dir
-	cmd.Env = spec.Env
+	// The cookie marks every descendant: one that left the process group
+	// and the tree (setsid, double fork) still carries it in its
+	// environment, where Leftovers and KillDescendants find it.
+	cookie := newCookie()
+	cmd.Env = append(append([]string(nil), spec.Env...), CookieEnv+"="+cookie)
 	p := &Process{
 		cmd:    cmd,
+		cookie: cookie,
 		stdout: NewRing(tail),
 		stderr: NewRing(tail),
 		done:   make(chan struct{}),
@@ -285,6 +292,7 @@ func (p *Process) Kill() {
 // Leftovers lists the descendants still alive (zombies do not count).
 func (p *Process) Leftovers() []int {
 	p.sample()
+	p.adoptMarked()
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	var out []int
@@ -301,6 +309,7 @@ func (p *Process) Leftovers() []int {
 func (p *Process) KillDescendants() {
 	_ = syscall.Kill(-p.Pid, syscall.SIGKILL)
 	p.sample()
+	p.adoptMarked()
 	p.mu.Lock()
 	known := make(map[int]uint64, len(p.known))
 	for k, v := range p.known {
@@ -327,6 +336,31 @@ func (p *Process) KillDescendants() {
 			time.Sleep(5 * time.Millisecond)
 		}
 	}
+}
+
+// adoptMarked adds to the known descendants every live process that carries
+// this process's cookie in its environment.
+func (p *Process) adoptMarked() {
+	marked := Marked(CookieEnv + "=" + p.cookie)
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, pr := range marked {
+		if pr.Pid != p.Pid {
+			if _, ok := p.known[pr.Pid]; !ok {
+				p.known[pr.Pid] = pr.Start
+			}
+		}
+	}
+}
+
+// CookieEnv is the variable that marks a started program and its
+// descendants.
+const CookieEnv = "OE_RT_LAUNCH_COOKIE"
+
+var cookieSeq atomic.Int64
+
+func newCookie() string {
+	return fmt.Sprintf("%d-%d-%d", os.Getpid(), time.Now().UnixNano(), cookieSeq.Add(1))
 }
 
 func isOurChild(pid int) bool {

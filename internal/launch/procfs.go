@@ -176,3 +176,24 @@ func parseHexAddr(s string) (string, error) {
 	}
 	return net.JoinHostPort(net.IP(b).String(), strconv.Itoa(int(p))), nil
 }
+
+// Marked lists the processes whose environment holds the entry kv
+// ("K=V"), read from /proc/PID/environ (processes of other users are not
+// readable and are passed over).
+func Marked(kv string) []Proc {
+	want := []byte(kv)
+	var out []Proc
+	for _, p := range All() {
+		b, err := os.ReadFile("/proc/" + strconv.Itoa(p.Pid) + "/environ")
+		if err != nil {
+			continue
+		}
+		for _, e := range bytes.Split(b, []byte{0}) {
+			if bytes.Equal(e, want) {
+				out = append(out, p)
+				break
+			}
+		}
+	}
+	return out
+}

@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -145,34 +146,58 @@ func testLanguage(t *testing.T, lang string) {
 	dir := filepath.Join(t.TempDir(), "e2e-"+lang)
 	sh(t, filepath.Dir(dir), 30*time.Second, oeRT, "new", "e2e-"+lang, "--lang", lang, "--dir", dir)
 
-	switch lang {
-	case "go":
+	if lang == "go" {
 		if out := sh(t, dir, time.Minute, "gofmt", "-l", "."); strings.TrimSpace(out) != "" {
 			t.Errorf("generated Go code is not gofmt-clean:\n%s", out)
 		}
-	case "node":
-		// The lockfile is part of the template: npm ci installs exactly it.
-		sh(t, dir, 5*time.Minute, "npm", "ci", "--no-audit", "--no-fund")
 	}
+	// make build compiles (Go), or installs the dependencies (Node: npm ci
+	// from the lockfile shipped in the template).
 	sh(t, dir, 5*time.Minute, "make", "build")
 	sh(t, dir, 10*time.Minute, "make", "test")
 	if lang == "go" {
 		sh(t, dir, time.Minute, "go", "mod", "tidy", "-diff")
 	}
 
-	// The Makefile's conform target, as a developer runs it.
+	// The Makefile's conform target, as a developer runs it. OE_RT is the
+	// Makefile's one contract: it names oe-rt, here a wrapper that also
+	// writes a JUnit report to read the results back.
 	junit := filepath.Join(t.TempDir(), "make-conform.xml")
-	out := sh(t, dir, 3*time.Minute, "make", "conform", "OE_RT="+oeRT, "CONFORM_FLAGS=--junit "+junit)
+	out := sh(t, dir, 3*time.Minute, "make", "conform", "OE_RT="+junitWrapper(t, junit))
 	t.Logf("make conform:\n%s", out)
-	requireAllPassed(t, junit)
+	requireAllPassed(t, junit, knownOver[lang]...)
+
+	// A check a template is documented not to meet is still run, to show
+	// that it fails as documented; when it starts to pass, the exception
+	// goes.
+	for _, id := range knownOver[lang] {
+		out := shAllowFail(t, dir, 3*time.Minute, oeRT, "conform", "--run", id, "./bin/runtime", "--", "-c", "etc/openedge/service.yml")
+		if !strings.Contains(out, "WARN  "+id) {
+			t.Errorf("%s is documented as not met by the %s template, but conform says:\n%s", id, lang, out)
+		}
+		t.Logf("%s template, %s (documented exception): %s", lang, id, out)
+	}
 
 	// The CI workflow's conform command, as written, with oe-rt on PATH.
 	line := workflowConform(t, dir)
 	report := filepath.Join(dir, "report.xml")
 	_ = os.Remove(report)
-	sh(t, dir, 3*time.Minute, "sh", "-c", line)
-	requireAllPassed(t, report)
+	// The exit status is judged from the report, which says which check failed.
+	shAllowFail(t, dir, 3*time.Minute, "sh", "-c", line)
+	requireAllPassed(t, report, knownOver[lang]...)
 	t.Logf("%s: generated, built, tested and conformed in %s", lang, time.Since(start).Round(time.Second))
+}
+
+// junitWrapper writes a script that runs oe-rt with --junit FILE added
+// after its subcommand.
+func junitWrapper(t *testing.T, file string) string {
+	t.Helper()
+	w := filepath.Join(t.TempDir(), "oe-rt")
+	script := "#!/bin/sh\nsub=$1\nshift\nexec '" + oeRT + "' \"$sub\" --junit '" + file + "' \"$@\"\n"
+	if err := os.WriteFile(w, []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return w
 }
 
 // workflowConform returns the `oe-rt conform` command of the project's CI
@@ -220,9 +245,39 @@ type junitMsg struct {
 	Message string `xml:"message,attr"`
 }
 
+// optionalChecks run only when asked for: resources.limits needs
+// --limit-memory/--limit-threads and a cgroup v2 the test cannot count on.
+var optionalChecks = map[string]bool{"resources.limits": true}
+
+// catalog lists the IDs of `oe-rt conform --list`.
+func catalog(t *testing.T) []string {
+	t.Helper()
+	out, err := exec.Command(oeRT, "conform", "--list").Output()
+	if err != nil {
+		t.Fatalf("oe-rt conform --list: %v", err)
+	}
+	var ids []string
+	for _, line := range strings.Split(string(out), "\n") {
+		if f := strings.Fields(line); len(f) > 1 && strings.Contains(f[0], ".") {
+			ids = append(ids, f[0])
+		}
+	}
+	if len(ids) == 0 {
+		t.Fatalf("oe-rt conform --list listed no checks:\n%s", out)
+	}
+	return ids
+}
+
+// knownOver lists, per template, the checks it is documented not to meet
+// and leaves out (--skip) in its Makefile and workflow: Node.js alone takes
+// about 40 MiB of RSS, so the Node template peaks over the 50 MiB budget
+// (templates/node/README.md.tmpl, docs/new.md).
+var knownOver = map[string][]string{"node": {"resources.memory"}}
+
 // requireAllPassed reads a JUnit report of oe-rt conform and fails unless
-// every check ran and passed: no failure, no skip.
-func requireAllPassed(t *testing.T, file string) {
+// every check of the catalog ran and passed: no failure, no skip, none left
+// out (with --skip or --run) but the documented exceptions.
+func requireAllPassed(t *testing.T, file string, exceptions ...string) {
 	t.Helper()
 	b, err := os.ReadFile(file)
 	if err != nil {
@@ -233,9 +288,11 @@ func requireAllPassed(t *testing.T, file string) {
 		t.Fatalf("conformance report %s: %v", file, err)
 	}
 	n := 0
+	ran := map[string]bool{}
 	for _, s := range r.Suites {
 		for _, c := range s.Cases {
 			n++
+			ran[c.Name] = true
 			switch {
 			case c.Failure != nil:
 				t.Errorf("check %s failed: %s", c.Name, c.Failure.Message)
@@ -247,6 +304,11 @@ func requireAllPassed(t *testing.T, file string) {
 	if n == 0 {
 		t.Errorf("the conformance report %s holds no checks", file)
 	}
+	for _, id := range catalog(t) {
+		if !ran[id] && !optionalChecks[id] && !slices.Contains(exceptions, id) {
+			t.Errorf("check %s did not run: every check must pass, none may be left out", id)
+		}
+	}
 }
 
 // sh runs a command in dir with a time limit and fails the test, showing
@@ -254,6 +316,23 @@ func requireAllPassed(t *testing.T, file string) {
 // group, which is killed when the limit passes; PATH starts with oe-rt's
 // directory.
 func sh(t *testing.T, dir string, limit time.Duration, name string, args ...string) string {
+	t.Helper()
+	out, err := runCmd(t, dir, limit, name, args...)
+	if err != nil {
+		t.Fatalf("%s %s (in %s): %v\n%s", name, strings.Join(args, " "), dir, err, out)
+	}
+	return out
+}
+
+// shAllowFail is sh for a command that may exit non-zero (a conform run
+// that finds a failure); it still fails the test on a time-out.
+func shAllowFail(t *testing.T, dir string, limit time.Duration, name string, args ...string) string {
+	t.Helper()
+	out, _ := runCmd(t, dir, limit, name, args...)
+	return out
+}
+
+func runCmd(t *testing.T, dir string, limit time.Duration, name string, args ...string) (string, error) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), limit)
 	defer cancel()
@@ -274,9 +353,6 @@ func sh(t *testing.T, dir string, limit time.Duration, name string, args ...stri
 	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
 		t.Fatalf("%s %s: no result within %s\n%s", name, strings.Join(args, " "), limit, out.String())
 	}
-	if err != nil {
-		t.Fatalf("%s %s (in %s): %v\n%s", name, strings.Join(args, " "), dir, err, out.String())
-	}
-	t.Logf("%s %s: ok in %s", name, strings.Join(args, " "), time.Since(start).Round(time.Millisecond))
-	return out.String()
+	t.Logf("%s %s: %v in %s", name, strings.Join(args, " "), err, time.Since(start).Round(time.Millisecond))
+	return out.String(), err
 }

@@ -1,0 +1,72 @@
+package scaffold_test
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.yaml.in/yaml/v3"
+
+	"github.com/oe-rt/oe-rt/scaffold"
+)
+
+// TestEveryTemplateKeepsTheContract checks, without the languages' tools,
+// what every generated project must hold (docs/new.md, "What every project
+// contains"); the e2e tests then prove it works.
+func TestEveryTemplateKeepsTheContract(t *testing.T) {
+	langs, err := scaffold.Languages()
+	require.NoError(t, err)
+	for _, l := range langs {
+		t.Run(l.Name, func(t *testing.T) {
+			dir := filepath.Join(t.TempDir(), "rt")
+			_, err := scaffold.Generate(context.Background(), scaffold.Options{Name: "rt", Lang: l.Name, Dir: dir})
+			require.NoError(t, err)
+			read := func(p string) string {
+				t.Helper()
+				b, err := os.ReadFile(filepath.Join(dir, p))
+				require.NoError(t, err, "the %s template has %s", l.Name, p)
+				return string(b)
+			}
+			for _, p := range []string{"README.md", "Dockerfile", "proto/function.proto"} {
+				assert.NotEmpty(t, read(p), p)
+			}
+			assert.Contains(t, read("proto/function.proto"), "package openedge;")
+
+			var cfg struct {
+				Functions []struct {
+					Name, Handler string
+				} `yaml:"functions"`
+			}
+			require.NoError(t, yaml.Unmarshal([]byte(read("etc/openedge/service.yml")), &cfg))
+			names := map[string]bool{}
+			for _, f := range cfg.Functions {
+				names[f.Name] = true
+				assert.NotEmpty(t, f.Handler, "function %s has a handler", f.Name)
+			}
+			for _, fixture := range []string{"echo", "context", "none", "fail", "sleep"} {
+				assert.True(t, names[fixture], "etc/openedge/service.yml configures the %s fixture", fixture)
+			}
+			assert.Greater(t, len(names), 5, "etc/openedge/service.yml configures an example function next to the fixtures")
+
+			mk := read("Makefile")
+			for _, target := range []string{"build", "run", "test", "conform", "docker"} {
+				assert.Regexp(t, `(?m)^`+target+`:`, mk, "the Makefile has a %s target", target)
+			}
+			assert.Regexp(t, `(?m)^OE_RT\s*\?=\s*oe-rt\s*$`, mk, "the Makefile takes oe-rt from $(OE_RT), default oe-rt")
+			assert.Regexp(t, `(?m)^conform:.*\n(\t.*\n)*\t.*\$\(OE_RT\) conform --strict`, mk, "make conform runs $(OE_RT) conform --strict")
+
+			wfs, _ := filepath.Glob(filepath.Join(dir, ".github", "workflows", "*.yml"))
+			require.NotEmpty(t, wfs, "a GitHub Actions workflow")
+			var all strings.Builder
+			for _, f := range wfs {
+				all.WriteString(read(strings.TrimPrefix(f, dir+"/")))
+			}
+			assert.Regexp(t, regexp.MustCompile(`run:\s*oe-rt conform --strict .*--format junit`), all.String())
+		})
+	}
+}
