@@ -51,6 +51,11 @@ SIGTERM or SIGINT stops it gracefully (exit 0).`,
 				return err
 			}
 			defer closeLog()
+			// No address anywhere is a usage error (exit 2), found before
+			// anything starts.
+			if _, _, err := serve.ResolveAddress(o.address, cfg, nil); err != nil {
+				return usageError("%w", err)
+			}
 			err = serve.Run(cmd.Context(), serve.Options{Config: cfg, Address: o.address, Logger: log})
 			if err != nil {
 				return &ExitError{Code: ExitFailure, Err: err}

@@ -296,7 +296,7 @@ func TestServeErrors(t *testing.T) {
 			[]string{"listen on " + l.Addr().String() + " (from --address): the address is already in use"}},
 		{"port in use, from the environment", []string{"serve"}, []string{"OPENEDGE_SERVICE_ADDRESS=" + l.Addr().String()}, 1,
 			[]string{"(from $OPENEDGE_SERVICE_ADDRESS): the address is already in use"}},
-		{"no address", []string{"serve"}, nil, 1,
+		{"no address", []string{"serve"}, nil, 2,
 			[]string{"no address to listen on", "--address", "BAETYL_SERVICE_INSTANCE_ADDRESS", "OPENEDGE_SERVICE_ADDRESS", "server.address"}},
 		{"unknown key", []string{"serve", "-c", badYAML}, nil, 2, []string{badYAML + `:3: unknown key "adress" in server`}},
 		{"YAML syntax", []string{"serve", "-c", badSyntax}, nil, 2, []string{badSyntax + ":2: did not find expected node content"}},
