@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 
@@ -122,6 +123,7 @@ func runConform(cmd *cobra.Command, e *env, o *conformOptions, args []string) er
 	}
 	if o.proto != "" {
 		cfg.Schema = schema
+		cfg.ProtoFile = o.proto
 	}
 	cfg.Functions = map[string]string{}
 	for _, kv := range o.functions {
@@ -175,6 +177,12 @@ func runConform(cmd *cobra.Command, e *env, o *conformOptions, args []string) er
 			text.Result(out, r)
 		}
 	}
+	// Payload files for the reproduce lines go beside the report written
+	// to a file; otherwise into a temporary directory, made only when a
+	// line needs one.
+	if report := firstNonEmpty(o.output, o.junit); report != "" {
+		cfg.ArtifactDir = strings.TrimSuffix(report, filepath.Ext(report)) + ".payloads"
+	}
 	rep, err := conformance.Run(cmd.Context(), cfg)
 	if rep == nil {
 		return &ExitError{Code: ExitUsage, Err: fmt.Errorf("conform: %w", err)}
@@ -200,13 +208,23 @@ func runConform(cmd *cobra.Command, e *env, o *conformOptions, args []string) er
 			return &ExitError{Code: ExitUsage, Err: fmt.Errorf("write JUnit report: %w", werr)}
 		}
 	}
-	if err != nil {
-		return &ExitError{Code: ExitUsage, Err: fmt.Errorf("conform: %w", err)}
-	}
-	if !rep.Passed {
+	switch rep.Verdict {
+	case conformance.Passed:
+		return nil
+	case conformance.Failed:
 		return &ExitError{Code: ExitFailure}
+	default: // interrupted, or the harness could not run a check
+		return &ExitError{Code: ExitUsage}
 	}
-	return nil
+}
+
+func firstNonEmpty(s ...string) string {
+	for _, x := range s {
+		if x != "" {
+			return x
+		}
+	}
+	return ""
 }
 
 func printCatalog(w io.Writer) error {

@@ -35,6 +35,8 @@ type Spec struct {
 	Path string
 	// Args are the program's arguments (without the program's name).
 	Args []string
+	// Argv0 is argv[0] as the program sees it ("" = Path).
+	Argv0 string
 	// Dir is the working directory; empty means the current one.
 	Dir string
 	// Env is the whole environment of the program.
@@ -86,6 +88,9 @@ func Start(spec Spec) (*Process, error) {
 		tail = 64 << 10
 	}
 	cmd := exec.Command(lp, spec.Args...)
+	if spec.Argv0 != "" {
+		cmd.Args[0] = spec.Argv0
+	}
 	cmd.Dir = spec.Dir
 	// The cookie marks every descendant: one that left the process group
 	// and the tree (setsid, double fork) still carries it in its

@@ -22,6 +22,7 @@ type Proc struct {
 	Start   uint64 // start time in clock ticks since boot: tells reused pids apart
 	RSS     int64  // bytes
 	Threads int
+	Cmdline string
 }
 
 // EnableSubreaper makes the calling process a child subreaper (Linux), so
