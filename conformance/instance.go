@@ -77,20 +77,20 @@ type callRecord struct {
 type callKind int
 
 const (
-	kindOK       callKind = iota
-	kindAnswered          // the runtime answered a non-OK status
-	kindExited            // the process ended while the call was in flight
-	kindGone              // the instance had already ended before the call
-	kindStopped           // the process was stopped (SIGSTOP) while the call was in flight
-	kindNoAnswer          // no answer within conform's deadline
-	kindConnLost          // the connection broke while the process kept running
-	kindHung              // the instance had stopped answering (found by an earlier call)
-	kindTooLarge          // the runtime's reply exceeded what conform accepts
-	kindMissing           // a fixture role's function answered NOT_FOUND/UNIMPLEMENTED
-	kindNoService         // the service (or method) is not served at all
-	kindInterrupted       // the run was interrupted
-	kindBudget            // conform's time budget ran out
-	kindHarness           // conform itself failed (its own send limit, …)
+	kindOK          callKind = iota
+	kindAnswered             // the runtime answered a non-OK status
+	kindExited               // the process ended while the call was in flight
+	kindGone                 // the instance had already ended before the call
+	kindStopped              // the process was stopped (SIGSTOP) while the call was in flight
+	kindNoAnswer             // no answer within conform's deadline
+	kindConnLost             // the connection broke while the process kept running
+	kindHung                 // the instance had stopped answering (found by an earlier call)
+	kindTooLarge             // the runtime's reply exceeded what conform accepts
+	kindMissing              // a fixture role's function answered NOT_FOUND/UNIMPLEMENTED
+	kindNoService            // the service (or method) is not served at all
+	kindInterrupted          // the run was interrupted
+	kindBudget               // conform's time budget ran out
+	kindHarness              // conform itself failed (its own send limit, …)
 )
 
 // callErr is a failed call, classified.
