@@ -47,7 +47,7 @@ func checkStartScope(c *checkCtx) Outcome {
 	}
 	addrs, err := launch.Listeners(pids)
 	if err != nil {
-		return notRun("cannot read listening sockets: %v", err)
+		return harnessError("cannot read the listening sockets: %v", err)
 	}
 	var wrong []string
 	for _, a := range addrs {

@@ -360,3 +360,18 @@ func vmHWM(pid int) int64 {
 	}
 	return 0
 }
+
+// When the harness itself fails (here: too few file descriptors to start
+// the shutdown instance), the checks it could not run are errors, never
+// skips that let the run pass: the verdict is ERROR and the exit status 2.
+func TestHarnessFailureIsAnError(t *testing.T) {
+	cmd := exec.Command("sh", "-c", "ulimit -n 18 && exec \"$0\" conform", oeRT)
+	out, err := cmd.CombinedOutput()
+	var ee *exec.ExitError
+	require.ErrorAs(t, err, &ee, "%s", out)
+	assert.Equal(t, 2, ee.ExitCode(), "%s", out)
+	assert.NotRegexp(t, `(?m)^PASSED`, string(out))
+	assert.Regexp(t, `(?m)^(ERROR|FAILED)`, string(out))
+	assert.Contains(t, string(out), "too many open files")
+	assertNoChildren(t)
+}
