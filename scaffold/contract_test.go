@@ -37,21 +37,28 @@ func TestEveryTemplateKeepsTheContract(t *testing.T) {
 			}
 			assert.Contains(t, read("proto/function.proto"), "package openedge;")
 
-			var cfg struct {
-				Functions []struct {
-					Name, Handler string
-				} `yaml:"functions"`
+			// Both default files: etc/openedge for OpenEdge, etc/baetyl for
+			// a Baetyl master (docs/new.md). They serve the same functions.
+			handlers := map[string]map[string]string{}
+			for _, file := range []string{"etc/openedge/service.yml", "etc/baetyl/service.yml"} {
+				var cfg struct {
+					Functions []struct {
+						Name, Handler string
+					} `yaml:"functions"`
+				}
+				require.NoError(t, yaml.Unmarshal([]byte(read(file)), &cfg))
+				names := map[string]string{}
+				for _, f := range cfg.Functions {
+					names[f.Name] = f.Handler
+					assert.NotEmpty(t, f.Handler, "%s: function %s has a handler", file, f.Name)
+				}
+				for _, fixture := range []string{"echo", "context", "none", "fail", "sleep"} {
+					assert.Contains(t, names, fixture, "%s configures the %s fixture", file, fixture)
+				}
+				assert.Greater(t, len(names), 5, "%s configures an example function next to the fixtures", file)
+				handlers[file] = names
 			}
-			require.NoError(t, yaml.Unmarshal([]byte(read("etc/openedge/service.yml")), &cfg))
-			names := map[string]bool{}
-			for _, f := range cfg.Functions {
-				names[f.Name] = true
-				assert.NotEmpty(t, f.Handler, "function %s has a handler", f.Name)
-			}
-			for _, fixture := range []string{"echo", "context", "none", "fail", "sleep"} {
-				assert.True(t, names[fixture], "etc/openedge/service.yml configures the %s fixture", fixture)
-			}
-			assert.Greater(t, len(names), 5, "etc/openedge/service.yml configures an example function next to the fixtures")
+			assert.Equal(t, handlers["etc/openedge/service.yml"], handlers["etc/baetyl/service.yml"], "etc/openedge/service.yml and etc/baetyl/service.yml configure the same functions")
 
 			mk := read("Makefile")
 			for _, target := range []string{"build", "run", "test", "conform", "docker"} {
