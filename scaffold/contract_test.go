@@ -77,3 +77,41 @@ func TestEveryTemplateKeepsTheContract(t *testing.T) {
 		})
 	}
 }
+
+// TestConformanceDocFixturesMatchTheTemplates keeps the Python and Node
+// fixture examples of docs/conformance.md ("Fixtures") in step with the
+// templates' fixture files: the same function names, which are the
+// handlers the templates configure.
+func TestConformanceDocFixturesMatchTheTemplates(t *testing.T) {
+	doc, err := os.ReadFile(filepath.Join("..", "docs", "conformance.md"))
+	require.NoError(t, err)
+	section := string(doc)
+	start := strings.Index(section, "\n## Fixtures")
+	require.GreaterOrEqual(t, start, 0, "docs/conformance.md has a ## Fixtures section")
+	section = section[start+1:]
+	if end := strings.Index(section, "\n## "); end >= 0 {
+		section = section[:end]
+	}
+	block := func(lang string) string {
+		m := regexp.MustCompile("(?s)```" + lang + "\n(.*?)```").FindStringSubmatch(section)
+		require.NotNil(t, m, "the Fixtures section has a %s example", lang)
+		return m[1]
+	}
+	names := func(re, text string) []string {
+		var out []string
+		for _, m := range regexp.MustCompile(re).FindAllStringSubmatch(text, -1) {
+			out = append(out, m[1])
+		}
+		return out
+	}
+	for _, tt := range []struct{ lang, file, re string }{
+		{"python", "../templates/python/functions/conformance/fixtures.py", `(?m)^def (\w+)\(`},
+		{"js", "../templates/node/functions/conformance/fixtures.js", `(?m)^exports\.(\w+) =`},
+	} {
+		src, err := os.ReadFile(tt.file)
+		require.NoError(t, err)
+		want := names(tt.re, string(src))
+		assert.ElementsMatch(t, []string{"echo", "context", "none", "fail", "sleep"}, want, "%s defines the five fixtures", tt.file)
+		assert.Equal(t, want, names(tt.re, block(tt.lang)), "docs/conformance.md's %s fixtures are those of %s", tt.lang, tt.file)
+	}
+}
