@@ -66,6 +66,8 @@ func TestEveryTemplateKeepsTheContract(t *testing.T) {
 			}
 			assert.Regexp(t, `(?m)^OE_RT\s*\?=\s*oe-rt\s*$`, mk, "the Makefile takes oe-rt from $(OE_RT), default oe-rt")
 			assert.Regexp(t, `(?m)^conform:.*\n(\t.*\n)*\t.*\$\(OE_RT\) conform --strict`, mk, "make conform runs $(OE_RT) conform --strict")
+			assert.Regexp(t, `(?m)^conform:.*\n(\t.*\n)*\t.*\$\(OE_RT\) conform --strict.* \$\(CONFORM_FLAGS\) `, mk, "make conform passes $(CONFORM_FLAGS) on")
+			assert.Regexp(t, `(?m)^CONFORM_FLAGS\s*\?=`, mk, "CONFORM_FLAGS can be set from the command line or the environment")
 
 			wfs, _ := filepath.Glob(filepath.Join(dir, ".github", "workflows", "*.yml"))
 			require.NotEmpty(t, wfs, "a GitHub Actions workflow")
