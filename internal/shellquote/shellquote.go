@@ -9,8 +9,8 @@ import "strings"
 const safe = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_./+,:@%="
 
 // Quote returns s as one shell word: as it is when it holds only safe
-// characters, else in single quotes (a single quote inside written '\'').
-// The empty string becomes ''.
+// characters, else in single quotes (a single quote inside written '\”).
+// The empty string becomes ”.
 func Quote(s string) string {
 	if s != "" && strings.Trim(s, safe) == "" && !strings.HasPrefix(s, "=") {
 		return s
