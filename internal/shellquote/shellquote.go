@@ -9,8 +9,9 @@ import "strings"
 const safe = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_./+,:@%="
 
 // Quote returns s as one shell word: as it is when it holds only safe
-// characters, else in single quotes (a single quote inside written '\”).
-// The empty string becomes ”.
+// characters, else in single quotes, each single quote inside it closing
+// the quotes, escaped, and opening them again. The empty string becomes a
+// pair of single quotes.
 func Quote(s string) string {
 	if s != "" && strings.Trim(s, safe) == "" && !strings.HasPrefix(s, "=") {
 		return s
