@@ -13,12 +13,20 @@ import (
 // worker is one caller. Its counters are read by the progress reporter
 // while it runs; everything else only by itself, then after it ends.
 type worker struct {
+	// ok and errs are read by the progress reporter while the worker runs;
+	// the rest of its tally only by the worker, then after it ends.
 	ok, errs  atomic.Int64
 	rec       *recorder
-	codes     [numCodes]int64
-	samples   [numCodes]string
+	tally     tally
 	_         [64]byte // keep workers' counters on separate cache lines
 	recording bool
+}
+
+// counts returns the worker's tally, once it has ended.
+func (w *worker) counts() *tally {
+	t := w.tally
+	t.ok, t.errs = w.ok.Load(), w.errs.Load()
+	return &t
 }
 
 // numCodes is the number of gRPC codes (0..16) plus one slot for a code
@@ -28,8 +36,7 @@ const numCodes = 18
 func (w *worker) reset(recording bool) {
 	w.ok.Store(0)
 	w.errs.Store(0)
-	w.codes = [numCodes]int64{}
-	w.samples = [numCodes]string{}
+	w.tally = tally{}
 	w.recording = recording
 }
 
@@ -43,9 +50,9 @@ func (w *worker) record(lat time.Duration, err error) {
 		if i < 0 || i >= numCodes-1 {
 			i = numCodes - 1
 		}
-		w.codes[i]++
-		if w.samples[i] == "" {
-			w.samples[i] = st.Message()
+		w.tally.codes[i]++
+		if w.tally.samples[i] == "" {
+			w.tally.samples[i] = st.Message()
 		}
 		w.errs.Add(1)
 		return
@@ -103,13 +110,30 @@ func (r *runner) phase(ctx context.Context, p Payload, req *request, total int, 
 		close(progressDone)
 	}
 	wg.Wait()
+	if st.interval > 0 {
+		// A paced phase lasts its schedule: n calls at r calls/s take n/r
+		// seconds however fast the runtime answers, so that the rate
+		// reported is the pace kept, never more.
+		end := st.duration
+		if st.total > 0 {
+			end = time.Duration(float64(st.total) * st.interval)
+		}
+		if d := time.Until(st.start.Add(end)); d > 0 {
+			t := time.NewTimer(d)
+			select {
+			case <-t.C:
+			case <-ctx.Done():
+				t.Stop()
+			}
+		}
+	}
 	elapsed := time.Since(st.start)
 	close(done)
 	<-progressDone
 	pr := newPhaseResult()
 	pr.elapsed = elapsed
 	for _, w := range r.workers {
-		pr.addWorker(w)
+		pr.tally.add(w.counts())
 	}
 	for _, rec := range r.recorders {
 		pr.hist.Merge(rec.hist)

@@ -8,9 +8,10 @@ import (
 	"strings"
 	"time"
 
+	"google.golang.org/grpc/connectivity"
+
 	"github.com/oe-rt/oe-rt/client"
 	"github.com/oe-rt/oe-rt/internal/convention"
-	"google.golang.org/grpc/connectivity"
 )
 
 func (r *runner) dial(addr string) error {

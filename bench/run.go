@@ -4,11 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
-	"github.com/oe-rt/oe-rt/client"
 	"google.golang.org/grpc"
 	"google.golang.org/protobuf/proto"
+
+	"github.com/oe-rt/oe-rt/client"
+	"github.com/oe-rt/oe-rt/internal/convention"
 )
 
 // stopTimeout bounds the wait for a started runtime to stop; the launcher's
@@ -23,6 +26,11 @@ var errRuntimeExited = errors.New("runtime exited")
 // run is interrupted (ctx is cancelled) or the runtime that Run started
 // exits, Run returns the report of the calls completed so far together with
 // an error.
+//
+// Errors found before anything is started or sent are *ConfigError values
+// (a configuration that cannot make a run, such as a payload over the send
+// limit); a runtime that Config.Start could not start is a *StartError.
+// Anything else is about the runtime: it could not be reached, or exited.
 func Run(ctx context.Context, cfg Config) (*Report, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
@@ -56,23 +64,35 @@ type runner struct {
 
 func (r *runner) run(ctx context.Context) (rep *Report, err error) {
 	cfg := r.cfg
+	// A caller beyond the number of calls would never call.
+	callers := cfg.Concurrency
+	if cfg.Total > 0 {
+		callers = min(callers, cfg.Total)
+	}
 	rep = &Report{
 		Target:      cfg.Address,
 		Method:      r.method,
 		Function:    cfg.Function,
-		Concurrency: cfg.Concurrency,
+		Concurrency: callers,
 		Connections: cfg.Connections,
 		TargetRPS:   cfg.RPS,
 		Total:       cfg.Total,
 		Duration:    cfg.Duration,
 	}
 	// Encode every request before anything starts: a bad schema or payload
-	// is found without starting a runtime.
+	// is found without starting a runtime. A request over the connection's
+	// send limit would fail in bench itself, never reaching the runtime:
+	// such a run measures nothing, so it is refused.
 	reqs := make([]*request, len(cfg.Payloads))
+	limit := client.SendLimit(cfg.Dial.MaxMsgSize)
 	for i, p := range cfg.Payloads {
 		b, err := r.encode(p.Data)
 		if err != nil {
-			return nil, err
+			return nil, &ConfigError{Err: err}
+		}
+		if len(b) > limit {
+			return nil, &ConfigError{Err: fmt.Errorf("payload %s: a request of %d bytes is over bench's send limit of %d bytes (1.5 times the message size limit of %d bytes, plus 1 KiB): raise the message size limit (--max-msg-size)",
+				nameOr(p.Name, "(empty)"), len(b), limit, msgSize(cfg.Dial.MaxMsgSize))}
 		}
 		reqs[i] = newRequest(b)
 	}
@@ -83,7 +103,7 @@ func (r *runner) run(ctx context.Context) (rep *Report, err error) {
 	if cfg.Start != nil {
 		rt, err := cfg.Start(ctx)
 		if err != nil {
-			return nil, fmt.Errorf("start runtime: %w", err)
+			return nil, &StartError{Err: err}
 		}
 		r.rt = rt
 		rep.Target = rt.Address()
@@ -124,16 +144,15 @@ func (r *runner) run(ctx context.Context) (rep *Report, err error) {
 		rep.Runtime.Startup = time.Since(started)
 	}
 
-	r.recorders = make([]*recorder, min(cfg.Concurrency, maxRecorders))
+	r.recorders = make([]*recorder, min(callers, maxRecorders))
 	for i := range r.recorders {
 		r.recorders[i] = &recorder{hist: newHistogram()}
 	}
-	r.workers = make([]*worker, cfg.Concurrency)
+	r.workers = make([]*worker, callers)
 	for i := range r.workers {
 		r.workers[i] = &worker{rec: r.recorders[i%len(r.recorders)]}
 	}
-	total := newHistogram()
-	var all phaseResult
+	all := newPhaseResult()
 	for i, p := range cfg.Payloads {
 		if cfg.Warmup > 0 {
 			r.phase(runCtx, p, reqs[i], 0, cfg.Warmup, false)
@@ -148,17 +167,20 @@ func (r *runner) run(ctx context.Context) (rep *Report, err error) {
 		if len(cfg.Payloads) > 1 {
 			rep.Sweep = append(rep.Sweep, res)
 		}
-		total.Merge(pr.hist)
 		all.add(pr)
 		if runCtx.Err() != nil {
 			break
 		}
 	}
-	all.hist = total
-	rep.Result = all.result(Payload{})
 	if len(cfg.Payloads) == 1 {
-		rep.Result.Payload = cfg.Payloads[0].Name
-		rep.Result.PayloadBytes = len(cfg.Payloads[0].Data)
+		rep.Result = all.result(cfg.Payloads[0])
+	} else {
+		// A sweep: the top level names every payload and has no one size.
+		names := make([]string, len(cfg.Payloads))
+		for i, p := range cfg.Payloads {
+			names[i] = p.Name
+		}
+		rep.Result = all.result(Payload{Name: strings.Join(names, ",")})
 	}
 	if runCtx.Err() != nil {
 		return rep, r.explain(runCtx, "during the run", runCtx.Err())
@@ -178,6 +200,22 @@ func (r *runner) explain(runCtx context.Context, when string, err error) error {
 		return fmt.Errorf("interrupted: %w", context.Cause(runCtx))
 	}
 	return err
+}
+
+// msgSize is the message size limit of a connection dialled with
+// client.Options.MaxMsgSize = n.
+func msgSize(n int) int {
+	if n <= 0 {
+		return convention.DefaultMaxMessageSize
+	}
+	return n
+}
+
+func nameOr(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
 }
 
 func (r *runner) encode(payload []byte) ([]byte, error) {

@@ -6,8 +6,9 @@ import (
 	"time"
 
 	"github.com/HdrHistogram/hdrhistogram-go"
-	"github.com/oe-rt/oe-rt/client"
 	"google.golang.org/grpc/codes"
+
+	"github.com/oe-rt/oe-rt/client"
 )
 
 // The latency histograms count microseconds from 1µs to one hour with three
@@ -60,29 +61,37 @@ func (r *recorder) record(lat time.Duration) {
 	r.mu.Unlock()
 }
 
-// phaseResult gathers the workers' figures.
-type phaseResult struct {
-	hist     *hdrhistogram.Histogram
+// tally counts calls: the successful ones, and the errors by code with the
+// first message seen for each. A worker keeps one; a phase adds up its
+// workers'; the whole run adds up its phases'.
+type tally struct {
 	ok, errs int64
-	min, max time.Duration
 	codes    [numCodes]int64
 	samples  [numCodes]string
+}
+
+// add adds o's counts to t, keeping t's first messages.
+func (t *tally) add(o *tally) {
+	t.ok += o.ok
+	t.errs += o.errs
+	for i := range o.codes {
+		t.codes[i] += o.codes[i]
+		if t.samples[i] == "" {
+			t.samples[i] = o.samples[i]
+		}
+	}
+}
+
+// phaseResult holds the figures of one phase, or of several added up.
+type phaseResult struct {
+	tally
+	hist     *hdrhistogram.Histogram
+	min, max time.Duration
 	elapsed  time.Duration
 }
 
 func newPhaseResult() *phaseResult {
 	return &phaseResult{hist: newHistogram()}
-}
-
-func (pr *phaseResult) addWorker(w *worker) {
-	pr.ok += w.ok.Load()
-	pr.errs += w.errs.Load()
-	for i := range w.codes {
-		pr.codes[i] += w.codes[i]
-		if pr.samples[i] == "" {
-			pr.samples[i] = w.samples[i]
-		}
-	}
 }
 
 func (pr *phaseResult) minMax(lo, hi time.Duration) {
@@ -94,18 +103,13 @@ func (pr *phaseResult) minMax(lo, hi time.Duration) {
 	}
 }
 
-// add adds another phase's counts (not its histogram) to pr.
+// add adds another phase's figures to pr: counts, extremes, time and
+// histogram.
 func (pr *phaseResult) add(o *phaseResult) {
-	pr.ok += o.ok
-	pr.errs += o.errs
+	pr.tally.add(&o.tally)
 	pr.minMax(o.min, o.max)
 	pr.elapsed += o.elapsed
-	for i := range o.codes {
-		pr.codes[i] += o.codes[i]
-		if pr.samples[i] == "" {
-			pr.samples[i] = o.samples[i]
-		}
-	}
+	pr.hist.Merge(o.hist)
 }
 
 func (pr *phaseResult) result(p Payload) Result {
@@ -137,6 +141,9 @@ func (pr *phaseResult) result(p Payload) Result {
 	}
 	res.Latency = latency(pr.hist, pr.min, pr.max)
 	res.Histogram = buckets(pr.hist, pr.min, pr.max, 10)
+	if res.Histogram == nil {
+		res.Histogram = []Bucket{} // no successful call: an empty histogram, not none
+	}
 	return res
 }
 
