@@ -23,9 +23,14 @@ func isTerminal(w io.Writer) bool {
 	return true
 }
 
-// colorOK reports whether to colour what goes to w: on a terminal, unless
-// NO_COLOR is set to a non-empty value (no-color.org: an empty NO_COLOR
-// does not count) or TERM is dumb.
+// colorOK reports whether to colour what goes to w: on a terminal, when
+// colour is allowed.
 func (e *env) colorOK(w io.Writer) bool {
-	return isTerminal(w) && e.getenv("NO_COLOR") == "" && e.getenv("TERM") != "dumb"
+	return isTerminal(w) && e.colorAllowed()
+}
+
+// colorAllowed: unless NO_COLOR is set to a non-empty value (no-color.org:
+// an empty NO_COLOR does not count) or TERM is dumb.
+func (e *env) colorAllowed() bool {
+	return e.getenv("NO_COLOR") == "" && e.getenv("TERM") != "dumb"
 }
