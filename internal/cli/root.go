@@ -78,6 +78,7 @@ configuration, a runtime that could not be started, an interruption).`,
 	}
 	// --version has no -v: -v is --verbose wherever a command has it.
 	root.Flags().Bool("version", false, "print the version of oe-rt")
+	root.SetVersionTemplate(versionLine() + "\n")
 	root.SetIn(e.stdin)
 	root.SetOut(e.stdout)
 	root.SetErr(e.stderr)
