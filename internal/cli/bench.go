@@ -60,7 +60,7 @@ a bound is broken, the runtime could not be reached, or a started runtime
 exited; 2 for bad flags, a payload over the send limit, a RUNTIME that could
 not be started, a report that could not be written, or an interruption.`,
 		Example: `  oe-rt bench --address 127.0.0.1:50051 -c 64 -n 20000
-  oe-rt bench --address 127.0.0.1:50051 -z 5s --rps 2000 --payload-size 1k
+  oe-rt bench --address 127.0.0.1:50051 -z 3s --rps 2000 --payload-size 1k
   oe-rt bench --address 127.0.0.1:50051 --payload-size 1k,64k,1m --format json -o bench.json
   oe-rt bench --assert 'p99<20ms,errors=0,rps>5000' ./bin/myruntime -- -c etc/openedge/service.yml`,
 		ValidArgsFunction: func(_ *cobra.Command, args []string, _ string) ([]cobra.Completion, cobra.ShellCompDirective) {
