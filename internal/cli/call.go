@@ -63,7 +63,8 @@ The raw response payload goes to standard output (or -o FILE); with
 
 Exit status: 0 when the call returned OK; 1 when it did not, or no runtime
 answered within --timeout (the gRPC code and message go to standard error);
-2 for bad flags or arguments, a missing @FILE or TLS file, or no address.`,
+2 for bad flags or arguments, a missing @FILE or TLS file, no address or a
+bad one, an output that could not be written, or an interruption.`,
 		Example: `  oe-rt call --address 127.0.0.1:50051 echo 'hello'
   oe-rt call --address 127.0.0.1:50051 context '{"a":1}' --topic t --qos 1 --format json
   oe-rt call --address 127.0.0.1:50051 echo @in.bin -o out.bin
