@@ -123,3 +123,20 @@ func TestConformLimitsReportedOnce(t *testing.T) {
 	}
 	assert.Equal(t, 1, n)
 }
+
+// -v logs the harness's steps to standard error: the runtime it starts,
+// each check as it finishes, the verdict; the report on standard output is
+// the same as without -v.
+func TestConformVerbose(t *testing.T) {
+	code, out, errOut := runMain("conform", "-v", "--run", "echo.json,call.fields", oeRT, "--", "serve")
+	require.Equal(t, 0, code, errOut)
+	assert.Contains(t, errOut, `msg="conform starting" runtime="`+oeRT+` serve"`)
+	assert.Contains(t, errOut, `msg="check done" id=echo.json level=MUST status=pass`)
+	assert.Contains(t, errOut, `msg="check done" id=call.fields`)
+	assert.Contains(t, errOut, `msg="conform done" passed=true`)
+	assert.Contains(t, out, "echo.json")
+
+	code, _, errOut = runMain("conform", "--run", "echo.json", oeRT, "--", "serve")
+	require.Equal(t, 0, code)
+	assert.Empty(t, errOut, "without -v the harness says nothing on stderr")
+}
