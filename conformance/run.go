@@ -349,7 +349,6 @@ func (r *runner) record(c *Check, o Outcome, from, to time.Time, inst *instance)
 	r.mu.Lock()
 	r.results = append(r.results, res)
 	r.mu.Unlock()
-	r.log.Debug("check done", "check", c.ID, "status", res.Status, "message", res.Message)
 	if r.cfg.OnResult != nil {
 		r.cfg.OnResult(res)
 	}
