@@ -155,8 +155,13 @@ func startGuard() error {
 		return fmt.Errorf("start the guard: %w", err)
 	}
 	defer null.Close()
+	env := []string{guardEnv + "=" + guardMagic, "GORACE=atexit_sleep_ms=0", "GOMAXPROCS=1"}
+	if c := os.Getenv(CookieEnv); c != "" {
+		// A launcher started by a launcher: its guard is marked as it is.
+		env = append(env, CookieEnv+"="+c)
+	}
 	proc, err := os.StartProcess("/proc/self/exe", []string{"oe-rt-launch-guard", strconv.Itoa(selfPid)}, &os.ProcAttr{
-		Env:   []string{guardEnv + "=" + guardMagic, "GORACE=atexit_sleep_ms=0", "GOMAXPROCS=1"},
+		Env:   env,
 		Files: []*os.File{r, null, null},
 		Sys:   &syscall.SysProcAttr{Setpgid: true},
 	})

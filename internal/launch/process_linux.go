@@ -415,7 +415,7 @@ func (p *Process) claims(q Proc, known map[int]uint64, running bool) bool {
 		return true
 	}
 	byWindow := s.cg == nil || !s.cg.v2 && q.State == 'Z'
-	return byWindow && q.sid != selfSid && (s.endTicks == 0 || q.Start <= s.endTicks) && isSubreaper()
+	return byWindow && q.sid != selfSid && (s.endTicks == 0 || q.Start <= s.endTicks) && (selfPid == 1 || isSubreaper())
 }
 
 // discover finds the members of the launch in one scan of /proc: in the
