@@ -74,7 +74,6 @@ func must[T any](v T, err error) T {
 	return v
 }
 
-
 func execSleep() int {
 	p := must(exec.LookPath("sleep"))
 	err := syscall.Exec(p, []string{"sleep", os.Getenv("SLEEP")}, os.Environ())
