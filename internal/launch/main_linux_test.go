@@ -12,7 +12,6 @@ import (
 	"os/exec"
 	ossignal "os/signal"
 	"strconv"
-	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -117,11 +116,11 @@ func launcherMain() int {
 // tell this test's processes apart: "300" followed by random digits.
 func uniqueSleep() string { return "300" + strconv.Itoa(100000+rand.IntN(900000)) }
 
-// aliveWith lists the live processes whose command line holds s.
-func aliveWith(s string) []Proc {
+// aliveWith lists the live processes whose command line is "sleep tok".
+func aliveWith(tok string) []Proc {
 	var out []Proc
 	for _, p := range All() {
-		if p.State != 'Z' && p.State != 'X' && strings.Contains(cmdline(p.Pid), s) {
+		if p.State != 'Z' && p.State != 'X' && cmdline(p.Pid) == "sleep "+tok {
 			p.Cmdline = cmdline(p.Pid)
 			out = append(out, p)
 		}

@@ -36,9 +36,11 @@ type procSys struct {
 	guardNote  string // why there is no guard
 	every      time.Duration
 
-	files   [2]*os.File // read ends of stdout and stderr
-	filesMu sync.Mutex
-	readers sync.WaitGroup
+	files      [2]*os.File // read ends of stdout and stderr
+	filesMu    sync.Mutex
+	readers    sync.WaitGroup
+	readerDone [2]chan struct{}
+	flush      [2]chan chan struct{} // the waiter's requests to take what is in a pipe
 
 	stopS       chan struct{}
 	samplerDone chan struct{}
@@ -80,24 +82,75 @@ func (p *Process) wait() {
 	reg.Lock()
 	delete(reg.direct, p.Pid)
 	reg.Unlock()
+	// What the program wrote before it exited is in the pipes now: have
+	// the readers take it before Done, without waiting for the pipes to
+	// close (a descendant may hold them).
+	for i := range s.flush {
+		ack := make(chan struct{})
+		s.flush[i] <- ack
+		s.filesMu.Lock()
+		if f := s.files[i]; f != nil {
+			_ = f.SetReadDeadline(time.Now())
+		}
+		s.filesMu.Unlock()
+		select {
+		case <-ack:
+		case <-s.readerDone[i]:
+		case <-time.After(time.Second):
+		}
+	}
 	close(p.done)
 }
 
 // drain reads one output stream until it closes (or Cleanup closes it).
+// When the program has exited, the waiter asks it (through flush and a
+// read deadline) to take what is in the pipe at once.
 func (p *Process) drain(i int) {
-	defer p.sys.readers.Done()
-	f := p.sys.files[i]
+	s := &p.sys
+	defer s.readers.Done()
+	defer close(s.readerDone[i])
+	f := s.files[i]
 	buf := make([]byte, 32<<10)
 	for {
 		n, err := f.Read(buf)
 		if n > 0 {
 			p.out[i].write(buf[:n], time.Now())
 		}
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			_ = f.SetReadDeadline(time.Time{})
+			select {
+			case ack := <-s.flush[i]:
+				p.takeAvailable(i, f, buf)
+				close(ack)
+			default:
+			}
+			continue
+		}
 		if err != nil {
 			break
 		}
 	}
 	p.out[i].eof()
+}
+
+// takeAvailable reads what the pipe holds now (FIONREAD, alias TIOCINQ), without
+// waiting for more.
+func (p *Process) takeAvailable(i int, f *os.File, buf []byte) {
+	rc, err := f.SyscallConn()
+	if err != nil {
+		return
+	}
+	avail := 0
+	_ = rc.Control(func(fd uintptr) { avail, _ = unix.IoctlGetInt(int(fd), unix.TIOCINQ) }) // TIOCINQ is FIONREAD
+	for avail > 0 {
+		n := 0
+		_ = rc.Control(func(fd uintptr) { n, _ = unix.Read(int(fd), buf[:min(len(buf), avail)]) })
+		if n <= 0 {
+			return
+		}
+		p.out[i].write(buf[:n], time.Now())
+		avail -= n
+	}
 }
 
 func (p *Process) closeFiles() {
@@ -138,17 +191,18 @@ func (p *Process) Stopped() bool {
 
 // Terminate stops the program as the master does: SIGTERM to its PID, up
 // to grace for it to exit, then SIGKILL to its PID and a bounded wait. It
-// touches no other process. It reports whether the program exited by
-// itself within grace (true also when it had exited before).
+// touches no other process. It reports whether the program ended within
+// grace other than by SIGKILL (from anyone): true also when it had ended
+// before.
 func (p *Process) Terminate(grace time.Duration) (graceful bool) {
 	if err := p.Signal(syscall.SIGTERM); errors.Is(err, os.ErrProcessDone) {
-		return true
+		return p.exit.Signal != syscall.SIGKILL
 	}
 	t := time.NewTimer(grace)
 	defer t.Stop()
 	select {
 	case <-p.done:
-		return true
+		return p.exit.Signal != syscall.SIGKILL
 	case <-t.C:
 	}
 	_ = p.Signal(syscall.SIGKILL)
@@ -219,20 +273,23 @@ func (p *Process) Cleanup() (killed []Proc) {
 	defer s.cleanMu.Unlock()
 	deadline := time.Now().Add(cleanupBound)
 	_ = p.Signal(syscall.SIGKILL)
-	if s.cg != nil {
-		s.cg.kill()
-	}
 	done := map[int]uint64{}
 	clean := false
 	for delay := time.Millisecond; ; delay = min(2*delay, 20*time.Millisecond) {
+		// Find first, then kill: what is found alive now is what Cleanup
+		// ends, whether the group, the cgroup or its own signal does it.
+		alive, zombies := p.discover()
 		s.reapMu.RLock()
 		if !s.reaped {
 			killGroup(p.Pid)
 		}
 		s.reapMu.RUnlock()
-		alive, zombies := p.discover()
+		if s.cg != nil {
+			s.cg.kill()
+		}
 		for _, q := range alive {
-			if killProc(q.Pid, q.Start) && done[q.Pid] != q.Start {
+			killProc(q.Pid, q.Start)
+			if done[q.Pid] != q.Start {
 				done[q.Pid] = q.Start
 				killed = append(killed, q)
 			}

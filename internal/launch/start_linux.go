@@ -205,11 +205,13 @@ func Start(spec Spec) (*Process, error) {
 	}
 	guardSend(fmt.Sprintf("P %s %d %d\n", p.cookie, p.Pid, s.startTicks))
 
-	go p.wait()
 	for i := range s.files {
+		s.flush[i] = make(chan chan struct{}, 1)
+		s.readerDone[i] = make(chan struct{})
 		s.readers.Add(1)
 		go p.drain(i)
 	}
+	go p.wait()
 	s.stopS, s.samplerDone = make(chan struct{}), make(chan struct{})
 	p.Sample()
 	go p.sampleLoop()
@@ -343,13 +345,18 @@ func diagnose(spec Spec, path string, err error) error {
 	se := func(format string, a ...any) error {
 		return &StartError{Path: spec.Path, Reason: fmt.Sprintf(format, a...), Err: err}
 	}
-	if errors.As(err, &pe) && pe.Op == "chdir" {
-		switch errno {
-		case syscall.ENOENT:
+	// The child reports a failed chdir as the exec's error: look at the
+	// directory first.
+	if spec.Dir != "" {
+		fi, derr := os.Stat(spec.Dir)
+		switch {
+		case errors.Is(derr, fs.ErrNotExist):
 			return se("working directory %s: no such directory", spec.Dir)
-		case syscall.ENOTDIR:
+		case derr != nil:
+			return se("working directory %s: %v", spec.Dir, derr)
+		case !fi.IsDir():
 			return se("working directory %s: not a directory", spec.Dir)
-		default:
+		case errors.As(err, &pe) && pe.Op == "chdir":
 			return se("working directory %s: %v", spec.Dir, errno)
 		}
 	}
