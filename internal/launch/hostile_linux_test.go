@@ -6,8 +6,10 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"runtime"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -144,7 +146,7 @@ func TestNothingOutlivesAKilledLauncher(t *testing.T) {
 			started = append(started, Proc{Pid: pid, Start: st, Cmdline: strings.Join(f[2:], " ")})
 		}
 		t.Logf("the launcher started or found:\n%s", out)
-		require.Len(t, aliveWith(tok), 4, "two runtimes, a setsid grandchild and an orphan")
+		require.Len(t, aliveWith(tok), 4, "two runtimes, a setsid grandchild and an orphan: %v", aliveWith(tok))
 		require.GreaterOrEqual(t, len(started), 4)
 
 		require.NoError(t, outer.Signal(syscall.SIGKILL))
@@ -173,6 +175,19 @@ func pidnsMain() int {
 		fmt.Printf("FAIL "+format+"\n", a...)
 		return 1
 	}
+	// Threads take PIDs too: make the threads this process will need now,
+	// so that none is made (and takes the PID meant for a stranger) later.
+	var wg sync.WaitGroup
+	for i := 0; i < 16; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			runtime.LockOSThread()
+			time.Sleep(20 * time.Millisecond)
+			runtime.UnlockOSThread()
+		}()
+	}
+	wg.Wait()
 	p, err := Start(Spec{Path: "sh", Args: []string{"-c", "exit 0"}, Env: os.Environ()})
 	if err != nil {
 		return fail("%v", err)
@@ -274,6 +289,9 @@ func strangerAt(pid int) (stranger, error) {
 			}
 		}
 		s.end()
+		if _, err := os.Stat(fmt.Sprintf("/proc/self/task/%d", pid)); err == nil {
+			return stranger{}, fmt.Errorf("PID %d went to a thread of this process", pid)
+		}
 	}
 	return stranger{}, fmt.Errorf("could not hand PID %d to a stranger", pid)
 }

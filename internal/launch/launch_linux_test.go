@@ -79,15 +79,19 @@ func TestTerminateTouchesNoDescendant(t *testing.T) {
 // still killed within the bound, by Stop, Kill and Cleanup called
 // together and twice.
 func TestStoppedRuntimeIsKilled(t *testing.T) {
-	tok := uniqueSleep()
-	p := start(t, Spec{Path: "sh", Args: []string{"-c", `trap '' TERM; sleep ` + tok + ` & kill -STOP $!; kill -STOP $$; sleep 300`}})
+	p := start(t, Spec{Path: "sh", Args: []string{"-c", `trap '' TERM; sleep 300 & kill -STOP $!; kill -STOP $$; sleep 300`}})
 	require.Eventually(t, p.Stopped, 10*time.Second, 5*time.Millisecond)
+	var child Proc
 	require.Eventually(t, func() bool {
-		s := aliveWith(tok)
-		return len(s) == 1 && s[0].State == 'T'
+		s := p.Survivors()
+		if len(s) == 1 && s[0].State == 'T' {
+			child = s[0]
+			return true
+		}
+		return false
 	}, 10*time.Second, 5*time.Millisecond)
 	var wg sync.WaitGroup
-	var killed [3][]Proc
+	var killed [3][]Proc // Stop and Kill clean up too: any of them may kill the child
 	took := within(t, stopBound+time.Second, "Stop, Kill and Cleanup together", func() {
 		wg.Add(4)
 		go func() { defer wg.Done(); assert.False(t, p.Stop(100*time.Millisecond)) }()
@@ -99,7 +103,7 @@ func TestStoppedRuntimeIsKilled(t *testing.T) {
 	})
 	t.Logf("took %s", took)
 	assert.False(t, p.Stopped())
-	assert.Empty(t, aliveWith(tok))
+	assert.False(t, Alive(child.Pid, child.Start), "the stopped child is dead")
 	assert.Empty(t, killed[2], "a Cleanup after the others finds nothing")
 	e, _ := p.ExitStatus()
 	assert.Equal(t, "killed by SIGKILL", e.String())

@@ -97,8 +97,10 @@ func launcherMain() int {
 		fmt.Println("error", err)
 		return 1
 	}
+	// Until both runtimes and both of b's orphans run sleep (not a shell
+	// or env before its exec), and b's sampler knows them.
 	deadline := time.Now().Add(10 * time.Second)
-	for len(b.Survivors()) < 2 && time.Now().Before(deadline) {
+	for (len(aliveWith(tok)) < 4 || len(b.Survivors()) < 2) && time.Now().Before(deadline) {
 		time.Sleep(10 * time.Millisecond)
 	}
 	for _, p := range []*Process{a, b} {

@@ -196,6 +196,11 @@ func (p *Process) Stopped() bool {
 // before.
 func (p *Process) Terminate(grace time.Duration) (graceful bool) {
 	if err := p.Signal(syscall.SIGTERM); errors.Is(err, os.ErrProcessDone) {
+		select {
+		case <-p.done: // reaped already; Done follows at once
+		case <-time.After(killWait):
+			return false
+		}
 		return p.exit.Signal != syscall.SIGKILL
 	}
 	t := time.NewTimer(grace)
