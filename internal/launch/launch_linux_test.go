@@ -274,3 +274,15 @@ func TestGuardEndsWithTheLastLaunch(t *testing.T) {
 	assert.False(t, Exists(g.Pid, gst.Start), "the guard is gone and reaped")
 	assertNoChildren(t)
 }
+
+// The manual states the bounds the code keeps.
+func TestDocStatesTheBounds(t *testing.T) {
+	b, err := os.ReadFile("doc.go")
+	require.NoError(t, err)
+	doc := strings.Join(strings.Fields(strings.ReplaceAll(string(b), "//", "")), " ")
+	for _, d := range []time.Duration{killWait, cleanupBound, pipeLinger, time.Second, guardExit} {
+		assert.Contains(t, doc, d.String(), "doc.go does not state the bound %s", d)
+	}
+	assert.Contains(t, doc, trackingEnv+"=v2|v1|none")
+	assert.Contains(t, doc, guardEnv)
+}
