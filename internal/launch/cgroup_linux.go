@@ -151,6 +151,9 @@ func unescapeMount(s string) string {
 	return b.String()
 }
 
+// staleAge is how old an orphaned tracking cgroup must be to be removed.
+const staleAge = 10 * time.Minute
+
 var staleName = regexp.MustCompile(`^oe-rt-launch\.(\d+)\.\d+$`)
 
 // removeStale removes the empty tracking cgroups of launchers that are
@@ -167,6 +170,11 @@ func removeStale(dir string) {
 		}
 		if _, err := os.Stat("/proc/" + m[1]); err == nil {
 			continue // its launcher (or a process with its PID) lives
+		}
+		// A launcher in another PID namespace is not in this /proc: leave
+		// young cgroups alone (one may be about to receive a child).
+		if fi, err := e.Info(); err != nil || time.Since(fi.ModTime()) < staleAge {
+			continue
 		}
 		_ = rmdirTree(filepath.Join(dir, e.Name()))
 	}

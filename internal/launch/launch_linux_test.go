@@ -5,6 +5,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -285,4 +286,41 @@ func TestDocStatesTheBounds(t *testing.T) {
 	}
 	assert.Contains(t, doc, trackingEnv+"=v2|v1|none")
 	assert.Contains(t, doc, guardEnv)
+}
+
+// The environment is Spec.Env, later entries winning, less the guard's
+// variable, plus the marker — added to an inherited one.
+func TestEnvironment(t *testing.T) {
+	assert.Equal(t, []string{"A=2", "B=1", CookieEnv + "=tok"}, environment([]string{"A=1", "B=1", guardEnv + "=" + guardMagic, "A=2"}, "tok"))
+	assert.Equal(t, []string{"PATH=/bin", CookieEnv + "=outer,tok"}, environment([]string{CookieEnv + "=outer", "PATH=/bin"}, "tok"))
+}
+
+// With Spec.CgroupFD (a cgroup v2 with limits, as conform makes one), the
+// tracking cgroup is made inside it, so the limits apply, and removed by
+// Cleanup.
+func TestTrackingInsideTheGivenCgroup(t *testing.T) {
+	own := hierarchies().v2.own
+	if own == "" {
+		t.Skip("no cgroup v2 here")
+	}
+	dir := filepath.Join(own, "oe-rt-launch-test-"+uniqueSleep())
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		t.Skipf("cannot make a cgroup v2 here: %v", err)
+	}
+	defer os.Remove(dir)
+	f, err := os.Open(dir)
+	require.NoError(t, err)
+	defer f.Close()
+	t.Setenv(trackingEnv, "")
+	p := start(t, Spec{Path: "sleep", Args: []string{"300"}, CgroupFD: int(f.Fd())})
+	assert.Contains(t, p.Tracking(), "tracking cgroup v2 "+dir+"/oe-rt-launch.")
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(p.Pid) + "/cgroup")
+	require.NoError(t, err)
+	assert.Contains(t, string(b), "0::"+hierarchies().v2.rel(dir)+"/oe-rt-launch.")
+	p.Kill()
+	ents, err := os.ReadDir(dir)
+	require.NoError(t, err)
+	for _, e := range ents {
+		assert.False(t, e.IsDir(), "the tracking cgroup %s is left", e.Name())
+	}
 }

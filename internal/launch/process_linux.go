@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -29,10 +30,10 @@ type procSys struct {
 	reapMu sync.RWMutex
 	reaped bool
 
-	startTicks uint64 // the program's start time, in clock ticks
-	endTicks   uint64 // when Cleanup first finished (0 before)
+	startTicks uint64        // the program's start time, in clock ticks
+	endTicks   atomic.Uint64 // when Cleanup first finished (0 before)
 	cg         *cgroup
-	note       string // why there is no tracking cgroup
+	note       string // why there is no tracking cgroup (guarded by Process.mu)
 	guardNote  string // why there is no guard
 	every      time.Duration
 
@@ -245,10 +246,15 @@ func (p *Process) Wait(ctx context.Context) error {
 // cgroup, or why there is none, and its guard.
 func (p *Process) Tracking() string {
 	s := &p.sys
+	p.mu.Lock()
+	defer p.mu.Unlock()
 	var t string
-	if s.cg != nil {
+	switch {
+	case s.cg != nil && s.note != "":
+		t = "tracking " + s.cg.String() + " (" + s.note + ")"
+	case s.cg != nil:
 		t = "tracking " + s.cg.String()
-	} else {
+	default:
 		t = s.note
 	}
 	if s.guardNote != "" {
@@ -329,10 +335,12 @@ func (p *Process) Cleanup() (killed []Proc) {
 	p.closeFiles()
 	if clean && !s.released {
 		s.released = true
-		s.endTicks = ticksNow()
+		s.endTicks.Store(ticksNow())
 		if s.cg != nil {
 			if err := s.cg.remove(time.Now().Add(time.Second)); err != nil {
+				p.mu.Lock()
 				s.note = err.Error()
+				p.mu.Unlock()
 			}
 		}
 		reg.Lock()
@@ -413,9 +421,12 @@ func (p *Process) Sample() {
 		known[pid] = start
 	}
 	p.mu.Unlock()
+	var gone []int
 	for pid, start := range known {
 		if st, err := readStat(pid); err == nil && st.Start == start {
 			walk(pid, false)
+		} else {
+			gone = append(gone, pid)
 		}
 	}
 	for _, c := range children(selfPid) {
@@ -431,6 +442,11 @@ func (p *Process) Sample() {
 	var thr int
 	var fresh []Proc
 	p.mu.Lock()
+	for _, pid := range gone {
+		if s.known[pid] == known[pid] {
+			delete(s.known, pid)
+		}
+	}
 	for _, m := range members {
 		rss += m.RSS
 		thr += m.Threads
@@ -477,7 +493,7 @@ func (p *Process) claims(q Proc, known map[int]uint64, running bool) bool {
 		return true
 	}
 	byWindow := s.cg == nil || !s.cg.v2 && q.State == 'Z'
-	return byWindow && q.sid != selfSid && (s.endTicks == 0 || q.Start <= s.endTicks) && (selfPid == 1 || isSubreaper())
+	return byWindow && q.sid != selfSid && (s.endTicks.Load() == 0 || q.Start <= s.endTicks.Load()) && (selfPid == 1 || isSubreaper())
 }
 
 // discover finds the members of the launch in one scan of /proc: in the
