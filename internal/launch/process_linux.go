@@ -546,17 +546,21 @@ func (p *Process) discover() (alive, zombies []Proc) {
 			}
 		}
 	}
+	// (add takes reg's lock: not under p.mu, which the guard's replay
+	// takes under reg's.)
 	p.mu.Lock()
 	known := make(map[int]uint64, len(s.known))
 	for pid, start := range s.known {
 		if i, ok := byPid[pid]; ok && snap[i].Start == start {
 			known[pid] = start
-			add(i)
 		} else {
 			delete(s.known, pid) // gone
 		}
 	}
 	p.mu.Unlock()
+	for pid := range known {
+		add(byPid[pid])
+	}
 	for i, q := range snap {
 		if !in[q.Pid] && q.State != 'Z' && q.Start >= s.startTicks && hasToken(q.Pid, p.cookie) {
 			add(i)
