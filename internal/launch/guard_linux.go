@@ -42,10 +42,11 @@ func init() {
 
 var guard struct {
 	sync.Mutex
-	proc *os.Process
-	w    *os.File
-	refs int
-	err  error // why the last start failed
+	proc   *os.Process
+	w      *os.File
+	exited chan struct{} // closed when the guard has exited and been reaped
+	refs   int
+	err    error // why the last start failed
 }
 
 // guardAdd counts a launch in and tells the guard of it (starting the
@@ -54,30 +55,28 @@ func guardAdd(p *Process) string {
 	guard.Lock()
 	defer guard.Unlock()
 	guard.refs++
+	ok := false
 	if guard.proc == nil {
-		guard.err = startGuard()
+		ok = replaceGuard(launchLine(p)) // and tell it of launches left unguarded
+	} else {
+		ok = guardWrite(launchLine(p))
 	}
-	if guard.proc == nil {
+	switch {
+	case guard.proc == nil:
 		return fmt.Sprintf("no guard (%v)", guard.err)
-	}
-	if !guardWrite(launchLine(p)) {
+	case !ok:
 		return "no guard (it could not be told)"
 	}
 	return ""
 }
 
 func launchLine(p *Process) string {
-	kind, dir := "-", ""
+	kind, dir, rel := "-", "", ""
 	if cg := p.sys.cg; cg != nil {
-		kind, dir = "v1", cg.dir
+		kind, dir, rel = "v1", cg.dir, cg.rel
 		if cg.v2 {
 			kind = "v2"
 		}
-		dir = cg.dir
-	}
-	rel := ""
-	if p.sys.cg != nil {
-		rel = p.sys.cg.rel
 	}
 	return fmt.Sprintf("L %s %s %s %s\n", p.cookie, kind, strconv.Quote(dir), strconv.Quote(rel))
 }
@@ -114,7 +113,15 @@ func guardWrite(msg string) bool {
 	if writeBounded(guard.w, msg) == nil {
 		return true
 	}
-	stopGuard()
+	return replaceGuard(msg)
+}
+
+// replaceGuard stops the guard, starts another, tells it of every live
+// launch, then msg.
+func replaceGuard(msg string) bool {
+	if guard.proc != nil {
+		stopGuard()
+	}
 	if guard.err = startGuard(); guard.err != nil {
 		return false
 	}
@@ -142,7 +149,8 @@ func writeBounded(w *os.File, msg string) error {
 	return err
 }
 
-// startGuard starts the guard: this executable again, with guardEnv set.
+// startGuard starts the guard: this executable again, with guardEnv set,
+// and a goroutine that reaps it and replaces it if it dies while needed.
 func startGuard() error {
 	r, w, err := os.Pipe()
 	if err != nil {
@@ -172,26 +180,38 @@ func startGuard() error {
 	reg.Lock()
 	reg.direct[proc.Pid] = true
 	reg.Unlock()
-	guard.proc, guard.w = proc, w
+	exited := make(chan struct{})
+	guard.proc, guard.w, guard.exited = proc, w, exited
+	go func() {
+		_, _ = proc.Wait()
+		reg.Lock()
+		delete(reg.direct, proc.Pid)
+		reg.Unlock()
+		close(exited)
+		guard.Lock()
+		defer guard.Unlock()
+		if guard.proc == proc { // not stopped on purpose: it died
+			guard.proc = nil
+			guard.w.Close()
+			replaceGuard("")
+		}
+	}()
 	return nil
 }
 
-// stopGuard closes its pipe and waits for it (bounded, then kills it).
+// stopGuard closes its pipe and waits for it to exit (bounded, then kills
+// it).
 func stopGuard() {
-	proc := guard.proc
+	proc, exited := guard.proc, guard.exited
+	guard.proc = nil
 	guard.w.Close()
-	guard.proc, guard.w = nil, nil
-	done := make(chan struct{})
-	go func() { _, _ = proc.Wait(); close(done) }()
+	guard.w = nil
 	select {
-	case <-done:
+	case <-exited:
 	case <-time.After(guardExit):
 		_ = proc.Kill()
-		<-done
+		<-exited
 	}
-	reg.Lock()
-	delete(reg.direct, proc.Pid)
-	reg.Unlock()
 }
 
 // guardLaunch is what the guard knows of one launch.

@@ -324,3 +324,33 @@ func TestTrackingInsideTheGivenCgroup(t *testing.T) {
 		assert.False(t, e.IsDir(), "the tracking cgroup %s is left", e.Name())
 	}
 }
+
+// A guard that dies while launches are live is replaced and told of them:
+// a launcher killed afterwards still leaves nothing.
+func TestGuardIsReplaced(t *testing.T) {
+	p := start(t, Spec{Path: "sleep", Args: []string{"300"}})
+	guard.Lock()
+	g := guard.proc
+	guard.Unlock()
+	require.NotNil(t, g)
+	require.NoError(t, g.Kill())
+	var g2 *os.Process
+	require.Eventually(t, func() bool {
+		guard.Lock()
+		defer guard.Unlock()
+		g2 = guard.proc
+		return g2 != nil && g2 != g
+	}, 10*time.Second, 5*time.Millisecond, "no new guard")
+	// The new guard knows the launch: closing its pipe, as this process's
+	// death would, ends the program.
+	guard.Lock()
+	guard.w.Close()
+	guard.Unlock()
+	select {
+	case <-p.Done():
+	case <-time.After(10 * time.Second):
+		t.Fatal("the new guard did not end the launch")
+	}
+	e, _ := p.ExitStatus()
+	assert.Equal(t, "killed by SIGKILL", e.String())
+}
