@@ -55,7 +55,7 @@ type forkResult struct {
 	proc    *os.Process
 	started time.Time
 	err     error
-	cgErr   error // the v1 cgroup could not be joined
+	cgErr   error // the tracking cgroup could not be used
 }
 
 var forkJobs = make(chan forkJob)
@@ -80,7 +80,7 @@ func (j forkJob) run() (r forkResult) {
 			err = writeTid(j.v1dir)
 		}
 		if err != nil {
-			r.cgErr = err
+			r.cgErr = fmt.Errorf("join it: %w", err)
 		} else {
 			defer func() {
 				if err := writeTid(home); err != nil {
@@ -179,6 +179,16 @@ func Start(spec Spec) (*Process, error) {
 	s.guardNote = guardAdd(p)
 	reg.Lock()
 	res := fork(job)
+	if res.err != nil && s.cg != nil && s.cg.v2 {
+		// The kernel may refuse the cgroup (one that takes no processes):
+		// try once without it. (A program that cannot be started fails
+		// twice, the same way.)
+		first := res.err
+		sys.UseCgroupFD, sys.CgroupFD = spec.CgroupFD > 0, spec.CgroupFD
+		if res = fork(job); res.err == nil {
+			res.cgErr = fmt.Errorf("clone into it: %w", first)
+		}
+	}
 	if res.err == nil {
 		reg.direct[res.proc.Pid] = true
 		reg.live[p] = true
@@ -193,7 +203,7 @@ func Start(spec Spec) (*Process, error) {
 		return nil, diagnose(spec, path, res.err)
 	}
 	if res.cgErr != nil && s.cg != nil {
-		s.note = fmt.Sprintf("no tracking cgroup (join %s: %v)", s.cg.dir, res.cgErr)
+		s.note = fmt.Sprintf("no tracking cgroup (%s: %v)", s.cg.dir, res.cgErr)
 		_ = s.cg.remove(time.Now())
 		s.cg = nil
 	}
