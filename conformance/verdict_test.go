@@ -375,3 +375,19 @@ func TestHarnessFailureIsAnError(t *testing.T) {
 	assert.Contains(t, string(out), "too many open files")
 	assertNoChildren(t)
 }
+
+// A descendant that keeps the runtime's stderr open does not add to the
+// runtime's shutdown time: with a 1 s grace period the runtime that exits
+// at once after SIGTERM passes, and the holder is reported as an orphan.
+func TestStderrHolderDoesNotDelayShutdown(t *testing.T) {
+	rep := run(t, "stderr-holder", func(c *conformance.Config) {
+		c.Grace = time.Second
+		c.Run = []string{"shutdown.*"}
+	})
+	s := result(t, rep, "shutdown.sigterm")
+	assert.Equal(t, conformance.Pass, s.Status, s.Message)
+	o := result(t, rep, "shutdown.no-orphans")
+	assert.Equal(t, conformance.Fail, o.Status)
+	assert.Contains(t, o.Message, "under the master, pid")
+	assert.Contains(t, o.Message, "sleep 30")
+}
