@@ -284,8 +284,8 @@ func TestVerdictIgnoresTermIsBounded(t *testing.T) {
 
 func TestVerdictSlowStartIsBounded(t *testing.T) {
 	rep := run(t, "slow-start-var", func(c *conformance.Config) {
-		c.Env = append(c.Env, "OE_RT_FAKE_DELAY=2500ms")
-		c.StartTimeout, c.Grace = 3*time.Second, 2*time.Second
+		c.Env = append(c.Env, "OE_RT_FAKE_DELAY=1500ms")
+		c.StartTimeout, c.Grace = 5*time.Second, 2*time.Second
 	})
 	assert.Equal(t, conformance.Pass, result(t, rep, "start.listen").Status)
 	assert.Equal(t, conformance.Warn, result(t, rep, "start.time").Status)
