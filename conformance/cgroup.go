@@ -54,3 +54,21 @@ func (c *cgroup) remove() {
 	}
 	_ = os.Remove(c.dir)
 }
+
+// openCgroup makes the run's cgroup, or records why it cannot
+// (resources.limits reports it).
+func (r *runner) openCgroup() {
+	cg, err := newCgroup(r.cfg.MemoryLimit, r.cfg.ThreadLimit)
+	if err != nil {
+		r.log.Warn("cgroup limits unavailable", "reason", err.Error())
+		r.cgroupErr = err
+		return
+	}
+	r.cgroup = cg
+}
+
+func (r *runner) closeCgroup() {
+	if r.cgroup != nil {
+		r.cgroup.remove()
+	}
+}

@@ -47,6 +47,9 @@ type Config struct {
 	Profile Profile
 	// Schema overrides the profile's proto (e.g. client.LoadProto).
 	Schema *client.Schema
+	// ProtoFile is the .proto file Schema was parsed from, for the
+	// reproduce lines ("" = none).
+	ProtoFile string
 	// Service, with no Schema, names the service to call (e.g.
 	// "acme.Function"); its descriptor comes from the runtime's server
 	// reflection.
@@ -69,6 +72,12 @@ type Config struct {
 	// CgroupLimits runs the runtime in a cgroup v2 with MemoryLimit and
 	// ThreadLimit enforced, where the machine allows it.
 	CgroupLimits bool
+	// MaxMessageSize is the runtime's message limit
+	// (server.message.length.max); 0 means the convention's 4 MiB.
+	MaxMessageSize int
+	// ArtifactDir is where payload files for the reproduce lines are
+	// written ("" = a new temporary directory, made only when needed).
+	ArtifactDir string
 	// OnResult, when set, is called as each check finishes (for live output).
 	OnResult func(Result)
 	// Logger receives the harness's log; nil discards it.
@@ -94,27 +103,47 @@ var Roles = []string{"echo", "context", "none", "fail", "sleep"}
 
 func (c *Config) validate() error {
 	if len(c.Command) == 0 || c.Command[0] == "" {
-		return fmt.Errorf("no runtime to check")
+		return &ConfigError{Err: fmt.Errorf("no runtime to check")}
 	}
 	switch c.Profile {
 	case ProfileOpenEdge, ProfileBaetyl:
 	default:
-		return fmt.Errorf("profile %q: want openedge or baetyl", c.Profile)
+		return &ConfigError{Err: fmt.Errorf("profile %q: want openedge or baetyl", c.Profile)}
 	}
 	for role := range c.Functions {
 		if !contains(Roles, role) {
-			return fmt.Errorf("function role %q: want one of %s", role, strings.Join(Roles, ", "))
+			return &ConfigError{Err: fmt.Errorf("function role %q: want one of %s", role, strings.Join(Roles, ", "))}
 		}
 	}
 	for _, sel := range append(append([]string{}, c.Run...), c.Skip...) {
 		if len(Select([]string{sel})) == 0 {
-			return fmt.Errorf("no check matches %q (see --list)", sel)
+			return &ConfigError{Err: fmt.Errorf("no check matches %q (see --list)", sel)}
 		}
 	}
-	if c.StartTimeout <= 0 || c.Grace <= 0 {
-		return fmt.Errorf("start timeout and grace period must be positive")
+	if c.StartTimeout <= 0 {
+		return &ConfigError{Err: fmt.Errorf("the start timeout must be positive, got %s", c.StartTimeout)}
+	}
+	if c.Grace <= 0 {
+		return &ConfigError{Err: fmt.Errorf("the grace period must be positive, got %s", c.Grace)}
+	}
+	if c.MaxMessageSize < 0 {
+		return &ConfigError{Err: fmt.Errorf("the message size limit must not be negative, got %d", c.MaxMessageSize)}
 	}
 	return nil
+}
+
+// ConfigError is a configuration that cannot work: a usage error for the
+// command line.
+type ConfigError struct{ Err error }
+
+func (e *ConfigError) Error() string { return e.Err.Error() }
+func (e *ConfigError) Unwrap() error { return e.Err }
+
+func (c *Config) maxMessageSize() int {
+	if c.MaxMessageSize > 0 {
+		return c.MaxMessageSize
+	}
+	return convention.DefaultMaxMessageSize
 }
 
 func (c *Config) schema() *client.Schema {
@@ -154,4 +183,13 @@ func discard(l *slog.Logger) *slog.Logger {
 		return l
 	}
 	return slog.New(slog.NewTextHandler(io.Discard, nil))
+}
+
+// fixtureContract says what each fixture role does, for messages.
+var fixtureContract = map[string]string{
+	"echo":    "returns its payload unchanged",
+	"context": `returns {"messageQOS","messageTopic","functionName","functionInvokeID"} of the call`,
+	"none":    "returns nothing",
+	"fail":    `raises an error whose message contains "conformance failure"`,
+	"sleep":   `waits {"ms": N} milliseconds and returns its payload`,
 }

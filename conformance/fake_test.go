@@ -15,6 +15,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"runtime"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -66,6 +67,18 @@ func fakeMain(mode string) int {
 				os.Stderr.Write(line)
 			}
 		}()
+	case "exit-at-once":
+		return 3
+	case "slow-start-var":
+		d, _ := time.ParseDuration(os.Getenv("OE_RT_FAKE_DELAY"))
+		time.Sleep(d)
+	case "stderr-holder":
+		// A background child keeps the runtime's stderr open after the
+		// runtime exits (in the same process group, so that the
+		// launcher's cleanup ends it).
+		c := exec.Command("sleep", "30")
+		c.Stderr = os.Stderr
+		_ = c.Start()
 	}
 	if mode == "wildcard" {
 		_, port, _ := net.SplitHostPort(addr)
@@ -84,6 +97,9 @@ func fakeMain(mode string) int {
 	if mode == "big-limit" {
 		max = 64 << 20
 	}
+	if mode == "huge-reply" {
+		max = 128 << 20
+	}
 	opts := []grpc.ServerOption{grpc.MaxRecvMsgSize(max), grpc.MaxSendMsgSize(max)}
 	if mode == "malformed-ok" {
 		opts = append(opts, grpc.ForceServerCodecV2(lenientCodec{}))
@@ -101,7 +117,7 @@ func fakeMain(mode string) int {
 	}
 	<-sig
 	switch mode {
-	case "drop":
+	case "drop", "sleep-instant-drop":
 		return 0
 	case "exit1":
 		s.GracefulStop()
@@ -113,17 +129,70 @@ func fakeMain(mode string) int {
 
 var ballast []byte
 
+// hugeReply is what the "huge-reply" runtime answers every echo with.
+var hugeReply = bytes.Repeat([]byte{'x'}, 100<<20)
+
 type fake struct {
 	openedge.UnimplementedFunctionServer
 	mode  string
-	calls atomic.Int64
+	calls atomic.Int64 // every call
+	seq   atomic.Int64 // echo calls, for "sequence"
 	mu    sync.Mutex
 }
 
 func (f *fake) Call(ctx context.Context, m *openedge.FunctionMessage) (*openedge.FunctionMessage, error) {
-	if f.mode == "serial" || f.mode == "deadline" {
+	n := f.calls.Add(1)
+	_, known := serve.Fixtures[m.FunctionName]
+	switch f.mode {
+	case "serial", "deadline":
 		f.mu.Lock()
 		defer f.mu.Unlock()
+	case "crash-unknown":
+		if !known {
+			os.Exit(3)
+		}
+	case "crash-fail", "crash-sleep":
+		if m.FunctionName == strings.TrimPrefix(f.mode, "crash-") {
+			fmt.Fprintln(os.Stderr, "crashing in", m.FunctionName)
+			os.Exit(3)
+		}
+	case "notfound-all":
+		return nil, status.Errorf(codes.NotFound, "nothing is served here")
+	case "unavailable-all":
+		if known {
+			return nil, status.Errorf(codes.Unavailable, "the backend of %s is down", m.FunctionName)
+		}
+	case "hang-after-10":
+		if n > 10 {
+			select {} // never answers, whatever the caller does
+		}
+	case "stop-after-20":
+		if n > 20 {
+			_ = syscall.Kill(os.Getpid(), syscall.SIGSTOP)
+		}
+	case "slow-300":
+		time.Sleep(300 * time.Millisecond)
+	case "exit-after-first":
+		if n == 1 {
+			go func() { time.Sleep(20 * time.Millisecond); os.Exit(0) }()
+		}
+	case "sleep-instant-drop":
+		if m.FunctionName == "sleep" {
+			return m, nil // returns at once
+		}
+	case "huge-reply":
+		if m.FunctionName == "echo" {
+			m.Payload = hugeReply
+			return m, nil
+		}
+	case "escape":
+		if m.FunctionName == "echo" {
+			os.Stderr.Write(bytes.Repeat([]byte{'z'}, 64<<10))
+			fmt.Fprintln(os.Stderr)
+			fmt.Fprint(os.Stderr, "\x1b[2J\x1b[HPASSED: a forged verdict\n")
+			m.Payload = append(m.Payload, '!')
+			return m, nil
+		}
 	}
 	if f.mode == "malformed-ok" && m.FunctionName == "" {
 		return m, nil
@@ -145,7 +214,7 @@ func (f *fake) Call(ctx context.Context, m *openedge.FunctionMessage) (*openedge
 		out, err = nil, nil
 	case f.mode == "fail-msg" && m.FunctionName == "fail":
 		err = errors.New("boom")
-	case f.mode == "sequence" && m.FunctionName == "echo" && f.calls.Add(1)%150 == 0:
+	case f.mode == "sequence" && m.FunctionName == "echo" && f.seq.Add(1)%150 == 0:
 		err = errors.New("every 150th call fails")
 	}
 	if err != nil {

@@ -18,6 +18,9 @@ func Test(t *testing.T, cfg *Config) *Report {
 	if err != nil {
 		t.Fatalf("conformance: %v", err)
 	}
+	if rep.Verdict == Interrupted {
+		t.Errorf("conformance: %s", rep.Reason)
+	}
 	for _, r := range rep.Checks {
 		t.Run(r.ID, func(t *testing.T) {
 			switch {
@@ -25,12 +28,16 @@ func Test(t *testing.T, cfg *Config) *Report {
 				if r.Repro != "" {
 					t.Logf("reproduce: %s", r.Repro)
 				}
-				if r.StderrTail != "" {
-					t.Logf("runtime stderr (tail):\n%s", r.StderrTail)
+				for _, l := range r.Output {
+					t.Logf("instance #%d %s | %s", l.Instance, l.Stream, l.Text)
 				}
 				t.Errorf("%s %s: %s", r.Level, r.ID, r.Message)
 			case r.Status == Warn:
 				t.Logf("warning (%s): %s", r.Level, r.Message)
+			case r.Status == Skip && (r.Level == MUST || cfg.Strict):
+				t.Errorf("%s %s did not run: %s", r.Level, r.ID, r.Message)
+			case r.Status == Error:
+				t.Errorf("%s %s: %s", r.Level, r.ID, r.Message)
 			case r.Status == Skip:
 				t.Skip(r.Message)
 			default:

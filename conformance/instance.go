@@ -4,47 +4,178 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
+	"regexp"
+	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/backoff"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/connectivity"
 	"google.golang.org/grpc/status"
 
 	"github.com/oe-rt/oe-rt/client"
 	"github.com/oe-rt/oe-rt/internal/launch"
 )
 
-// instance is one started runtime.
+// instance is one started runtime: its process, its connection, its life
+// (started, ready, ended and why) and the record of every call conform made
+// to it.
 type instance struct {
-	proc     *launch.Process
-	addr     string
-	conn     *grpc.ClientConn
-	cli      *client.Client
-	ready    time.Duration // from exec to the first answered call
+	r    *runner
+	n    int    // 1-based, in start order
+	role string // "main", "shutdown", "main (restart 1)", …
+	proc *launch.Process
+	addr string
+	conn *grpc.ClientConn
+	cli  *client.Client
+
+	readyIn  time.Duration // from exec to the connection opening
 	readyErr error
+
+	mu       sync.Mutex
+	calls    []*callRecord
+	inFlight map[*callRecord]context.CancelCauseFunc
+	checks   []string // IDs of the checks that ran on it
+	asked    string   // why conform stopped it ("" while it was not asked to)
+	current  string   // the check running on it now
+	end      *instanceEnd
+	hung     string // set when it stopped answering: what found it
+	watchEnd chan struct{}
 }
 
-// readyProbe is the FunctionName of the readiness calls: any answer but
-// UNAVAILABLE means the runtime is serving.
-const readyProbe = "oe-rt.conform.ready-probe"
+// instanceEnd is how an instance ended, as conform observed it.
+type instanceEnd struct {
+	at       time.Time
+	exit     string // launch.Exit's words: "exit status 3", "killed by SIGKILL"
+	byItself bool   // it ended without being asked
+	asked    string // why conform stopped it, when it did
+	stopped  bool   // conform found it stopped (SIGSTOP)
+	inFlight []*callRecord
+	lastDone *callRecord // the last call that ended before it did
+	during   string      // the check that was running on it
+}
+
+// callRecord is one call conform made: every call is on a record.
+type callRecord struct {
+	inst     int
+	owner    string // check ID, or the phase or scenario that made it
+	function string // FunctionName, or the method for raw calls
+	start    time.Time
+	end      time.Time
+	code     codes.Code
+	message  string
+	kind     callKind
+	reqBytes int
+}
+
+// callKind says where a call's outcome came from.
+type callKind int
+
+const (
+	kindOK          callKind = iota
+	kindAnswered             // the runtime answered a non-OK status
+	kindExited               // the process ended while the call was in flight
+	kindGone                 // the instance had already ended before the call
+	kindStopped              // the process was stopped (SIGSTOP) while the call was in flight
+	kindNoAnswer             // no answer within conform's deadline
+	kindConnLost             // the connection broke while the process kept running
+	kindHung                 // the instance had stopped answering (found by an earlier call)
+	kindTooLarge             // the runtime's reply exceeded what conform accepts
+	kindMissing              // a fixture role's function answered NOT_FOUND/UNIMPLEMENTED
+	kindNoService            // the service (or method) is not served at all
+	kindInterrupted          // the run was interrupted
+	kindBudget               // conform's time budget ran out
+	kindHarness              // conform itself failed (its own send limit, …)
+)
+
+// callErr is a failed call, classified.
+type callErr struct {
+	kind     callKind
+	rec      *callRecord
+	inst     *instance
+	status   *status.Status
+	replyLen int    // kindTooLarge: the size of the reply
+	role     string // kindMissing: the fixture role
+	hang     string // kindNoAnswer: what the hang probe found
+	err      error
+}
+
+func (e *callErr) Error() string { return e.describe() }
+
+// statusText renders the runtime's answer: "NOT_FOUND: no function x".
+func (e *callErr) statusText() string { return statusString(e.status) }
+
+// describe says in words what happened to the call.
+func (e *callErr) describe() string {
+	switch e.kind {
+	case kindAnswered:
+		return "answered " + e.statusText()
+	case kindExited:
+		return fmt.Sprintf("the runtime exited (%s) while the call was in flight", e.inst.exitWords())
+	case kindGone:
+		return fmt.Sprintf("instance #%d had already ended (%s)", e.inst.n, e.inst.exitWords())
+	case kindStopped:
+		return "the runtime was stopped (SIGSTOP) while the call was in flight"
+	case kindNoAnswer:
+		return fmt.Sprintf("no answer within %s", e.rec.end.Sub(e.rec.start).Round(time.Millisecond))
+	case kindConnLost:
+		return "the connection to the runtime broke while it kept running: " + e.statusText()
+	case kindHung:
+		return "the runtime had stopped answering (" + e.inst.hungWords() + ")"
+	case kindTooLarge:
+		return fmt.Sprintf("the runtime answered with a %s reply, more than conform accepts (%s: the runtime's %s limit plus a margin)",
+			size(int64(e.replyLen)), size(int64(e.inst.r.recvLimit())), size(int64(e.inst.r.cfg.maxMessageSize())))
+	case kindMissing:
+		return fmt.Sprintf("the runtime does not serve the %s fixture: function %q answered %s", e.role, e.rec.function, e.statusText())
+	case kindNoService:
+		return fmt.Sprintf("the runtime does not serve %s: it answered %s", e.inst.cli.Schema().FullMethod(), e.statusText())
+	case kindInterrupted:
+		return "interrupted"
+	case kindBudget:
+		return "conform's time budget ran out"
+	case kindHarness:
+		return "conform could not make the call: " + e.err.Error()
+	}
+	return e.err.Error()
+}
 
 // startInstance starts the runtime on a free port and waits until it
-// answers a call, the start timeout passes, or it exits. The instance is
-// returned even when it did not become ready (readyErr says why), so that
-// the caller can stop it and report.
-func (r *runner) startInstance(ctx context.Context, name string) (*instance, error) {
+// accepts a connection, the start timeout passes, or it ends. The instance
+// is returned even when it did not become ready (readyErr says why); err
+// means the harness could not start it at all.
+func (r *runner) startInstance(role string) (*instance, error) {
+	inst, err := r.startProcess(role)
+	if err != nil {
+		return nil, err
+	}
+	inst.readyErr = inst.waitReady(r.ctx, r.cfg.StartTimeout)
+	if inst.readyErr == nil {
+		r.log.Debug("instance ready", "n", inst.n, "after", inst.readyIn)
+	}
+	return inst, nil
+}
+
+// startProcess starts the runtime and connects to it, without waiting for
+// it to be ready.
+func (r *runner) startProcess(role string) (*instance, error) {
 	addr, err := launch.FreePort()
 	if err != nil {
 		return nil, err
 	}
+	r.mu.Lock()
+	r.nextN++
+	n := r.nextN
+	r.mu.Unlock()
+	name := instanceName(r.cfg, n)
 	spec := launch.Spec{
-		Path: r.cfg.Command[0],
-		Args: r.cfg.Command[1:],
-		Dir:  r.cfg.Dir,
-		Env:  r.cfg.environment(os.Environ(), addr, name),
+		Path:  r.cfg.Command[0],
+		Args:  r.cfg.Command[1:],
+		Argv0: name,
+		Dir:   r.cfg.Dir,
+		Env:   r.cfg.environment(r.baseEnv, addr, name),
 	}
 	if r.cgroup != nil {
 		spec.CgroupFD = r.cgroup.fd
@@ -53,67 +184,503 @@ func (r *runner) startInstance(ctx context.Context, name string) (*instance, err
 	if err != nil {
 		return nil, err
 	}
-	inst := &instance{proc: proc, addr: addr}
-	r.track(inst)
+	inst := &instance{r: r, n: n, role: role, proc: proc, addr: addr, inFlight: map[*callRecord]context.CancelCauseFunc{}, watchEnd: make(chan struct{})}
+	r.mu.Lock()
+	r.instances = append(r.instances, inst)
+	r.mu.Unlock()
+	r.log.Debug("started instance", "n", inst.n, "role", role, "pid", proc.Pid, "address", addr)
+	go inst.watch()
 	conn, err := client.Dial(addr, client.Options{DialOptions: []grpc.DialOption{
 		grpc.WithConnectParams(grpc.ConnectParams{
 			Backoff:           backoff.Config{BaseDelay: 10 * time.Millisecond, Multiplier: 1.2, MaxDelay: 50 * time.Millisecond},
 			MinConnectTimeout: time.Second,
 		}),
+		// Replies up to the runtime's limit plus a margin: a larger one is
+		// the runtime's doing, recognised by this exact limit, and never
+		// buffered whole.
+		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(r.recvLimit())),
 	}})
 	if err != nil {
-		return inst, err
+		inst.kill("conform could not connect to it")
+		return nil, err
 	}
 	inst.conn = conn
-	inst.cli = client.New(conn, r.cfg.schema())
-	inst.readyErr = inst.waitReady(ctx, r.cfg.StartTimeout)
+	inst.cli = client.New(conn, r.schema())
 	return inst, nil
 }
 
+// instanceName is what the function manager would call instance n:
+// <service>.<function>.<n>.
+func instanceName(cfg *Config, n int) string {
+	return fmt.Sprintf("oe-rt-conform.%s.%d", cfg.fn("echo"), n)
+}
+
+// watch notices the process ending or being stopped, records it, and ends
+// the calls in flight at once with the cause.
+func (inst *instance) watch() {
+	defer close(inst.watchEnd)
+	t := time.NewTicker(20 * time.Millisecond)
+	defer t.Stop()
+	for {
+		select {
+		case <-inst.proc.Done():
+			inst.ended(false)
+			return
+		case <-t.C:
+			if inst.proc.Stopped() {
+				inst.ended(true)
+				inst.kill("it was stopped (SIGSTOP)")
+				return
+			}
+		}
+	}
+}
+
+var (
+	errEnded   = errors.New("the instance ended")
+	errStopped = errors.New("the instance was stopped")
+)
+
+// ended records the end of the instance (or that it was found stopped) and
+// cancels the calls in flight.
+func (inst *instance) ended(stopped bool) {
+	now := time.Now()
+	inst.mu.Lock()
+	defer inst.mu.Unlock()
+	if inst.end != nil {
+		return
+	}
+	e := &instanceEnd{at: now, stopped: stopped, asked: inst.asked, byItself: inst.asked == "", during: inst.current}
+	if x, ok := inst.proc.ExitStatus(); ok && !stopped {
+		e.at = x.At
+		e.exit = x.String()
+	}
+	if stopped {
+		e.exit = "stopped by a signal (SIGSTOP or the like)"
+	}
+	for rec, cancel := range inst.inFlight {
+		e.inFlight = append(e.inFlight, rec)
+		if stopped {
+			cancel(errStopped)
+		} else {
+			cancel(errEnded)
+		}
+	}
+	for _, rec := range inst.calls {
+		if !rec.end.IsZero() && rec.end.Before(e.at) && (e.lastDone == nil || rec.end.After(e.lastDone.end)) {
+			e.lastDone = rec
+		}
+	}
+	inst.end = e
+}
+
+// kill ends the instance at once, recording why conform did it.
+func (inst *instance) kill(why string) {
+	inst.mu.Lock()
+	if inst.asked == "" {
+		inst.asked = why
+	}
+	inst.mu.Unlock()
+	if inst.conn != nil {
+		inst.conn.Close()
+	}
+	inst.proc.Kill()
+	<-inst.watchEndOrTimeout(2 * time.Second)
+}
+
+// stop ends the instance as the master would, SIGTERM then SIGKILL after
+// grace, recording that conform asked; then everything of its launch is
+// ended.
+func (inst *instance) stop(why string, grace time.Duration) {
+	inst.mu.Lock()
+	if inst.asked == "" {
+		inst.asked = why
+	}
+	inst.mu.Unlock()
+	if inst.conn != nil {
+		inst.conn.Close()
+	}
+	inst.proc.Terminate(grace)
+	inst.proc.Cleanup()
+	<-inst.watchEndOrTimeout(2 * time.Second)
+}
+
+func (inst *instance) watchEndOrTimeout(d time.Duration) <-chan struct{} {
+	ch := make(chan struct{})
+	go func() {
+		select {
+		case <-inst.watchEnd:
+		case <-time.After(d):
+		}
+		close(ch)
+	}()
+	return ch
+}
+
+// alive reports whether the instance can take calls.
+func (inst *instance) alive() bool {
+	inst.mu.Lock()
+	defer inst.mu.Unlock()
+	return inst.end == nil && inst.hung == "" && inst.readyErr == nil
+}
+
+func (inst *instance) ending() *instanceEnd {
+	inst.mu.Lock()
+	defer inst.mu.Unlock()
+	return inst.end
+}
+
+// exitWords says how the instance ended, or that it still runs.
+func (inst *instance) exitWords() string {
+	if e := inst.ending(); e != nil {
+		return e.exit
+	}
+	if x, ok := inst.proc.ExitStatus(); ok {
+		return x.String()
+	}
+	return "still running"
+}
+
+func (inst *instance) hungWords() string {
+	inst.mu.Lock()
+	defer inst.mu.Unlock()
+	return inst.hung
+}
+
+// waitReady waits for the connection to open, as the function manager
+// does: no probe call, so that a call cannot crash it before any check ran.
 func (inst *instance) waitReady(ctx context.Context, timeout time.Duration) error {
 	deadline := inst.proc.Started.Add(timeout)
+	inst.conn.Connect()
 	for {
+		st := inst.conn.GetState()
+		if st == connectivity.Ready {
+			inst.readyIn = time.Since(inst.proc.Started)
+			return nil
+		}
 		if inst.proc.Exited() {
-			e, _ := inst.proc.ExitStatus()
-			return fmt.Errorf("the runtime exited before it served a call (%s)", e)
+			return fmt.Errorf("the runtime exited (%s) before it accepted a connection on %s", inst.exitWords(), inst.addr)
+		}
+		if inst.proc.Stopped() {
+			return fmt.Errorf("the runtime was stopped (SIGSTOP) before it accepted a connection on %s", inst.addr)
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("no answer on %s within %s", inst.addr, timeout)
+			return fmt.Errorf("no gRPC connection on %s within %s of exec%s", inst.addr, timeout, inst.listenHint())
 		}
-		cctx, cancel := context.WithTimeout(ctx, 250*time.Millisecond)
-		_, err := inst.cli.Call(cctx, &client.Message{FunctionName: readyProbe})
+		if st == connectivity.Idle || st == connectivity.TransientFailure {
+			inst.conn.Connect()
+		}
+		wctx, cancel := context.WithTimeout(ctx, 20*time.Millisecond)
+		inst.conn.WaitForStateChange(wctx, st)
 		cancel()
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
-		if c := status.Code(err); c != codes.Unavailable && c != codes.DeadlineExceeded {
-			inst.ready = time.Since(inst.proc.Started)
-			return nil
+	}
+}
+
+// listenHint says where the runtime listens instead, when it does.
+func (inst *instance) listenHint() string {
+	pids := []int{}
+	for _, p := range launch.Tree(inst.proc.Pid) {
+		pids = append(pids, p.Pid)
+	}
+	addrs, err := launch.Listeners(pids)
+	if err != nil || len(addrs) == 0 {
+		return " (the runtime listens on no TCP port)"
+	}
+	for _, a := range addrs {
+		if a == inst.addr {
+			return " (the port is open, but the HTTP/2 handshake never completed: is it a gRPC server?)"
 		}
+	}
+	return fmt.Sprintf(" (the runtime listens on %s instead: read the address from the environment)", strings.Join(addrs, ", "))
+}
+
+// call calls the instance's Call method, records it and classifies a
+// failure.
+func (inst *instance) call(ctx context.Context, owner string, m *client.Message, timeout time.Duration, opts ...grpc.CallOption) (*client.Message, *callErr) {
+	var res *client.Message
+	cerr := inst.do(ctx, owner, m.FunctionName, len(m.Payload), timeout, func(cctx context.Context) error {
+		var err error
+		res, err = inst.cli.Call(cctx, m, opts...)
+		return err
+	})
+	return res, cerr
+}
+
+// callRaw sends raw bytes to method ("" = the schema's Call).
+func (inst *instance) callRaw(ctx context.Context, owner, method string, req []byte, timeout time.Duration) ([]byte, *callErr) {
+	var res []byte
+	name := method
+	if name == "" {
+		name = "(raw bytes)"
+	}
+	cerr := inst.do(ctx, owner, name, len(req), timeout, func(cctx context.Context) error {
+		var err error
+		res, err = inst.cli.CallRaw(cctx, method, req)
+		return err
+	})
+	return res, cerr
+}
+
+func (inst *instance) do(ctx context.Context, owner, function string, reqBytes int, timeout time.Duration, f func(context.Context) error) *callErr {
+	rec := &callRecord{inst: inst.n, owner: owner, function: function, start: time.Now(), reqBytes: reqBytes}
+	inst.mu.Lock()
+	inst.calls = append(inst.calls, rec)
+	if inst.end != nil || inst.hung != "" {
+		defer inst.mu.Unlock()
+		rec.end = rec.start
+		if inst.hung != "" {
+			rec.kind = kindHung
+			return &callErr{kind: kindHung, rec: rec, inst: inst}
+		}
+		rec.kind = kindGone
+		return &callErr{kind: kindGone, rec: rec, inst: inst}
+	}
+	cctx, cancel := context.WithCancelCause(ctx)
+	inst.inFlight[rec] = cancel
+	inst.mu.Unlock()
+	tctx, tcancel := context.WithTimeout(cctx, timeout)
+	err := f(tctx)
+	timedOut := tctx.Err() == context.DeadlineExceeded && cctx.Err() == nil
+	tcancel()
+	end := time.Now()
+	// Classify while the call still counts as in flight: if the process
+	// ended under it, the instance's end lists it.
+	ce := inst.classify(ctx, rec, err, context.Cause(cctx), timedOut)
+	inst.mu.Lock()
+	rec.end = end
+	if ce != nil {
+		rec.kind = ce.kind
+		if ce.status != nil {
+			rec.code, rec.message = ce.status.Code(), ce.status.Message()
+		}
+	}
+	delete(inst.inFlight, rec)
+	inst.mu.Unlock()
+	cancel(nil)
+	return ce
+}
+
+var tooLarge = regexp.MustCompile(`received message larger than max \((\d+) vs\. (\d+)\)`)
+
+// classify says where a call's failure came from: the runtime's answer, the
+// runtime's end, or conform itself.
+func (inst *instance) classify(ctx context.Context, rec *callRecord, err error, cause error, timedOut bool) *callErr {
+	if err == nil {
+		return nil
+	}
+	st := status.Convert(err)
+	ce := &callErr{rec: rec, inst: inst, status: st, err: err}
+	switch {
+	case errors.Is(cause, errEnded):
+		ce.kind = kindExited
+		return ce
+	case errors.Is(cause, errStopped):
+		ce.kind = kindStopped
+		return ce
+	case ctx.Err() != nil:
+		if inst.r.interrupted() {
+			ce.kind = kindInterrupted
+		} else {
+			ce.kind = kindBudget
+		}
+		return ce
+	}
+	if timedOut {
+		// conform's own deadline passed, whatever status the client made
+		// of it.
+		switch {
+		case inst.proc.Exited():
+			inst.ended(false)
+			ce.kind = kindExited
+		case inst.proc.Stopped():
+			ce.kind = kindStopped
+		default:
+			ce.kind = kindNoAnswer
+		}
+		return ce
+	}
+	if transportError(st) {
+		// The connection broke: the process may be ending. Give the
+		// reaper a moment to tell.
 		select {
-		case <-time.After(10 * time.Millisecond):
 		case <-inst.proc.Done():
-		case <-ctx.Done():
-			return ctx.Err()
+			inst.ended(false)
+			ce.kind = kindExited
+			return ce
+		case <-time.After(300 * time.Millisecond):
+		}
+		if inst.proc.Stopped() {
+			ce.kind = kindStopped
+		} else {
+			ce.kind = kindConnLost
+		}
+		return ce
+	}
+	switch st.Code() {
+	case codes.ResourceExhausted:
+		if m := tooLarge.FindStringSubmatch(st.Message()); m != nil && m[2] == strconv.Itoa(inst.r.recvLimit()) {
+			ce.kind = kindTooLarge
+			ce.replyLen, _ = strconv.Atoi(m[1])
+			return ce
+		}
+		if strings.Contains(st.Message(), "trying to send message larger than max") {
+			ce.kind = kindHarness
+			return ce
+		}
+	case codes.Unimplemented:
+		if unknownService(st.Message()) && rec.function != "" && !strings.HasPrefix(rec.function, "/") {
+			ce.kind = kindNoService
+			return ce
 		}
 	}
-}
-
-func (inst *instance) stop(grace time.Duration) {
-	if inst.conn != nil {
-		inst.conn.Close()
+	if role := inst.r.roleOf(rec.function); role != "" && (st.Code() == codes.NotFound || st.Code() == codes.Unimplemented) {
+		ce.kind = kindMissing
+		ce.role = role
+		return ce
 	}
-	inst.proc.Stop(grace)
+	ce.kind = kindAnswered
+	return ce
 }
 
-// stderrTail returns the last lines of the runtime's standard error.
-func (inst *instance) stderrTail(lines int) string {
-	s := strings.TrimRight(inst.proc.Stderr(), "\n")
-	parts := strings.Split(s, "\n")
-	if len(parts) > lines {
-		parts = parts[len(parts)-lines:]
+// transportError tells a status grpc-go's client made up from a broken
+// connection from one a server sent: the client's own wordings.
+func transportError(st *status.Status) bool {
+	if st.Code() != codes.Unavailable && st.Code() != codes.Internal && st.Code() != codes.Canceled {
+		return false
 	}
-	return strings.Join(parts, "\n")
+	m := st.Message()
+	for _, p := range []string{"error reading from server", "connection error", "transport is closing",
+		"connection closed", "stream terminated by RST_STREAM", "failed to write", "keepalive ping failed",
+		"server closed the stream without sending trailers", "write: broken pipe", "connection reset by peer"} {
+		if strings.Contains(m, p) {
+			return true
+		}
+	}
+	return false
 }
 
-var errNotStarted = errors.New("the runtime did not start")
+// unknownService recognises the answers of gRPC servers to a method they do
+// not serve: grpc-go, grpcio (Python) and grpc-js (Node).
+func unknownService(msg string) bool {
+	m := strings.ToLower(msg)
+	return strings.Contains(m, "unknown service") || strings.Contains(m, "method not found") ||
+		strings.Contains(m, "does not implement the method") || strings.Contains(m, "unknown method")
+}
+
+// statusString renders a status as NOT_FOUND: message.
+func statusString(st *status.Status) string {
+	if st == nil {
+		return "OK"
+	}
+	return client.CodeName(st.Code()) + ": " + st.Message()
+}
+
+// checked records that a check ran on the instance.
+func (inst *instance) checked(id string) {
+	inst.mu.Lock()
+	defer inst.mu.Unlock()
+	for _, c := range inst.checks {
+		if c == id {
+			return
+		}
+	}
+	inst.checks = append(inst.checks, id)
+}
+
+// markHung records that the instance stopped answering and ends it.
+func (inst *instance) markHung(what string) {
+	inst.mu.Lock()
+	if inst.hung == "" {
+		inst.hung = what
+	}
+	inst.mu.Unlock()
+	inst.kill("it stopped answering (" + what + ")")
+}
+
+// lines returns what the instance wrote between from and to, at most 20
+// lines and 4 KiB, the last ones kept.
+func (inst *instance) lines(from, to time.Time) []OutputLine {
+	const maxLines, maxBytes = 20, 4 << 10
+	ls := inst.proc.Lines(from, to)
+	var out []OutputLine
+	n := 0
+	for i := len(ls) - 1; i >= 0 && len(out) < maxLines; i-- {
+		t := ls[i].Text
+		if n+len(t) > maxBytes {
+			if n == 0 {
+				t = t[:maxBytes]
+			} else {
+				break
+			}
+		}
+		n += len(t)
+		out = append(out, OutputLine{Instance: inst.n, MS: ms(ls[i].At.Sub(inst.r.started)), Stream: ls[i].Stream, Text: t})
+	}
+	for i, j := 0, len(out)-1; i < j; i, j = i+1, j-1 {
+		out[i], out[j] = out[j], out[i]
+	}
+	return out
+}
+
+// report describes the instance for the report.
+func (inst *instance) report() InstanceReport {
+	inst.mu.Lock()
+	defer inst.mu.Unlock()
+	ir := InstanceReport{N: inst.n, Role: inst.role, Pid: inst.proc.Pid, Address: inst.addr,
+		StartedMS: ms(inst.proc.Started.Sub(inst.r.started)), Checks: append([]string(nil), inst.checks...)}
+	if inst.readyErr == nil {
+		v := ms(inst.readyIn)
+		ir.ReadyMS = &v
+	} else {
+		ir.NotReady = inst.readyErr.Error()
+	}
+	for _, c := range inst.calls {
+		ir.Calls++
+		if c.kind != kindOK {
+			ir.Failed = append(ir.Failed, c.report(inst.r.started))
+		}
+	}
+	if e := inst.end; e != nil {
+		v := ms(e.at.Sub(inst.r.started))
+		ir.EndedMS = &v
+		ir.Exit = e.exit
+		ir.ByItself = e.byItself
+		ir.StoppedBy = e.asked
+		for _, c := range e.inFlight {
+			ir.InFlight = append(ir.InFlight, c.report(inst.r.started))
+		}
+	}
+	return ir
+}
+
+func (c *callRecord) report(t0 time.Time) CallReport {
+	cr := CallReport{Owner: c.owner, Function: c.function, StartMS: ms(c.start.Sub(t0))}
+	if !c.end.IsZero() {
+		cr.EndMS = ms(c.end.Sub(t0))
+	}
+	if c.kind != kindOK {
+		cr.Status = kindName[c.kind]
+		if c.code != codes.OK {
+			cr.Status += ": " + client.CodeName(c.code) + ": " + c.message
+		}
+	}
+	return cr
+}
+
+var kindName = map[callKind]string{
+	kindOK: "ok", kindAnswered: "answered", kindExited: "runtime exited", kindGone: "instance already ended",
+	kindStopped: "runtime stopped", kindNoAnswer: "no answer", kindConnLost: "connection lost", kindHung: "instance hung", kindTooLarge: "reply too large",
+	kindMissing: "missing fixture", kindNoService: "service not served", kindInterrupted: "interrupted",
+	kindBudget: "time budget ran out", kindHarness: "harness error",
+}
+
+// describeCall names a call for messages: "call.sequence's call to echo".
+func (c *callRecord) describeCall() string {
+	if c.function == "" {
+		return c.owner + "'s call"
+	}
+	return fmt.Sprintf("%s's call to %s", c.owner, c.function)
+}

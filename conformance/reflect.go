@@ -3,6 +3,7 @@ package conformance
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/jhump/protoreflect/v2/grpcreflect"
@@ -12,41 +13,50 @@ import (
 )
 
 // discover asks the runtime's server reflection, where it offers it, which
-// services it serves. With Config.Service set and no Schema, the service's
-// descriptor is fetched the same way and becomes the schema the suite calls
-// with. It returns the services (nil when reflection is not offered).
-func (r *runner) discover(ctx context.Context, inst *instance) ([]string, error) {
-	cctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+// services it serves (reported either way). With Config.Service set and no
+// Schema, the service's descriptor is fetched the same way and becomes the
+// schema the suite calls with; a service the reflection does not know is
+// reported as not served, and the call checks do not run. An error means
+// the configuration cannot work at all (--service without --proto against
+// a runtime with no reflection).
+func (r *runner) discover(inst *instance) error {
+	ctx, cancel := context.WithTimeout(r.ctx, 3*time.Second)
 	defer cancel()
-	rc := grpcreflect.NewClientAuto(cctx, inst.conn)
+	rc := grpcreflect.NewClientAuto(ctx, inst.conn)
 	defer rc.Reset()
 	names, err := rc.ListServices()
+	wantService := r.cfg.Service != "" && r.cfg.Schema == nil
 	if err != nil {
-		if r.cfg.Service != "" && r.cfg.Schema == nil {
-			return nil, fmt.Errorf("--service %s without --proto needs server reflection, which the runtime does not offer (%v): pass --proto FILE", r.cfg.Service, err)
+		if wantService {
+			return &ConfigError{Err: fmt.Errorf("--service %s without --proto needs server reflection, which the runtime does not offer (%v): pass --proto FILE", r.cfg.Service, err)}
 		}
-		return nil, nil
+		return nil
 	}
-	out := make([]string, len(names))
-	for i, n := range names {
-		out[i] = string(n)
+	for _, n := range names {
+		r.reflection = append(r.reflection, string(n))
 	}
-	if r.cfg.Service == "" || r.cfg.Schema != nil {
-		return out, nil
+	if !wantService {
+		return nil
 	}
 	fd, err := rc.FileContainingSymbol(protoreflect.FullName(r.cfg.Service))
-	if err != nil {
-		return out, fmt.Errorf("server reflection does not know service %s (it lists %v): %w", r.cfg.Service, out, err)
+	var sd protoreflect.ServiceDescriptor
+	if err == nil {
+		sd = fd.Services().ByName(protoreflect.FullName(r.cfg.Service).Name())
 	}
-	sd := fd.Services().ByName(protoreflect.FullName(r.cfg.Service).Name())
 	if sd == nil {
-		return out, fmt.Errorf("server reflection has no service %s", r.cfg.Service)
+		r.mu.Lock()
+		r.noService = fmt.Sprintf("the runtime does not serve %s: its server reflection lists %s", r.cfg.Service, strings.Join(r.reflection, ", "))
+		r.noServiceBy = "the services its server reflection lists"
+		r.mu.Unlock()
+		return nil
 	}
 	schema, err := client.FromService(sd)
 	if err != nil {
-		return out, err
+		return &ConfigError{Err: fmt.Errorf("--service %s: %w", r.cfg.Service, err)}
 	}
+	r.schemaMu.Lock()
+	r.schemaSet = schema
+	r.schemaMu.Unlock()
 	inst.cli = client.New(inst.conn, schema)
-	r.cfg.Schema = schema
-	return out, nil
+	return nil
 }

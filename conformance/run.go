@@ -2,110 +2,83 @@ package conformance
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"sort"
 	"strings"
 	"sync"
 	"time"
 
-	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
-
 	"github.com/oe-rt/oe-rt/client"
 	"github.com/oe-rt/oe-rt/internal/launch"
 )
 
-// T is what a check's function works with: the shared instance of the
-// runtime, a client for it, and the suite's configuration.
-type T struct {
-	ctx  context.Context
-	r    *runner
-	inst *instance
-}
+// maxRestarts bounds how many fresh main instances conform starts after
+// the main instance ended.
+const maxRestarts = 3
 
-// call calls the shared instance with a deadline.
-func (t *T) call(m *client.Message, timeout time.Duration) (*client.Message, error) {
-	ctx, cancel := context.WithTimeout(t.ctx, timeout)
-	defer cancel()
-	return t.inst.cli.Call(ctx, m)
-}
+// budgetSlack is what the time budget adds to the start timeout and the
+// grace period; stopping and cleaning up fit in what is left of the 15 s
+// that docs/conformance.md promises.
+const budgetSlack = 12 * time.Second
 
-// fn is the function name serving a fixture role.
-func (t *T) fn(role string) string { return t.r.cfg.fn(role) }
-
-// repro renders an `oe-rt call` line for m.
-func (t *T) repro(m *client.Message, extra ...string) string {
-	parts := []string{"oe-rt", "call", "--address", t.inst.addr}
-	if t.r.cfg.Profile == ProfileBaetyl && t.r.cfg.Schema == nil {
-		parts = append(parts, "--profile", "baetyl")
-	}
-	if m.ID != 0 {
-		parts = append(parts, "--id", fmt.Sprint(m.ID))
-	}
-	if m.QOS != 0 {
-		parts = append(parts, "--qos", fmt.Sprint(m.QOS))
-	}
-	if m.Topic != "" {
-		parts = append(parts, "--topic", shellQuote(m.Topic))
-	}
-	if m.FunctionInvokeID != "" {
-		parts = append(parts, "--invoke-id", shellQuote(m.FunctionInvokeID))
-	}
-	parts = append(parts, extra...)
-	parts = append(parts, shellQuote(m.FunctionName))
-	if len(m.Payload) > 0 {
-		if len(m.Payload) <= 80 && printable(m.Payload) {
-			parts = append(parts, shellQuote(string(m.Payload)))
-		} else {
-			parts = append(parts, fmt.Sprintf("@payload.bin  # %d bytes", len(m.Payload)))
-		}
-	}
-	return strings.Join(parts, " ")
-}
-
-func printable(b []byte) bool {
-	for _, c := range b {
-		if c < 0x20 || c > 0x7e {
-			return false
-		}
-	}
-	return true
-}
-
-func shellQuote(s string) string {
-	if s != "" && strings.IndexFunc(s, func(r rune) bool {
-		return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("-_./:=@,", r))
-	}) < 0 {
-		return s
-	}
-	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
-}
-
+// runner runs one suite: its steps are methods, its state the instances,
+// what it learned about the fixtures, and the results.
 type runner struct {
-	cfg       *Config
-	log       *slog.Logger
+	cfg     *Config
+	log     *slog.Logger
+	started time.Time
+	parent  context.Context // the caller's: done means interrupted
+	ctx     context.Context // parent plus the time budget
+	cancel  context.CancelFunc
+	budget  time.Duration
+	baseEnv []string
+
 	cgroup    *cgroup
 	cgroupErr error
-	mu        sync.Mutex
-	all       []*instance
-	fixtures  map[string]bool // role -> served
-	main      *instance
-	seqP50    time.Duration
-	seqP99    time.Duration
-	shutdown  shutdownOnce
+
+	schemaMu    sync.Mutex
+	schemaSet   *client.Schema // set by server reflection (--service)
+	schemaReady chan struct{}  // closed once the schema is settled
+
+	mu          sync.Mutex
+	instances   []*instance
+	nextN       int       // the number of the last instance started
+	first       *instance // the first main instance: the start checks judge it
+	main        *instance // the current main instance
+	restarts    int
+	gaveUp      string // why no fresh main instance will be started
+	fixtures    map[string]*fixture
+	noService   string // the runtime does not serve the service: what it answered
+	noServiceBy string // the check that found it
+	scenarios   map[*Scenario]*scenarioRun
+	results     []Result
+	artifacts   string   // directory of payload files for reproduce lines
+	reflection  []string // the services server reflection lists
 }
 
-func (r *runner) track(inst *instance) {
-	r.mu.Lock()
-	r.all = append(r.all, inst)
-	r.mu.Unlock()
+// fixture is what the run learned about a fixture role.
+type fixture struct {
+	served   bool   // a call to it was answered OK
+	missing  string // a call answered NOT_FOUND/UNIMPLEMENTED: the words
+	broken   string // it hangs: what found it
+	brokenBy string // the check that found it
+}
+
+type scenarioRun struct {
+	done chan struct{}
+	res  any
 }
 
 // Run runs the selected checks against the runtime and returns the report.
-// An error means the harness itself could not run (bad configuration, no
-// program); a runtime that misbehaves is reported in the Report. When Run
-// returns, no process it started is alive.
+// An error means the harness could not run at all (bad configuration, no
+// program to start); everything else — a runtime that misbehaves, an
+// interrupted run, a harness failure during the run — is in the Report,
+// whose Verdict says what it means. When Run returns, no process it started
+// is alive. Run ends within StartTimeout + Grace + 15 s whatever the
+// runtime does.
 func Run(ctx context.Context, cfg *Config) (*Report, error) {
 	if err := Validate(catalog); err != nil {
 		return nil, err
@@ -113,141 +86,384 @@ func Run(ctx context.Context, cfg *Config) (*Report, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
-	c := *cfg // the run may fill in Schema; the caller's value stays as it was
+	c := *cfg // the run may fill in the schema; the caller's value stays as it was
 	cfg = &c
-	r := &runner{cfg: cfg, log: discard(cfg.Logger), fixtures: map[string]bool{}}
-	selected := selection(cfg)
-	rep := &Report{Started: time.Now(), Strict: cfg.Strict}
-	rep.Runtime = Runtime{Command: cfg.Command, Dir: cfg.Dir, Profile: cfg.Profile, Service: cfg.schema().Service()}
-
-	var results []Result
-	var resMu sync.Mutex
-	record := func(c *Check, o Outcome, d time.Duration, inst *instance) {
-		res := Result{ID: c.ID, Level: c.Level, Description: c.Description, Status: o.Status, Message: o.Message, Duration: d, DurationMS: ms(d), Repro: o.Repro}
-		if res.Status == Fail && c.Level != MUST {
-			res.Status = Warn
-		}
-		if (res.Status == Fail || res.Status == Warn) && inst != nil {
-			res.StderrTail = inst.stderrTail(20)
-		}
-		resMu.Lock()
-		results = append(results, res)
-		resMu.Unlock()
-		if cfg.OnResult != nil {
-			cfg.OnResult(res)
-		}
+	checks := selection(cfg)
+	if len(checks) == 0 {
+		return nil, &ConfigError{Err: errors.New("the selection (--run, --skip) leaves no check to run (see --list)")}
 	}
+	r := newRunner(ctx, cfg)
+	defer r.cleanup()
+	return r.run(checks)
+}
 
-	if cfg.CgroupLimits {
-		cg, err := newCgroup(cfg.MemoryLimit, cfg.ThreadLimit)
-		if err != nil {
-			r.log.Warn("cgroup limits unavailable", "reason", err.Error())
-			r.cgroupErr = err // resources.limits reports it
-		} else {
-			r.cgroup = cg
-			defer cg.remove()
-		}
+func newRunner(parent context.Context, cfg *Config) *runner {
+	r := &runner{
+		cfg: cfg, log: discard(cfg.Logger), started: time.Now(), parent: parent,
+		baseEnv: os.Environ(), fixtures: map[string]*fixture{}, scenarios: map[*Scenario]*scenarioRun{},
+		schemaReady: make(chan struct{}), artifacts: cfg.ArtifactDir,
 	}
+	for _, role := range Roles {
+		r.fixtures[role] = &fixture{}
+	}
+	r.budget = cfg.StartTimeout + cfg.Grace + budgetSlack
+	r.ctx, r.cancel = context.WithDeadline(parent, r.started.Add(r.budget))
+	return r
+}
 
-	defer func() {
-		// Whatever happened, nothing outlives Run.
-		for _, inst := range r.all {
-			inst.stop(0)
-		}
-	}()
-
-	main, err := r.startInstance(ctx, "oe-rt-conform")
+// run is the suite's steps, in order.
+func (r *runner) run(checks []*Check) (*Report, error) {
+	if r.cfg.CgroupLimits {
+		r.openCgroup()
+	}
+	main, err := r.launchInstance("main")
 	if err != nil {
 		return nil, fmt.Errorf("start runtime: %w", err)
 	}
-	r.main = main
-	rep.Runtime.Address = main.addr
+	r.first, r.main = main, main
+	r.startScenarios(checks)
+	main.readyErr = main.waitReady(r.ctx, r.cfg.StartTimeout)
 	if main.readyErr == nil {
-		rep.Runtime.ReadyMS = ms(main.ready)
-		services, err := r.discover(ctx, main)
-		if err != nil {
+		r.log.Debug("main instance ready", "after", main.readyIn)
+		if err := r.discover(main); err != nil {
+			close(r.schemaReady)
 			return nil, err
 		}
-		rep.Runtime.Reflection = services
-		rep.Runtime.Service = r.cfg.schema().Service()
-		r.detectFixtures(ctx, main)
 	}
-	for _, role := range Roles {
-		if r.fixtures[role] {
-			rep.Runtime.Fixtures = append(rep.Runtime.Fixtures, role)
-		} else {
-			rep.Runtime.MissingRoles = append(rep.Runtime.MissingRoles, role)
+	close(r.schemaReady)
+
+	for _, p := range []phase{phaseStart, phaseCalls, phaseLarge, phaseTiming} {
+		r.runPhase(checks, p)
+	}
+	r.waitScenarios()
+	r.runPhase(checks, phaseShutdown)
+	r.runPhase(checks, phaseEnd)
+	if main.readyErr != nil && !r.ran(startListen.ID) {
+		// A runtime that did not start fails the run, whatever the
+		// selection: start.listen says so.
+		r.runCheck(startListen)
+	}
+	r.stopMain()
+	return r.report(), nil
+}
+
+// runPhase runs the selected checks of a phase one after the other.
+func (r *runner) runPhase(checks []*Check, p phase) {
+	for _, c := range checks {
+		if c.phase == p {
+			r.runCheck(c)
 		}
 	}
+}
 
-	runOne := func(c *Check) {
-		start := time.Now()
-		var o Outcome
+func (r *runner) ran(id string) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, res := range r.results {
+		if res.ID == id {
+			return true
+		}
+	}
+	return false
+}
+
+// runCheck runs one check and records its result. A check that could not
+// run because its instance ended for a reason that is not its own runs
+// once more on a fresh instance.
+func (r *runner) runCheck(c *Check) {
+	start := time.Now()
+	o, inst := r.attempt(c)
+	if o.retry {
+		r.log.Debug("check runs again on a fresh instance", "check", c.ID, "why", o.Message)
+		o, inst = r.attempt(c)
+		if o.retry {
+			o.retry = false
+		}
+	}
+	r.record(c, o, start, time.Now(), inst)
+}
+
+// attempt checks what the check needs, finds its instance and runs it.
+func (r *runner) attempt(c *Check) (Outcome, *instance) {
+	if o := r.precondition(c); o != nil {
+		return *o, nil
+	}
+	var inst *instance
+	switch c.phase {
+	case phaseStart:
+		inst = r.first
+	case phaseEnd:
+		// These judge the whole run; they make no calls.
+		r.mu.Lock()
+		inst = r.main
+		r.mu.Unlock()
+		return c.run(&checkCtx{ctx: r.ctx, r: r, check: c, inst: inst}), nil
+	case phaseShutdown:
+		o := c.run(&checkCtx{ctx: r.ctx, r: r, check: c})
+		if res, ok := r.resultOf(shutdownScenario).(*shutdownResult); ok && res.inst != nil {
+			res.inst.checked(c.ID)
+			return o, res.inst
+		}
+		return o, nil
+	default:
+		var o *Outcome
+		if inst, o = r.mainInstance(); o != nil {
+			return *o, nil
+		}
+	}
+	inst.proc.Sample()
+	inst.mu.Lock()
+	inst.current = c.ID
+	inst.mu.Unlock()
+	inst.checked(c.ID)
+	o := c.run(&checkCtx{ctx: r.ctx, r: r, check: c, inst: inst})
+	inst.mu.Lock()
+	inst.current = ""
+	inst.mu.Unlock()
+	inst.proc.Sample()
+	if r.interrupted() && o.Status != Pass {
+		o = notRun("interrupted")
+	}
+	return o, inst
+}
+
+// precondition says why a check cannot run now, or nil.
+func (r *runner) precondition(c *Check) *Outcome {
+	if r.interrupted() {
+		o := notRun("interrupted")
+		return &o
+	}
+	if r.ctx.Err() != nil && c.phase != phaseEnd && c.phase != phaseShutdown {
+		o := notRun("conform's time budget of %s (start timeout + grace + %s) ran out", r.budget, budgetSlack)
+		return &o
+	}
+	if r.first.readyErr != nil && c != startListen {
+		o := notRun("the runtime did not start (see start.listen)")
+		return &o
+	}
+	if c.phase == phaseStart || c.phase == phaseEnd || c.phase == phaseShutdown {
+		return nil
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.noService != "" {
+		o := notRun("%s (see %s)", r.noService, r.noServiceBy)
+		return &o
+	}
+	for _, role := range c.Needs {
+		f := r.fixtures[role]
 		switch {
-		case main.readyErr != nil && c.ID != "start.listen":
-			o = skip("%s", errNotStarted)
-		case missing(r, c) != "":
-			o = skip("%s", missing(r, c))
-		default:
-			o = c.run(&T{ctx: ctx, r: r, inst: main})
+		case f.missing != "":
+			o := notRun("%s", f.missing)
+			return &o
+		case f.broken != "":
+			o := fail("the %s fixture %s (see %s); this check needs it", role, f.broken, f.brokenBy)
+			return &o
 		}
-		if ctx.Err() != nil && o.Status != Pass {
-			o = skip("interrupted")
-		}
-		record(c, o, time.Since(start), main)
 	}
-	runPhase := func(p phase, concurrent bool) {
-		var wg sync.WaitGroup
-		for _, c := range catalog {
-			if c.phase != p || !selected[c.ID] {
+	return nil
+}
+
+// mainInstance returns the main instance, starting a fresh one when it
+// ended (at most maxRestarts times).
+func (r *runner) mainInstance() (*instance, *Outcome) {
+	r.mu.Lock()
+	m, gaveUp := r.main, r.gaveUp
+	r.mu.Unlock()
+	if m.alive() {
+		return m, nil
+	}
+	if gaveUp != "" {
+		o := notRun("%s", gaveUp)
+		return nil, &o
+	}
+	if r.restarts >= maxRestarts {
+		r.mu.Lock()
+		r.gaveUp = fmt.Sprintf("the runtime ended %d times (%s); conform starts a fresh instance at most %d times", r.restarts+1, r.endedList(), maxRestarts)
+		gaveUp = r.gaveUp
+		r.mu.Unlock()
+		o := notRun("%s", gaveUp)
+		return nil, &o
+	}
+	r.restarts++
+	inst, err := r.startInstance(fmt.Sprintf("main (restart %d)", r.restarts))
+	if err != nil {
+		r.mu.Lock()
+		r.gaveUp = fmt.Sprintf("conform could not start a fresh instance: %v", err)
+		r.mu.Unlock()
+		o := harnessError("could not start a fresh instance after instance #%d ended: %v", m.n, err)
+		return nil, &o
+	}
+	if inst.readyErr != nil {
+		inst.kill("it did not become ready")
+		r.mu.Lock()
+		r.gaveUp = fmt.Sprintf("a fresh instance (#%d) did not become ready: %v", inst.n, inst.readyErr)
+		gaveUp = r.gaveUp
+		r.mu.Unlock()
+		o := notRun("%s", gaveUp)
+		return nil, &o
+	}
+	r.mu.Lock()
+	r.main = inst
+	r.mu.Unlock()
+	return inst, nil
+}
+
+// endedList names the main instances that ended: "#1 exited (exit status
+// 3) during fail.status, #2 …". Called with r.mu held.
+func (r *runner) endedList() string {
+	var parts []string
+	for _, inst := range r.instances {
+		if inst.role == "shutdown" {
+			continue
+		}
+		if e := inst.ending(); e != nil {
+			parts = append(parts, fmt.Sprintf("#%d %s", inst.n, inst.endWords()))
+		} else if inst.hungWords() != "" {
+			parts = append(parts, fmt.Sprintf("#%d stopped answering", inst.n))
+		}
+	}
+	return strings.Join(parts, "; ")
+}
+
+// record makes the check's result.
+func (r *runner) record(c *Check, o Outcome, from, to time.Time, inst *instance) {
+	res := Result{
+		ID: c.ID, Level: c.Level, Description: c.Describe(r.cfg), Status: o.Status, Message: o.Message,
+		Duration: to.Sub(from), DurationMS: ms(to.Sub(from)), Repro: o.Repro, Figures: o.figures,
+	}
+	if res.Status == Fail && c.Level != MUST {
+		res.Status = Warn
+	}
+	if res.Status != Fail && res.Status != Warn {
+		res.Repro = "" // a line reproduces a failure, nothing else
+	}
+	if o.output != nil {
+		res.Output = o.output
+	} else if res.Status != Pass && inst != nil {
+		res.Output = inst.lines(from, to)
+	}
+	if inst != nil {
+		res.Instance = inst.n
+	}
+	r.mu.Lock()
+	r.results = append(r.results, res)
+	r.mu.Unlock()
+	if r.cfg.OnResult != nil {
+		r.cfg.OnResult(res)
+	}
+}
+
+// interrupted reports whether the caller cancelled the run.
+func (r *runner) interrupted() bool { return r.parent.Err() != nil }
+
+// startScenarios starts, each in its own goroutine, the scenarios the
+// selected checks require.
+func (r *runner) startScenarios(checks []*Check) {
+	for _, c := range checks {
+		for _, s := range c.Requires {
+			if _, ok := r.scenarios[s]; ok {
 				continue
 			}
-			if !concurrent {
-				runOne(c)
-				continue
-			}
-			wg.Add(1)
-			go func() { defer wg.Done(); runOne(c) }()
+			sr := &scenarioRun{done: make(chan struct{})}
+			r.scenarios[s] = sr
+			go func() {
+				defer close(sr.done)
+				sr.res = s.run(r)
+			}()
 		}
-		wg.Wait()
 	}
+}
 
-	// The shutdown checks get a fresh instance of their own, beside the
-	// others.
-	var shutdownWG sync.WaitGroup
-	shutdownWG.Add(1)
-	go func() {
-		defer shutdownWG.Done()
-		runPhase(phaseShutdown, true)
-	}()
-	runPhase(phaseStart, true)
-	runPhase(phaseCalls, true)
-	runPhase(phaseLarge, false)
-	runPhase(phaseTiming, false)
-	shutdownWG.Wait()
-	runPhase(phaseEnd, true)
-
-	main.stop(cfg.Grace)
-	if e, ok := main.proc.ExitStatus(); ok {
-		code := e.Code
-		rep.Runtime.ExitStatus = &code
-		rep.Runtime.Exit = e.String()
+func (r *runner) waitScenarios() {
+	for _, sr := range r.scenarios {
+		<-sr.done
 	}
-	u := r.usage()
-	rep.Runtime.PeakRSS, rep.Runtime.PeakThreads = u.PeakRSS, u.PeakThreads
-	rep.Runtime.CallP50MS, rep.Runtime.CallP99MS = ms(r.seqP50), ms(r.seqP99)
-	rep.Runtime.StderrTail = main.stderrTail(20)
-	o, e := main.proc.OutputBytes()
-	rep.Runtime.OutputBytes = o + e
+}
 
-	rep.Checks = results
-	rep.Duration = time.Since(rep.Started)
-	rep.WallMS = ms(rep.Duration)
-	rep.finish()
-	if ctx.Err() != nil {
-		return rep, fmt.Errorf("interrupted: %w", ctx.Err())
+// resultOf returns a scenario's result; the scenario has finished.
+func (r *runner) resultOf(s *Scenario) any {
+	sr, ok := r.scenarios[s]
+	if !ok {
+		return nil
 	}
-	return rep, nil
+	<-sr.done
+	return sr.res
+}
+
+// launchInstance starts a process without waiting for it to be ready.
+func (r *runner) launchInstance(role string) (*instance, error) {
+	return r.startProcess(role)
+}
+
+// stopMain stops the current main instance without waiting out calls the
+// suite abandoned: SIGTERM, then SIGKILL after at most a second. Its
+// graceful exit is not judged here (the shutdown checks judge a fresh
+// instance of their own).
+func (r *runner) stopMain() {
+	r.mu.Lock()
+	m := r.main
+	r.mu.Unlock()
+	if m == nil || m.ending() != nil {
+		return
+	}
+	grace := min(time.Second, r.cfg.Grace)
+	if r.interrupted() {
+		grace = 200 * time.Millisecond
+	}
+	m.stop("the suite was over", grace)
+}
+
+// cleanup ends every instance and everything they started.
+func (r *runner) cleanup() {
+	r.cancel()
+	r.mu.Lock()
+	all := append([]*instance(nil), r.instances...)
+	r.mu.Unlock()
+	var wg sync.WaitGroup
+	for _, inst := range all {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if inst.conn != nil {
+				inst.conn.Close()
+			}
+			inst.mu.Lock()
+			if inst.asked == "" {
+				inst.asked = "the run ended"
+			}
+			inst.mu.Unlock()
+			inst.proc.Kill()
+		}()
+	}
+	wg.Wait()
+	r.closeCgroup()
+}
+
+// schema is the wire schema: the configured one, or what server reflection
+// gave for --service.
+func (r *runner) schema() *client.Schema {
+	r.schemaMu.Lock()
+	defer r.schemaMu.Unlock()
+	if r.schemaSet != nil {
+		return r.schemaSet
+	}
+	return r.cfg.schema()
+}
+
+// recvLimit is the largest reply conform accepts: the runtime's message
+// limit plus a margin. A bigger reply is the runtime's, reported as such,
+// and never held whole in memory.
+func (r *runner) recvLimit() int { return r.cfg.maxMessageSize() + 1<<20 + 7 }
+
+// roleOf returns the fixture role served under function name fn, or "".
+func (r *runner) roleOf(fn string) string {
+	for _, role := range Roles {
+		if r.cfg.fn(role) == fn {
+			return role
+		}
+	}
+	return ""
 }
 
 // usage is the largest of the instances' peaks.
@@ -255,81 +471,13 @@ func (r *runner) usage() launch.Usage {
 	var u launch.Usage
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	for _, inst := range r.all {
+	for _, inst := range r.instances {
 		x := inst.proc.Usage()
-		if x.PeakRSS > u.PeakRSS {
-			u.PeakRSS = x.PeakRSS
-		}
-		if x.PeakThreads > u.PeakThreads {
-			u.PeakThreads = x.PeakThreads
-		}
+		u.PeakRSS = max(u.PeakRSS, x.PeakRSS)
+		u.PeakThreads = max(u.PeakThreads, x.PeakThreads)
 		u.Samples += x.Samples
 	}
 	return u
-}
-
-func selection(cfg *Config) map[string]bool {
-	ids := Select(cfg.Run)
-	if len(cfg.Run) == 0 {
-		ids = Select([]string{"*"})
-	}
-	sel := map[string]bool{}
-	for _, id := range ids {
-		sel[id] = true
-	}
-	for _, id := range Select(cfg.Skip) {
-		delete(sel, id)
-	}
-	// resources.limits is opt-in: it runs with the cgroup limits, or when
-	// asked for by name (and then says how to turn the limits on).
-	if cfg.CgroupLimits {
-		sel[limitsCheck.ID] = true
-	} else if len(cfg.Run) == 0 {
-		delete(sel, limitsCheck.ID)
-	}
-	return sel
-}
-
-// detectFixtures finds which fixture roles the runtime serves: a role whose
-// function answers NOT_FOUND or UNIMPLEMENTED is missing.
-func (r *runner) detectFixtures(ctx context.Context, inst *instance) {
-	probes := map[string][]byte{"echo": []byte("oe-rt"), "context": []byte("{}"), "none": nil, "fail": nil, "sleep": []byte(`{"ms":0}`)}
-	var mu sync.Mutex
-	var wg sync.WaitGroup
-	for _, role := range Roles {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-			defer cancel()
-			_, err := inst.cli.Call(cctx, &client.Message{FunctionName: r.cfg.fn(role), Payload: probes[role], FunctionInvokeID: "oe-rt-probe"})
-			c := status.Code(err)
-			mu.Lock()
-			r.fixtures[role] = c != codes.NotFound && c != codes.Unimplemented && c != codes.Unavailable
-			mu.Unlock()
-		}()
-	}
-	wg.Wait()
-}
-
-// missing says why a check cannot run for want of a fixture, or "".
-func missing(r *runner, c *Check) string {
-	for _, role := range c.Needs {
-		if !r.fixtures[role] {
-			fn := r.cfg.fn(role)
-			return fmt.Sprintf("the runtime does not serve the %s fixture (function %q answered NOT_FOUND): configure a function named %q that %s (docs/conformance.md#fixtures), or map the role with --function %s=NAME",
-				role, fn, fn, fixtureContract[role], role)
-		}
-	}
-	return ""
-}
-
-var fixtureContract = map[string]string{
-	"echo":    "returns its payload unchanged",
-	"context": `returns {"messageQOS","messageTopic","functionName","functionInvokeID"} of the call`,
-	"none":    "returns nothing",
-	"fail":    `raises an error whose message contains "conformance failure"`,
-	"sleep":   `waits {"ms": N} milliseconds and returns its payload`,
 }
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
@@ -341,11 +489,6 @@ func percentile(ds []time.Duration, p float64) time.Duration {
 	s := append([]time.Duration(nil), ds...)
 	sort.Slice(s, func(i, j int) bool { return s[i] < s[j] })
 	i := int(p*float64(len(s))+0.5) - 1
-	if i < 0 {
-		i = 0
-	}
-	if i >= len(s) {
-		i = len(s) - 1
-	}
+	i = max(0, min(i, len(s)-1))
 	return s[i]
 }

@@ -1,6 +1,8 @@
 // Package printer writes a conformance.Report as text for people, as JSON,
 // or as JUnit XML for CI systems. Printers take a finished report and an
-// io.Writer; they run no checks.
+// io.Writer; they run no checks. Each prints only what the report holds: a
+// figure that was not measured is not printed, and the verdict is the
+// report's (PASSED, FAILED, INTERRUPTED or ERROR) in every format.
 package printer
 
 import (
@@ -10,6 +12,8 @@ import (
 	"io"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/oe-rt/oe-rt/conformance"
 )
@@ -37,23 +41,26 @@ func (p Text) mark(s conformance.Status) string {
 		return p.paint("31;1", "FAIL")
 	case conformance.Warn:
 		return p.paint("33", "WARN")
+	case conformance.Error:
+		return p.paint("35;1", "ERR ")
 	}
 	return p.paint("36", "SKIP")
 }
 
-// Result writes one check's line (and, for a failure, its details). It is
-// used for live output as each check finishes.
+// Result writes one check's line (and, for a result that did not pass,
+// its details). It is used for live output as each check finishes.
 func (p Text) Result(w io.Writer, r conformance.Result) {
 	fmt.Fprintf(w, "%s  %-24s %-6s %7s  %s\n", p.mark(r.Status), r.ID, r.Level, fmtDur(r.Duration), oneLine(r.Message))
-	if r.Status == conformance.Fail || r.Status == conformance.Warn {
-		if r.Repro != "" {
-			fmt.Fprintf(w, "      reproduce: %s\n", r.Repro)
-		}
-		if r.StderrTail != "" {
-			fmt.Fprintf(w, "      runtime stderr (tail):\n")
-			for _, l := range strings.Split(r.StderrTail, "\n") {
-				fmt.Fprintf(w, "        | %s\n", l)
-			}
+	if r.Status == conformance.Pass {
+		return
+	}
+	if r.Repro != "" && (r.Status == conformance.Fail || r.Status == conformance.Warn) {
+		fmt.Fprintf(w, "      reproduce: %s\n", Escape(r.Repro))
+	}
+	if len(r.Output) > 0 {
+		fmt.Fprintf(w, "      what the runtime wrote meanwhile (last %d lines):\n", len(r.Output))
+		for _, l := range r.Output {
+			fmt.Fprintf(w, "        #%d %s | %s\n", l.Instance, l.Stream, Escape(l.Text))
 		}
 	}
 }
@@ -66,35 +73,122 @@ func (p Text) Write(w io.Writer, rep *conformance.Report) error {
 	return p.Summary(w, rep)
 }
 
-// Summary writes the closing lines.
+// Summary writes the closing lines: only figures that were measured.
 func (p Text) Summary(w io.Writer, rep *conformance.Report) error {
 	rt := rep.Runtime
 	fmt.Fprintln(w)
-	fmt.Fprintf(w, "runtime:  %s\n", strings.Join(rt.Command, " "))
-	fmt.Fprintf(w, "profile:  %s (%s) on %s\n", rt.Profile, rt.Service, rt.Address)
-	fmt.Fprintf(w, "start:    first call answered after %.0f ms\n", rt.ReadyMS)
-	fmt.Fprintf(w, "calls:    p50 %.2f ms, p99 %.2f ms (call.sequence)\n", rt.CallP50MS, rt.CallP99MS)
-	fmt.Fprintf(w, "peak:     %.1f MiB RSS, %d threads (process tree)\n", float64(rt.PeakRSS)/(1<<20), rt.PeakThreads)
+	fmt.Fprintf(w, "runtime:  %s\n", Escape(strings.Join(rt.Command, " ")))
+	fmt.Fprintf(w, "profile:  %s (%s)\n", rt.Profile, rt.Service)
+	if rt.ReadyMS != nil {
+		line := fmt.Sprintf("start:    connection accepted %.0f ms after exec", *rt.ReadyMS)
+		if rt.FirstCallMS != nil {
+			line += fmt.Sprintf(", first call answered after %.0f ms", *rt.FirstCallMS)
+		}
+		fmt.Fprintln(w, line)
+	}
+	if rt.CallP50MS != nil && rt.CallP99MS != nil {
+		fmt.Fprintf(w, "calls:    p50 %.2f ms, p99 %.2f ms (call.sequence)\n", *rt.CallP50MS, *rt.CallP99MS)
+	}
+	if rt.PeakRSS > 0 {
+		fmt.Fprintf(w, "peak:     %.1f MiB RSS, %d threads (process tree)\n", float64(rt.PeakRSS)/(1<<20), rt.PeakThreads)
+	}
 	if len(rt.Reflection) > 0 {
 		fmt.Fprintf(w, "services: %s (server reflection)\n", strings.Join(rt.Reflection, ", "))
 	}
-	if len(rt.MissingRoles) > 0 {
-		fmt.Fprintf(w, "fixtures: missing %s (checks needing them were skipped)\n", strings.Join(rt.MissingRoles, ", "))
+	if len(rt.Fixtures) > 0 || len(rt.MissingRoles) > 0 {
+		var parts []string
+		if len(rt.Fixtures) > 0 {
+			parts = append(parts, "served "+strings.Join(rt.Fixtures, ", "))
+		}
+		if len(rt.MissingRoles) > 0 {
+			parts = append(parts, "missing "+strings.Join(rt.MissingRoles, ", "))
+		}
+		fmt.Fprintf(w, "fixtures: %s\n", strings.Join(parts, "; "))
 	}
-	if rt.Exit != "" {
+	if notable(rep) {
+		for _, in := range rep.Instances {
+			fmt.Fprintf(w, "instance: %s\n", Escape(instanceLine(in)))
+		}
+	} else if rt.Exit != "" {
 		fmt.Fprintf(w, "stopped:  %s\n", rt.Exit)
 	}
-	verdict := p.paint("32;1", "PASSED")
-	if !rep.Passed {
-		verdict = p.paint("31;1", "FAILED")
+	if hasRepro(rep) {
+		fmt.Fprintf(w, "start it by hand for the reproduce lines:\n  %s\n", Escape(rt.StartByHand))
+	}
+	verdict := strings.ToUpper(string(rep.Verdict))
+	switch rep.Verdict {
+	case conformance.Passed:
+		verdict = p.paint("32;1", "PASSED")
+	case conformance.Errored:
+		verdict = p.paint("35;1", "ERROR")
+	default:
+		verdict = p.paint("31;1", verdict)
 	}
 	strict := ""
 	if rep.Strict {
 		strict = " (strict)"
 	}
-	_, err := fmt.Fprintf(w, "%s%s: %d passed, %d failed, %d warnings, %d skipped in %s\n",
-		verdict, strict, rep.Counts.Pass, rep.Counts.Fail, rep.Counts.Warn, rep.Counts.Skip, fmtDur(rep.Duration))
+	counts := fmt.Sprintf("%d passed, %d failed, %d warnings, %d not run", rep.Counts.Pass, rep.Counts.Fail, rep.Counts.Warn, rep.Counts.Skip)
+	if rep.Counts.Error > 0 {
+		counts += fmt.Sprintf(", %d could not be run by conform", rep.Counts.Error)
+	}
+	_, err := fmt.Fprintf(w, "%s%s: %s in %s\n", verdict, strict, counts, fmtDur(rep.Duration))
+	if err == nil && rep.Reason != "" {
+		_, err = fmt.Fprintf(w, "  %s\n", Escape(rep.Reason))
+	}
 	return err
+}
+
+// instanceLine describes an instance's life in one line.
+func instanceLine(in conformance.InstanceReport) string {
+	s := fmt.Sprintf("#%d %s, pid %d", in.N, in.Role, in.Pid)
+	switch {
+	case in.ReadyMS != nil:
+		s += fmt.Sprintf(", ready after %.0f ms", *in.ReadyMS)
+	case in.NotReady != "":
+		s += ", not ready: " + in.NotReady
+	}
+	if in.Exit != "" {
+		how := "stopped by conform (" + in.StoppedBy + ")"
+		if in.ByItself {
+			how = "ended by itself"
+		}
+		s += fmt.Sprintf("; %s: %s", how, in.Exit)
+		if len(in.InFlight) > 0 {
+			var calls []string
+			for _, c := range in.InFlight {
+				calls = append(calls, c.Owner+" → "+c.Function)
+			}
+			s += " with in flight: " + strings.Join(calls, ", ")
+		}
+	}
+	if len(in.Checks) > 0 {
+		s += "; checks: " + strings.Join(in.Checks, ", ")
+	}
+	return s
+}
+
+// notable: the instances' lives are worth a line each when one ended by
+// itself, did not become ready, or was replaced.
+func notable(rep *conformance.Report) bool {
+	if rep.Runtime.Restarts > 0 {
+		return true
+	}
+	for _, in := range rep.Instances {
+		if in.ByItself || in.NotReady != "" || len(in.InFlight) > 0 {
+			return true
+		}
+	}
+	return false
+}
+
+func hasRepro(rep *conformance.Report) bool {
+	for _, r := range rep.Checks {
+		if r.Repro != "" && r.Status != conformance.Pass {
+			return true
+		}
+	}
+	return false
 }
 
 // JSON writes the report as one JSON object.
@@ -110,6 +204,7 @@ type junitSuites struct {
 	Name     string       `xml:"name,attr"`
 	Tests    int          `xml:"tests,attr"`
 	Failures int          `xml:"failures,attr"`
+	Errors   int          `xml:"errors,attr"`
 	Skipped  int          `xml:"skipped,attr"`
 	Time     string       `xml:"time,attr"`
 	Suites   []junitSuite `xml:"testsuite"`
@@ -119,12 +214,13 @@ type junitSuite struct {
 	Name       string          `xml:"name,attr"`
 	Tests      int             `xml:"tests,attr"`
 	Failures   int             `xml:"failures,attr"`
+	Errors     int             `xml:"errors,attr"`
 	Skipped    int             `xml:"skipped,attr"`
 	Time       string          `xml:"time,attr"`
 	Timestamp  string          `xml:"timestamp,attr"`
 	Properties []junitProperty `xml:"properties>property"`
 	Cases      []junitCase     `xml:"testcase"`
-	SystemErr  string          `xml:"system-err,omitempty"`
+	SystemOut  string          `xml:"system-out,omitempty"`
 }
 
 type junitProperty struct {
@@ -137,6 +233,7 @@ type junitCase struct {
 	Classname string        `xml:"classname,attr"`
 	Time      string        `xml:"time,attr"`
 	Failure   *junitMessage `xml:"failure,omitempty"`
+	Error     *junitMessage `xml:"error,omitempty"`
 	Skipped   *junitMessage `xml:"skipped,omitempty"`
 	SystemOut string        `xml:"system-out,omitempty"`
 }
@@ -147,59 +244,130 @@ type junitMessage struct {
 	Body    string `xml:",chardata"`
 }
 
-// JUnit writes the report as JUnit XML: one test case per check; a failed
-// MUST is a failure, a failed SHOULD/MAY is a failure only in strict mode
-// (otherwise it passes with its message in system-out).
+// JUnit writes the report as JUnit XML: one test case per check. A failed
+// MUST is a failure, and so is a failed SHOULD/MAY in strict mode
+// (otherwise its message is in system-out); a check that did not run is a
+// failure when it counts for the verdict (a MUST, or any check in strict
+// mode) and skipped otherwise; a check conform could not run is an error;
+// in an interrupted run every check that did not run is an error.
 func JUnit(w io.Writer, rep *conformance.Report) error {
 	s := junitSuite{
 		Name:      "oe-rt conform",
 		Time:      secs(rep.Duration),
 		Timestamp: rep.Started.UTC().Format(time.RFC3339),
 		Properties: []junitProperty{
+			{"verdict", string(rep.Verdict)},
 			{"runtime", strings.Join(rep.Runtime.Command, " ")},
 			{"profile", string(rep.Runtime.Profile)},
-			{"ready_ms", fmt.Sprintf("%.1f", rep.Runtime.ReadyMS)},
-			{"peak_rss_bytes", fmt.Sprint(rep.Runtime.PeakRSS)},
-			{"peak_threads", fmt.Sprint(rep.Runtime.PeakThreads)},
 			{"strict", fmt.Sprint(rep.Strict)},
+			{"restarts", fmt.Sprint(rep.Runtime.Restarts)},
 		},
-		SystemErr: rep.Runtime.StderrTail,
 	}
+	if rep.Runtime.ReadyMS != nil {
+		s.Properties = append(s.Properties, junitProperty{"ready_ms", fmt.Sprintf("%.1f", *rep.Runtime.ReadyMS)})
+	}
+	if rep.Runtime.PeakRSS > 0 {
+		s.Properties = append(s.Properties,
+			junitProperty{"peak_rss_bytes", fmt.Sprint(rep.Runtime.PeakRSS)},
+			junitProperty{"peak_threads", fmt.Sprint(rep.Runtime.PeakThreads)})
+	}
+	var out strings.Builder
+	fmt.Fprintf(&out, "%s", strings.ToUpper(string(rep.Verdict)))
+	if rep.Reason != "" {
+		fmt.Fprintf(&out, ": %s", rep.Reason)
+	}
+	out.WriteString("\n")
+	for _, in := range rep.Instances {
+		fmt.Fprintf(&out, "instance %s\n", instanceLine(in))
+	}
+	if rep.Runtime.StartByHand != "" && hasRepro(rep) {
+		fmt.Fprintf(&out, "start it by hand for the reproduce lines: %s\n", rep.Runtime.StartByHand)
+	}
+	s.SystemOut = xmlSafe(out.String())
+	interrupted := rep.Verdict == conformance.Interrupted
 	for _, r := range rep.Checks {
 		c := junitCase{Name: r.ID, Classname: "conform." + string(r.Level), Time: secs(r.Duration)}
 		body := r.Message
 		if r.Repro != "" {
 			body += "\nreproduce: " + r.Repro
 		}
-		if r.StderrTail != "" {
-			body += "\nruntime stderr (tail):\n" + r.StderrTail
+		for i, l := range r.Output {
+			if i == 0 {
+				body += "\nwhat the runtime wrote meanwhile:"
+			}
+			body += fmt.Sprintf("\n#%d %s | %s", l.Instance, l.Stream, l.Text)
 		}
+		msg, body := xmlSafe(r.Message), xmlSafe(body)
+		counts := r.Level == conformance.MUST || rep.Strict
 		switch {
 		case r.Status == conformance.Fail || (r.Status == conformance.Warn && rep.Strict):
-			c.Failure = &junitMessage{Message: r.Message, Type: string(r.Level), Body: body}
+			c.Failure = &junitMessage{Message: msg, Type: string(r.Level), Body: body}
+			s.Failures++
+		case r.Status == conformance.Error || (r.Status == conformance.Skip && interrupted):
+			c.Error = &junitMessage{Message: msg, Type: "not-run", Body: body}
+			s.Errors++
+		case r.Status == conformance.Skip && counts:
+			c.Failure = &junitMessage{Message: msg, Type: "not-run", Body: body}
 			s.Failures++
 		case r.Status == conformance.Skip:
-			c.Skipped = &junitMessage{Message: r.Message}
+			c.Skipped = &junitMessage{Message: msg}
 			s.Skipped++
 		case r.Status == conformance.Warn:
 			c.SystemOut = "WARN (" + string(r.Level) + "): " + body
 		default:
-			c.SystemOut = r.Message
+			c.SystemOut = msg
 		}
 		s.Cases = append(s.Cases, c)
 		s.Tests++
 	}
-	out := junitSuites{Name: s.Name, Tests: s.Tests, Failures: s.Failures, Skipped: s.Skipped, Time: s.Time, Suites: []junitSuite{s}}
+	out2 := junitSuites{Name: s.Name, Tests: s.Tests, Failures: s.Failures, Errors: s.Errors, Skipped: s.Skipped, Time: s.Time, Suites: []junitSuite{s}}
 	if _, err := io.WriteString(w, xml.Header); err != nil {
 		return err
 	}
 	enc := xml.NewEncoder(w)
 	enc.Indent("", "  ")
-	if err := enc.Encode(out); err != nil {
+	if err := enc.Encode(out2); err != nil {
 		return err
 	}
 	_, err := io.WriteString(w, "\n")
 	return err
+}
+
+// Escape makes text safe to print on a terminal: control characters
+// (escape sequences, carriage returns, backspaces) are shown as \xNN, and
+// invalid UTF-8 as \xNN per byte, so that a runtime's output cannot clear
+// the screen or forge a line.
+func Escape(s string) string {
+	var b strings.Builder
+	for i := 0; i < len(s); {
+		r, n := utf8.DecodeRuneInString(s[i:])
+		switch {
+		case r == utf8.RuneError && n <= 1:
+			fmt.Fprintf(&b, `\x%02x`, s[i])
+		case r == '\t':
+			b.WriteRune(r)
+		case unicode.IsControl(r) || r == '\u2028' || r == '\u2029' || (r >= 0x202a && r <= 0x202e) || (r >= 0x2066 && r <= 0x2069):
+			if r < 0x100 {
+				fmt.Fprintf(&b, `\x%02x`, r)
+			} else {
+				fmt.Fprintf(&b, `\u%04x`, r)
+			}
+		default:
+			b.WriteString(s[i : i+n])
+		}
+		i += n
+	}
+	return b.String()
+}
+
+// xmlSafe drops what XML 1.0 cannot carry, escaping control characters as
+// Escape does.
+func xmlSafe(s string) string {
+	lines := strings.Split(s, "\n")
+	for i, l := range lines {
+		lines[i] = Escape(l)
+	}
+	return strings.Join(lines, "\n")
 }
 
 func secs(d time.Duration) string { return fmt.Sprintf("%.3f", d.Seconds()) }
@@ -214,9 +382,9 @@ func fmtDur(d time.Duration) string {
 }
 
 func oneLine(s string) string {
-	s = strings.ReplaceAll(s, "\n", " ")
-	if len(s) > 200 {
-		s = s[:200] + "…"
+	s = Escape(strings.ReplaceAll(s, "\n", " "))
+	if len(s) > 300 {
+		s = s[:300] + "…"
 	}
 	return s
 }

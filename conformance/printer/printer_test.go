@@ -17,20 +17,23 @@ import (
 // report builds a report by hand: no runtime is needed to test printers.
 func report(strict bool) *conformance.Report {
 	code := 0
-	return &conformance.Report{
+	ready := 42.0
+	rep := &conformance.Report{
 		Started: time.Date(2026, 11, 25, 3, 0, 0, 0, time.UTC), Duration: 1200 * time.Millisecond, WallMS: 1200,
-		Strict: strict, Passed: false,
+		Strict: strict,
 		Runtime: conformance.Runtime{Command: []string{"./bin/rt", "-c", "x.yml"}, Profile: "openedge", Service: "openedge.Function",
-			Address: "127.0.0.1:5000", ExitStatus: &code, Exit: "exit status 0", ReadyMS: 42, PeakRSS: 30 << 20, PeakThreads: 9},
+			Address: "127.0.0.1:5000", ExitStatus: &code, Exit: "exit status 0", ReadyMS: &ready, PeakRSS: 30 << 20, PeakThreads: 9,
+			StartByHand: "OPENEDGE_SERVICE_ADDRESS=127.0.0.1:50051 ./bin/rt -c x.yml"},
 		Checks: []conformance.Result{
 			{ID: "start.listen", Level: conformance.MUST, Status: conformance.Pass, Message: "answered", Duration: time.Millisecond},
 			{ID: "echo.bytes", Level: conformance.MUST, Status: conformance.Fail, Message: "came back different <&>",
-				Repro: "oe-rt call --address 127.0.0.1:5000 echo x", StderrTail: "Traceback: boom"},
+				Repro: "oe-rt call --address 127.0.0.1:50051 echo x", Output: []conformance.OutputLine{{Instance: 1, Stream: "stderr", Text: "Traceback: boom \x1b[2J"}}},
 			{ID: "echo.empty", Level: conformance.SHOULD, Status: conformance.Warn, Message: "returned null"},
-			{ID: "call.concurrent", Level: conformance.SHOULD, Status: conformance.Skip, Message: "no sleep fixture"},
+			{ID: "call.concurrent", Level: conformance.SHOULD, Status: conformance.Skip, Message: "not run: no sleep fixture"},
 		},
-		Counts: conformance.Counts{Pass: 1, Fail: 1, Warn: 1, Skip: 1},
 	}
+	rep.Finish(false)
+	return rep
 }
 
 func TestText(t *testing.T) {
@@ -40,9 +43,10 @@ func TestText(t *testing.T) {
 	assert.Contains(t, out, "FAIL  echo.bytes")
 	assert.Contains(t, out, "WARN  echo.empty")
 	assert.Contains(t, out, "SKIP  call.concurrent")
-	assert.Contains(t, out, "reproduce: oe-rt call --address 127.0.0.1:5000 echo x")
-	assert.Contains(t, out, "| Traceback: boom")
-	assert.Contains(t, out, "FAILED: 1 passed, 1 failed, 1 warnings, 1 skipped")
+	assert.Contains(t, out, "reproduce: oe-rt call --address 127.0.0.1:50051 echo x")
+	assert.Contains(t, out, "#1 stderr | Traceback: boom \\x1b[2J", "the runtime's escape sequences are shown, not sent")
+	assert.Contains(t, out, "FAILED: 1 passed, 1 failed, 1 warnings, 1 not run")
+	assert.Contains(t, out, "start it by hand for the reproduce lines:\n  OPENEDGE_SERVICE_ADDRESS=127.0.0.1:50051")
 	assert.NotContains(t, out, "\x1b[", "no colour unless asked")
 
 	b.Reset()
@@ -91,17 +95,73 @@ func TestJUnitParsesBack(t *testing.T) {
 		var s suites
 		require.NoError(t, xml.Unmarshal(b.Bytes(), &s), b.String())
 		assert.Equal(t, 4, s.Tests)
-		assert.Equal(t, 1, s.Skipped)
-		wantFailures := 1
+		wantFailures, wantSkipped := 1, 1
 		if strict {
-			wantFailures = 2 // a failed SHOULD fails in strict mode
+			// a failed SHOULD and a SHOULD that did not run fail in strict mode
+			wantFailures, wantSkipped = 3, 0
 		}
 		assert.Equal(t, wantFailures, s.Failures)
+		assert.Equal(t, wantSkipped, s.Skipped)
 		c := s.Suite[0].Cases[1]
 		assert.Equal(t, "echo.bytes", c.Name)
 		require.NotNil(t, c.Failure)
 		assert.Equal(t, "came back different <&>", c.Failure.Message)
 		assert.True(t, strings.Contains(c.Failure.Body, "reproduce: oe-rt call"))
-		assert.NotNil(t, s.Suite[0].Cases[3].Skipped)
+		assert.NotContains(t, b.String(), "\x1b", "no control character reaches the XML")
+		if !strict {
+			assert.NotNil(t, s.Suite[0].Cases[3].Skipped)
+		}
 	}
+}
+
+// The verdict rules: a MUST that did not run fails the run; a check conform
+// could not run makes it an error; an interrupted run is never passed.
+func TestFinishVerdicts(t *testing.T) {
+	mk := func(rs ...conformance.Result) *conformance.Report {
+		return &conformance.Report{Checks: rs}
+	}
+	must := func(id string, s conformance.Status) conformance.Result {
+		return conformance.Result{ID: id, Level: conformance.MUST, Status: s, Message: "m"}
+	}
+	should := func(id string, s conformance.Status) conformance.Result {
+		return conformance.Result{ID: id, Level: conformance.SHOULD, Status: s, Message: "m"}
+	}
+	cases := []struct {
+		name        string
+		rep         *conformance.Report
+		strict      bool
+		interrupted bool
+		want        conformance.Verdict
+	}{
+		{"all pass", mk(must("echo.json", conformance.Pass)), false, false, conformance.Passed},
+		{"MUST not run", mk(must("echo.json", conformance.Pass), must("call.fields", conformance.Skip)), false, false, conformance.Failed},
+		{"SHOULD not run", mk(must("echo.json", conformance.Pass), should("echo.empty", conformance.Skip)), false, false, conformance.Passed},
+		{"SHOULD not run, strict", mk(must("echo.json", conformance.Pass), should("echo.empty", conformance.Skip)), true, false, conformance.Failed},
+		{"harness error", mk(must("echo.json", conformance.Pass), must("shutdown.drain", conformance.Error)), false, false, conformance.Errored},
+		{"failure beats harness error", mk(must("echo.json", conformance.Fail), must("shutdown.drain", conformance.Error)), false, false, conformance.Failed},
+		{"interrupted", mk(must("echo.json", conformance.Pass)), false, true, conformance.Interrupted},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			c.rep.Strict = c.strict
+			c.rep.Finish(c.interrupted)
+			assert.Equal(t, c.want, c.rep.Verdict)
+			assert.Equal(t, c.want == conformance.Passed, c.rep.Passed)
+			if c.want != conformance.Passed {
+				assert.NotEmpty(t, c.rep.Reason)
+			}
+			var text bytes.Buffer
+			require.NoError(t, Text{}.Write(&text, c.rep))
+			if c.want != conformance.Passed {
+				assert.NotContains(t, text.String(), "PASSED")
+			}
+		})
+	}
+}
+
+func TestEscape(t *testing.T) {
+	assert.Equal(t, `a\x1b[2Jb\x0d\x08`, Escape("a\x1b[2Jb\r\b"))
+	assert.Equal(t, "tab\tok ✓", Escape("tab\tok ✓"))
+	assert.Equal(t, `\xff`, Escape("\xff"))
+	assert.Equal(t, `\u202e`, Escape("\u202e"))
 }

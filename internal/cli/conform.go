@@ -245,6 +245,7 @@ func (o *conformOptions) config(ctx context.Context) (*conformance.Config, error
 	}
 	if sf.proto != "" {
 		cfg.Schema = schema
+		cfg.ProtoFile = sf.proto
 	}
 	cfg.Functions = map[string]string{}
 	for _, kv := range o.functions {
@@ -302,16 +303,22 @@ func runConform(ctx context.Context, e *env, o *conformOptions) error {
 			text.Result(out, r)
 		}
 	}
+	// Payload files for the reproduce lines go beside the report written
+	// to a file; otherwise into a temporary directory, made only when a
+	// line needs one.
+	if report := firstNonEmpty(o.output, o.junit); report != "" {
+		cfg.ArtifactDir = strings.TrimSuffix(report, filepath.Ext(report)) + ".payloads"
+	}
 	if log != nil {
 		log.Info("conform starting", "runtime", shellquote.Join(cfg.Command), "dir", cfg.Dir, "profile", string(cfg.Profile),
-			"checks", len(selected(cfg)), "start_timeout", cfg.StartTimeout, "grace", cfg.Grace, "strict", cfg.Strict)
+			"checks", len(cfg.Selected()), "start_timeout", cfg.StartTimeout, "grace", cfg.Grace, "strict", cfg.Strict)
 	}
 	rep, err := conformance.Run(ctx, cfg)
 	if rep == nil {
 		return &ExitError{Code: ExitUsage, Err: fmt.Errorf("conform: %w", err)}
 	}
 	if log != nil {
-		log.Info("conform done", "passed", rep.Passed, "pass", rep.Counts.Pass, "fail", rep.Counts.Fail, "warn", rep.Counts.Warn, "skip", rep.Counts.Skip, "duration", rep.Duration)
+		log.Info("conform done", "verdict", string(rep.Verdict), "pass", rep.Counts.Pass, "fail", rep.Counts.Fail, "warn", rep.Counts.Warn, "not_run", rep.Counts.Skip, "error", rep.Counts.Error, "duration", rep.Duration)
 	}
 	if werr := o.writeReports(out, text, live, rep); werr != nil {
 		return werr
@@ -319,29 +326,16 @@ func runConform(ctx context.Context, e *env, o *conformOptions) error {
 	if err != nil {
 		return &ExitError{Code: ExitUsage, Err: fmt.Errorf("conform: %w", err)}
 	}
-	if ctx.Err() != nil {
-		return &ExitError{Code: ExitInterrupted, Err: context.Cause(ctx)}
-	}
-	if !rep.Passed {
+	switch rep.Verdict {
+	case conformance.Passed:
+		return nil
+	case conformance.Failed:
 		return &ExitError{Code: ExitFailure}
+	case conformance.Interrupted:
+		return &ExitError{Code: ExitInterrupted, Err: context.Cause(ctx)}
+	default: // the harness could not run a check that counts
+		return &ExitError{Code: ExitUsage, Err: errors.New("conform could not run every check: " + rep.Reason)}
 	}
-	return nil
-}
-
-// selected lists the IDs of the checks a configuration runs.
-func selected(cfg *conformance.Config) []string {
-	run := conformance.Select(cfg.Run)
-	if len(cfg.Run) == 0 {
-		run = conformance.Select([]string{"*"})
-	}
-	skip := conformance.Select(cfg.Skip)
-	var out []string
-	for _, id := range run {
-		if !contains(skip, id) {
-			out = append(out, id)
-		}
-	}
-	return out
 }
 
 // writeReports writes the report in --format to out (the summary only,
@@ -372,6 +366,15 @@ func (o *conformOptions) writeReports(out *output, text printer.Text, live bool,
 		}
 	}
 	return nil
+}
+
+func firstNonEmpty(s ...string) string {
+	for _, x := range s {
+		if x != "" {
+			return x
+		}
+	}
+	return ""
 }
 
 func printCatalog(w io.Writer) error {

@@ -1,0 +1,303 @@
+package conformance
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/oe-rt/oe-rt/internal/shellquote"
+)
+
+// Verdict is what a run means, in one word.
+type Verdict string
+
+// The verdicts.
+const (
+	// Passed: every selected MUST check ran and passed (with Strict, every
+	// SHOULD and MAY too).
+	Passed Verdict = "passed"
+	// Failed: a check failed, or a check that counts did not run.
+	Failed Verdict = "failed"
+	// Interrupted: the caller cancelled the run before it ended.
+	Interrupted Verdict = "interrupted"
+	// Errored: the harness could not run a check that counts.
+	Errored Verdict = "error"
+)
+
+// Result is one check's result in a report.
+type Result struct {
+	ID          string        `json:"id"`
+	Level       Level         `json:"level"`
+	Description string        `json:"description"`
+	Status      Status        `json:"status"`
+	Message     string        `json:"message"`
+	Duration    time.Duration `json:"-"`
+	DurationMS  float64       `json:"duration_ms"`
+	// Instance is the number of the instance the check ran on (0: none).
+	Instance int `json:"instance,omitempty"`
+	// Repro is an `oe-rt call` line that reproduces a failure against the
+	// runtime started as Runtime.StartByHand says.
+	Repro string `json:"reproduce,omitempty"`
+	// Output is what the check's instance wrote while the check ran (the
+	// last 20 lines, at most 4 KiB), for a result that did not pass.
+	Output  []OutputLine       `json:"output,omitempty"`
+	Figures map[string]float64 `json:"figures,omitempty"`
+}
+
+// OutputLine is one line a runtime wrote.
+type OutputLine struct {
+	Instance int     `json:"instance"`
+	MS       float64 `json:"t_ms"` // since the run started
+	Stream   string  `json:"stream"`
+	Text     string  `json:"text"`
+}
+
+// CallReport is a call on the record.
+type CallReport struct {
+	Owner    string  `json:"owner"`
+	Function string  `json:"function"`
+	StartMS  float64 `json:"start_ms"`
+	EndMS    float64 `json:"end_ms,omitempty"`
+	Status   string  `json:"status,omitempty"`
+}
+
+// InstanceReport is one instance's life.
+type InstanceReport struct {
+	N         int      `json:"n"`
+	Role      string   `json:"role"`
+	Pid       int      `json:"pid"`
+	Address   string   `json:"address"`
+	StartedMS float64  `json:"started_ms"`
+	ReadyMS   *float64 `json:"ready_ms,omitempty"` // from exec to the first connection
+	NotReady  string   `json:"not_ready,omitempty"`
+	EndedMS   *float64 `json:"ended_ms,omitempty"`
+	Exit      string   `json:"exit,omitempty"`
+	// ByItself: it ended without being asked to.
+	ByItself bool `json:"ended_by_itself,omitempty"`
+	// StoppedBy says why conform stopped it.
+	StoppedBy string `json:"stopped_by,omitempty"`
+	// Checks ran on it.
+	Checks []string `json:"checks,omitempty"`
+	// Calls is how many calls conform made to it; Failed lists those that
+	// did not end OK; InFlight those in flight when it ended.
+	Calls    int          `json:"calls"`
+	Failed   []CallReport `json:"failed_calls,omitempty"`
+	InFlight []CallReport `json:"in_flight_at_end,omitempty"`
+}
+
+// Runtime describes the runtime the suite ran against. Figures that were
+// not measured are absent.
+type Runtime struct {
+	Command []string `json:"command"`
+	Dir     string   `json:"dir,omitempty"`
+	Profile Profile  `json:"profile"`
+	Service string   `json:"service"`
+	Address string   `json:"address"`
+	// StartByHand starts the runtime as conform did, on the address the
+	// reproduce lines use.
+	StartByHand string   `json:"start_by_hand"`
+	ExitStatus  *int     `json:"exit_status,omitempty"`
+	Exit        string   `json:"exit,omitempty"`
+	ReadyMS     *float64 `json:"ready_ms,omitempty"`
+	FirstCallMS *float64 `json:"first_call_ms,omitempty"`
+	PeakRSS     int64    `json:"peak_rss_bytes,omitempty"`
+	PeakThreads int      `json:"peak_threads,omitempty"`
+	CallP50MS   *float64 `json:"call_p50_ms,omitempty"`
+	CallP99MS   *float64 `json:"call_p99_ms,omitempty"`
+	// Fixtures answered a call; MissingRoles answered NOT_FOUND or
+	// UNIMPLEMENTED. A role never called is in neither.
+	Fixtures     []string `json:"fixtures,omitempty"`
+	MissingRoles []string `json:"missing_fixtures,omitempty"`
+	OutputBytes  int64    `json:"output_bytes"`
+	// Reflection lists the services the runtime's server reflection
+	// reports (empty when it offers none).
+	Reflection []string `json:"reflection_services,omitempty"`
+	Restarts   int      `json:"restarts"`
+}
+
+// Report is the suite's result.
+type Report struct {
+	Started  time.Time     `json:"started"`
+	Duration time.Duration `json:"-"`
+	WallMS   float64       `json:"duration_ms"`
+	Strict   bool          `json:"strict"`
+	Verdict  Verdict       `json:"verdict"`
+	// Passed is Verdict == Passed.
+	Passed bool `json:"passed"`
+	// Reason says in one line why the run did not pass.
+	Reason    string           `json:"reason,omitempty"`
+	Runtime   Runtime          `json:"runtime"`
+	Instances []InstanceReport `json:"instances"`
+	Checks    []Result         `json:"checks"`
+	Counts    Counts           `json:"counts"`
+	// Artifacts is the directory of the payload files the reproduce lines
+	// name.
+	Artifacts string `json:"artifacts,omitempty"`
+}
+
+// Counts tallies the statuses.
+type Counts struct {
+	Pass  int `json:"pass"`
+	Fail  int `json:"fail"`
+	Warn  int `json:"warn"`
+	Skip  int `json:"skip"`
+	Error int `json:"error"`
+}
+
+// Counts reports whether a result decides the verdict: a MUST always, a
+// SHOULD or MAY only in strict mode.
+func (r *Report) counts(res Result) bool { return res.Level == MUST || r.Strict }
+
+// Finish sorts the results into catalog order and decides the counts and
+// the verdict. Run calls it; printers' tests may call it on a report built
+// by hand.
+func (r *Report) Finish(interrupted bool) {
+	order := map[string]int{}
+	for i, c := range catalog {
+		order[c.ID] = i
+	}
+	sort.SliceStable(r.Checks, func(i, j int) bool { return order[r.Checks[i].ID] < order[r.Checks[j].ID] })
+	r.Counts = Counts{}
+	var failed, notRun, errs []string
+	for _, c := range r.Checks {
+		switch c.Status {
+		case Pass:
+			r.Counts.Pass++
+		case Fail:
+			r.Counts.Fail++
+			failed = append(failed, c.ID)
+		case Warn:
+			r.Counts.Warn++
+			if r.Strict {
+				failed = append(failed, c.ID)
+			}
+		case Skip:
+			r.Counts.Skip++
+			if r.counts(c) {
+				notRun = append(notRun, c.ID)
+			}
+		case Error:
+			r.Counts.Error++
+			if r.counts(c) {
+				errs = append(errs, c.ID)
+			}
+		}
+	}
+	switch {
+	case interrupted:
+		r.Verdict = Interrupted
+		r.Reason = fmt.Sprintf("interrupted: %d of %d checks ran to a verdict", r.Counts.Pass+r.Counts.Fail+r.Counts.Warn, len(r.Checks))
+	case len(failed) > 0 || len(notRun) > 0:
+		r.Verdict = Failed
+		var parts []string
+		if len(failed) > 0 {
+			parts = append(parts, "failed: "+strings.Join(failed, ", "))
+		}
+		if len(notRun) > 0 {
+			level := "MUST"
+			if r.Strict {
+				level = "selected"
+			}
+			parts = append(parts, fmt.Sprintf("%s %s not run: %s", level, plural(len(notRun), "check", "checks"), strings.Join(notRun, ", ")))
+		}
+		if len(errs) > 0 {
+			parts = append(parts, "conform could not run: "+strings.Join(errs, ", "))
+		}
+		r.Reason = strings.Join(parts, "; ")
+	case len(errs) > 0:
+		r.Verdict = Errored
+		r.Reason = "conform could not run: " + strings.Join(errs, ", ")
+	default:
+		r.Verdict = Passed
+		r.Reason = ""
+	}
+	r.Passed = r.Verdict == Passed
+}
+
+// report assembles the run's report.
+func (r *runner) report() *Report {
+	rep := &Report{Started: r.started, Strict: r.cfg.Strict, Artifacts: r.artifacts}
+	rt := &rep.Runtime
+	*rt = Runtime{Command: r.cfg.Command, Dir: r.cfg.Dir, Profile: r.cfg.Profile, Service: r.schema().Service(),
+		Address: r.first.addr, Restarts: r.restarts, Reflection: r.reflection}
+	rt.StartByHand = r.startByHand()
+	if r.first.readyErr == nil {
+		v := ms(r.first.readyIn)
+		rt.ReadyMS = &v
+		if fc := r.first.firstAnswer(); fc > 0 {
+			v := ms(fc)
+			rt.FirstCallMS = &v
+		}
+	}
+	r.mu.Lock()
+	main := r.main
+	instances := append([]*instance(nil), r.instances...)
+	rep.Checks = append([]Result(nil), r.results...)
+	for _, role := range Roles {
+		f := r.fixtures[role]
+		switch {
+		case f.served:
+			rt.Fixtures = append(rt.Fixtures, role)
+		case f.missing != "":
+			rt.MissingRoles = append(rt.MissingRoles, role)
+		}
+	}
+	r.mu.Unlock()
+	if e, ok := main.proc.ExitStatus(); ok {
+		code := e.Code
+		rt.ExitStatus = &code
+		rt.Exit = e.String()
+	}
+	if u := r.usage(); u.Samples > 0 {
+		rt.PeakRSS, rt.PeakThreads = u.PeakRSS, u.PeakThreads
+	}
+	for _, res := range rep.Checks {
+		if res.ID == callSequence.ID && res.Status == Pass {
+			p50, p99 := res.Figures["p50_ms"], res.Figures["p99_ms"]
+			rt.CallP50MS, rt.CallP99MS = &p50, &p99
+		}
+	}
+	for _, inst := range instances {
+		o, e := inst.proc.OutputBytes()
+		rt.OutputBytes += o + e
+		rep.Instances = append(rep.Instances, inst.report())
+	}
+	rep.Duration = time.Since(r.started)
+	rep.WallMS = ms(rep.Duration)
+	rep.Finish(r.interrupted())
+	return rep
+}
+
+// startByHand is a shell line that starts the runtime as conform did, on
+// the address the reproduce lines use.
+func (r *runner) startByHand() string {
+	var parts []string
+	if r.cfg.Dir != "" {
+		parts = append(parts, "cd", shellquote.Quote(r.cfg.Dir), "&&")
+	}
+	env := r.cfg.environment(nil, reproAddress, instanceName(r.cfg, 1))
+	for _, kv := range env {
+		k, v, _ := strings.Cut(kv, "=")
+		parts = append(parts, k+"="+shellquote.Quote(v))
+	}
+	parts = append(parts, shellquote.Join(r.cfg.Command))
+	return strings.Join(parts, " ")
+}
+
+// firstAnswer is the time from exec to the first call the instance
+// answered OK, or 0.
+func (inst *instance) firstAnswer() time.Duration {
+	inst.mu.Lock()
+	defer inst.mu.Unlock()
+	var first time.Time
+	for _, c := range inst.calls {
+		if c.kind == kindOK && !c.end.IsZero() && (first.IsZero() || c.end.Before(first)) {
+			first = c.end
+		}
+	}
+	if first.IsZero() {
+		return 0
+	}
+	return first.Sub(inst.proc.Started)
+}

@@ -1,0 +1,317 @@
+package conformance
+
+import (
+	"fmt"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/oe-rt/oe-rt/client"
+	"github.com/oe-rt/oe-rt/internal/launch"
+)
+
+// The shutdown checks judge a fresh instance of their own, stopped as the
+// master stops one: SIGTERM to the runtime's PID, up to the grace period,
+// then SIGKILL to the PID. They read the result of one shared scenario.
+
+var shutdownScenario = &Scenario{Name: "the shutdown scenario", run: runShutdownScenario}
+
+// shutdownResult is what the shutdown scenario observed.
+type shutdownResult struct {
+	harnessErr  error     // conform could not start the instance
+	inst        *instance // the instance it stopped
+	notReady    error
+	endedBefore string // it ended by itself before SIGTERM: how
+	interrupted bool
+
+	drainRan     bool
+	drainMissing string        // the sleep fixture is missing: what it answered
+	drainEarly   string        // the sleep returned before its time, before SIGTERM
+	drainErr     *callErr      // the in-flight call's failure
+	drainAfter   time.Duration // from SIGTERM to the in-flight call's end
+	drainLate    bool          // the call ended before SIGTERM could be sent
+
+	sent      time.Time
+	exited    bool          // exited within the grace period
+	exit      launch.Exit   // how it ended
+	took      time.Duration // from SIGTERM to its exit
+	killed    bool          // conform sent SIGKILL after the grace period
+	survivors []launch.Proc // processes of its launch alive after it ended
+	from, to  time.Time
+}
+
+// drainSleep is the sleep of the call kept in flight across SIGTERM.
+const drainSleep = time.Second
+
+const scenarioOwner = "the shutdown scenario"
+
+func runShutdownScenario(r *runner) any {
+	res := &shutdownResult{from: time.Now()}
+	defer func() { res.to = time.Now() }()
+	select {
+	case <-r.schemaReady:
+	case <-r.ctx.Done():
+	}
+	if r.ctx.Err() != nil {
+		res.interrupted = true
+		return res
+	}
+	inst, err := r.startInstance("shutdown")
+	if err != nil {
+		res.harnessErr = err
+		return res
+	}
+	res.inst = inst
+	defer inst.proc.Cleanup()
+	if inst.readyErr != nil {
+		res.notReady = inst.readyErr
+		inst.kill("it did not become ready")
+		return res
+	}
+	drainDone := make(chan struct{})
+	if !r.isMissing("sleep") {
+		res.drainRan = true
+		m := &client.Message{FunctionName: r.cfg.fn("sleep"), Payload: []byte(fmt.Sprintf(`{"ms":%d}`, drainSleep.Milliseconds()))}
+		started := time.Now()
+		var end time.Time
+		go func() {
+			defer close(drainDone)
+			_, err := inst.call(r.ctx, scenarioOwner, m, r.cfg.Grace+5*time.Second)
+			end = time.Now()
+			r.learn(scenarioOwner, m.FunctionName, err)
+			switch {
+			case err == nil:
+			case err.kind == kindMissing:
+				res.drainMissing = r.missingWords("sleep")
+			case err.kind == kindNoService:
+				res.drainMissing = err.describe()
+			default:
+				res.drainErr = err
+			}
+		}()
+		defer func() {
+			// Read only after the call ended (drainDone is closed then).
+			select {
+			case <-drainDone:
+				if !res.sent.IsZero() {
+					res.drainAfter = end.Sub(res.sent)
+				}
+			default:
+			}
+		}()
+		// Let the call reach the runtime before the signal, and make sure
+		// it is still in flight when the signal goes.
+		select {
+		case <-drainDone:
+			took := end.Sub(started)
+			switch {
+			case res.drainErr == nil && res.drainMissing == "" && took < drainSleep:
+				res.drainEarly = fmt.Sprintf("sleep %d ms returned after %s, before SIGTERM could be sent: the sleep fixture must wait the time asked, so nothing was in flight to drain",
+					drainSleep.Milliseconds(), took.Round(time.Millisecond))
+			case res.drainErr == nil && res.drainMissing == "":
+				res.drainLate = true
+			}
+		case <-time.After(200 * time.Millisecond):
+		case <-r.ctx.Done():
+		}
+	} else {
+		close(drainDone)
+	}
+	if r.ctx.Err() != nil {
+		res.interrupted = true
+		inst.kill("the run was interrupted")
+		return res
+	}
+	if inst.ending() != nil {
+		res.endedBefore = inst.endWords()
+		return res
+	}
+
+	// As the master stops an instance: SIGTERM to the PID only.
+	inst.mu.Lock()
+	inst.asked = "SIGTERM (shutdown scenario)"
+	inst.mu.Unlock()
+	res.sent = time.Now()
+	_ = inst.proc.Signal(syscall.SIGTERM)
+	timer := time.NewTimer(r.cfg.Grace)
+	select {
+	case <-inst.proc.Done():
+		res.exited = true
+	case <-timer.C:
+	case <-r.parent.Done():
+		res.interrupted = true
+	}
+	timer.Stop()
+	if !res.exited {
+		// After the grace period, SIGKILL to the PID, as the master does.
+		res.killed = !res.interrupted
+		_ = inst.proc.Signal(syscall.SIGKILL)
+		select {
+		case <-inst.proc.Done():
+		case <-time.After(2 * time.Second):
+		}
+	}
+	if e, ok := inst.proc.ExitStatus(); ok {
+		res.exit = e
+		res.took = e.At.Sub(res.sent)
+		if e.At.Before(res.sent) {
+			// It was gone before the signal: it did not handle it.
+			inst.mu.Lock()
+			inst.asked = ""
+			if inst.end != nil {
+				inst.end.byItself, inst.end.asked = true, ""
+			}
+			inst.mu.Unlock()
+			res.endedBefore = inst.endWords()
+			res.exited = false
+		}
+	}
+	if res.drainRan {
+		select {
+		case <-drainDone:
+		case <-time.After(2 * time.Second):
+		}
+	}
+	// What the master would have left running: the rest of the launch.
+	time.Sleep(50 * time.Millisecond) // let descendants follow their parent
+	res.survivors = inst.proc.Survivors()
+	inst.proc.Cleanup()
+	return res
+}
+
+// unusable says why the scenario's result cannot be judged by a check, or
+// nil. The first check (shutdown.sigterm) carries a failure to become
+// ready; the others point to it.
+func (s *shutdownResult) unusable(id string) *Outcome {
+	var o Outcome
+	switch {
+	case s.interrupted:
+		o = notRun("interrupted")
+	case s.harnessErr != nil:
+		o = harnessError("could not start a fresh instance for the shutdown checks: %v", s.harnessErr)
+	case s.notReady != nil && id == "shutdown.sigterm":
+		o = fail("a fresh instance (#%d) for the shutdown checks did not become ready: %v", s.inst.n, s.notReady)
+	case s.notReady != nil:
+		o = notRun("the shutdown instance did not become ready (see shutdown.sigterm)")
+	case s.endedBefore != "":
+		o = notRun("instance #%d %s, before SIGTERM was sent (see run.alive)", s.inst.n, s.endedBefore)
+	default:
+		return nil
+	}
+	return &o
+}
+
+func (c *checkCtx) shutdown() *shutdownResult {
+	return c.resultOf(shutdownScenario).(*shutdownResult)
+}
+
+// scenarioOutput shows what the shutdown instance wrote during the
+// scenario.
+func (s *shutdownResult) output() []OutputLine {
+	if s.inst == nil {
+		return nil
+	}
+	return s.inst.lines(s.from, s.to)
+}
+
+var shutdownSigterm = &Check{ID: "shutdown.sigterm", Level: MUST, phase: phaseShutdown, Requires: []*Scenario{shutdownScenario},
+	Description: "after SIGTERM to its PID the runtime exits by itself within the grace period ({grace})",
+	run:         checkShutdownSigterm}
+
+func checkShutdownSigterm(c *checkCtx) Outcome {
+	s := c.shutdown()
+	if o := s.unusable(c.check.ID); o != nil {
+		return s.withOutput(*o)
+	}
+	switch {
+	case !s.exited:
+		return s.withOutput(fail("still running %s after SIGTERM to its PID: handle SIGTERM, stop accepting calls, finish those in flight and exit; conform sent SIGKILL", c.cfg().Grace))
+	case s.exit.Signal == syscall.SIGTERM:
+		return s.withOutput(fail("%s %s after SIGTERM instead of handling it: calls in flight are lost that way", s.exit, s.took.Round(time.Millisecond)))
+	case s.exit.Signal != 0:
+		return s.withOutput(fail("%s %s after SIGTERM instead of exiting", s.exit, s.took.Round(time.Millisecond)))
+	}
+	return pass("exited by itself %s after SIGTERM (%s)", s.took.Round(time.Millisecond), s.exit)
+}
+
+var shutdownExitCode = &Check{ID: "shutdown.exit-code", Level: SHOULD, phase: phaseShutdown, Requires: []*Scenario{shutdownScenario},
+	Description: "exit status 0 after SIGTERM",
+	run:         checkShutdownExitCode}
+
+func checkShutdownExitCode(c *checkCtx) Outcome {
+	s := c.shutdown()
+	if o := s.unusable(c.check.ID); o != nil {
+		return *o
+	}
+	if !s.exited {
+		return notRun("the runtime did not exit within %s of SIGTERM (see shutdown.sigterm)", c.cfg().Grace)
+	}
+	if s.exit.Signal != 0 || s.exit.Code != 0 {
+		return s.withOutput(fail("ended with %s after SIGTERM, want exit status 0", s.exit))
+	}
+	return pass("exit status 0")
+}
+
+var shutdownDrain = &Check{ID: "shutdown.drain", Level: MUST, phase: phaseShutdown, Needs: []string{"sleep"}, Requires: []*Scenario{shutdownScenario},
+	Description: "a call in flight when SIGTERM arrives completes successfully",
+	run:         checkShutdownDrain}
+
+func checkShutdownDrain(c *checkCtx) Outcome {
+	s := c.shutdown()
+	if o := s.unusable(c.check.ID); o != nil {
+		return *o
+	}
+	switch {
+	case s.drainMissing != "":
+		return notRun("%s", s.drainMissing)
+	case !s.drainRan:
+		return notRun("%s", c.r.missingWords("sleep"))
+	case s.drainEarly != "":
+		return s.withOutput(fail("%s", s.drainEarly))
+	case s.drainLate:
+		return notRun("the %s sleep ended before conform could send SIGTERM (conform itself was delayed): nothing was in flight to drain; run again", drainSleep)
+	case s.drainErr != nil && s.drainErr.kind == kindExited:
+		return s.withOutput(fail("the %s call in flight when SIGTERM arrived was dropped: the runtime exited (%s) %s after SIGTERM without answering it", drainSleep, s.exit, s.took.Round(time.Millisecond)))
+	case s.drainErr != nil && s.drainErr.kind == kindAnswered:
+		return s.withOutput(fail("the %s call in flight when SIGTERM arrived failed: the runtime answered %s", drainSleep, s.drainErr.statusText()))
+	case s.drainErr != nil:
+		return s.withOutput(fail("the %s call in flight when SIGTERM arrived failed: %s", drainSleep, s.drainErr.describe()))
+	}
+	return pass("the %s call in flight completed, %s after SIGTERM", drainSleep, s.drainAfter.Round(time.Millisecond))
+}
+
+var shutdownNoOrphans = &Check{ID: "shutdown.no-orphans", Level: MUST, phase: phaseShutdown, Requires: []*Scenario{shutdownScenario},
+	Description: "no process the runtime started outlives it",
+	run:         checkShutdownOrphans}
+
+func checkShutdownOrphans(c *checkCtx) Outcome {
+	s := c.shutdown()
+	if o := s.unusable(c.check.ID); o != nil {
+		return *o
+	}
+	if len(s.survivors) > 0 {
+		var each []string
+		for _, p := range s.survivors {
+			each = append(each, fmt.Sprintf("pid %d (`%s`)", p.Pid, p.Cmdline))
+		}
+		how := "exited"
+		if !s.exited {
+			how = "was killed"
+		}
+		return s.withOutput(fail("under the master, %s would have kept running after the runtime %s; conform ended %s",
+			strings.Join(each, ", "), how, plural(len(each), "it", "them")))
+	}
+	return pass("no process of the runtime outlived it")
+}
+
+func (s *shutdownResult) withOutput(o Outcome) Outcome {
+	o.output = s.output()
+	return o
+}
+
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
+}

@@ -1,0 +1,109 @@
+package conformance
+
+import (
+	"fmt"
+	"net"
+	"strings"
+	"time"
+
+	"github.com/oe-rt/oe-rt/internal/launch"
+)
+
+// The start checks judge the first instance: how it came up.
+
+var startListen = &Check{ID: "start.listen", Level: MUST, phase: phaseStart,
+	Description: "accepts gRPC connections on the address given in the environment within the start timeout",
+	run:         checkStartListen}
+
+func checkStartListen(c *checkCtx) Outcome {
+	if err := c.inst.readyErr; err != nil {
+		return fail("%v", err)
+	}
+	return pass("accepted a connection on %s %s after exec", c.inst.addr, c.inst.readyIn.Round(time.Millisecond))
+}
+
+var startTime = &Check{ID: "start.time", Level: SHOULD, phase: phaseStart,
+	Description: "accepts its first connection within 1 s of exec",
+	run:         checkStartTime}
+
+func checkStartTime(c *checkCtx) Outcome {
+	if c.inst.readyIn > time.Second {
+		return fail("accepted its first connection %s after exec; the function manager starts instances on demand, while a message waits: aim for under 1 s", c.inst.readyIn.Round(time.Millisecond))
+	}
+	return pass("accepted its first connection %s after exec", c.inst.readyIn.Round(time.Millisecond))
+}
+
+var startScope = &Check{ID: "start.scope", Level: SHOULD, phase: phaseStart,
+	Description: "listens on the given address only: no other listening TCP socket, no wildcard bind",
+	run:         checkStartScope}
+
+func checkStartScope(c *checkCtx) Outcome {
+	if c.inst.ending() != nil {
+		return notRun("instance #%d %s before its sockets could be read (see run.alive)", c.inst.n, c.inst.endWords())
+	}
+	var pids []int
+	for _, p := range launch.Tree(c.inst.proc.Pid) {
+		pids = append(pids, p.Pid)
+	}
+	addrs, err := launch.Listeners(pids)
+	if err != nil {
+		return harnessError("cannot read the listening sockets: %v", err)
+	}
+	var wrong []string
+	for _, a := range addrs {
+		if a != c.inst.addr {
+			wrong = append(wrong, a)
+		}
+	}
+	if len(wrong) > 0 {
+		host, _, _ := net.SplitHostPort(wrong[0])
+		hint := ""
+		if ip := net.ParseIP(host); ip != nil && ip.IsUnspecified() {
+			hint = " (a wildcard bind: listen on the address given, not on every interface)"
+		}
+		return fail("listens on %s besides the given %s%s", strings.Join(wrong, ", "), c.inst.addr, hint)
+	}
+	return pass("listens on %s only", c.inst.addr)
+}
+
+var runAlive = &Check{ID: "run.alive", Level: MUST, phase: phaseEnd,
+	Description: "no instance exits or stops before it is asked to",
+	run:         checkRunAlive}
+
+// aliveWindow is the least time run.alive watches the first instance for
+// after it became ready, when the checks selected end sooner.
+const aliveWindow = time.Second
+
+func checkRunAlive(c *checkCtx) Outcome {
+	first := c.r.first
+	if wait := aliveWindow - time.Since(first.proc.Started.Add(first.readyIn)); wait > 0 && first.alive() {
+		select {
+		case <-time.After(wait):
+		case <-first.watchEnd: // it ended, and the end is recorded
+		case <-c.ctx.Done():
+		}
+	}
+	c.r.mu.Lock()
+	all := append([]*instance(nil), c.r.instances...)
+	c.r.mu.Unlock()
+	var ended []string
+	for _, inst := range all {
+		e := inst.ending()
+		if e == nil || !e.byItself {
+			continue
+		}
+		see := ""
+		for _, rec := range e.inFlight {
+			if !strings.Contains(rec.owner, " ") { // a check's ID, not a scenario
+				see = " (see " + rec.owner + ")"
+				break
+			}
+		}
+		ended = append(ended, fmt.Sprintf("instance #%d (%s) %s, %s after it started%s",
+			inst.n, inst.role, inst.endWords(), e.at.Sub(inst.proc.Started).Round(time.Millisecond), see))
+	}
+	if len(ended) > 0 {
+		return fail("%s", strings.Join(ended, "; "))
+	}
+	return pass("no instance ended by itself (%d started; the first watched for %s)", len(all), time.Since(first.proc.Started).Round(time.Millisecond))
+}
