@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"net"
 	"os"
 	"os/exec"
@@ -15,6 +16,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/oe-rt/oe-rt/internal/launch"
 )
 
 // TestExitCodes is the one table of exit codes and flag errors over every
@@ -166,6 +169,45 @@ func TestInterrupted(t *testing.T) {
 			assertNoChildren(t)
 		})
 	}
+}
+
+// A second Ctrl-C ends oe-rt at once, and what it started dies with it.
+func TestInterruptedTwice(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), commandTimeout)
+	defer cancel()
+	// A runtime that ignores SIGTERM and never listens.
+	cmd := exec.CommandContext(ctx, oeRT, "conform", "--start-timeout", "30s", "--grace", "30s", "/bin/sh", "--", "-c", `trap "" TERM INT; exec sleep 61.234`)
+	cmd.Env = cleanEnv()
+	var errb bytes.Buffer
+	cmd.Stderr = &errb
+	require.NoError(t, cmd.Start())
+	time.Sleep(time.Second)
+	require.NoError(t, cmd.Process.Signal(syscall.SIGINT))
+	time.Sleep(20 * time.Millisecond)
+	require.NoError(t, cmd.Process.Signal(syscall.SIGINT))
+	second := time.Now()
+	err := cmd.Wait()
+	assert.Less(t, time.Since(second), time.Second, "the second SIGINT ends oe-rt at once")
+	var ee *exec.ExitError
+	require.ErrorAs(t, err, &ee)
+	assert.Equal(t, ExitInterrupted, ee.ExitCode(), errb.String())
+	assert.Contains(t, errb.String(), "oe-rt: interrupted again by SIGINT: exiting at once")
+	// The launcher's guard ends the runtime within its bound, wherever it
+	// was re-parented.
+	alive := func() (pids []int) {
+		for _, p := range launch.All() {
+			if b, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", p.Pid)); err == nil && p.State != 'Z' &&
+				strings.Contains(string(b), "sleep\x0061.234") {
+				pids = append(pids, p.Pid)
+			}
+		}
+		return pids
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for time.Now().Before(deadline) && len(alive()) > 0 {
+		time.Sleep(50 * time.Millisecond)
+	}
+	assert.Empty(t, alive(), "the runtime outlived oe-rt")
 }
 
 // The exit codes are documented where users look: the README has the table

@@ -21,6 +21,7 @@ import (
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
+	"golang.org/x/sys/unix"
 )
 
 // Version is set at build time with -ldflags "-X github.com/oe-rt/oe-rt/internal/cli.Version=…".
@@ -195,6 +196,15 @@ func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		case s := <-sigs:
 			cancel(&interruptedError{sig: s})
 		case <-ctx.Done():
+			return
+		}
+		// The first signal asks the command to wind down (conform ends its
+		// runtimes within 2 s and writes what it has); a second one ends
+		// oe-rt at once. What it started dies with it: the runtime by its
+		// parent-death signal, the rest by the launcher's guard.
+		if s, ok := <-sigs; ok {
+			fmt.Fprintf(stderr, "oe-rt: interrupted again by %s: exiting at once\n", unix.SignalName(s.(syscall.Signal)))
+			os.Exit(ExitInterrupted)
 		}
 	}()
 	root := NewRootCmd(&env{stdin: stdin, stdout: stdout, stderr: stderr})
