@@ -48,10 +48,26 @@ type ServerConfig struct {
 		} `yaml:"length"`
 	} `yaml:"message"`
 	// Concurrent.Max bounds the calls served at once on one connection
-	// (0: no bound).
+	// (grpc-go's MaxConcurrentStreams; default DefaultConcurrentMax; 0: no
+	// bound). With message.length.max it bounds what one connection can
+	// make serve hold.
 	Concurrent struct {
 		Max uint32 `yaml:"max"`
 	} `yaml:"concurrent"`
+	// Call.Timeout is how long a call's response may make no progress
+	// (the client does not read it) before serve closes the connection
+	// (an oe-rt key; default DefaultCallTimeout, the function manager's
+	// own call timeout).
+	Call struct {
+		Timeout Duration `yaml:"timeout"`
+	} `yaml:"call"`
+	// Idle.Timeout is how long a connection may carry no call before serve
+	// closes it (an oe-rt key; default DefaultIdleTimeout). A connection
+	// that has not completed its handshake is closed after
+	// min(Idle.Timeout, HandshakeTimeout).
+	Idle struct {
+		Timeout Duration `yaml:"timeout"`
+	} `yaml:"idle"`
 	// Workers.Max sets a fixed pool of goroutines that serve calls
 	// (0: one goroutine per call, grpc-go's default).
 	Workers struct {
@@ -86,15 +102,31 @@ type LoggerConfig struct {
 	Format string `yaml:"format"`
 }
 
-// DefaultGrace is the default of server.timeout.
-const DefaultGrace = 10 * time.Second
+// Defaults of the server block.
+const (
+	// DefaultGrace is the default of server.timeout.
+	DefaultGrace = 10 * time.Second
+	// DefaultConcurrentMax is the default of server.concurrent.max.
+	DefaultConcurrentMax = 64
+	// DefaultCallTimeout is the default of server.call.timeout.
+	DefaultCallTimeout = 30 * time.Second
+	// DefaultIdleTimeout is the default of server.idle.timeout.
+	DefaultIdleTimeout = 2 * time.Minute
+	// HandshakeTimeout bounds the TLS and HTTP/2 handshake of a new
+	// connection (never more than server.idle.timeout).
+	HandshakeTimeout = 10 * time.Second
+)
 
 // DefaultConfig returns the configuration used when no file is given: the
-// built-in fixtures, 4 MiB messages, a 10 s grace period.
+// built-in fixtures, 4 MiB messages, a 10 s grace period, and the limits'
+// defaults.
 func DefaultConfig() *Config {
 	c := &Config{}
 	c.Server.Timeout = Duration(DefaultGrace)
 	c.Server.Message.Length.Max = convention.DefaultMaxMessageSize
+	c.Server.Concurrent.Max = DefaultConcurrentMax
+	c.Server.Call.Timeout = Duration(DefaultCallTimeout)
+	c.Server.Idle.Timeout = Duration(DefaultIdleTimeout)
 	c.Logger.Level = "info"
 	c.Logger.Format = "text"
 	return c
@@ -280,6 +312,12 @@ func (c *Config) validate() error {
 	}
 	if c.Server.Timeout < 0 {
 		return errors.New("server.timeout must not be negative")
+	}
+	if c.Server.Call.Timeout <= 0 {
+		return errors.New("server.call.timeout must be positive")
+	}
+	if c.Server.Idle.Timeout <= 0 {
+		return errors.New("server.idle.timeout must be positive")
 	}
 	switch strings.ToLower(c.Logger.Level) {
 	case "", "debug", "info", "warn", "warning", "error":

@@ -63,6 +63,9 @@ func TestParseConfigErrors(t *testing.T) {
 		{"duration: a word", "server:\n  timeout: soon\n", []string{`s.yml:2: duration "soon"`}},
 		{"duration: a list", "server:\n  timeout: [1s]\n", []string{`s.yml:2: duration ""`}},
 		{"duration: negative", "server:\n  timeout: -1s\n", []string{"s.yml: server.timeout must not be negative"}},
+		{"call timeout: zero", "server:\n  call:\n    timeout: 0s\n", []string{"s.yml: server.call.timeout must be positive"}},
+		{"idle timeout: negative", "server:\n  idle:\n    timeout: -1m\n", []string{"s.yml: server.idle.timeout must be positive"}},
+		{"unknown key: server.call", "server:\n  call:\n    timout: 1s\n", []string{`s.yml:3: unknown key "timout" in server.call`}},
 
 		// Functions.
 		{"duplicate function", "functions:\n  - {name: a, handler: echo}\n  - {name: a, handler: none}\n", []string{`s.yml: function "a" is configured twice`}},
@@ -119,6 +122,11 @@ func TestParseConfigValues(t *testing.T) {
 		}},
 		{"durations", "server:\n  timeout: 1m30s\n", func(t *testing.T, c *Config) {
 			assert.Equal(t, Duration(90*time.Second), c.Server.Timeout)
+		}},
+		{"limits", "server:\n  concurrent:\n    max: 8\n  call:\n    timeout: 5s\n  idle:\n    timeout: 1m\n", func(t *testing.T, c *Config) {
+			assert.Equal(t, uint32(8), c.Server.Concurrent.Max)
+			assert.Equal(t, Duration(5*time.Second), c.Server.Call.Timeout)
+			assert.Equal(t, Duration(time.Minute), c.Server.Idle.Timeout)
 		}},
 		{"zero grace", "server:\n  timeout: 0s\n", func(t *testing.T, c *Config) { assert.Equal(t, Duration(0), c.Server.Timeout) }},
 		{"logger levels and formats in any case", "logger:\n  level: WARNING\n  format: JSON\n", func(t *testing.T, c *Config) {
@@ -181,6 +189,9 @@ func TestDefaultConfig(t *testing.T) {
 	assert.Equal(t, Duration(DefaultGrace), c.Server.Timeout)
 	assert.Empty(t, c.Functions, "no functions means the fixtures")
 	assert.Empty(t, c.Server.Address)
+	assert.Equal(t, uint32(64), c.Server.Concurrent.Max, "as many as the benchmark's callers on one connection")
+	assert.Equal(t, Duration(30*time.Second), c.Server.Call.Timeout, "the function manager's call timeout")
+	assert.Equal(t, Duration(2*time.Minute), c.Server.Idle.Timeout)
 }
 
 func TestParseSize(t *testing.T) {

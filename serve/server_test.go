@@ -513,8 +513,8 @@ func TestExecHandler(t *testing.T) {
 		cfg.Server.Message.Length.Max = 4 << 10
 		cfg.Functions = []FunctionConfig{{Name: "big", Handler: "exec:head -c 8192 /dev/zero"}}
 		_, err := call(t, start(t, cfg, nil), fields("big", nil))
-		assert.Equal(t, codes.Unknown, status.Code(err))
-		assert.Contains(t, status.Convert(err).Message(), "output exceeds 4096 bytes")
+		assert.Equal(t, codes.ResourceExhausted, status.Code(err))
+		assert.Contains(t, status.Convert(err).Message(), "output exceeds the message limit (server.message.length.max, 4096 bytes)")
 	})
 	t.Run("what the program leaves behind is killed, and does not hold the call", func(t *testing.T) {
 		res, err := call(t, c, fields("bg", nil))

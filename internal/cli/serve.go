@@ -56,7 +56,12 @@ SIGTERM or SIGINT stops it gracefully (exit 0).`,
 			if _, _, err := serve.ResolveAddress(o.address, cfg, nil); err != nil {
 				return usageError("%w", err)
 			}
-			err = serve.Run(cmd.Context(), serve.Options{Config: cfg, Address: o.address, Logger: log})
+			err = serve.Run(cmd.Context(), serve.Options{
+				Config: cfg, Address: o.address, Logger: log,
+				// oe-rt serve starts no children but its exec: programs.
+				AdoptOrphans:  true,
+				ReleaseMemory: true,
+			})
 			if err != nil {
 				return &ExitError{Code: ExitFailure, Err: err}
 			}
