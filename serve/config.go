@@ -92,14 +92,32 @@ type FunctionConfig struct {
 	CodeDir string `yaml:"codedir"`
 }
 
-// LoggerConfig is the `logger` block.
+// LoggerConfig is the `logger` block, with Baetyl's keys.
 type LoggerConfig struct {
-	// Path is a file to log to; empty means standard error.
+	// Path is a file to log to, created with its directory; empty means
+	// standard error.
 	Path string `yaml:"path"`
 	// Level is debug, info, warn or error.
 	Level string `yaml:"level"`
 	// Format is text or json.
 	Format string `yaml:"format"`
+	// Age.Max, Size.Max and Backup.Max are Baetyl's rotation keys (days,
+	// megabytes, files). serve accepts them, so that Baetyl's
+	// configurations run unchanged, but does not rotate its log.
+	Age struct {
+		Max int `yaml:"max"`
+	} `yaml:"age"`
+	Size struct {
+		Max int `yaml:"max"`
+	} `yaml:"size"`
+	Backup struct {
+		Max int `yaml:"max"`
+	} `yaml:"backup"`
+}
+
+// Rotation reports whether any of the rotation keys is set.
+func (c LoggerConfig) Rotation() bool {
+	return c.Age.Max != 0 || c.Size.Max != 0 || c.Backup.Max != 0
 }
 
 // Defaults of the server block.
@@ -329,7 +347,43 @@ func (c *Config) validate() error {
 	default:
 		return fmt.Errorf("logger.format %q: want text or json", c.Logger.Format)
 	}
+	for _, k := range []struct {
+		key string
+		n   int
+	}{{"logger.age.max", c.Logger.Age.Max}, {"logger.size.max", c.Logger.Size.Max}, {"logger.backup.max", c.Logger.Backup.Max}} {
+		if k.n < 0 {
+			return fmt.Errorf("%s must not be negative", k.key)
+		}
+	}
 	return nil
+}
+
+// Default configuration files, relative to the working directory.
+const (
+	// OpenEdgeConfigPath is where OpenEdge's master puts an instance's
+	// configuration (and where it is read when no master started serve).
+	OpenEdgeConfigPath = "etc/openedge/service.yml"
+	// BaetylConfigPath is where Baetyl's master mounts it; it passes no -c.
+	BaetylConfigPath = "etc/baetyl/service.yml"
+)
+
+// BaetylMasterEnv lists the variables by which serve knows that a Baetyl
+// master started it: the master sets all three for every instance.
+var BaetylMasterEnv = []string{
+	"BAETYL_SERVICE_NAME",
+	"BAETYL_SERVICE_INSTANCE_NAME",
+	"BAETYL_SERVICE_INSTANCE_ADDRESS",
+}
+
+// DefaultConfigPath is the configuration file read when none is named:
+// BaetylConfigPath when any variable of BaetylMasterEnv is set to a
+// non-empty value, else OpenEdgeConfigPath. why says which variable
+// decided. lookup is os.LookupEnv when nil.
+func DefaultConfigPath(lookup func(string) (string, bool)) (path, why string) {
+	if _, name := convention.Lookup(BaetylMasterEnv, lookup); name != "" {
+		return BaetylConfigPath, "$" + name + " is set: started by a Baetyl master"
+	}
+	return OpenEdgeConfigPath, "no Baetyl master variable is set"
 }
 
 // Size is a byte count written as plain bytes (4194304) or with a unit

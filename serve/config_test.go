@@ -82,6 +82,9 @@ func TestParseConfigErrors(t *testing.T) {
 		// Logger.
 		{"bad logger level", "logger:\n  level: loud\n", []string{`s.yml: logger.level "loud": want debug, info, warn or error`}},
 		{"bad logger format", "logger:\n  format: xml\n", []string{`s.yml: logger.format "xml": want text or json`}},
+		{"negative logger.size.max", "logger:\n  size:\n    max: -1\n", []string{"s.yml: logger.size.max must not be negative"}},
+		{"logger.age.max not a number", "logger:\n  age:\n    max: old\n", []string{"s.yml:3: cannot unmarshal a string `old`"}},
+		{"unknown key: logger.backup", "logger:\n  backup:\n    count: 3\n", []string{`s.yml:3: unknown key "count" in logger.backup`}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c, err := ParseConfig("s.yml", []byte(tc.yaml))
@@ -122,6 +125,13 @@ func TestParseConfigValues(t *testing.T) {
 		}},
 		{"durations", "server:\n  timeout: 1m30s\n", func(t *testing.T, c *Config) {
 			assert.Equal(t, Duration(90*time.Second), c.Server.Timeout)
+		}},
+		{"Baetyl's logger block", "logger:\n  path: var/log/baetyl/service.log\n  level: \"debug\"\n  format: text\n  age:\n    max: 15\n  size:\n    max: 50\n  backup:\n    max: 15\n", func(t *testing.T, c *Config) {
+			assert.Equal(t, "var/log/baetyl/service.log", c.Logger.Path)
+			assert.Equal(t, 15, c.Logger.Age.Max)
+			assert.Equal(t, 50, c.Logger.Size.Max)
+			assert.Equal(t, 15, c.Logger.Backup.Max)
+			assert.True(t, c.Logger.Rotation())
 		}},
 		{"limits", "server:\n  concurrent:\n    max: 8\n  call:\n    timeout: 5s\n  idle:\n    timeout: 1m\n", func(t *testing.T, c *Config) {
 			assert.Equal(t, uint32(8), c.Server.Concurrent.Max)
@@ -192,6 +202,24 @@ func TestDefaultConfig(t *testing.T) {
 	assert.Equal(t, uint32(64), c.Server.Concurrent.Max, "as many as the benchmark's callers on one connection")
 	assert.Equal(t, Duration(30*time.Second), c.Server.Call.Timeout, "the function manager's call timeout")
 	assert.Equal(t, Duration(2*time.Minute), c.Server.Idle.Timeout)
+}
+
+func TestDefaultConfigPath(t *testing.T) {
+	for _, tc := range []struct {
+		env  map[string]string
+		want string
+	}{
+		{nil, "etc/openedge/service.yml"},
+		{map[string]string{"BAETYL_SERVICE_NAME": "svc"}, "etc/baetyl/service.yml"},
+		{map[string]string{"BAETYL_SERVICE_INSTANCE_NAME": "svc.f.1"}, "etc/baetyl/service.yml"},
+		{map[string]string{"BAETYL_SERVICE_INSTANCE_ADDRESS": "127.0.0.1:1"}, "etc/baetyl/service.yml"},
+		{map[string]string{"BAETYL_SERVICE_NAME": " "}, "etc/openedge/service.yml"},
+		{map[string]string{"BAETYL_MASTER_API_VERSION": "v1", "OPENEDGE_SERVICE_NAME": "x"}, "etc/openedge/service.yml"},
+	} {
+		got, why := DefaultConfigPath(func(k string) (string, bool) { v, ok := tc.env[k]; return v, ok })
+		assert.Equal(t, tc.want, got, "%v", tc.env)
+		assert.NotEmpty(t, why)
+	}
 }
 
 func TestParseSize(t *testing.T) {

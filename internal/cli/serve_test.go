@@ -396,3 +396,118 @@ func TestServeHealth(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, healthpb.HealthCheckResponse_SERVING, h.Status)
 }
+
+// TestServeDefaultConfigPath: without --config, serve reads
+// etc/baetyl/service.yml when a Baetyl master started it (any of its
+// service variables is set), etc/openedge/service.yml otherwise — never
+// the other one.
+func TestServeDefaultConfigPath(t *testing.T) {
+	layout := func(t *testing.T, files ...string) (dir string, addrs map[string]string) {
+		dir, addrs = t.TempDir(), map[string]string{}
+		for _, era := range files {
+			addr, err := launch.FreePort()
+			require.NoError(t, err)
+			addrs[era] = addr
+			writeFile(t, dir, "etc/"+era+"/service.yml", "name: from-"+era+"\nserver:\n  address: "+addr+"\n", 0o644)
+		}
+		return dir, addrs
+	}
+	for _, tc := range []struct {
+		name string
+		env  string // NAME=value, or ""
+		want string // the era whose file is read
+	}{
+		{"no master variable", "", "openedge"},
+		{"BAETYL_SERVICE_NAME", "BAETYL_SERVICE_NAME=function-echo", "baetyl"},
+		{"BAETYL_SERVICE_INSTANCE_NAME", "BAETYL_SERVICE_INSTANCE_NAME=function-echo.echo.1", "baetyl"},
+		{"an empty variable does not count", "BAETYL_SERVICE_NAME=", "openedge"},
+		{"OpenEdge's variables are not Baetyl's", "OPENEDGE_SERVICE_NAME=x", "openedge"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir, addrs := layout(t, "openedge", "baetyl")
+			var env []string
+			if tc.env != "" {
+				env = append(env, tc.env)
+			}
+			p, _ := startServe(t, serveSpec{noAddress: true, addr: addrs[tc.want], dir: dir, env: env})
+			require.NoError(t, p.Signal(syscall.SIGTERM))
+			assert.Equal(t, 0, waitExit(t, p).Code, p.Stderr())
+			assert.Contains(t, p.Stderr(), "file=etc/"+tc.want+"/service.yml read=true")
+			if tc.env == "OPENEDGE_SERVICE_NAME=x" {
+				assert.Contains(t, p.Stderr(), "name=x")
+			} else if !strings.HasPrefix(tc.env, "BAETYL_SERVICE_INSTANCE_NAME") {
+				assert.Contains(t, p.Stderr(), "name=from-"+tc.want)
+			}
+		})
+	}
+	t.Run("the address variable alone, as the master sets it", func(t *testing.T) {
+		dir, _ := layout(t, "openedge", "baetyl")
+		addr, err := launch.FreePort()
+		require.NoError(t, err)
+		p, _ := startServe(t, serveSpec{noAddress: true, addr: addr, dir: dir, env: []string{"BAETYL_SERVICE_INSTANCE_ADDRESS=" + addr}})
+		require.NoError(t, p.Signal(syscall.SIGTERM))
+		assert.Equal(t, 0, waitExit(t, p).Code, p.Stderr())
+		assert.Contains(t, p.Stderr(), "file=etc/baetyl/service.yml read=true")
+		assert.Contains(t, p.Stderr(), "name=from-baetyl")
+	})
+	t.Run("under Baetyl, OpenEdge's file is not read", func(t *testing.T) {
+		dir, addrs := layout(t, "openedge")
+		p, _ := startServe(t, serveSpec{noAddress: true, addr: addrs["openedge"], dir: dir,
+			env: []string{"BAETYL_SERVICE_NAME=svc", "OPENEDGE_SERVICE_ADDRESS=" + addrs["openedge"]}})
+		require.NoError(t, p.Signal(syscall.SIGTERM))
+		assert.Equal(t, 0, waitExit(t, p).Code, p.Stderr())
+		assert.Contains(t, p.Stderr(), "file=etc/baetyl/service.yml read=false")
+		assert.NotContains(t, p.Stderr(), "from-openedge")
+	})
+}
+
+// TestServeBaetylLogger: Baetyl's own logger block — a relative path in a
+// directory that does not exist yet, and the rotation keys — is accepted;
+// the directory is made, the log written, and serve says that it does not
+// rotate.
+func TestServeBaetylLogger(t *testing.T) {
+	dir := t.TempDir()
+	writeFile(t, dir, "etc/baetyl/service.yml", `logger:
+  path: var/log/baetyl/service.log
+  level: "debug"
+  format: json
+  age:
+    max: 15
+  size:
+    max: 50
+  backup:
+    max: 15
+`, 0o644)
+	p, addr := startServe(t, serveSpec{dir: dir, env: []string{"BAETYL_SERVICE_NAME=svc"}})
+	_, err := callT(t, dialT(t, addr), "echo", "hi")
+	require.NoError(t, err)
+	require.NoError(t, p.Signal(syscall.SIGTERM))
+	assert.Equal(t, 0, waitExit(t, p).Code, p.Stderr())
+	assert.Empty(t, p.Stderr(), "the log goes to the file")
+	b, err := os.ReadFile(filepath.Join(dir, "var/log/baetyl/service.log"))
+	require.NoError(t, err)
+	log := string(b)
+	assert.Contains(t, log, `"msg":"runtime serving"`)
+	assert.Contains(t, log, "not applied: serve appends to its log without rotating it")
+}
+
+// TestServeStartupErrorsOnStderr: with logger.path set, an error that
+// stops serve from starting is still on standard error (and in the log).
+func TestServeStartupErrorsOnStderr(t *testing.T) {
+	busy, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer busy.Close()
+	dir := t.TempDir()
+	logFile := filepath.Join(dir, "logs", "serve.log")
+	cfg := writeFile(t, dir, "s.yml", "logger:\n  path: "+logFile+"\n", 0o644)
+	r := oe(t, nil, nil, "serve", "-c", cfg, "--address", busy.Addr().String())
+	assert.Equal(t, 1, r.code)
+	assert.Contains(t, r.stderr, "listen on "+busy.Addr().String()+" (from --address): the address is already in use")
+	b, err := os.ReadFile(logFile)
+	require.NoError(t, err)
+	assert.Contains(t, string(b), "runtime failed")
+
+	r = oe(t, nil, nil, "serve", "-c", cfg)
+	assert.Equal(t, 2, r.code)
+	assert.Contains(t, r.stderr, "no address to listen on")
+}
