@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"reflect"
 	"regexp"
 	"strconv"
 	"strings"
@@ -52,7 +53,7 @@ type ServerConfig struct {
 	// bound). With message.length.max it bounds what one connection can
 	// make serve hold.
 	Concurrent struct {
-		Max uint32 `yaml:"max"`
+		Max Count `yaml:"max"`
 	} `yaml:"concurrent"`
 	// Call.Timeout is how long a call's response may make no progress
 	// (the client does not read it) before serve closes the connection
@@ -71,7 +72,7 @@ type ServerConfig struct {
 	// Workers.Max sets a fixed pool of goroutines that serve calls
 	// (0: one goroutine per call, grpc-go's default).
 	Workers struct {
-		Max uint32 `yaml:"max"`
+		Max Count `yaml:"max"`
 	} `yaml:"workers"`
 	// CA, Key and Cert configure TLS; with CA, clients must present a
 	// certificate signed by it (mutual TLS).
@@ -105,13 +106,13 @@ type LoggerConfig struct {
 	// megabytes, files). serve accepts them, so that Baetyl's
 	// configurations run unchanged, but does not rotate its log.
 	Age struct {
-		Max int `yaml:"max"`
+		Max Count `yaml:"max"`
 	} `yaml:"age"`
 	Size struct {
-		Max int `yaml:"max"`
+		Max Count `yaml:"max"`
 	} `yaml:"size"`
 	Backup struct {
-		Max int `yaml:"max"`
+		Max Count `yaml:"max"`
 	} `yaml:"backup"`
 }
 
@@ -179,21 +180,148 @@ func ParseConfig(name string, b []byte) (*Config, error) {
 	return c, nil
 }
 
-// configError rewrites yaml's messages into "FILE:LINE: what" lines.
+// configError rewrites yaml's messages into "FILE:LINE: what" lines, in
+// the config's words: the key, the shape of YAML expected, no Go types.
 func configError(name string, b []byte, err error) error {
+	var doc yaml.Node
+	parsed := yaml.Unmarshal(b, &doc) == nil
 	var te *yaml.TypeError
 	if errors.As(err, &te) {
 		lines := make([]string, 0, len(te.Errors))
 		for _, e := range te.Errors {
-			lines = append(lines, name+":"+tidy(e, b))
+			lines = append(lines, name+":"+tidy(e, b, &doc))
 		}
 		return errors.New(strings.Join(lines, "\n"))
 	}
+	var ve *valueError
+	if errors.As(err, &ve) {
+		if key, ok := keyAt(&doc, ve.node.Line, ve.node.Column, ve.node.Kind); ok && key != "" {
+			return fmt.Errorf("%s:%d: %s: %s", name, ve.node.Line, key, ve.msg)
+		}
+		return fmt.Errorf("%s:%d: %s", name, ve.node.Line, ve.msg)
+	}
 	msg := strings.TrimPrefix(err.Error(), "yaml: ")
-	if yaml.Unmarshal(b, &yaml.Node{}) != nil {
+	if !parsed {
 		msg = syntaxLine(msg, b)
 	}
-	return errors.New(name + ":" + tidy(msg, b))
+	return errors.New(name + ":" + tidy(msg, b, nil))
+}
+
+// valueError is a bad value found by one of the config's own types.
+type valueError struct {
+	node *yaml.Node
+	msg  string
+}
+
+func (e *valueError) Error() string { return fmt.Sprintf("line %d: %s", e.node.Line, e.msg) }
+
+// badValue says that n is not what want describes.
+func badValue(n *yaml.Node, want string) error {
+	if n.Kind != yaml.ScalarNode {
+		return &valueError{n, fmt.Sprintf("want %s; got %s", want, kindName(n.Kind))}
+	}
+	return &valueError{n, fmt.Sprintf("%q: want %s", n.Value, want)}
+}
+
+// typeInto matches yaml's type mismatches, after tidy's renaming of tags.
+var typeInto = regexp.MustCompile(`^cannot unmarshal (.+?) into (.+)$`)
+
+// shapes says, for each Go type of Config as yaml names it in its
+// messages, what YAML it takes.
+var shapes = func() map[string]string {
+	m := map[string]string{}
+	var walk func(t reflect.Type) string
+	walk = func(t reflect.Type) string {
+		if d, ok := m[t.String()]; ok {
+			return d
+		}
+		var d string
+		switch {
+		case t == reflect.TypeFor[Size]():
+			d = "a size (4m, 512k or bytes)"
+		case t == reflect.TypeFor[Duration]():
+			d = "a duration (30s, 500ms)"
+		case t.Kind() == reflect.Struct:
+			keys := make([]string, 0, t.NumField())
+			for i := range t.NumField() {
+				f := t.Field(i)
+				key, _, _ := strings.Cut(f.Tag.Get("yaml"), ",")
+				keys = append(keys, key)
+				walk(f.Type)
+			}
+			d = "a mapping with the keys " + strings.Join(keys, ", ")
+			if len(keys) == 1 {
+				d = "a mapping with the key " + keys[0]
+			}
+		case t.Kind() == reflect.Slice:
+			d = "a list of " + strings.TrimPrefix(walk(t.Elem()), "a ")
+			d = strings.Replace(d, "list of mapping ", "list of mappings ", 1)
+		case t.Kind() == reflect.String:
+			d = "a string"
+		default:
+			d = "a whole number"
+		}
+		m[t.String()] = d
+		return d
+	}
+	walk(reflect.TypeFor[Config]())
+	return m
+}()
+
+// keyAt is the path (server.message, functions[1]) of the deepest value
+// node of doc on line that is of kind and, when column is not 0, starts at
+// column. ok is false when there is none; "" is the top level.
+func keyAt(doc *yaml.Node, line, column int, kind yaml.Kind) (path string, ok bool) {
+	var walk func(n *yaml.Node, path string)
+	walk = func(n *yaml.Node, p string) {
+		if n.Kind == kind && n.Line == line && (column == 0 || n.Column == column) {
+			path, ok = p, true
+		}
+		switch n.Kind {
+		case yaml.DocumentNode:
+			for _, c := range n.Content {
+				walk(c, p)
+			}
+		case yaml.MappingNode:
+			for i := 0; i+1 < len(n.Content); i += 2 {
+				sub := n.Content[i].Value
+				if p != "" {
+					sub = p + "." + sub
+				}
+				walk(n.Content[i+1], sub)
+			}
+		case yaml.SequenceNode:
+			for i, c := range n.Content {
+				walk(c, fmt.Sprintf("%s[%d]", p, i))
+			}
+		}
+	}
+	walk(doc, "")
+	return path, ok
+}
+
+// kindName says what a YAML node is, in the words of the messages.
+func kindName(k yaml.Kind) string {
+	switch k {
+	case yaml.SequenceNode:
+		return "a list"
+	case yaml.MappingNode:
+		return "a mapping"
+	case yaml.AliasNode:
+		return "an alias"
+	}
+	return "a scalar"
+}
+
+// gotKind is the node kind of yaml's "a list", "a mapping", "a string...".
+func gotKind(got string) yaml.Kind {
+	switch {
+	case strings.HasPrefix(got, "a list"):
+		return yaml.SequenceNode
+	case strings.HasPrefix(got, "a mapping"):
+		return yaml.MappingNode
+	}
+	return yaml.ScalarNode
 }
 
 // parserProblems are the messages of yaml's parser, as opposed to its
@@ -234,8 +362,9 @@ func syntaxLine(msg string, b []byte) string {
 
 // tidy turns one of yaml's messages into "LINE: what" (or " what" when
 // yaml gives no line), in the config's words: unknown keys are named with
-// the path of the block they are in, YAML tags as plain words.
-func tidy(msg string, b []byte) string {
+// the path of the block they are in, YAML tags as plain words, and, with
+// doc, a type mismatch as the key and the shape of YAML it takes.
+func tidy(msg string, b []byte, doc *yaml.Node) string {
 	msg = strings.TrimPrefix(msg, "yaml: ")
 	line := ""
 	if m := yamlLine.FindStringSubmatch(msg); m != nil {
@@ -254,6 +383,18 @@ func tidy(msg string, b []byte) string {
 		"!!str", "a string", "!!int", "a number", "!!float", "a number", "!!bool", "a boolean",
 		"!!seq", "a list", "!!map", "a mapping", "!!null", "null",
 	).Replace(msg)
+	if m := typeInto.FindStringSubmatch(msg); m != nil && doc != nil {
+		n, _ := strconv.Atoi(line)
+		shape, ok := shapes[m[2]]
+		if !ok {
+			shape = "another kind of value"
+		}
+		key, _ := keyAt(doc, n, 0, gotKind(m[1]))
+		if key == "" {
+			key = "the configuration"
+		}
+		msg = fmt.Sprintf("%s: want %s; got %s", key, shape, strings.ReplaceAll(m[1], "`", `"`))
+	}
 	if line != "" {
 		return line + ": " + msg
 	}
@@ -315,7 +456,7 @@ func (c *Config) validate() error {
 			return fmt.Errorf("function %q is configured twice", f.Name)
 		}
 		if err := checkHandler(f.Handler); err != nil {
-			return fmt.Errorf("function %q: %w", f.Name, err)
+			return fmt.Errorf("function %q (functions[%d].handler): %w", f.Name, i, err)
 		}
 		seen[f.Name] = true
 	}
@@ -346,14 +487,6 @@ func (c *Config) validate() error {
 	case "", "text", "json":
 	default:
 		return fmt.Errorf("logger.format %q: want text or json", c.Logger.Format)
-	}
-	for _, k := range []struct {
-		key string
-		n   int
-	}{{"logger.age.max", c.Logger.Age.Max}, {"logger.size.max", c.Logger.Size.Max}, {"logger.backup.max", c.Logger.Backup.Max}} {
-		if k.n < 0 {
-			return fmt.Errorf("%s must not be negative", k.key)
-		}
 	}
 	return nil
 }
@@ -392,9 +525,12 @@ type Size int64
 
 // UnmarshalYAML parses a size.
 func (s *Size) UnmarshalYAML(n *yaml.Node) error {
+	if n.Kind != yaml.ScalarNode {
+		return badValue(n, "a size such as 4m, 512k or 4194304")
+	}
 	v, err := ParseSize(n.Value)
 	if err != nil {
-		return fmt.Errorf("line %d: %w", n.Line, err)
+		return &valueError{n, err.Error()}
 	}
 	*s = Size(v)
 	return nil
@@ -416,14 +552,32 @@ func ParseSize(s string) (int64, error) {
 	return n, nil
 }
 
+// Count is a whole number from 0 to 4294967295: a maximum, a number of
+// days. Unlike a plain integer field, it refuses 1.5 rather than
+// truncating it.
+type Count uint32
+
+// UnmarshalYAML parses a count.
+func (c *Count) UnmarshalYAML(n *yaml.Node) error {
+	v, err := strconv.ParseUint(strings.TrimSpace(n.Value), 10, 32)
+	if n.Kind != yaml.ScalarNode || err != nil {
+		return badValue(n, "a whole number from 0 to 4294967295")
+	}
+	*c = Count(v)
+	return nil
+}
+
 // Duration is a time.Duration written as Go writes them (30s, 1m30s).
 type Duration time.Duration
 
 // UnmarshalYAML parses a duration.
 func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
 	v, err := time.ParseDuration(strings.TrimSpace(n.Value))
+	if n.Kind != yaml.ScalarNode {
+		return badValue(n, "a duration such as 30s or 500ms")
+	}
 	if err != nil {
-		return fmt.Errorf("line %d: duration %q: want a number with a unit such as 30s or 500ms", n.Line, n.Value)
+		return &valueError{n, fmt.Sprintf("duration %q: want a number with a unit such as 30s or 500ms", n.Value)}
 	}
 	*d = Duration(v)
 	return nil

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -149,36 +150,82 @@ func execEnv(base []string) []string {
 	return env
 }
 
-// resolve turns a function's configuration into its implementation.
+// resolve turns a function's configuration into its implementation. Its
+// errors say what is wrong with the handler, not which function it is.
 func resolve(f FunctionConfig, env []string, maxOutput int64) (Func, error) {
 	if fn, ok := Fixtures[f.Handler]; ok {
 		return fn, nil
 	}
 	if err := checkHandler(f.Handler); err != nil {
-		return nil, fmt.Errorf("function %q: %w", f.Name, err)
+		return nil, err
 	}
 	argv := strings.Fields(strings.TrimPrefix(f.Handler, ExecPrefix))
-	prog := argv[0]
-	if strings.ContainsRune(prog, '/') {
-		if !filepath.IsAbs(prog) {
-			prog = filepath.Join(f.CodeDir, prog)
-		}
-		if abs, err := filepath.Abs(prog); err == nil {
-			prog = abs
-		}
-		st, err := os.Stat(prog)
-		if err != nil {
-			return nil, fmt.Errorf("function %q: %w", f.Name, err)
-		}
-		if st.IsDir() || st.Mode()&0o111 == 0 {
-			return nil, fmt.Errorf("function %q: %s is not an executable file", f.Name, prog)
-		}
-	} else if p, err := exec.LookPath(prog); err != nil {
-		return nil, fmt.Errorf("function %q: %w", f.Name, err)
-	} else {
-		prog = p
+	prog, err := findProgram(argv[0], f.CodeDir)
+	if err != nil {
+		return nil, err
 	}
 	return execFunc(prog, argv[1:], f.CodeDir, env, maxOutput), nil
+}
+
+// findProgram finds an exec: handler's program: a name with a slash in
+// codedir (or the working directory), else in PATH. It returns an absolute
+// path to an executable file.
+func findProgram(name, codeDir string) (string, error) {
+	if !strings.ContainsRune(name, '/') {
+		p, err := exec.LookPath(name)
+		if err != nil {
+			return "", fmt.Errorf("program %q: not found in PATH (write ./%s for a program in codedir)", name, name)
+		}
+		return p, nil
+	}
+	prog, where := name, ""
+	if !filepath.IsAbs(prog) {
+		prog = filepath.Join(codeDir, prog)
+		where = " (relative to the working directory)"
+		if codeDir != "" {
+			where = " (relative to codedir " + codeDir + ")"
+		}
+	}
+	if abs, err := filepath.Abs(prog); err == nil {
+		prog = abs
+	}
+	st, err := os.Stat(prog)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return "", fmt.Errorf("program %s: %s does not exist%s", name, prog, where)
+	case err != nil:
+		return "", fmt.Errorf("program %s: %w", name, err)
+	case st.IsDir() || st.Mode()&0o111 == 0:
+		return "", fmt.Errorf("program %s: %s is not an executable file", name, prog)
+	}
+	return prog, nil
+}
+
+// CheckFunctions checks what New would check of the configured functions:
+// handlers that exist, programs that are there and executable. Its error
+// names the function; the caller adds the file.
+func CheckFunctions(cfg *Config) error {
+	_, err := resolveAll(cfg, nil)
+	return err
+}
+
+// resolveAll resolves the configured functions, or, when there are none,
+// offers the fixtures.
+func resolveAll(cfg *Config, env []string) (map[string]Func, error) {
+	funcs := map[string]Func{}
+	if len(cfg.Functions) == 0 {
+		for name, fn := range Fixtures {
+			funcs[name] = fn
+		}
+	}
+	for i, f := range cfg.Functions {
+		fn, err := resolve(f, env, int64(cfg.Server.Message.Length.Max))
+		if err != nil {
+			return nil, fmt.Errorf("function %q (functions[%d].handler): %w", f.Name, i, err)
+		}
+		funcs[f.Name] = fn
+	}
+	return funcs, nil
 }
 
 // execFunc runs prog once per call: the payload on stdin, the call's fields

@@ -34,6 +34,7 @@ import (
 	"runtime"
 	"runtime/debug"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -84,18 +85,47 @@ type Options struct {
 
 // ResolveAddress picks the listen address: the flag, else the first set
 // variable of convention.AddressEnv, else server.address. It returns the
-// address and where it came from.
+// address and where it came from. An address that is not host:port with a
+// port from 0 to 65535 is an error that names where it came from.
 func ResolveAddress(flag string, cfg *Config, lookup func(string) (string, bool)) (addr, source string, err error) {
-	if flag != "" {
-		return convention.HostPort(flag), "--address", nil
+	switch v, name := convention.Lookup(convention.AddressEnv, lookup); {
+	case flag != "":
+		addr, source = flag, "--address"
+	case v != "":
+		addr, source = v, "$"+name
+	case cfg != nil && cfg.Server.Address != "":
+		addr, source = cfg.Server.Address, "server.address"
+	default:
+		return "", "", fmt.Errorf("no address to listen on: pass --address, set %s, or set server.address in the config", strings.Join(convention.AddressEnv, ", "))
 	}
-	if v, name := convention.Lookup(convention.AddressEnv, lookup); v != "" {
-		return convention.HostPort(v), "$" + name, nil
+	hp := convention.HostPort(addr)
+	if err := CheckAddress(hp); err != nil {
+		return "", "", fmt.Errorf("address %q (from %s): %w", addr, source, err)
 	}
-	if cfg != nil && cfg.Server.Address != "" {
-		return convention.HostPort(cfg.Server.Address), "server.address", nil
+	return hp, source, nil
+}
+
+// CheckAddress reports whether addr is an address serve can listen on:
+// host:port, the host empty (every interface), an IP address or a name,
+// the port a number from 0 (any free port) to 65535.
+func CheckAddress(addr string) error {
+	if scheme, _, ok := strings.Cut(addr, "://"); ok {
+		return fmt.Errorf("a %s:// URL is not an address: want host:port, such as 127.0.0.1:50051 (a grpc://, grpcs:// or tcp:// prefix is accepted and dropped)", scheme)
 	}
-	return "", "", fmt.Errorf("no address to listen on: pass --address, set %s, or set server.address in the config", strings.Join(convention.AddressEnv, ", "))
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return errors.New("want host:port, such as 127.0.0.1:50051 or :50051")
+	}
+	if strings.ContainsAny(host, " /") {
+		return fmt.Errorf("host %q: want an IP address or a host name", host)
+	}
+	if _, err := strconv.ParseUint(port, 10, 16); err != nil {
+		if _, err := strconv.ParseUint(port, 10, 64); err == nil {
+			return fmt.Errorf("port %s is out of range: want 0 to 65535", port)
+		}
+		return fmt.Errorf("port %q: want a number from 0 to 65535", port)
+	}
+	return nil
 }
 
 // ResolveName picks the instance name: the first set variable of
@@ -181,19 +211,9 @@ func New(cfg *Config, log *slog.Logger) (*Server, error) {
 		log = slog.New(slog.DiscardHandler)
 	}
 	max := int64(cfg.Server.Message.Length.Max)
-	funcs := map[string]Func{}
-	if len(cfg.Functions) == 0 {
-		for name, fn := range Fixtures {
-			funcs[name] = fn
-		}
-	}
-	env := execEnv(os.Environ())
-	for _, f := range cfg.Functions {
-		fn, err := resolve(f, env, max)
-		if err != nil {
-			return nil, err
-		}
-		funcs[f.Name] = fn
+	funcs, err := resolveAll(cfg, execEnv(os.Environ()))
+	if err != nil {
+		return nil, err
 	}
 	idle := time.Duration(cfg.Server.Idle.Timeout)
 	if idle <= 0 {
@@ -228,10 +248,10 @@ func New(cfg *Config, log *slog.Logger) (*Server, error) {
 		}),
 	}
 	if n := cfg.Server.Concurrent.Max; n > 0 {
-		opts = append(opts, grpc.MaxConcurrentStreams(n))
+		opts = append(opts, grpc.MaxConcurrentStreams(uint32(n)))
 	}
 	if n := cfg.Server.Workers.Max; n > 0 {
-		opts = append(opts, grpc.NumStreamWorkers(n))
+		opts = append(opts, grpc.NumStreamWorkers(uint32(n)))
 	}
 	s := &Server{
 		grpc:    grpc.NewServer(opts...),

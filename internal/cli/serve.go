@@ -78,14 +78,21 @@ func runServe(ctx context.Context, e *env, o *serveOptions) error {
 		}
 		return err
 	}
+	// Configuration errors found before anything starts: exit 2. A
+	// missing exec: program is named with the file, as the config's own
+	// errors are.
+	if err := serve.CheckFunctions(cfg); err != nil {
+		if source.read {
+			return fail(usageError("%s: %w", source.file, err))
+		}
+		return fail(usageError("%w", err))
+	}
+	if _, _, err := serve.ResolveAddress(o.address, cfg, nil); err != nil {
+		return fail(usageError("%w", err))
+	}
 	log.Info("configuration", "file", source.file, "read", source.read, "why", source.why)
 	if cfg.Logger.Rotation() {
 		log.Info("logger.age.max, logger.size.max and logger.backup.max are accepted but not applied: serve appends to its log without rotating it")
-	}
-	// No address anywhere is a usage error (exit 2), found before anything
-	// starts.
-	if _, _, err := serve.ResolveAddress(o.address, cfg, nil); err != nil {
-		return fail(usageError("%w", err))
 	}
 	err = serve.Run(ctx, serve.Options{
 		Config: cfg, Address: o.address, Logger: log,
@@ -110,6 +117,10 @@ type configSource struct {
 // path, which may be absent — and applies flag overrides.
 func loadServeConfig(o *serveOptions) (*serve.Config, configSource, error) {
 	src := configSource{file: o.config, read: true, why: "--config"}
+	if o.explicitConfig && strings.TrimSpace(o.config) == "" {
+		return nil, src, usageError("--config is empty: name a configuration file, or leave the flag out to read %s (%s under a Baetyl master) when it exists",
+			serve.OpenEdgeConfigPath, serve.BaetylConfigPath)
+	}
 	if !o.explicitConfig {
 		src.file, src.why = serve.DefaultConfigPath(nil)
 	}

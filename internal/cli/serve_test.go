@@ -285,6 +285,10 @@ func TestServeErrors(t *testing.T) {
 	badSyntax := writeFile(t, dir, "syntax.yml", "name: x\nserver: [\n", 0o644)
 	badHandler := writeFile(t, dir, "handler.yml", "functions:\n  - name: a\n    handler: sayhi.handler\n", 0o644)
 	missingScript := writeFile(t, dir, "script.yml", "functions:\n  - name: a\n    handler: exec:./missing.sh\n    codedir: "+dir+"\n", 0o644)
+	notInPath := writeFile(t, dir, "path.yml", "functions:\n  - name: a\n    handler: echo\n  - name: b\n    handler: exec:no-such-program-oe-rt\n", 0o644)
+	serverString := writeFile(t, dir, "server.yml", "server: x\n", 0o644)
+	functionsString := writeFile(t, dir, "functions.yml", "name: x\nfunctions: echo\n", 0o644)
+	badAddress := writeFile(t, dir, "address.yml", "server:\n  address: 127.0.0.1:70000\n", 0o644)
 	for _, tc := range []struct {
 		name string
 		args []string
@@ -300,8 +304,29 @@ func TestServeErrors(t *testing.T) {
 			[]string{"no address to listen on", "--address", "BAETYL_SERVICE_INSTANCE_ADDRESS", "OPENEDGE_SERVICE_ADDRESS", "server.address"}},
 		{"unknown key", []string{"serve", "-c", badYAML}, nil, 2, []string{badYAML + `:3: unknown key "adress" in server`}},
 		{"YAML syntax", []string{"serve", "-c", badSyntax}, nil, 2, []string{badSyntax + ":2: did not find expected node content"}},
-		{"unknown handler", []string{"serve", "-c", badHandler, "--address", "127.0.0.1:0"}, nil, 2, []string{badHandler + `: function "a": unknown handler "sayhi.handler"`}},
-		{"missing exec program", []string{"serve", "-c", missingScript, "--address", "127.0.0.1:0"}, nil, 1, []string{`function "a"`, "missing.sh"}},
+		{"unknown handler", []string{"serve", "-c", badHandler, "--address", "127.0.0.1:0"}, nil, 2, []string{badHandler + `: function "a" (functions[0].handler): unknown handler "sayhi.handler"`}},
+		{"missing exec program", []string{"serve", "-c", missingScript, "--address", "127.0.0.1:0"}, nil, 2,
+			[]string{missingScript + `: function "a" (functions[0].handler): program ./missing.sh: ` + filepath.Join(dir, "missing.sh") + " does not exist (relative to codedir " + dir + ")"}},
+		{"exec program not in PATH", []string{"serve", "-c", notInPath, "--address", "127.0.0.1:0"}, nil, 2,
+			[]string{notInPath + `: function "b" (functions[1].handler): program "no-such-program-oe-rt": not found in PATH`}},
+		{"empty --config", []string{"serve", "-c", "", "--address", "127.0.0.1:0"}, nil, 2,
+			[]string{"--config is empty: name a configuration file"}},
+		{"a Go type would leak", []string{"serve", "-c", serverString, "--address", "127.0.0.1:0"}, nil, 2,
+			[]string{serverString + `:1: server: want a mapping with the keys address,`, `got a string "x"`}},
+		{"functions not a list", []string{"serve", "-c", functionsString, "--address", "127.0.0.1:0"}, nil, 2,
+			[]string{functionsString + `:2: functions: want a list of mappings with the keys name, handler, codedir; got a string "echo"`}},
+		{"--address nonsense", []string{"serve", "--address", "nonsense"}, nil, 2,
+			[]string{`address "nonsense" (from --address): want host:port, such as 127.0.0.1:50051`}},
+		{"--address port out of range", []string{"serve", "--address", ":99999"}, nil, 2,
+			[]string{`address ":99999" (from --address): port 99999 is out of range: want 0 to 65535`}},
+		{"--address a URL", []string{"serve", "--address", "http://127.0.0.1:50051"}, nil, 2,
+			[]string{`address "http://127.0.0.1:50051" (from --address): a http:// URL is not an address`}},
+		{"--address port a word", []string{"serve", "--address", "127.0.0.1:grpc"}, nil, 2,
+			[]string{`address "127.0.0.1:grpc" (from --address): port "grpc": want a number from 0 to 65535`}},
+		{"a bad address from the environment", []string{"serve"}, []string{"OPENEDGE_SERVICE_ADDRESS=localhost"}, 2,
+			[]string{`address "localhost" (from $OPENEDGE_SERVICE_ADDRESS): want host:port`}},
+		{"a bad address from the config", []string{"serve", "-c", badAddress}, nil, 2,
+			[]string{`address "127.0.0.1:70000" (from server.address): port 70000 is out of range`}},
 		{"missing config", []string{"serve", "-c", filepath.Join(dir, "nope.yml")}, nil, 2, []string{"config file " + filepath.Join(dir, "nope.yml") + " does not exist"}},
 		{"bad log level", []string{"serve", "--address", "127.0.0.1:0", "--log-level", "loud"}, nil, 2, []string{`log level "loud"`}},
 		{"bad log format", []string{"serve", "--address", "127.0.0.1:0", "--log-format", "xml"}, nil, 2, []string{`log format "xml"`}},
@@ -315,6 +340,8 @@ func TestServeErrors(t *testing.T) {
 				assert.Contains(t, r.stderr, w)
 			}
 			assert.Empty(t, r.stdout)
+			assert.NotContains(t, r.stderr, "serve.", "no Go type names")
+			assert.NotContains(t, r.stderr, "  does not exist", "no empty file name")
 		})
 	}
 }
