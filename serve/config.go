@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"reflect"
 	"regexp"
 	"strconv"
 	"strings"
@@ -48,14 +49,30 @@ type ServerConfig struct {
 		} `yaml:"length"`
 	} `yaml:"message"`
 	// Concurrent.Max bounds the calls served at once on one connection
-	// (0: no bound).
+	// (grpc-go's MaxConcurrentStreams; default DefaultConcurrentMax; 0: no
+	// bound). With message.length.max it bounds what one connection can
+	// make serve hold.
 	Concurrent struct {
-		Max uint32 `yaml:"max"`
+		Max Count `yaml:"max"`
 	} `yaml:"concurrent"`
+	// Call.Timeout is how long a call's response may make no progress
+	// (the client does not read it) before serve closes the connection
+	// (an oe-rt key; default DefaultCallTimeout, the function manager's
+	// own call timeout).
+	Call struct {
+		Timeout Duration `yaml:"timeout"`
+	} `yaml:"call"`
+	// Idle.Timeout is how long a connection may carry no call before serve
+	// closes it (an oe-rt key; default DefaultIdleTimeout). A connection
+	// that has not completed its handshake is closed after
+	// min(Idle.Timeout, HandshakeTimeout).
+	Idle struct {
+		Timeout Duration `yaml:"timeout"`
+	} `yaml:"idle"`
 	// Workers.Max sets a fixed pool of goroutines that serve calls
 	// (0: one goroutine per call, grpc-go's default).
 	Workers struct {
-		Max uint32 `yaml:"max"`
+		Max Count `yaml:"max"`
 	} `yaml:"workers"`
 	// CA, Key and Cert configure TLS; with CA, clients must present a
 	// certificate signed by it (mutual TLS).
@@ -76,25 +93,59 @@ type FunctionConfig struct {
 	CodeDir string `yaml:"codedir"`
 }
 
-// LoggerConfig is the `logger` block.
+// LoggerConfig is the `logger` block, with Baetyl's keys.
 type LoggerConfig struct {
-	// Path is a file to log to; empty means standard error.
+	// Path is a file to log to, created with its directory; empty means
+	// standard error.
 	Path string `yaml:"path"`
 	// Level is debug, info, warn or error.
 	Level string `yaml:"level"`
 	// Format is text or json.
 	Format string `yaml:"format"`
+	// Age.Max, Size.Max and Backup.Max are Baetyl's rotation keys (days,
+	// megabytes, files). serve accepts them, so that Baetyl's
+	// configurations run unchanged, but does not rotate its log.
+	Age struct {
+		Max Count `yaml:"max"`
+	} `yaml:"age"`
+	Size struct {
+		Max Count `yaml:"max"`
+	} `yaml:"size"`
+	Backup struct {
+		Max Count `yaml:"max"`
+	} `yaml:"backup"`
 }
 
-// DefaultGrace is the default of server.timeout.
-const DefaultGrace = 10 * time.Second
+// Rotation reports whether any of the rotation keys is set.
+func (c LoggerConfig) Rotation() bool {
+	return c.Age.Max != 0 || c.Size.Max != 0 || c.Backup.Max != 0
+}
+
+// Defaults of the server block.
+const (
+	// DefaultGrace is the default of server.timeout.
+	DefaultGrace = 10 * time.Second
+	// DefaultConcurrentMax is the default of server.concurrent.max.
+	DefaultConcurrentMax = 64
+	// DefaultCallTimeout is the default of server.call.timeout.
+	DefaultCallTimeout = 30 * time.Second
+	// DefaultIdleTimeout is the default of server.idle.timeout.
+	DefaultIdleTimeout = 2 * time.Minute
+	// HandshakeTimeout bounds the TLS and HTTP/2 handshake of a new
+	// connection (never more than server.idle.timeout).
+	HandshakeTimeout = 10 * time.Second
+)
 
 // DefaultConfig returns the configuration used when no file is given: the
-// built-in fixtures, 4 MiB messages, a 10 s grace period.
+// built-in fixtures, 4 MiB messages, a 10 s grace period, and the limits'
+// defaults.
 func DefaultConfig() *Config {
 	c := &Config{}
 	c.Server.Timeout = Duration(DefaultGrace)
 	c.Server.Message.Length.Max = convention.DefaultMaxMessageSize
+	c.Server.Concurrent.Max = DefaultConcurrentMax
+	c.Server.Call.Timeout = Duration(DefaultCallTimeout)
+	c.Server.Idle.Timeout = Duration(DefaultIdleTimeout)
 	c.Logger.Level = "info"
 	c.Logger.Format = "text"
 	return c
@@ -129,21 +180,148 @@ func ParseConfig(name string, b []byte) (*Config, error) {
 	return c, nil
 }
 
-// configError rewrites yaml's messages into "FILE:LINE: what" lines.
+// configError rewrites yaml's messages into "FILE:LINE: what" lines, in
+// the config's words: the key, the shape of YAML expected, no Go types.
 func configError(name string, b []byte, err error) error {
+	var doc yaml.Node
+	parsed := yaml.Unmarshal(b, &doc) == nil
 	var te *yaml.TypeError
 	if errors.As(err, &te) {
 		lines := make([]string, 0, len(te.Errors))
 		for _, e := range te.Errors {
-			lines = append(lines, name+":"+tidy(e, b))
+			lines = append(lines, name+":"+tidy(e, b, &doc))
 		}
 		return errors.New(strings.Join(lines, "\n"))
 	}
+	var ve *valueError
+	if errors.As(err, &ve) {
+		if key, ok := keyAt(&doc, ve.node.Line, ve.node.Column, ve.node.Kind); ok && key != "" {
+			return fmt.Errorf("%s:%d: %s: %s", name, ve.node.Line, key, ve.msg)
+		}
+		return fmt.Errorf("%s:%d: %s", name, ve.node.Line, ve.msg)
+	}
 	msg := strings.TrimPrefix(err.Error(), "yaml: ")
-	if yaml.Unmarshal(b, &yaml.Node{}) != nil {
+	if !parsed {
 		msg = syntaxLine(msg, b)
 	}
-	return errors.New(name + ":" + tidy(msg, b))
+	return errors.New(name + ":" + tidy(msg, b, nil))
+}
+
+// valueError is a bad value found by one of the config's own types.
+type valueError struct {
+	node *yaml.Node
+	msg  string
+}
+
+func (e *valueError) Error() string { return fmt.Sprintf("line %d: %s", e.node.Line, e.msg) }
+
+// badValue says that n is not what want describes.
+func badValue(n *yaml.Node, want string) error {
+	if n.Kind != yaml.ScalarNode {
+		return &valueError{n, fmt.Sprintf("want %s; got %s", want, kindName(n.Kind))}
+	}
+	return &valueError{n, fmt.Sprintf("%q: want %s", n.Value, want)}
+}
+
+// typeInto matches yaml's type mismatches, after tidy's renaming of tags.
+var typeInto = regexp.MustCompile(`^cannot unmarshal (.+?) into (.+)$`)
+
+// shapes says, for each Go type of Config as yaml names it in its
+// messages, what YAML it takes.
+var shapes = func() map[string]string {
+	m := map[string]string{}
+	var walk func(t reflect.Type) string
+	walk = func(t reflect.Type) string {
+		if d, ok := m[t.String()]; ok {
+			return d
+		}
+		var d string
+		switch {
+		case t == reflect.TypeFor[Size]():
+			d = "a size (4m, 512k or bytes)"
+		case t == reflect.TypeFor[Duration]():
+			d = "a duration (30s, 500ms)"
+		case t.Kind() == reflect.Struct:
+			keys := make([]string, 0, t.NumField())
+			for i := range t.NumField() {
+				f := t.Field(i)
+				key, _, _ := strings.Cut(f.Tag.Get("yaml"), ",")
+				keys = append(keys, key)
+				walk(f.Type)
+			}
+			d = "a mapping with the keys " + strings.Join(keys, ", ")
+			if len(keys) == 1 {
+				d = "a mapping with the key " + keys[0]
+			}
+		case t.Kind() == reflect.Slice:
+			d = "a list of " + strings.TrimPrefix(walk(t.Elem()), "a ")
+			d = strings.Replace(d, "list of mapping ", "list of mappings ", 1)
+		case t.Kind() == reflect.String:
+			d = "a string"
+		default:
+			d = "a whole number"
+		}
+		m[t.String()] = d
+		return d
+	}
+	walk(reflect.TypeFor[Config]())
+	return m
+}()
+
+// keyAt is the path (server.message, functions[1]) of the deepest value
+// node of doc on line that is of kind and, when column is not 0, starts at
+// column. ok is false when there is none; "" is the top level.
+func keyAt(doc *yaml.Node, line, column int, kind yaml.Kind) (path string, ok bool) {
+	var walk func(n *yaml.Node, path string)
+	walk = func(n *yaml.Node, p string) {
+		if n.Kind == kind && n.Line == line && (column == 0 || n.Column == column) {
+			path, ok = p, true
+		}
+		switch n.Kind {
+		case yaml.DocumentNode:
+			for _, c := range n.Content {
+				walk(c, p)
+			}
+		case yaml.MappingNode:
+			for i := 0; i+1 < len(n.Content); i += 2 {
+				sub := n.Content[i].Value
+				if p != "" {
+					sub = p + "." + sub
+				}
+				walk(n.Content[i+1], sub)
+			}
+		case yaml.SequenceNode:
+			for i, c := range n.Content {
+				walk(c, fmt.Sprintf("%s[%d]", p, i))
+			}
+		}
+	}
+	walk(doc, "")
+	return path, ok
+}
+
+// kindName says what a YAML node is, in the words of the messages.
+func kindName(k yaml.Kind) string {
+	switch k {
+	case yaml.SequenceNode:
+		return "a list"
+	case yaml.MappingNode:
+		return "a mapping"
+	case yaml.AliasNode:
+		return "an alias"
+	}
+	return "a scalar"
+}
+
+// gotKind is the node kind of yaml's "a list", "a mapping", "a string...".
+func gotKind(got string) yaml.Kind {
+	switch {
+	case strings.HasPrefix(got, "a list"):
+		return yaml.SequenceNode
+	case strings.HasPrefix(got, "a mapping"):
+		return yaml.MappingNode
+	}
+	return yaml.ScalarNode
 }
 
 // parserProblems are the messages of yaml's parser, as opposed to its
@@ -184,8 +362,9 @@ func syntaxLine(msg string, b []byte) string {
 
 // tidy turns one of yaml's messages into "LINE: what" (or " what" when
 // yaml gives no line), in the config's words: unknown keys are named with
-// the path of the block they are in, YAML tags as plain words.
-func tidy(msg string, b []byte) string {
+// the path of the block they are in, YAML tags as plain words, and, with
+// doc, a type mismatch as the key and the shape of YAML it takes.
+func tidy(msg string, b []byte, doc *yaml.Node) string {
 	msg = strings.TrimPrefix(msg, "yaml: ")
 	line := ""
 	if m := yamlLine.FindStringSubmatch(msg); m != nil {
@@ -204,6 +383,18 @@ func tidy(msg string, b []byte) string {
 		"!!str", "a string", "!!int", "a number", "!!float", "a number", "!!bool", "a boolean",
 		"!!seq", "a list", "!!map", "a mapping", "!!null", "null",
 	).Replace(msg)
+	if m := typeInto.FindStringSubmatch(msg); m != nil && doc != nil {
+		n, _ := strconv.Atoi(line)
+		shape, ok := shapes[m[2]]
+		if !ok {
+			shape = "another kind of value"
+		}
+		key, _ := keyAt(doc, n, 0, gotKind(m[1]))
+		if key == "" {
+			key = "the configuration"
+		}
+		msg = fmt.Sprintf("%s: want %s; got %s", key, shape, strings.ReplaceAll(m[1], "`", `"`))
+	}
 	if line != "" {
 		return line + ": " + msg
 	}
@@ -265,7 +456,7 @@ func (c *Config) validate() error {
 			return fmt.Errorf("function %q is configured twice", f.Name)
 		}
 		if err := checkHandler(f.Handler); err != nil {
-			return fmt.Errorf("function %q: %w", f.Name, err)
+			return fmt.Errorf("function %q (functions[%d].handler): %w", f.Name, i, err)
 		}
 		seen[f.Name] = true
 	}
@@ -281,6 +472,12 @@ func (c *Config) validate() error {
 	if c.Server.Timeout < 0 {
 		return errors.New("server.timeout must not be negative")
 	}
+	if c.Server.Call.Timeout <= 0 {
+		return errors.New("server.call.timeout must be positive")
+	}
+	if c.Server.Idle.Timeout <= 0 {
+		return errors.New("server.idle.timeout must be positive")
+	}
 	switch strings.ToLower(c.Logger.Level) {
 	case "", "debug", "info", "warn", "warning", "error":
 	default:
@@ -294,15 +491,46 @@ func (c *Config) validate() error {
 	return nil
 }
 
+// Default configuration files, relative to the working directory.
+const (
+	// OpenEdgeConfigPath is where OpenEdge's master puts an instance's
+	// configuration (and where it is read when no master started serve).
+	OpenEdgeConfigPath = "etc/openedge/service.yml"
+	// BaetylConfigPath is where Baetyl's master mounts it; it passes no -c.
+	BaetylConfigPath = "etc/baetyl/service.yml"
+)
+
+// BaetylMasterEnv lists the variables by which serve knows that a Baetyl
+// master started it: the master sets all three for every instance.
+var BaetylMasterEnv = []string{
+	"BAETYL_SERVICE_NAME",
+	"BAETYL_SERVICE_INSTANCE_NAME",
+	"BAETYL_SERVICE_INSTANCE_ADDRESS",
+}
+
+// DefaultConfigPath is the configuration file read when none is named:
+// BaetylConfigPath when any variable of BaetylMasterEnv is set to a
+// non-empty value, else OpenEdgeConfigPath. why says which variable
+// decided. lookup is os.LookupEnv when nil.
+func DefaultConfigPath(lookup func(string) (string, bool)) (path, why string) {
+	if _, name := convention.Lookup(BaetylMasterEnv, lookup); name != "" {
+		return BaetylConfigPath, "$" + name + " is set: started by a Baetyl master"
+	}
+	return OpenEdgeConfigPath, "no Baetyl master variable is set"
+}
+
 // Size is a byte count written as plain bytes (4194304) or with a unit
 // (4m, 4MiB, 512k); units are binary (k = 1024).
 type Size int64
 
 // UnmarshalYAML parses a size.
 func (s *Size) UnmarshalYAML(n *yaml.Node) error {
+	if n.Kind != yaml.ScalarNode {
+		return badValue(n, "a size such as 4m, 512k or 4194304")
+	}
 	v, err := ParseSize(n.Value)
 	if err != nil {
-		return fmt.Errorf("line %d: %w", n.Line, err)
+		return &valueError{n, err.Error()}
 	}
 	*s = Size(v)
 	return nil
@@ -324,14 +552,32 @@ func ParseSize(s string) (int64, error) {
 	return n, nil
 }
 
+// Count is a whole number from 0 to 4294967295: a maximum, a number of
+// days. Unlike a plain integer field, it refuses 1.5 rather than
+// truncating it.
+type Count uint32
+
+// UnmarshalYAML parses a count.
+func (c *Count) UnmarshalYAML(n *yaml.Node) error {
+	v, err := strconv.ParseUint(strings.TrimSpace(n.Value), 10, 32)
+	if n.Kind != yaml.ScalarNode || err != nil {
+		return badValue(n, "a whole number from 0 to 4294967295")
+	}
+	*c = Count(v)
+	return nil
+}
+
 // Duration is a time.Duration written as Go writes them (30s, 1m30s).
 type Duration time.Duration
 
 // UnmarshalYAML parses a duration.
 func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
 	v, err := time.ParseDuration(strings.TrimSpace(n.Value))
+	if n.Kind != yaml.ScalarNode {
+		return badValue(n, "a duration such as 30s or 500ms")
+	}
 	if err != nil {
-		return fmt.Errorf("line %d: duration %q: want a number with a unit such as 30s or 500ms", n.Line, n.Value)
+		return &valueError{n, fmt.Sprintf("duration %q: want a number with a unit such as 30s or 500ms", n.Value)}
 	}
 	*d = Duration(v)
 	return nil

@@ -43,33 +43,42 @@ func TestParseConfigErrors(t *testing.T) {
 			`s.yml:1: unknown key "nmae"`, `s.yml:3: unknown key "adress" in server`, `s.yml:5: unknown key "levl" in logger`}},
 
 		// Wrong types.
-		{"not a mapping", "- a\n", []string{"s.yml:1: cannot unmarshal a list into"}},
-		{"functions not a list", "functions: 3\n", []string{"s.yml:1: cannot unmarshal a number `3`"}},
-		{"concurrent.max not a number", "server:\n  concurrent:\n    max: many\n", []string{"s.yml:3: cannot unmarshal a string `many` into uint32"}},
-		{"workers.max negative", "server:\n  workers:\n    max: -1\n", []string{"s.yml:3: cannot unmarshal a number `-1` into uint32"}},
+		{"not a mapping", "- a\n", []string{"s.yml:1: the configuration: want a mapping with the keys name, server, functions, logger; got a list"}},
+		{"server not a mapping", "server: x\n", []string{`s.yml:1: server: want a mapping with the keys address, timeout, message, concurrent, call, idle, workers, ca, key, cert; got a string "x"`}},
+		{"a block not a mapping", "server:\n  concurrent: 5\n", []string{`s.yml:2: server.concurrent: want a mapping with the key max; got a number "5"`}},
+		{"a function not a mapping", "functions:\n  - x\n", []string{`s.yml:2: functions[0]: want a mapping with the keys name, handler, codedir; got a string "x"`}},
+		{"a string that is a list", "functions:\n  - name: [x]\n", []string{"s.yml:2: functions[0].name: want a string; got a list"}},
+		{"functions not a list", "functions: 3\n", []string{`s.yml:1: functions: want a list of mappings with the keys name, handler, codedir; got a number "3"`}},
+		{"functions a mapping", "functions: {a: 1}\n", []string{"s.yml:1: functions: want a list of mappings with the keys name, handler, codedir; got a mapping"}},
+		{"concurrent.max not a number", "server:\n  concurrent:\n    max: many\n", []string{`s.yml:3: server.concurrent.max: "many": want a whole number from 0 to 4294967295`}},
+		{"workers.max negative", "server:\n  workers:\n    max: -1\n", []string{`s.yml:3: server.workers.max: "-1": want a whole number`}},
+		{"workers.max not whole", "server:\n  workers:\n    max: 1.5\n", []string{`s.yml:3: server.workers.max: "1.5": want a whole number`}},
 		{"explicit tag mismatch", "name: !!int x\n", []string{"cannot decode a string `x` as a number"}},
 
 		// Sizes.
-		{"size: a word", "server:\n  message:\n    length:\n      max: lots\n", []string{`s.yml:4: size "lots": want bytes or a number with a unit`}},
-		{"size: unknown unit", "server:\n  message:\n    length:\n      max: 4x\n", []string{`s.yml:4: size "4x"`}},
-		{"size: a mapping", "server:\n  message:\n    length:\n      max: {a: 1}\n", []string{`s.yml:4: size ""`}},
+		{"size: a word", "server:\n  message:\n    length:\n      max: lots\n", []string{`s.yml:4: server.message.length.max: size "lots": want bytes or a number with a unit`}},
+		{"size: unknown unit", "server:\n  message:\n    length:\n      max: 4x\n", []string{`s.yml:4: server.message.length.max: size "4x"`}},
+		{"size: a mapping", "server:\n  message:\n    length:\n      max: {a: 1}\n", []string{"s.yml:4: server.message.length.max: want a size such as 4m, 512k or 4194304; got a mapping"}},
 		{"size: zero", "server:\n  message:\n    length:\n      max: 0\n", []string{"s.yml: server.message.length.max must be positive"}},
 		{"size: negative", "server:\n  message:\n    length:\n      max: -5\n", []string{"s.yml: server.message.length.max must be positive"}},
-		{"size: overflow", "server:\n  message:\n    length:\n      max: 99999999999999999999999\n", []string{`s.yml:4: size "99999999999999999999999" is too large`}},
-		{"size: overflow with unit", "server:\n  message:\n    length:\n      max: 100000000000g\n", []string{`s.yml:4: size "100000000000g" is too large`}},
+		{"size: overflow", "server:\n  message:\n    length:\n      max: 99999999999999999999999\n", []string{`s.yml:4: server.message.length.max: size "99999999999999999999999" is too large`}},
+		{"size: overflow with unit", "server:\n  message:\n    length:\n      max: 100000000000g\n", []string{`s.yml:4: server.message.length.max: size "100000000000g" is too large`}},
 
 		// Durations.
-		{"duration: no unit", "server:\n  timeout: 5\n", []string{`s.yml:2: duration "5": want a number with a unit such as 30s`}},
-		{"duration: a word", "server:\n  timeout: soon\n", []string{`s.yml:2: duration "soon"`}},
-		{"duration: a list", "server:\n  timeout: [1s]\n", []string{`s.yml:2: duration ""`}},
+		{"duration: no unit", "server:\n  timeout: 5\n", []string{`s.yml:2: server.timeout: duration "5": want a number with a unit such as 30s`}},
+		{"duration: a word", "server:\n  timeout: soon\n", []string{`s.yml:2: server.timeout: duration "soon"`}},
+		{"duration: a list", "server:\n  timeout: [1s]\n", []string{"s.yml:2: server.timeout: want a duration such as 30s or 500ms; got a list"}},
 		{"duration: negative", "server:\n  timeout: -1s\n", []string{"s.yml: server.timeout must not be negative"}},
+		{"call timeout: zero", "server:\n  call:\n    timeout: 0s\n", []string{"s.yml: server.call.timeout must be positive"}},
+		{"idle timeout: negative", "server:\n  idle:\n    timeout: -1m\n", []string{"s.yml: server.idle.timeout must be positive"}},
+		{"unknown key: server.call", "server:\n  call:\n    timout: 1s\n", []string{`s.yml:3: unknown key "timout" in server.call`}},
 
 		// Functions.
 		{"duplicate function", "functions:\n  - {name: a, handler: echo}\n  - {name: a, handler: none}\n", []string{`s.yml: function "a" is configured twice`}},
 		{"empty handler", "functions:\n  - {name: a}\n", []string{`s.yml: function "a": handler is empty`}},
 		{"empty name", "functions:\n  - {handler: echo}\n", []string{"s.yml: functions[0]: name is empty"}},
-		{"unknown handler", "functions:\n  - {name: a, handler: sayhi.handler}\n", []string{`s.yml: function "a": unknown handler "sayhi.handler": want one of context, echo, fail, none, sleep, or exec:PROGRAM`}},
-		{"exec without program", "functions:\n  - {name: a, handler: 'exec:  '}\n", []string{`s.yml: function "a": exec: handler names no program`}},
+		{"unknown handler", "functions:\n  - {name: a, handler: sayhi.handler}\n", []string{`s.yml: function "a" (functions[0].handler): unknown handler "sayhi.handler": want one of context, echo, fail, none, sleep, or exec:PROGRAM`}},
+		{"exec without program", "functions:\n  - {name: a, handler: 'exec:  '}\n", []string{`s.yml: function "a" (functions[0].handler): exec: handler names no program`}},
 
 		// TLS.
 		{"key without cert", "server:\n  key: k.pem\n", []string{"s.yml: server: TLS needs both key and cert"}},
@@ -79,6 +88,9 @@ func TestParseConfigErrors(t *testing.T) {
 		// Logger.
 		{"bad logger level", "logger:\n  level: loud\n", []string{`s.yml: logger.level "loud": want debug, info, warn or error`}},
 		{"bad logger format", "logger:\n  format: xml\n", []string{`s.yml: logger.format "xml": want text or json`}},
+		{"negative logger.size.max", "logger:\n  size:\n    max: -1\n", []string{`s.yml:3: logger.size.max: "-1": want a whole number from 0 to 4294967295`}},
+		{"logger.age.max not a number", "logger:\n  age:\n    max: old\n", []string{`s.yml:3: logger.age.max: "old": want a whole number`}},
+		{"unknown key: logger.backup", "logger:\n  backup:\n    count: 3\n", []string{`s.yml:3: unknown key "count" in logger.backup`}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c, err := ParseConfig("s.yml", []byte(tc.yaml))
@@ -88,7 +100,9 @@ func TestParseConfigErrors(t *testing.T) {
 				assert.Contains(t, err.Error(), w)
 			}
 			assert.NotContains(t, err.Error(), "!!", "YAML tags are spelt as words")
-			assert.NotContains(t, err.Error(), "struct {", "no Go types in messages")
+			for _, goType := range []string{"struct {", "serve.", "uint32", "[]", " into "} {
+				assert.NotContains(t, err.Error(), goType, "no Go types in messages")
+			}
 			assert.False(t, strings.HasPrefix(err.Error(), "yaml:"), "the file comes first: %s", err)
 		})
 	}
@@ -119,6 +133,18 @@ func TestParseConfigValues(t *testing.T) {
 		}},
 		{"durations", "server:\n  timeout: 1m30s\n", func(t *testing.T, c *Config) {
 			assert.Equal(t, Duration(90*time.Second), c.Server.Timeout)
+		}},
+		{"Baetyl's logger block", "logger:\n  path: var/log/baetyl/service.log\n  level: \"debug\"\n  format: text\n  age:\n    max: 15\n  size:\n    max: 50\n  backup:\n    max: 15\n", func(t *testing.T, c *Config) {
+			assert.Equal(t, "var/log/baetyl/service.log", c.Logger.Path)
+			assert.Equal(t, Count(15), c.Logger.Age.Max)
+			assert.Equal(t, Count(50), c.Logger.Size.Max)
+			assert.Equal(t, Count(15), c.Logger.Backup.Max)
+			assert.True(t, c.Logger.Rotation())
+		}},
+		{"limits", "server:\n  concurrent:\n    max: 8\n  call:\n    timeout: 5s\n  idle:\n    timeout: 1m\n", func(t *testing.T, c *Config) {
+			assert.Equal(t, Count(8), c.Server.Concurrent.Max)
+			assert.Equal(t, Duration(5*time.Second), c.Server.Call.Timeout)
+			assert.Equal(t, Duration(time.Minute), c.Server.Idle.Timeout)
 		}},
 		{"zero grace", "server:\n  timeout: 0s\n", func(t *testing.T, c *Config) { assert.Equal(t, Duration(0), c.Server.Timeout) }},
 		{"logger levels and formats in any case", "logger:\n  level: WARNING\n  format: JSON\n", func(t *testing.T, c *Config) {
@@ -181,6 +207,27 @@ func TestDefaultConfig(t *testing.T) {
 	assert.Equal(t, Duration(DefaultGrace), c.Server.Timeout)
 	assert.Empty(t, c.Functions, "no functions means the fixtures")
 	assert.Empty(t, c.Server.Address)
+	assert.Equal(t, Count(64), c.Server.Concurrent.Max, "as many as the benchmark's callers on one connection")
+	assert.Equal(t, Duration(30*time.Second), c.Server.Call.Timeout, "the function manager's call timeout")
+	assert.Equal(t, Duration(2*time.Minute), c.Server.Idle.Timeout)
+}
+
+func TestDefaultConfigPath(t *testing.T) {
+	for _, tc := range []struct {
+		env  map[string]string
+		want string
+	}{
+		{nil, "etc/openedge/service.yml"},
+		{map[string]string{"BAETYL_SERVICE_NAME": "svc"}, "etc/baetyl/service.yml"},
+		{map[string]string{"BAETYL_SERVICE_INSTANCE_NAME": "svc.f.1"}, "etc/baetyl/service.yml"},
+		{map[string]string{"BAETYL_SERVICE_INSTANCE_ADDRESS": "127.0.0.1:1"}, "etc/baetyl/service.yml"},
+		{map[string]string{"BAETYL_SERVICE_NAME": " "}, "etc/openedge/service.yml"},
+		{map[string]string{"BAETYL_MASTER_API_VERSION": "v1", "OPENEDGE_SERVICE_NAME": "x"}, "etc/openedge/service.yml"},
+	} {
+		got, why := DefaultConfigPath(func(k string) (string, bool) { v, ok := tc.env[k]; return v, ok })
+		assert.Equal(t, tc.want, got, "%v", tc.env)
+		assert.NotEmpty(t, why)
+	}
 }
 
 func TestParseSize(t *testing.T) {
@@ -253,6 +300,9 @@ func FuzzParseConfig(f *testing.F) {
 		case err != nil:
 			if !strings.HasPrefix(err.Error(), "fuzz.yml:") {
 				t.Fatalf("the error does not name the file: %v", err)
+			}
+			if strings.Contains(err.Error(), "serve.") || strings.Contains(err.Error(), "struct {") {
+				t.Fatalf("a Go type in the message: %v", err)
 			}
 		default:
 			if verr := c.validate(); verr != nil {

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -16,6 +17,11 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/oe-rt/oe-rt/internal/convention"
 )
 
 // Call is what a function sees of one Call: the request's fields.
@@ -126,47 +132,114 @@ func checkHandler(h string) error {
 	return nil
 }
 
-// resolve turns a function's configuration into its implementation.
-func resolve(f FunctionConfig, maxOutput int64) (Func, error) {
+// execEnv is the environment exec: programs start from: base (serve's own
+// environment) without the variables that give access to the master's API
+// (convention.MasterEnv, both eras): function instances have no rights to
+// it, and neither do the programs they run.
+func execEnv(base []string) []string {
+	drop := make(map[string]bool, len(convention.MasterEnv))
+	for _, k := range convention.MasterEnv {
+		drop[k] = true
+	}
+	env := make([]string, 0, len(base))
+	for _, kv := range base {
+		if k, _, _ := strings.Cut(kv, "="); !drop[k] {
+			env = append(env, kv)
+		}
+	}
+	return env
+}
+
+// resolve turns a function's configuration into its implementation. Its
+// errors say what is wrong with the handler, not which function it is.
+func resolve(f FunctionConfig, env []string, maxOutput int64) (Func, error) {
 	if fn, ok := Fixtures[f.Handler]; ok {
 		return fn, nil
 	}
 	if err := checkHandler(f.Handler); err != nil {
-		return nil, fmt.Errorf("function %q: %w", f.Name, err)
+		return nil, err
 	}
 	argv := strings.Fields(strings.TrimPrefix(f.Handler, ExecPrefix))
-	prog := argv[0]
-	if strings.ContainsRune(prog, '/') {
-		if !filepath.IsAbs(prog) {
-			prog = filepath.Join(f.CodeDir, prog)
-		}
-		if abs, err := filepath.Abs(prog); err == nil {
-			prog = abs
-		}
-		st, err := os.Stat(prog)
-		if err != nil {
-			return nil, fmt.Errorf("function %q: %w", f.Name, err)
-		}
-		if st.IsDir() || st.Mode()&0o111 == 0 {
-			return nil, fmt.Errorf("function %q: %s is not an executable file", f.Name, prog)
-		}
-	} else if p, err := exec.LookPath(prog); err != nil {
-		return nil, fmt.Errorf("function %q: %w", f.Name, err)
-	} else {
-		prog = p
+	prog, err := findProgram(argv[0], f.CodeDir)
+	if err != nil {
+		return nil, err
 	}
-	return execFunc(prog, argv[1:], f.CodeDir, maxOutput), nil
+	return execFunc(prog, argv[1:], f.CodeDir, env, maxOutput), nil
+}
+
+// findProgram finds an exec: handler's program: a name with a slash in
+// codedir (or the working directory), else in PATH. It returns an absolute
+// path to an executable file.
+func findProgram(name, codeDir string) (string, error) {
+	if !strings.ContainsRune(name, '/') {
+		p, err := exec.LookPath(name)
+		if err != nil {
+			return "", fmt.Errorf("program %q: not found in PATH (write ./%s for a program in codedir)", name, name)
+		}
+		return p, nil
+	}
+	prog, where := name, ""
+	if !filepath.IsAbs(prog) {
+		prog = filepath.Join(codeDir, prog)
+		where = " (relative to the working directory)"
+		if codeDir != "" {
+			where = " (relative to codedir " + codeDir + ")"
+		}
+	}
+	if abs, err := filepath.Abs(prog); err == nil {
+		prog = abs
+	}
+	st, err := os.Stat(prog)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return "", fmt.Errorf("program %s: %s does not exist%s", name, prog, where)
+	case err != nil:
+		return "", fmt.Errorf("program %s: %w", name, err)
+	case st.IsDir() || st.Mode()&0o111 == 0:
+		return "", fmt.Errorf("program %s: %s is not an executable file", name, prog)
+	}
+	return prog, nil
+}
+
+// CheckFunctions checks what New would check of the configured functions:
+// handlers that exist, programs that are there and executable. Its error
+// names the function; the caller adds the file.
+func CheckFunctions(cfg *Config) error {
+	_, err := resolveAll(cfg, nil)
+	return err
+}
+
+// resolveAll resolves the configured functions, or, when there are none,
+// offers the fixtures.
+func resolveAll(cfg *Config, env []string) (map[string]Func, error) {
+	funcs := map[string]Func{}
+	if len(cfg.Functions) == 0 {
+		for name, fn := range Fixtures {
+			funcs[name] = fn
+		}
+	}
+	for i, f := range cfg.Functions {
+		fn, err := resolve(f, env, int64(cfg.Server.Message.Length.Max))
+		if err != nil {
+			return nil, fmt.Errorf("function %q (functions[%d].handler): %w", f.Name, i, err)
+		}
+		funcs[f.Name] = fn
+	}
+	return funcs, nil
 }
 
 // execFunc runs prog once per call: the payload on stdin, the call's fields
-// in the environment, stdout is the result. The program runs in its own
-// process group, which is killed when the call is cancelled. No shell is
-// involved.
-func execFunc(prog string, args []string, dir string, maxOutput int64) Func {
+// in the environment, stdout is the result. No shell is involved. The
+// program runs in its own process group; when the call ends — the program
+// exited, its output passed the limit, or the caller gave up — everything
+// left in that group is killed, and so are the orphans serve adopted (see
+// reaper). env is the environment every call starts from.
+func execFunc(prog string, args []string, dir string, env []string, maxOutput int64) Func {
+	name := filepath.Base(prog)
 	return func(ctx context.Context, c *Call) ([]byte, error) {
 		cmd := exec.Command(prog, args...)
 		cmd.Dir = dir
-		cmd.Env = append(os.Environ(),
+		cmd.Env = append(env[:len(env):len(env)],
 			EnvMessageID+"="+strconv.FormatUint(c.ID, 10),
 			EnvMessageQOS+"="+strconv.FormatUint(uint64(c.QOS), 10),
 			EnvMessageTopic+"="+c.Topic,
@@ -174,144 +247,230 @@ func execFunc(prog string, args []string, dir string, maxOutput int64) Func {
 			EnvFunctionName+"="+c.FunctionName,
 			EnvFunctionInvoke+"="+c.FunctionInvokeID,
 		)
-		cmd.Stdin = bytes.NewReader(c.Payload)
-		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-		// The payload is copied in by exec; a descendant that holds stdin
-		// must not hold Wait for longer than this.
-		cmd.WaitDelay = execKillGrace
-		// Output comes through pipes of our own rather than through exec's
-		// copying, so that Wait returns as soon as the program exits even
-		// when something it left in the background holds the pipes; that is
-		// killed with the group below, which ends the output.
-		out, err := startOutput(cmd, maxOutput)
+		ownGroup(cmd)
+		// Input and output go through pipes of our own rather than through
+		// exec's copying, so that nothing a descendant holds open can hold
+		// the call: see execIO.
+		pipes, err := newExecIO(cmd, c.Payload, maxOutput)
 		if err != nil {
-			return nil, fmt.Errorf("exec %s: %w", prog, err)
+			return nil, fmt.Errorf("exec %s: %w", name, err)
 		}
-		if err := cmd.Start(); err != nil {
-			out.close()
-			return nil, fmt.Errorf("exec %s: %w", prog, err)
+		if err := reap.start(cmd); err != nil {
+			pipes.abort()
+			return nil, fmt.Errorf("exec %s: %w", name, err)
 		}
-		out.started()
-		done := make(chan error, 1)
-		go func() { done <- cmd.Wait() }()
+		pid := cmd.Process.Pid
+		pipes.started()
+		exited := make(chan error, 1)
+		reaped := false
+		go func() {
+			r, err := waitExit(cmd)
+			reaped = r
+			exited <- err
+		}()
+		var failure error
 		select {
-		case err = <-done:
+		case err = <-exited:
+		case <-pipes.stdout.over:
+			signalGroup(pid, syscall.SIGKILL)
+			err = <-exited
+			failure = status.Errorf(codes.ResourceExhausted,
+				"exec %s: output exceeds the message limit (server.message.length.max, %d bytes): the program was killed", name, maxOutput)
 		case <-ctx.Done():
-			killGroup(cmd.Process.Pid, done)
-			out.close()
-			return nil, ctx.Err()
+			err = stopGroup(pid, exited)
+			failure = ctx.Err()
 		}
-		// The leader is gone; members of its group that it left behind
-		// must not outlive the call either.
-		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-		out.close()
-		if errors.Is(err, exec.ErrWaitDelay) {
-			err = nil // the program succeeded; only stdin was left unread
+		// The program has exited; it is not reaped yet (on Linux), so its
+		// group cannot have been recycled: kill what it left there, then
+		// the orphans it left outside.
+		signalGroup(pid, syscall.SIGKILL)
+		reap.endOrphans()
+		if !reaped {
+			err = cmd.Wait()
 		}
-		if out.stdout.overflow {
-			return nil, fmt.Errorf("exec %s: output exceeds %d bytes", filepath.Base(prog), maxOutput)
+		reap.done(pid)
+		pipes.finish()
+		if failure != nil {
+			return nil, failure
+		}
+		if pipes.stdout.overflow {
+			return nil, status.Errorf(codes.ResourceExhausted,
+				"exec %s: output exceeds the message limit (server.message.length.max, %d bytes)", name, maxOutput)
 		}
 		if err != nil {
-			msg := strings.TrimSpace(out.stderr.String())
+			msg := strings.TrimSpace(pipes.stderr.String())
 			if msg == "" {
-				return nil, fmt.Errorf("exec %s: %w", filepath.Base(prog), err)
+				return nil, fmt.Errorf("exec %s: %w", name, err)
 			}
-			return nil, fmt.Errorf("exec %s: %w: %s", filepath.Base(prog), err, msg)
+			return nil, fmt.Errorf("exec %s: %w: %s", name, err, msg)
 		}
-		return out.stdout.Bytes(), nil
+		return pipes.stdout.Bytes(), nil
 	}
 }
 
-// execOutput collects an exec handler's standard output and error through
-// pipes.
-type execOutput struct {
+// stopGroup ends a process group whose leader has not exited: SIGTERM,
+// then SIGKILL after execKillGrace. It returns the leader's exit.
+func stopGroup(pid int, exited <-chan error) error {
+	signalGroup(pid, syscall.SIGTERM)
+	t := time.NewTimer(execKillGrace)
+	defer t.Stop()
+	select {
+	case err := <-exited:
+		return err
+	case <-t.C:
+		signalGroup(pid, syscall.SIGKILL)
+		return <-exited
+	}
+}
+
+// execIO feeds an exec handler's standard input and collects its standard
+// output and error through pipes. A descendant that keeps a pipe open after
+// the program exited does not hold the call: once the program has exited
+// and its group is killed, what the pipes hold is read without waiting for
+// their end, after at most pipeGrace.
+type execIO struct {
 	stdout       *limitedBuffer
 	stderr       *tailBuffer
+	inW          *os.File
+	inR          *os.File
 	outR, errR   *os.File
 	outW, errW   *os.File
+	feeding      sync.WaitGroup
 	copies       sync.WaitGroup
 	closeReaders sync.Once
 }
 
-// startOutput makes the pipes, hands their write ends to cmd and starts
-// copying from the read ends.
-func startOutput(cmd *exec.Cmd, maxOutput int64) (*execOutput, error) {
-	o := &execOutput{stdout: &limitedBuffer{max: maxOutput}, stderr: &tailBuffer{max: stderrTail}}
+// pipeGrace is how long an exec handler's output pipes may stay open after
+// the program exited before serve stops waiting for their end.
+const pipeGrace = 100 * time.Millisecond
+
+// newExecIO makes the pipes, hands their ends to cmd and starts copying.
+func newExecIO(cmd *exec.Cmd, payload []byte, maxOutput int64) (*execIO, error) {
+	o := &execIO{stdout: newLimitedBuffer(maxOutput), stderr: &tailBuffer{max: stderrTail}}
+	files := make([]*os.File, 0, 6)
+	pipe := func() (r, w *os.File, err error) {
+		if r, w, err = os.Pipe(); err == nil {
+			files = append(files, r, w)
+		}
+		return r, w, err
+	}
 	var err error
-	if o.outR, o.outW, err = os.Pipe(); err != nil {
-		return nil, fmt.Errorf("output pipe: %w", err)
+	if o.inR, o.inW, err = pipe(); err == nil {
+		if o.outR, o.outW, err = pipe(); err == nil {
+			o.errR, o.errW, err = pipe()
+		}
 	}
-	if o.errR, o.errW, err = os.Pipe(); err != nil {
-		o.outR.Close()
-		o.outW.Close()
-		return nil, fmt.Errorf("output pipe: %w", err)
+	if err != nil {
+		for _, f := range files {
+			f.Close()
+		}
+		return nil, fmt.Errorf("pipe: %w", err)
 	}
-	cmd.Stdout, cmd.Stderr = o.outW, o.errW
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = o.inR, o.outW, o.errW
 	o.copies.Add(2)
 	go func() { defer o.copies.Done(); _, _ = io.Copy(o.stdout, o.outR) }()
 	go func() { defer o.copies.Done(); _, _ = io.Copy(o.stderr, o.errR) }()
+	o.feeding.Add(1)
+	go func() {
+		defer o.feeding.Done()
+		_, _ = o.inW.Write(payload)
+		o.inW.Close()
+	}()
 	return o, nil
 }
 
-// started closes the parent's copies of the write ends, which the child
-// now holds, so that the readers see the end when the child's group is gone.
-func (o *execOutput) started() {
+// started closes the parent's copies of the child's ends, so that the
+// readers see the end when the program and its group are gone.
+func (o *execIO) started() {
+	o.inR.Close()
 	o.outW.Close()
 	o.errW.Close()
 }
 
-// close waits for the copying to end, at most execKillGrace (a descendant
-// that left the process group may still hold the pipes), then closes the
-// read ends. After close the buffers are safe to read.
-func (o *execOutput) close() {
-	o.outW.Close()
-	o.errW.Close()
+// abort undoes newExecIO when the program could not start.
+func (o *execIO) abort() {
+	o.started()
+	o.finish()
+}
+
+// finish ends the copying, bounded by pipeGrace: it stops feeding stdin,
+// waits for the output pipes' end, and past pipeGrace reads what they hold
+// and closes them. After finish the buffers are safe to read.
+func (o *execIO) finish() {
+	o.inW.Close() // a blocked write of the payload returns
+	o.feeding.Wait()
 	finished := make(chan struct{})
 	go func() { o.copies.Wait(); close(finished) }()
-	t := time.NewTimer(execKillGrace)
+	t := time.NewTimer(pipeGrace)
 	defer t.Stop()
 	select {
 	case <-finished:
 	case <-t.C:
+		// Something still holds the pipes open. Wake the copiers, then
+		// take what the pipes hold now: all the program wrote before it
+		// exited.
+		past := time.Unix(1, 0)
+		_ = o.outR.SetReadDeadline(past)
+		_ = o.errR.SetReadDeadline(past)
+		<-finished
+		drain(o.outR, o.stdout)
+		drain(o.errR, o.stderr)
 	}
 	o.closeReaders.Do(func() {
 		o.outR.Close()
 		o.errR.Close()
 	})
-	<-finished
 }
 
-// killGroup ends a process group: SIGTERM, then SIGKILL after a grace
-// period, and waits for the leader (done reports its Wait).
-func killGroup(pid int, done <-chan error) {
-	_ = syscall.Kill(-pid, syscall.SIGTERM)
-	t := time.NewTimer(execKillGrace)
-	defer t.Stop()
-	select {
-	case <-done:
-	case <-t.C:
-		_ = syscall.Kill(-pid, syscall.SIGKILL)
-		<-done
+// drain copies to w what r holds now, without waiting for more.
+func drain(r *os.File, w io.Writer) {
+	if r.SetReadDeadline(time.Time{}) != nil {
+		return
 	}
-	_ = syscall.Kill(-pid, syscall.SIGKILL)
+	rc, err := r.SyscallConn()
+	if err != nil {
+		return
+	}
+	buf := make([]byte, 32<<10)
+	_ = rc.Read(func(fd uintptr) bool {
+		for {
+			n, err := readFD(fd, buf)
+			if n <= 0 || err != nil {
+				return true
+			}
+			if _, err := w.Write(buf[:n]); err != nil {
+				return true
+			}
+		}
+	})
 }
 
-// limitedBuffer keeps at most max bytes and remembers whether more came.
-// It has no ReadFrom (an embedded bytes.Buffer would give it one), so that
-// io.Copy cannot go around the limit.
+// limitedBuffer keeps at most max bytes. Past the limit it keeps nothing
+// more, closes over and fails the write, which ends the copying. It has no
+// ReadFrom (an embedded bytes.Buffer would give it one), so that io.Copy
+// cannot go around the limit.
 type limitedBuffer struct {
 	buf      bytes.Buffer
 	max      int64
 	overflow bool
+	over     chan struct{}
 }
 
+func newLimitedBuffer(max int64) *limitedBuffer {
+	return &limitedBuffer{max: max, over: make(chan struct{})}
+}
+
+// errOutputLimit ends the copying of an output past its limit.
+var errOutputLimit = errors.New("output limit exceeded")
+
 func (b *limitedBuffer) Write(p []byte) (int, error) {
+	if b.overflow {
+		return 0, errOutputLimit
+	}
 	if room := b.max - int64(b.buf.Len()); int64(len(p)) > room {
 		b.overflow = true
-		if room > 0 {
-			b.buf.Write(p[:room])
-		}
-		return len(p), nil
+		close(b.over)
+		return 0, errOutputLimit
 	}
 	return b.buf.Write(p)
 }

@@ -12,6 +12,14 @@
 // RESOURCE_EXHAUSTED. On cancellation of the context given to Run (the
 // command maps SIGTERM and SIGINT onto it) the server stops accepting, lets
 // calls in flight finish within the grace period, then closes the rest.
+//
+// What a client can make it hold is bounded: calls at once per connection
+// (server.concurrent.max), message sizes, responses the client does not
+// read (the connection is closed after server.call.timeout without
+// progress), idle connections (server.idle.timeout), pings. exec: programs
+// run without the master API's variables, within the output limit, and own
+// their whole process tree. docs/serve.md lists the limits and the memory
+// worst case.
 package serve
 
 import (
@@ -23,16 +31,23 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"runtime"
+	"runtime/debug"
 	"sort"
+	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/keepalive"
 	"google.golang.org/grpc/reflection"
 	"google.golang.org/grpc/status"
 
@@ -55,22 +70,62 @@ type Options struct {
 	// Ready, when set, is called with the listening address once the server
 	// accepts calls.
 	Ready func(net.Addr)
+	// AdoptOrphans makes this process a child subreaper, so that what an
+	// exec: program leaves behind comes back to it and is ended with the
+	// call (see docs/serve.md). It is a property of the whole process, and
+	// every child process that serve did not start as an exec: program is
+	// taken for such an orphan: set it only in a process that starts no
+	// other children, as the oe-rt serve command does.
+	AdoptOrphans bool
+	// ReleaseMemory returns the memory freed after a burst of calls to the
+	// operating system once the server is idle (debug.FreeOSMemory, which
+	// acts on the whole process), so that the process shrinks back.
+	ReleaseMemory bool
 }
 
 // ResolveAddress picks the listen address: the flag, else the first set
 // variable of convention.AddressEnv, else server.address. It returns the
-// address and where it came from.
+// address and where it came from. An address that is not host:port with a
+// port from 0 to 65535 is an error that names where it came from.
 func ResolveAddress(flag string, cfg *Config, lookup func(string) (string, bool)) (addr, source string, err error) {
-	if flag != "" {
-		return convention.HostPort(flag), "--address", nil
+	switch v, name := convention.Lookup(convention.AddressEnv, lookup); {
+	case flag != "":
+		addr, source = flag, "--address"
+	case v != "":
+		addr, source = v, "$"+name
+	case cfg != nil && cfg.Server.Address != "":
+		addr, source = cfg.Server.Address, "server.address"
+	default:
+		return "", "", fmt.Errorf("no address to listen on: pass --address, set %s, or set server.address in the config", strings.Join(convention.AddressEnv, ", "))
 	}
-	if v, name := convention.Lookup(convention.AddressEnv, lookup); v != "" {
-		return convention.HostPort(v), "$" + name, nil
+	hp := convention.HostPort(addr)
+	if err := CheckAddress(hp); err != nil {
+		return "", "", fmt.Errorf("address %q (from %s): %w", addr, source, err)
 	}
-	if cfg != nil && cfg.Server.Address != "" {
-		return convention.HostPort(cfg.Server.Address), "server.address", nil
+	return hp, source, nil
+}
+
+// CheckAddress reports whether addr is an address serve can listen on:
+// host:port, the host empty (every interface), an IP address or a name,
+// the port a number from 0 (any free port) to 65535.
+func CheckAddress(addr string) error {
+	if scheme, _, ok := strings.Cut(addr, "://"); ok {
+		return fmt.Errorf("a %s:// URL is not an address: want host:port, such as 127.0.0.1:50051 (a grpc://, grpcs:// or tcp:// prefix is accepted and dropped)", scheme)
 	}
-	return "", "", fmt.Errorf("no address to listen on: pass --address, set %s, or set server.address in the config", strings.Join(convention.AddressEnv, ", "))
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return errors.New("want host:port, such as 127.0.0.1:50051 or :50051")
+	}
+	if strings.ContainsAny(host, " /") {
+		return fmt.Errorf("host %q: want an IP address or a host name", host)
+	}
+	if _, err := strconv.ParseUint(port, 10, 16); err != nil {
+		if _, err := strconv.ParseUint(port, 10, 64); err == nil {
+			return fmt.Errorf("port %s is out of range: want 0 to 65535", port)
+		}
+		return fmt.Errorf("port %q: want a number from 0 to 65535", port)
+	}
+	return nil
 }
 
 // ResolveName picks the instance name: the first set variable of
@@ -104,6 +159,12 @@ func Run(ctx context.Context, opts Options) error {
 	if err != nil {
 		return err
 	}
+	srv.releaseMemory = opts.ReleaseMemory
+	if opts.AdoptOrphans {
+		if err := reap.enableAdoption(); err != nil {
+			return err
+		}
+	}
 	lis, err := net.Listen("tcp", addr)
 	if err != nil {
 		if errors.Is(err, syscall.EADDRINUSE) {
@@ -118,12 +179,31 @@ func Run(ctx context.Context, opts Options) error {
 
 // Server is the reference runtime's gRPC server.
 type Server struct {
-	grpc   *grpc.Server
-	health *health.Server
-	funcs  map[string]Func
-	grace  time.Duration
-	log    *slog.Logger
+	grpc    *grpc.Server
+	health  *health.Server
+	funcs   map[string]Func
+	grace   time.Duration
+	log     *slog.Logger
+	tracker *tracker
+	// started and finished count calls, for the idle memory release.
+	started, finished atomic.Uint64
+	releaseMemory     bool
 }
+
+// Keepalive settings (not configurable): serve pings a connection that has
+// been silent for keepaliveTime and closes it when the ping is not
+// answered within keepaliveTimeout; a client may ping every
+// keepaliveMinTime, with or without calls in flight, and is disconnected
+// (GOAWAY ENHANCE_YOUR_CALM) when it pings more often.
+const (
+	keepaliveTime    = time.Minute
+	keepaliveTimeout = 20 * time.Second
+	keepaliveMinTime = 10 * time.Second
+)
+
+// idleRelease is how long the server must have been without calls before
+// it returns freed memory to the operating system (Options.ReleaseMemory).
+const idleRelease = time.Second
 
 // New builds a server from cfg: functions resolved, TLS loaded, limits set.
 func New(cfg *Config, log *slog.Logger) (*Server, error) {
@@ -131,42 +211,55 @@ func New(cfg *Config, log *slog.Logger) (*Server, error) {
 		log = slog.New(slog.DiscardHandler)
 	}
 	max := int64(cfg.Server.Message.Length.Max)
-	funcs := map[string]Func{}
-	if len(cfg.Functions) == 0 {
-		for name, fn := range Fixtures {
-			funcs[name] = fn
-		}
+	funcs, err := resolveAll(cfg, execEnv(os.Environ()))
+	if err != nil {
+		return nil, err
 	}
-	for _, f := range cfg.Functions {
-		fn, err := resolve(f, max)
-		if err != nil {
-			return nil, err
-		}
-		funcs[f.Name] = fn
+	idle := time.Duration(cfg.Server.Idle.Timeout)
+	if idle <= 0 {
+		idle = DefaultIdleTimeout
 	}
-	opts := []grpc.ServerOption{
-		grpc.MaxRecvMsgSize(int(max)),
-		grpc.MaxSendMsgSize(int(max)),
+	stall := time.Duration(cfg.Server.Call.Timeout)
+	if stall <= 0 {
+		stall = DefaultCallTimeout
 	}
-	if n := cfg.Server.Concurrent.Max; n > 0 {
-		opts = append(opts, grpc.MaxConcurrentStreams(n))
-	}
-	if n := cfg.Server.Workers.Max; n > 0 {
-		opts = append(opts, grpc.NumStreamWorkers(n))
-	}
+	creds := insecure.NewCredentials()
 	if cfg.Server.Cert != "" {
 		tc, err := serverTLS(cfg.Server)
 		if err != nil {
 			return nil, err
 		}
-		opts = append(opts, grpc.Creds(credentials.NewTLS(tc)))
+		creds = credentials.NewTLS(tc)
+	}
+	tr := newTracker(stall, log)
+	opts := []grpc.ServerOption{
+		grpc.MaxRecvMsgSize(int(max)),
+		grpc.MaxSendMsgSize(int(max)),
+		grpc.Creds(trackingCreds{TransportCredentials: creds, tr: tr}),
+		grpc.ConnectionTimeout(min(idle, HandshakeTimeout)),
+		grpc.KeepaliveParams(keepalive.ServerParameters{
+			MaxConnectionIdle: idle,
+			Time:              keepaliveTime,
+			Timeout:           keepaliveTimeout,
+		}),
+		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{
+			MinTime:             keepaliveMinTime,
+			PermitWithoutStream: true,
+		}),
+	}
+	if n := cfg.Server.Concurrent.Max; n > 0 {
+		opts = append(opts, grpc.MaxConcurrentStreams(uint32(n)))
+	}
+	if n := cfg.Server.Workers.Max; n > 0 {
+		opts = append(opts, grpc.NumStreamWorkers(uint32(n)))
 	}
 	s := &Server{
-		grpc:   grpc.NewServer(opts...),
-		health: health.NewServer(),
-		funcs:  funcs,
-		grace:  time.Duration(cfg.Server.Timeout),
-		log:    log,
+		grpc:    grpc.NewServer(opts...),
+		health:  health.NewServer(),
+		funcs:   funcs,
+		grace:   time.Duration(cfg.Server.Timeout),
+		log:     log,
+		tracker: tr,
 	}
 	openedge.RegisterFunctionServer(s.grpc, openedgeService{s: s})
 	baetyl.RegisterFunctionServer(s.grpc, baetylService{s: s})
@@ -210,8 +303,17 @@ func (s *Server) FunctionNames() []string {
 // calls, calls in flight get the grace period, then the rest are closed.
 // ready, when not nil, is called once the server accepts calls.
 func (s *Server) Serve(ctx context.Context, lis net.Listener, ready func(net.Addr)) error {
+	watchCtx, stopWatching := context.WithCancel(context.Background())
+	var watchers sync.WaitGroup
+	defer func() {
+		stopWatching()
+		watchers.Wait()
+	}()
+	watchers.Add(2)
+	go func() { defer watchers.Done(); s.tracker.watch(watchCtx) }()
+	go func() { defer watchers.Done(); s.housekeep(watchCtx) }()
 	errc := make(chan error, 1)
-	go func() { errc <- s.grpc.Serve(lis) }()
+	go func() { errc <- s.grpc.Serve(newListener(lis, s.log)) }()
 	s.health.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
 	s.log.Info("runtime serving", "address", lis.Addr().String())
 	if ready != nil {
@@ -241,8 +343,41 @@ func (s *Server) Serve(ctx context.Context, lis net.Listener, ready func(net.Add
 	return nil
 }
 
+// housekeep runs, until ctx is done, once a second: it reaps the orphans of
+// exec: programs (ending them when no call is in progress), and with
+// releaseMemory, returns freed memory to the operating system once the
+// server has had no call for idleRelease after some.
+func (s *Server) housekeep(ctx context.Context) {
+	tick := time.NewTicker(idleRelease)
+	defer tick.Stop()
+	var seen, released uint64 // finished calls at the last tick, at the last release
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		if reap.adopting() {
+			reap.sweep(!reap.busy())
+		}
+		done := s.finished.Load()
+		idle := done == seen && s.started.Load() == done
+		if s.releaseMemory && idle && done != released {
+			// Two collections: buffers in sync.Pools (grpc-go's) survive
+			// the first one.
+			runtime.GC()
+			debug.FreeOSMemory()
+			released = done
+			s.log.Debug("idle: memory returned to the system", "calls", done)
+		}
+		seen = done
+	}
+}
+
 // call runs the named function and maps its outcome onto a status.
 func (s *Server) call(ctx context.Context, c *Call) (out []byte, err error) {
+	s.started.Add(1)
+	defer s.finished.Add(1)
 	fn, ok := s.funcs[c.FunctionName]
 	if !ok {
 		return nil, status.Errorf(codes.NotFound, "function %q is not configured (this runtime serves: %s)", c.FunctionName, strings.Join(s.FunctionNames(), ", "))

@@ -513,8 +513,8 @@ func TestExecHandler(t *testing.T) {
 		cfg.Server.Message.Length.Max = 4 << 10
 		cfg.Functions = []FunctionConfig{{Name: "big", Handler: "exec:head -c 8192 /dev/zero"}}
 		_, err := call(t, start(t, cfg, nil), fields("big", nil))
-		assert.Equal(t, codes.Unknown, status.Code(err))
-		assert.Contains(t, status.Convert(err).Message(), "output exceeds 4096 bytes")
+		assert.Equal(t, codes.ResourceExhausted, status.Code(err))
+		assert.Contains(t, status.Convert(err).Message(), "output exceeds the message limit (server.message.length.max, 4096 bytes)")
 	})
 	t.Run("what the program leaves behind is killed, and does not hold the call", func(t *testing.T) {
 		res, err := call(t, c, fields("bg", nil))
@@ -588,16 +588,18 @@ func TestNewErrors(t *testing.T) {
 		edit func(c *Config)
 		want string
 	}{
-		{"unknown handler", func(c *Config) { c.Functions = []FunctionConfig{{Name: "f", Handler: "nope"}} }, `function "f": unknown handler "nope"`},
+		{"unknown handler", func(c *Config) { c.Functions = []FunctionConfig{{Name: "f", Handler: "nope"}} }, `function "f" (functions[0].handler): unknown handler "nope"`},
 		{"exec without program", func(c *Config) { c.Functions = []FunctionConfig{{Name: "f", Handler: "exec:"}} }, "names no program"},
 		{"missing script", func(c *Config) {
 			c.Functions = []FunctionConfig{{Name: "f", Handler: "exec:./missing.sh", CodeDir: dir}}
-		}, "no such file"},
+		}, `function "f" (functions[0].handler): program ./missing.sh: ` + filepath.Join(dir, "missing.sh") + " does not exist (relative to codedir " + dir + ")"},
 		{"not executable", func(c *Config) {
 			c.Functions = []FunctionConfig{{Name: "f", Handler: "exec:./plain.txt", CodeDir: dir}}
 		}, "is not an executable file"},
 		{"a directory", func(c *Config) { c.Functions = []FunctionConfig{{Name: "f", Handler: "exec:" + dir}} }, "is not an executable file"},
-		{"not in PATH", func(c *Config) { c.Functions = []FunctionConfig{{Name: "f", Handler: "exec:no-such-program-oe-rt"}} }, "executable file not found"},
+		{"not in PATH", func(c *Config) { c.Functions = []FunctionConfig{{Name: "f", Handler: "exec:no-such-program-oe-rt"}} }, `program "no-such-program-oe-rt": not found in PATH`},
+		{"relative to the working directory", func(c *Config) { c.Functions = []FunctionConfig{{Name: "f", Handler: "exec:./missing-oe-rt.sh"}} },
+			"does not exist (relative to the working directory)"},
 		{"missing certificate", func(c *Config) { c.Server.Cert, c.Server.Key = filepath.Join(dir, "nope.pem"), certs.ServerKey }, "load server certificate"},
 		{"key does not match", func(c *Config) { c.Server.Cert, c.Server.Key = certs.ServerCert, certs.ClientKey }, "load server certificate"},
 		{"missing ca", func(c *Config) {
@@ -749,4 +751,30 @@ func TestRun(t *testing.T) {
 			t.Fatal("Run did not return")
 		}
 	})
+}
+
+func TestCheckAddress(t *testing.T) {
+	for _, ok := range []string{"127.0.0.1:0", ":50051", "localhost:1", "[::1]:50051", "0.0.0.0:65535", "my-host.local:8080"} {
+		assert.NoError(t, CheckAddress(ok), ok)
+	}
+	for addr, want := range map[string]string{
+		"nonsense":               "want host:port",
+		"127.0.0.1":              "want host:port",
+		":99999":                 "port 99999 is out of range",
+		"127.0.0.1:-1":           `port "-1": want a number`,
+		"127.0.0.1:":             `port "": want a number`,
+		"127.0.0.1:grpc":         `port "grpc": want a number`,
+		"http://127.0.0.1:50051": "a http:// URL is not an address",
+		"unix:///tmp/x.sock":     "a unix:// URL is not an address",
+		"a b:1":                  `host "a b"`,
+		"::1:50051":              "want host:port",
+	} {
+		assert.ErrorContains(t, CheckAddress(addr), want, addr)
+	}
+	// Accepted prefixes are dropped before the check.
+	addr, _, err := ResolveAddress("grpc://127.0.0.1:1", nil, nil)
+	require.NoError(t, err)
+	assert.Equal(t, "127.0.0.1:1", addr)
+	_, _, err = ResolveAddress("", nil, func(string) (string, bool) { return "tcp://x", true })
+	assert.ErrorContains(t, err, `address "tcp://x" (from $BAETYL_SERVICE_INSTANCE_ADDRESS): want host:port`)
 }

@@ -285,6 +285,10 @@ func TestServeErrors(t *testing.T) {
 	badSyntax := writeFile(t, dir, "syntax.yml", "name: x\nserver: [\n", 0o644)
 	badHandler := writeFile(t, dir, "handler.yml", "functions:\n  - name: a\n    handler: sayhi.handler\n", 0o644)
 	missingScript := writeFile(t, dir, "script.yml", "functions:\n  - name: a\n    handler: exec:./missing.sh\n    codedir: "+dir+"\n", 0o644)
+	notInPath := writeFile(t, dir, "path.yml", "functions:\n  - name: a\n    handler: echo\n  - name: b\n    handler: exec:no-such-program-oe-rt\n", 0o644)
+	serverString := writeFile(t, dir, "server.yml", "server: x\n", 0o644)
+	functionsString := writeFile(t, dir, "functions.yml", "name: x\nfunctions: echo\n", 0o644)
+	badAddress := writeFile(t, dir, "address.yml", "server:\n  address: 127.0.0.1:70000\n", 0o644)
 	for _, tc := range []struct {
 		name string
 		args []string
@@ -300,8 +304,29 @@ func TestServeErrors(t *testing.T) {
 			[]string{"no address to listen on", "--address", "BAETYL_SERVICE_INSTANCE_ADDRESS", "OPENEDGE_SERVICE_ADDRESS", "server.address"}},
 		{"unknown key", []string{"serve", "-c", badYAML}, nil, 2, []string{badYAML + `:3: unknown key "adress" in server`}},
 		{"YAML syntax", []string{"serve", "-c", badSyntax}, nil, 2, []string{badSyntax + ":2: did not find expected node content"}},
-		{"unknown handler", []string{"serve", "-c", badHandler, "--address", "127.0.0.1:0"}, nil, 2, []string{badHandler + `: function "a": unknown handler "sayhi.handler"`}},
-		{"missing exec program", []string{"serve", "-c", missingScript, "--address", "127.0.0.1:0"}, nil, 1, []string{`function "a"`, "missing.sh"}},
+		{"unknown handler", []string{"serve", "-c", badHandler, "--address", "127.0.0.1:0"}, nil, 2, []string{badHandler + `: function "a" (functions[0].handler): unknown handler "sayhi.handler"`}},
+		{"missing exec program", []string{"serve", "-c", missingScript, "--address", "127.0.0.1:0"}, nil, 2,
+			[]string{missingScript + `: function "a" (functions[0].handler): program ./missing.sh: ` + filepath.Join(dir, "missing.sh") + " does not exist (relative to codedir " + dir + ")"}},
+		{"exec program not in PATH", []string{"serve", "-c", notInPath, "--address", "127.0.0.1:0"}, nil, 2,
+			[]string{notInPath + `: function "b" (functions[1].handler): program "no-such-program-oe-rt": not found in PATH`}},
+		{"empty --config", []string{"serve", "-c", "", "--address", "127.0.0.1:0"}, nil, 2,
+			[]string{"--config is empty: name a configuration file"}},
+		{"a Go type would leak", []string{"serve", "-c", serverString, "--address", "127.0.0.1:0"}, nil, 2,
+			[]string{serverString + `:1: server: want a mapping with the keys address,`, `got a string "x"`}},
+		{"functions not a list", []string{"serve", "-c", functionsString, "--address", "127.0.0.1:0"}, nil, 2,
+			[]string{functionsString + `:2: functions: want a list of mappings with the keys name, handler, codedir; got a string "echo"`}},
+		{"--address nonsense", []string{"serve", "--address", "nonsense"}, nil, 2,
+			[]string{`address "nonsense" (from --address): want host:port, such as 127.0.0.1:50051`}},
+		{"--address port out of range", []string{"serve", "--address", ":99999"}, nil, 2,
+			[]string{`address ":99999" (from --address): port 99999 is out of range: want 0 to 65535`}},
+		{"--address a URL", []string{"serve", "--address", "http://127.0.0.1:50051"}, nil, 2,
+			[]string{`address "http://127.0.0.1:50051" (from --address): a http:// URL is not an address`}},
+		{"--address port a word", []string{"serve", "--address", "127.0.0.1:grpc"}, nil, 2,
+			[]string{`address "127.0.0.1:grpc" (from --address): port "grpc": want a number from 0 to 65535`}},
+		{"a bad address from the environment", []string{"serve"}, []string{"OPENEDGE_SERVICE_ADDRESS=localhost"}, 2,
+			[]string{`address "localhost" (from $OPENEDGE_SERVICE_ADDRESS): want host:port`}},
+		{"a bad address from the config", []string{"serve", "-c", badAddress}, nil, 2,
+			[]string{`address "127.0.0.1:70000" (from server.address): port 70000 is out of range`}},
 		{"missing config", []string{"serve", "-c", filepath.Join(dir, "nope.yml")}, nil, 2, []string{"config file " + filepath.Join(dir, "nope.yml") + " does not exist"}},
 		{"bad log level", []string{"serve", "--address", "127.0.0.1:0", "--log-level", "loud"}, nil, 2, []string{`log level "loud"`}},
 		{"bad log format", []string{"serve", "--address", "127.0.0.1:0", "--log-format", "xml"}, nil, 2, []string{`log format "xml"`}},
@@ -315,6 +340,8 @@ func TestServeErrors(t *testing.T) {
 				assert.Contains(t, r.stderr, w)
 			}
 			assert.Empty(t, r.stdout)
+			assert.NotContains(t, r.stderr, "serve.", "no Go type names")
+			assert.NotContains(t, r.stderr, "  does not exist", "no empty file name")
 		})
 	}
 }
@@ -395,4 +422,119 @@ func TestServeHealth(t *testing.T) {
 	h, err := healthpb.NewHealthClient(conn).Check(ctx, &healthpb.HealthCheckRequest{})
 	require.NoError(t, err)
 	assert.Equal(t, healthpb.HealthCheckResponse_SERVING, h.Status)
+}
+
+// TestServeDefaultConfigPath: without --config, serve reads
+// etc/baetyl/service.yml when a Baetyl master started it (any of its
+// service variables is set), etc/openedge/service.yml otherwise — never
+// the other one.
+func TestServeDefaultConfigPath(t *testing.T) {
+	layout := func(t *testing.T, files ...string) (dir string, addrs map[string]string) {
+		dir, addrs = t.TempDir(), map[string]string{}
+		for _, era := range files {
+			addr, err := launch.FreePort()
+			require.NoError(t, err)
+			addrs[era] = addr
+			writeFile(t, dir, "etc/"+era+"/service.yml", "name: from-"+era+"\nserver:\n  address: "+addr+"\n", 0o644)
+		}
+		return dir, addrs
+	}
+	for _, tc := range []struct {
+		name string
+		env  string // NAME=value, or ""
+		want string // the era whose file is read
+	}{
+		{"no master variable", "", "openedge"},
+		{"BAETYL_SERVICE_NAME", "BAETYL_SERVICE_NAME=function-echo", "baetyl"},
+		{"BAETYL_SERVICE_INSTANCE_NAME", "BAETYL_SERVICE_INSTANCE_NAME=function-echo.echo.1", "baetyl"},
+		{"an empty variable does not count", "BAETYL_SERVICE_NAME=", "openedge"},
+		{"OpenEdge's variables are not Baetyl's", "OPENEDGE_SERVICE_NAME=x", "openedge"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir, addrs := layout(t, "openedge", "baetyl")
+			var env []string
+			if tc.env != "" {
+				env = append(env, tc.env)
+			}
+			p, _ := startServe(t, serveSpec{noAddress: true, addr: addrs[tc.want], dir: dir, env: env})
+			require.NoError(t, p.Signal(syscall.SIGTERM))
+			assert.Equal(t, 0, waitExit(t, p).Code, p.Stderr())
+			assert.Contains(t, p.Stderr(), "file=etc/"+tc.want+"/service.yml read=true")
+			if tc.env == "OPENEDGE_SERVICE_NAME=x" {
+				assert.Contains(t, p.Stderr(), "name=x")
+			} else if !strings.HasPrefix(tc.env, "BAETYL_SERVICE_INSTANCE_NAME") {
+				assert.Contains(t, p.Stderr(), "name=from-"+tc.want)
+			}
+		})
+	}
+	t.Run("the address variable alone, as the master sets it", func(t *testing.T) {
+		dir, _ := layout(t, "openedge", "baetyl")
+		addr, err := launch.FreePort()
+		require.NoError(t, err)
+		p, _ := startServe(t, serveSpec{noAddress: true, addr: addr, dir: dir, env: []string{"BAETYL_SERVICE_INSTANCE_ADDRESS=" + addr}})
+		require.NoError(t, p.Signal(syscall.SIGTERM))
+		assert.Equal(t, 0, waitExit(t, p).Code, p.Stderr())
+		assert.Contains(t, p.Stderr(), "file=etc/baetyl/service.yml read=true")
+		assert.Contains(t, p.Stderr(), "name=from-baetyl")
+	})
+	t.Run("under Baetyl, OpenEdge's file is not read", func(t *testing.T) {
+		dir, addrs := layout(t, "openedge")
+		p, _ := startServe(t, serveSpec{noAddress: true, addr: addrs["openedge"], dir: dir,
+			env: []string{"BAETYL_SERVICE_NAME=svc", "OPENEDGE_SERVICE_ADDRESS=" + addrs["openedge"]}})
+		require.NoError(t, p.Signal(syscall.SIGTERM))
+		assert.Equal(t, 0, waitExit(t, p).Code, p.Stderr())
+		assert.Contains(t, p.Stderr(), "file=etc/baetyl/service.yml read=false")
+		assert.NotContains(t, p.Stderr(), "from-openedge")
+	})
+}
+
+// TestServeBaetylLogger: Baetyl's own logger block — a relative path in a
+// directory that does not exist yet, and the rotation keys — is accepted;
+// the directory is made, the log written, and serve says that it does not
+// rotate.
+func TestServeBaetylLogger(t *testing.T) {
+	dir := t.TempDir()
+	writeFile(t, dir, "etc/baetyl/service.yml", `logger:
+  path: var/log/baetyl/service.log
+  level: "debug"
+  format: json
+  age:
+    max: 15
+  size:
+    max: 50
+  backup:
+    max: 15
+`, 0o644)
+	p, addr := startServe(t, serveSpec{dir: dir, env: []string{"BAETYL_SERVICE_NAME=svc"}})
+	_, err := callT(t, dialT(t, addr), "echo", "hi")
+	require.NoError(t, err)
+	require.NoError(t, p.Signal(syscall.SIGTERM))
+	assert.Equal(t, 0, waitExit(t, p).Code, p.Stderr())
+	assert.Empty(t, p.Stderr(), "the log goes to the file")
+	b, err := os.ReadFile(filepath.Join(dir, "var/log/baetyl/service.log"))
+	require.NoError(t, err)
+	log := string(b)
+	assert.Contains(t, log, `"msg":"runtime serving"`)
+	assert.Contains(t, log, "not applied: serve appends to its log without rotating it")
+}
+
+// TestServeStartupErrorsOnStderr: with logger.path set, an error that
+// stops serve from starting is still on standard error (and in the log).
+func TestServeStartupErrorsOnStderr(t *testing.T) {
+	busy, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer busy.Close()
+	dir := t.TempDir()
+	logFile := filepath.Join(dir, "logs", "serve.log")
+	cfg := writeFile(t, dir, "s.yml", "logger:\n  path: "+logFile+"\n", 0o644)
+	r := oe(t, nil, nil, "serve", "-c", cfg, "--address", busy.Addr().String())
+	assert.Equal(t, 1, r.code)
+	assert.Contains(t, r.stderr, "listen on "+busy.Addr().String()+" (from --address): the address is already in use")
+	b, err := os.ReadFile(logFile)
+	require.NoError(t, err)
+	assert.Contains(t, string(b), "runtime failed")
+
+	r = oe(t, nil, nil, "serve", "-c", cfg)
+	assert.Equal(t, 2, r.code)
+	assert.Contains(t, r.stderr, "no address to listen on")
 }
