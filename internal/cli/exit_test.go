@@ -191,7 +191,7 @@ func TestInterruptedTwice(t *testing.T) {
 	var ee *exec.ExitError
 	require.ErrorAs(t, err, &ee)
 	assert.Equal(t, ExitInterrupted, ee.ExitCode(), errb.String())
-	assert.Contains(t, errb.String(), "oe-rt: interrupted again by SIGINT: exiting at once")
+	assert.Contains(t, errb.String(), "oe-rt: interrupted by SIGINT again: exiting at once")
 	// The launcher's guard ends the runtime within its bound, wherever it
 	// was re-parented.
 	alive := func() (pids []int) {

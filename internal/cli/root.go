@@ -21,7 +21,6 @@ import (
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
-	"golang.org/x/sys/unix"
 )
 
 // Version is set at build time with -ldflags "-X github.com/oe-rt/oe-rt/internal/cli.Version=…".
@@ -41,11 +40,6 @@ func (e *env) getenv(k string) string {
 	}
 	return os.Getenv(k)
 }
-
-// register is kept only so that serve.go, which another branch owns and
-// which still registers itself from init, compiles. NewRootCmd wires every
-// command explicitly, serve included; remove this with serve.go's init.
-func register(func(*env) *cobra.Command) {}
 
 // NewRootCmd builds the command tree.
 func NewRootCmd(e *env) *cobra.Command {
@@ -203,7 +197,7 @@ func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		// oe-rt at once. What it started dies with it: the runtime by its
 		// parent-death signal, the rest by the launcher's guard.
 		if s, ok := <-sigs; ok {
-			fmt.Fprintf(stderr, "oe-rt: interrupted again by %s: exiting at once\n", unix.SignalName(s.(syscall.Signal)))
+			fmt.Fprintf(stderr, "oe-rt: %s again: exiting at once\n", &interruptedError{sig: s})
 			os.Exit(ExitInterrupted)
 		}
 	}()

@@ -15,8 +15,6 @@ import (
 	"github.com/oe-rt/oe-rt/serve"
 )
 
-func init() { register(newServeCmd) }
-
 type serveOptions struct {
 	config         string
 	explicitConfig bool // --config was given
