@@ -183,16 +183,17 @@ func findProgram(name, codeDir string) (string, error) {
 		prog = filepath.Join(codeDir, prog)
 		where = " (relative to the working directory)"
 		if codeDir != "" {
-			where = " (relative to codedir " + codeDir + ")"
+			where = " (in codedir " + codeDir + ")"
 		}
 	}
+	shown := prog // as the configuration names it
 	if abs, err := filepath.Abs(prog); err == nil {
 		prog = abs
 	}
 	st, err := os.Stat(prog)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
-		return "", fmt.Errorf("program %s: %s does not exist%s", name, prog, where)
+		return "", fmt.Errorf("program %s: %s does not exist%s", name, shown, where)
 	case err != nil:
 		return "", fmt.Errorf("program %s: %w", name, err)
 	case st.IsDir() || st.Mode()&0o111 == 0:

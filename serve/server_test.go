@@ -592,7 +592,7 @@ func TestNewErrors(t *testing.T) {
 		{"exec without program", func(c *Config) { c.Functions = []FunctionConfig{{Name: "f", Handler: "exec:"}} }, "names no program"},
 		{"missing script", func(c *Config) {
 			c.Functions = []FunctionConfig{{Name: "f", Handler: "exec:./missing.sh", CodeDir: dir}}
-		}, `function "f" (functions[0].handler): program ./missing.sh: ` + filepath.Join(dir, "missing.sh") + " does not exist (relative to codedir " + dir + ")"},
+		}, `function "f" (functions[0].handler): program ./missing.sh: ` + filepath.Join(dir, "missing.sh") + " does not exist (in codedir " + dir + ")"},
 		{"not executable", func(c *Config) {
 			c.Functions = []FunctionConfig{{Name: "f", Handler: "exec:./plain.txt", CodeDir: dir}}
 		}, "is not an executable file"},
