@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 	"strings"
 	"time"
 
@@ -27,11 +28,12 @@ type Profile string
 
 // The profiles.
 const (
-	// ProfileOpenEdge sets OPENEDGE_SERVICE_ADDRESS and OPENEDGE_SERVICE_NAME
-	// and calls /openedge.Function/Call.
+	// ProfileOpenEdge starts the runtime as OpenEdge 0.1.2's master does
+	// (convention.Instance.Vars says with which variables) and calls
+	// /openedge.Function/Call.
 	ProfileOpenEdge Profile = "openedge"
-	// ProfileBaetyl sets BAETYL_SERVICE_INSTANCE_ADDRESS and
-	// BAETYL_SERVICE_INSTANCE_NAME and calls /baetyl.Function/Call.
+	// ProfileBaetyl starts the runtime as Baetyl's master does and calls
+	// /baetyl.Function/Call.
 	ProfileBaetyl Profile = "baetyl"
 )
 
@@ -43,6 +45,10 @@ type Config struct {
 	Dir string
 	// Env adds variables (K=V) to the runtime's environment.
 	Env []string
+	// ConfigFile, when set, is the runtime's configuration, given as the
+	// master gives it: at etc/<profile>/service.yml in the runtime's
+	// working directory (a link to the file), with no -c.
+	ConfigFile string
 	// Profile chooses the environment variables and the default schema.
 	Profile Profile
 	// Schema overrides the profile's proto (e.g. client.LoadProto).
@@ -120,6 +126,20 @@ func (c *Config) validate() error {
 			return &ConfigError{Err: fmt.Errorf("no check matches %q (see --list)", sel)}
 		}
 	}
+	if c.ConfigFile != "" {
+		st, err := os.Stat(c.ConfigFile)
+		switch {
+		case err != nil:
+			return &ConfigError{Err: fmt.Errorf("--config: %w", err)}
+		case !st.Mode().IsRegular():
+			return &ConfigError{Err: fmt.Errorf("--config %s: not a file", c.ConfigFile)}
+		}
+		for _, a := range c.Command[1:] {
+			if a == "-c" || a == "--config" || strings.HasPrefix(a, "-c=") || strings.HasPrefix(a, "--config=") {
+				return &ConfigError{Err: fmt.Errorf("--config gives the runtime its configuration as the master does, at %s with no -c: drop %q from the runtime's arguments", configPath(string(c.Profile)), a)}
+			}
+		}
+	}
 	if c.StartTimeout <= 0 {
 		return &ConfigError{Err: fmt.Errorf("the start timeout must be positive, got %s", c.StartTimeout)}
 	}
@@ -162,11 +182,6 @@ func (c *Config) fn(role string) string {
 		return n
 	}
 	return role
-}
-
-// environment builds the runtime's environment (see convention.RuntimeEnv).
-func (c *Config) environment(base []string, addr, name string) []string {
-	return convention.RuntimeEnv(base, string(c.Profile), addr, name, c.Env)
 }
 
 func contains(list []string, s string) bool {

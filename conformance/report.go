@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/oe-rt/oe-rt/internal/convention"
 	"github.com/oe-rt/oe-rt/internal/shellquote"
 )
 
@@ -276,12 +277,18 @@ func (r *runner) startByHand() string {
 	if r.cfg.Dir != "" {
 		parts = append(parts, "cd", shellquote.Quote(r.cfg.Dir), "&&")
 	}
-	env := r.cfg.environment(nil, reproAddress, instanceName(r.cfg, 1))
+	// The master's variables but its API, whose socket is gone when the
+	// run is over.
+	name := instanceName(r.cfg, 1)
+	env := convention.InstanceEnv(nil, convention.Instance{Era: string(r.cfg.Profile), Service: serviceName, Name: name, Address: reproAddress}, r.cfg.Env)
 	for _, kv := range env {
 		k, v, _ := strings.Cut(kv, "=")
 		parts = append(parts, k+"="+shellquote.Quote(v))
 	}
 	parts = append(parts, shellquote.Join(r.cfg.Command))
+	if r.cfg.ConfigFile != "" {
+		parts = append(parts, "# with", shellquote.Quote(r.cfg.ConfigFile), "at", configPath(string(r.cfg.Profile)))
+	}
 	return strings.Join(parts, " ")
 }
 

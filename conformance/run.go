@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"sort"
 	"strings"
 	"sync"
@@ -38,6 +39,8 @@ type runner struct {
 
 	cgroup    *cgroup
 	cgroupErr error
+
+	master *master // the working directories and the master API
 
 	schemaMu    sync.Mutex
 	schemaSet   *client.Schema // set by server reflection (--service)
@@ -88,11 +91,24 @@ func Run(ctx context.Context, cfg *Config) (*Report, error) {
 	}
 	c := *cfg // the run may fill in the schema; the caller's value stays as it was
 	cfg = &c
+	if cfg.ConfigFile != "" {
+		abs, err := filepath.Abs(cfg.ConfigFile)
+		if err != nil {
+			return nil, &ConfigError{Err: fmt.Errorf("--config: %w", err)}
+		}
+		cfg.ConfigFile = abs
+	}
 	checks := selection(cfg)
 	if len(checks) == 0 {
 		return nil, &ConfigError{Err: errors.New("the selection (--run, --skip) leaves no check to run (see --list)")}
 	}
 	r := newRunner(ctx, cfg)
+	m, err := newMaster(cfg)
+	if err != nil {
+		return nil, err
+	}
+	r.master = m
+	m.owner = r.instanceOf
 	defer r.cleanup()
 	return r.run(checks)
 }
@@ -122,7 +138,7 @@ func (r *runner) run(checks []*Check) (*Report, error) {
 	}
 	r.first, r.main = main, main
 	r.startScenarios(checks)
-	main.readyErr = main.waitReady(r.ctx, r.cfg.StartTimeout)
+	main.readyErr = main.waitReady(r.ctx, r.cfg.StartTimeout, nil)
 	if main.readyErr == nil {
 		r.log.Debug("main instance ready", "after", main.readyIn)
 		if err := r.discover(main); err != nil {
@@ -391,7 +407,7 @@ func (r *runner) resultOf(s *Scenario) any {
 
 // launchInstance starts a process without waiting for it to be ready.
 func (r *runner) launchInstance(role string) (*instance, error) {
-	return r.startProcess(role)
+	return r.startProcess(instanceOpts{role: role})
 }
 
 // stopMain stops the current main instance without waiting out calls the
@@ -435,6 +451,7 @@ func (r *runner) cleanup() {
 		}()
 	}
 	wg.Wait()
+	r.master.close()
 	r.closeCgroup()
 }
 
