@@ -30,7 +30,10 @@ import (
 type instance struct {
 	r    *runner
 	n    int    // 1-based, in start order
-	role string // "main", "shutdown", "main (restart 1)", …
+	role string // "main", "shutdown", "main (restart 1)", "alias OPENEDGE_SERVICE_ADDRESS", …
+	// probe: an instance a check starts to see whether it starts, and
+	// ends itself; its end is that check's to judge, not run.alive's.
+	probe bool
 	proc *launch.Process
 	addr string
 	conn *grpc.ClientConn
@@ -171,6 +174,7 @@ type instanceOpts struct {
 	// addrVar, when set, is the only one of the three address variables
 	// set (start.address-aliases).
 	addrVar string
+	probe   bool
 }
 
 // startProcess starts the runtime as the master of the era starts an
@@ -216,7 +220,7 @@ func (r *runner) startProcess(o instanceOpts) (*instance, error) {
 	if err != nil {
 		return nil, err
 	}
-	inst := &instance{r: r, n: n, role: o.role, proc: proc, addr: addr, inFlight: map[*callRecord]context.CancelCauseFunc{}, watchEnd: make(chan struct{})}
+	inst := &instance{r: r, n: n, role: o.role, probe: o.probe, proc: proc, addr: addr, inFlight: map[*callRecord]context.CancelCauseFunc{}, watchEnd: make(chan struct{})}
 	r.mu.Lock()
 	r.instances = append(r.instances, inst)
 	r.mu.Unlock()

@@ -131,13 +131,34 @@ func (m *master) setup(era string, e *eraSetup) error {
 	// The working directory: --dir's entries through links, with the
 	// master's mounts over them.
 	e.dir = filepath.Join(m.root, era, "var", "run", era, "services", serviceName)
-	place := map[string]string{}
+	l := layout{place: map[string]string{}, opaque: map[string]bool{}}
 	if m.cfg.ConfigFile != "" {
-		place[configPath(era)] = m.cfg.ConfigFile
+		// The master mounts the configuration volume at etc/<era>: there
+		// the directory holds FILE as service.yml and the files beside
+		// it, and nothing of --dir's; no etc/ directory of the other era
+		// is there either.
+		dir := "etc/" + era
+		l.opaque[dir] = true
+		for _, other := range []string{convention.EraOpenEdge, convention.EraBaetyl} {
+			if other != era {
+				l.place["etc/"+other] = ""
+			}
+		}
+		l.place[configPath(era)] = m.cfg.ConfigFile
+		vol := filepath.Dir(m.cfg.ConfigFile)
+		entries, err := os.ReadDir(vol)
+		if err != nil {
+			return fmt.Errorf("read the configuration's directory: %w", err)
+		}
+		for _, ent := range entries {
+			if n := ent.Name(); n != filepath.Base(m.cfg.ConfigFile) && n != "service.yml" {
+				l.place[dir+"/"+n] = filepath.Join(vol, n)
+			}
+		}
 	}
 	switch era {
 	case convention.EraBaetyl:
-		place[convention.BaetylSocket] = e.sock
+		l.place[convention.BaetylSocket] = e.sock
 		e.api = "unix://" + convention.BaetylSocket
 	default:
 		// OpenEdge 0.1.2 gives the socket's absolute path
@@ -147,7 +168,7 @@ func (m *master) setup(era string, e *eraSetup) error {
 	if err := os.MkdirAll(e.dir, 0o755); err != nil {
 		return fmt.Errorf("make the runtime's working directory: %w", err)
 	}
-	if err := mirror(e.dir, m.src, "", place); err != nil {
+	if err := l.mirror(e.dir, m.src, ""); err != nil {
 		return fmt.Errorf("lay out the runtime's working directory: %w", err)
 	}
 	return nil
@@ -157,12 +178,22 @@ func (m *master) setup(era string, e *eraSetup) error {
 // relative to the working directory.
 func configPath(era string) string { return "etc/" + era + "/service.yml" }
 
+// layout is what the master puts into a working directory over --dir.
+type layout struct {
+	// place maps paths to what is there: a link to the target, or
+	// nothing when the target is "".
+	place map[string]string
+	// opaque directories show nothing of --dir's.
+	opaque map[string]bool
+}
+
 // mirror makes dst/rel show src/rel: each entry a link to src's, except
-// those on the way to a path of place, which become directories of their
-// own (mirrored in turn) or, for the path itself, a link to place's target.
-func mirror(dst, src, rel string, place map[string]string) error {
+// those on the way to a placed path, which become directories of their own
+// (mirrored in turn unless opaque) or, for the path itself, what place
+// says.
+func (l layout) mirror(dst, src, rel string) error {
 	here := map[string]bool{} // names at this level on the way to a placed path
-	for p := range place {
+	for p := range l.place {
 		r := p
 		if rel != "" {
 			if !strings.HasPrefix(p, rel+"/") {
@@ -173,16 +204,18 @@ func mirror(dst, src, rel string, place map[string]string) error {
 		name, _, _ := strings.Cut(r, "/")
 		here[name] = true
 	}
-	entries, err := os.ReadDir(filepath.Join(src, rel))
-	if err != nil && !errors.Is(err, os.ErrNotExist) && !errors.Is(err, unix.ENOTDIR) {
-		return err
-	}
-	for _, ent := range entries {
-		if here[ent.Name()] {
-			continue
-		}
-		if err := os.Symlink(filepath.Join(src, rel, ent.Name()), filepath.Join(dst, rel, ent.Name())); err != nil {
+	if !l.opaque[rel] {
+		entries, err := os.ReadDir(filepath.Join(src, rel))
+		if err != nil && !errors.Is(err, os.ErrNotExist) && !errors.Is(err, unix.ENOTDIR) {
 			return err
+		}
+		for _, ent := range entries {
+			if here[ent.Name()] {
+				continue
+			}
+			if err := os.Symlink(filepath.Join(src, rel, ent.Name()), filepath.Join(dst, rel, ent.Name())); err != nil {
+				return err
+			}
 		}
 	}
 	names := make([]string, 0, len(here))
@@ -192,7 +225,10 @@ func mirror(dst, src, rel string, place map[string]string) error {
 	sort.Strings(names)
 	for _, n := range names {
 		p := filepath.ToSlash(filepath.Join(rel, n))
-		if target, ok := place[p]; ok {
+		if target, ok := l.place[p]; ok {
+			if target == "" {
+				continue
+			}
 			if err := os.Symlink(target, filepath.Join(dst, p)); err != nil {
 				return err
 			}
@@ -201,7 +237,7 @@ func mirror(dst, src, rel string, place map[string]string) error {
 		if err := os.Mkdir(filepath.Join(dst, p), 0o755); err != nil {
 			return err
 		}
-		if err := mirror(dst, src, p, place); err != nil {
+		if err := l.mirror(dst, src, p); err != nil {
 			return err
 		}
 	}
@@ -229,6 +265,22 @@ func (m *master) requests() []apiRequest {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	return append([]apiRequest(nil), m.reqs...)
+}
+
+// addresses names the API addresses given, for messages.
+func (m *master) addresses() string {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var parts []string
+	for _, era := range []string{convention.EraOpenEdge, convention.EraBaetyl} {
+		if e, ok := m.eras[era]; ok && e.err == nil {
+			parts = append(parts, e.api)
+		}
+	}
+	if len(parts) == 0 {
+		return "none was given"
+	}
+	return "given " + strings.Join(parts, " and ")
 }
 
 // close stops the API servers and removes the directory.

@@ -149,9 +149,12 @@ func (r *runner) run(checks []*Check) (*Report, error) {
 	close(r.schemaReady)
 
 	for _, p := range []phase{phaseStart, phaseCalls, phaseLarge, phaseTiming} {
+		if p == phaseTiming {
+			r.waitScenarios(true)
+		}
 		r.runPhase(checks, p)
 	}
-	r.waitScenarios()
+	r.waitScenarios(false)
 	r.runPhase(checks, phaseShutdown)
 	r.runPhase(checks, phaseEnd)
 	if main.readyErr != nil && !r.ran(startListen.ID) {
@@ -330,7 +333,7 @@ func (r *runner) mainInstance() (*instance, *Outcome) {
 func (r *runner) endedList() string {
 	var parts []string
 	for _, inst := range r.instances {
-		if inst.role == "shutdown" {
+		if inst.role == "shutdown" || inst.probe {
 			continue
 		}
 		if e := inst.ending(); e != nil {
@@ -389,9 +392,13 @@ func (r *runner) startScenarios(checks []*Check) {
 	}
 }
 
-func (r *runner) waitScenarios() {
-	for _, sr := range r.scenarios {
-		<-sr.done
+// waitScenarios waits for the scenarios to end (only the quiet ones, when
+// quietOnly).
+func (r *runner) waitScenarios(quietOnly bool) {
+	for s, sr := range r.scenarios {
+		if !quietOnly || s.Quiet {
+			<-sr.done
+		}
 	}
 }
 

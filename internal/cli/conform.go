@@ -51,6 +51,7 @@ Exit status: 0 when every MUST check passed (with --strict, every SHOULD
 too), 1 when not, 2 for usage errors or when the harness could not run.`,
 		Example: `  oe-rt conform
   oe-rt conform ./bin/myruntime -- -c etc/openedge/service.yml
+  oe-rt conform --profile baetyl --config etc/openedge/service.yml ./bin/myruntime   # as the Baetyl master starts it
   oe-rt conform --strict --format junit -o report.xml ./bin/myruntime
   oe-rt conform --junit report.xml ./bin/myruntime     # text on screen, JUnit to a file
   oe-rt conform --profile baetyl --run 'call.*,echo.*' ./bin/myruntime
@@ -68,6 +69,7 @@ too), 1 when not, 2 for usage errors or when the harness could not run.`,
 	f.StringVar(&o.service, "service", "", "the service to call, e.g. acme.Function: from --proto, or else from the runtime's server reflection")
 	f.StringArrayVar(&o.cfg.Env, "env", nil, "add `K=V` to the runtime's environment (repeatable)")
 	f.StringVar(&o.cfg.Dir, "dir", "", "working `directory` of the runtime")
+	f.StringVar(&o.cfg.ConfigFile, "config", "", "give the runtime this configuration `file` as the master does: at etc/<profile>/service.yml in its working directory, with no -c")
 	f.DurationVar(&o.cfg.StartTimeout, "start-timeout", o.cfg.StartTimeout, "how long the runtime may take to answer its first call")
 	f.DurationVar(&o.cfg.Grace, "grace", o.cfg.Grace, "how long the runtime may take to exit after SIGTERM")
 	f.StringArrayVar(&o.functions, "function", nil, "serve a fixture role under another name: `ROLE=NAME` (repeatable)")

@@ -93,6 +93,9 @@ func TestConformUsageErrors(t *testing.T) {
 		{[]string{"conform", "/no/such/runtime"}, "no such file"},
 		{[]string{"conform", "--proto", "/no/such.proto"}, "no such file"},
 		{[]string{"conform", "--grace", "0s"}, "positive"},
+		{[]string{"conform", "--config", "/no/such/service.yml"}, "no such file"},
+		{[]string{"conform", "--config", "/"}, "not a file"},
+		{[]string{"conform", "--config", "conform.go", "./rt", "--", "-c", "x.yml"}, "drop \"-c\""},
 	} {
 		code, _, errOut := runMain(tc.args...)
 		assert.Equal(t, 2, code, "%v: %s", tc.args, errOut)
