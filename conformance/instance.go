@@ -34,10 +34,10 @@ type instance struct {
 	// probe: an instance a check starts to see whether it starts, and
 	// ends itself; its end is that check's to judge, not run.alive's.
 	probe bool
-	proc *launch.Process
-	addr string
-	conn *grpc.ClientConn
-	cli  *client.Client
+	proc  *launch.Process
+	addr  string
+	conn  *grpc.ClientConn
+	cli   *client.Client
 
 	readyIn  time.Duration // from exec to the connection opening
 	readyErr error
