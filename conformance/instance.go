@@ -31,13 +31,14 @@ type instance struct {
 	r    *runner
 	n    int    // 1-based, in start order
 	role string // "main", "shutdown", "main (restart 1)", "alias OPENEDGE_SERVICE_ADDRESS", …
+	proc *launch.Process
+	addr string
+	conn *grpc.ClientConn
+	cli  *client.Client
+
 	// probe: an instance a check starts to see whether it starts, and
 	// ends itself; its end is that check's to judge, not run.alive's.
 	probe bool
-	proc  *launch.Process
-	addr  string
-	conn  *grpc.ClientConn
-	cli   *client.Client
 
 	readyIn  time.Duration // from exec to the connection opening
 	readyErr error
