@@ -39,8 +39,11 @@ func newConformCmd(e *env) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "conform [flags] [RUNTIME [-- ARGS...]]",
 		Short: "Check a runtime against the convention",
-		Long: `Run the conformance suite: start RUNTIME (with ARGS) as the function manager
-would, on a free port of 127.0.0.1 given in the environment, exercise Call,
+		Long: `Run the conformance suite: start RUNTIME (with ARGS) as the master starts an
+instance for the function manager — on a free port of 127.0.0.1, with the
+master's environment (--profile: OpenEdge 0.1.2's or Baetyl's), in a working
+directory laid out as the master's that shows --dir, with the configuration
+given by --config at etc/<profile>/service.yml and no -c — exercise Call,
 check graceful shutdown and resources, and report check by check.
 
 Without RUNTIME it checks oe-rt's own reference runtime (oe-rt serve).
