@@ -42,6 +42,13 @@ func fakeMain(mode string) int {
 	case "only-osa":
 		// Reads only the original name, as OpenEdge 0.1.2's runtimes did.
 		addr = os.Getenv("OPENEDGE_SERVICE_ADDRESS")
+	case "only-osa-silent":
+		// Reads only the original name and, without it, waits for ever
+		// without listening or exiting.
+		addr = os.Getenv("OPENEDGE_SERVICE_ADDRESS")
+		if addr == "" {
+			select {}
+		}
 	case "only-baetyl":
 		addr = os.Getenv("BAETYL_SERVICE_INSTANCE_ADDRESS")
 	case "config", "config-openedge-only":

@@ -33,9 +33,11 @@ type master struct {
 	src  string // the directory the working directories mirror: --dir, else the current one
 	root string // the temporary directory
 
-	mu   sync.Mutex
-	eras map[string]*eraSetup
-	reqs []apiRequest
+	mu      sync.Mutex
+	eras    map[string]*eraSetup
+	reqs    []apiRequest // the first maxRequests
+	dropped int          // requests past those
+	owners  map[int]int  // pid -> instance, as found
 	// owner maps the pid of a process that called the API to the number
 	// of the instance it belongs to (0: unknown).
 	owner func(pid int) int
@@ -94,7 +96,7 @@ func newMaster(cfg *Config) (*master, error) {
 	if err != nil {
 		return nil, fmt.Errorf("make the master's directory: %w", err)
 	}
-	return &master{cfg: cfg, src: src, root: root, eras: map[string]*eraSetup{}}, nil
+	return &master{cfg: cfg, src: src, root: root, eras: map[string]*eraSetup{}, owners: map[int]int{}}, nil
 }
 
 // era returns the era's working directory and API, setting them up the
@@ -260,11 +262,15 @@ func (m *master) instance(era, name, addr string) (convention.Instance, string, 
 
 var hostID = sync.OnceValue(convention.HostID)
 
-// requests returns the requests made so far.
-func (m *master) requests() []apiRequest {
+// maxRequests bounds the requests recorded; the rest are counted.
+const maxRequests = 100
+
+// requests returns the requests recorded so far, and how many more were
+// made.
+func (m *master) requests() ([]apiRequest, int) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	return append([]apiRequest(nil), m.reqs...)
+	return append([]apiRequest(nil), m.reqs...), m.dropped
 }
 
 // addresses names the API addresses given, for messages.
@@ -348,9 +354,16 @@ func (m *master) handler(era string) http.Handler {
 		// Place the caller while it surely still runs.
 		m.mu.Lock()
 		owner := m.owner
+		inst, known := m.owners[q.pid]
 		m.mu.Unlock()
-		if owner != nil && q.pid > 0 {
+		switch {
+		case known:
+			q.inst = inst
+		case owner != nil && q.pid > 0:
 			q.inst = owner(q.pid)
+			m.mu.Lock()
+			m.owners[q.pid] = q.inst
+			m.mu.Unlock()
 		}
 		q.status = http.StatusNotFound
 		for _, r := range apiRoutes[era] {
@@ -373,7 +386,11 @@ func (m *master) handler(era string) http.Handler {
 			http.NotFound(w, req)
 		}
 		m.mu.Lock()
-		m.reqs = append(m.reqs, q)
+		if len(m.reqs) < maxRequests {
+			m.reqs = append(m.reqs, q)
+		} else {
+			m.dropped++
+		}
 		m.mu.Unlock()
 	})
 }

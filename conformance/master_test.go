@@ -242,6 +242,19 @@ func TestAddressAliases(t *testing.T) {
 		assert.Contains(t, r.Message, "masters that can start it: Baetyl 0.1.6–1.x; not OpenEdge 0.1.2, OpenEdge 0.1.3–0.1.5.")
 		assert.Equal(t, conformance.Pass, result(t, rep, "run.alive").Status, "the probes' ends are not run.alive's")
 	})
+	t.Run("silent without its name", func(t *testing.T) {
+		// An instance that neither listens nor exits is given up after a
+		// bound (at least 3 s), not the start timeout.
+		start := time.Now()
+		rep := run(t, "only-osa-silent", func(c *conformance.Config) {
+			c.StartTimeout = 20 * time.Second
+			c.Run = []string{"start.address-aliases"}
+		})
+		r := result(t, rep, "start.address-aliases")
+		assert.Equal(t, conformance.Warn, r.Status, r.Message)
+		assert.Regexp(t, `not with OPENEDGE_SERVICE_INSTANCE_ADDRESS \(instance #3 with it alone: no gRPC connection on 127\.0\.0\.1:\d+ within [\d.]+s of exec \(the runtime listens on no TCP port\)\)`, r.Message)
+		assert.Less(t, time.Since(start), 15*time.Second)
+	})
 	t.Run("every name", func(t *testing.T) {
 		rep := run(t, "plain", func(c *conformance.Config) { c.Run = []string{"start.address-aliases"} })
 		r := result(t, rep, "start.address-aliases")

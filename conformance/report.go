@@ -240,7 +240,8 @@ func (r *runner) report() *Report {
 		Address: r.first.addr, Restarts: r.restarts, Reflection: r.reflection}
 	rt.StartByHand = r.startByHand()
 	rt.Config = r.cfg.ConfigFile
-	for _, q := range r.master.requests() {
+	reqs, _ := r.master.requests()
+	for _, q := range reqs {
 		rt.MasterAPI = append(rt.MasterAPI, APIRequest{Instance: q.inst, Pid: q.pid, MS: ms(q.at.Sub(r.started)),
 			Method: q.method, Path: q.path, Status: q.status, Answer: q.answer})
 	}

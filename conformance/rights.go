@@ -21,7 +21,7 @@ func checkMasterAPI(c *checkCtx) Outcome {
 	// Give a runtime that asks the API at start-up and gives up a moment
 	// to do so.
 	c.r.watchFirst(c.ctx)
-	reqs := c.r.master.requests()
+	reqs, more := c.r.master.requests()
 	if len(reqs) == 0 {
 		return pass("made no request to the master API (%s)", c.r.master.addresses())
 	}
@@ -44,23 +44,27 @@ func checkMasterAPI(c *checkCtx) Outcome {
 			broke = append(broke, fmt.Sprintf("instance #%d stopped answering (%s) after the master refused %s %s", inst.n, h, q.method, q.path))
 		}
 	}
-	listed := listRequests(reqs)
+	listed := listRequests(reqs, more)
 	if len(broke) > 0 {
 		return fail("the master refused the runtime's %s (%s), and %s: an instance the function manager starts gets the API's address but no token, so the master refuses whatever it asks; serve without it",
-			plural(len(reqs), "request", "requests"), listed, strings.Join(broke, "; "))
+			plural(len(reqs)+more, "request", "requests"), listed, strings.Join(broke, "; "))
 	}
-	return pass("the master refused the runtime's %s (%s) and it kept serving", plural(len(reqs), "request", "requests"), listed)
+	return pass("the master refused the runtime's %s (%s) and it kept serving", plural(len(reqs)+more, "request", "requests"), listed)
 }
 
-// listRequests lists requests in one line, at most maxListed of them.
-func listRequests(reqs []apiRequest) string {
+// listRequests lists requests in one line, at most maxListed of them, and
+// says how many more there were.
+func listRequests(reqs []apiRequest, more int) string {
 	var parts []string
 	for i, q := range reqs {
 		if i == maxListed {
-			parts = append(parts, fmt.Sprintf("and %d more", len(reqs)-maxListed))
+			more += len(reqs) - maxListed
 			break
 		}
 		parts = append(parts, q.String())
+	}
+	if more > 0 {
+		parts = append(parts, fmt.Sprintf("and %d more", more))
 	}
 	return strings.Join(parts, "; ")
 }
