@@ -182,7 +182,7 @@ func runAliasScenario(r *runner) any {
 	// listens elsewhere at once; one that does neither is given a few
 	// times what the first instance took, so that the three together stay
 	// well within the run's time budget.
-	timeout := min(r.cfg.StartTimeout, max(aliasMinWait, (4 * r.first.readyIn).Round(100*time.Millisecond)))
+	timeout := min(r.cfg.StartTimeout, max(aliasMinWait, (4*r.first.readyIn).Round(100*time.Millisecond)))
 	for _, a := range addressAliases {
 		if r.ctx.Err() != nil {
 			break
