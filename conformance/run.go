@@ -57,6 +57,11 @@ type runner struct {
 	noService   string // the runtime does not serve the service: what it answered
 	noServiceBy string // the check that found it
 	scenarios   map[*Scenario]*scenarioRun
+	// termSent is closed once the shutdown scenario has sent SIGTERM (or
+	// will not): the address-alias instances start after that, so as not
+	// to crowd the moment the shutdown checks judge.
+	termSent     chan struct{}
+	termSentOnce sync.Once
 	results     []Result
 	artifacts   string   // directory of payload files for reproduce lines
 	reflection  []string // the services server reflection lists
@@ -117,7 +122,7 @@ func newRunner(parent context.Context, cfg *Config) *runner {
 	r := &runner{
 		cfg: cfg, log: discard(cfg.Logger), started: time.Now(), parent: parent,
 		baseEnv: os.Environ(), fixtures: map[string]*fixture{}, scenarios: map[*Scenario]*scenarioRun{},
-		schemaReady: make(chan struct{}), artifacts: cfg.ArtifactDir,
+		schemaReady: make(chan struct{}), artifacts: cfg.ArtifactDir, termSent: make(chan struct{}),
 	}
 	for _, role := range Roles {
 		r.fixtures[role] = &fixture{}
@@ -377,6 +382,11 @@ func (r *runner) interrupted() bool { return r.parent.Err() != nil }
 // startScenarios starts, each in its own goroutine, the scenarios the
 // selected checks require.
 func (r *runner) startScenarios(checks []*Check) {
+	defer func() {
+		if _, ok := r.scenarios[shutdownScenario]; !ok {
+			r.markTermSent()
+		}
+	}()
 	for _, c := range checks {
 		for _, s := range c.Requires {
 			if _, ok := r.scenarios[s]; ok {
@@ -394,6 +404,9 @@ func (r *runner) startScenarios(checks []*Check) {
 
 // waitScenarios waits for the scenarios to end (only the quiet ones, when
 // quietOnly).
+// markTermSent says the shutdown scenario has sent SIGTERM or will not.
+func (r *runner) markTermSent() { r.termSentOnce.Do(func() { close(r.termSent) }) }
+
 func (r *runner) waitScenarios(quietOnly bool) {
 	for s, sr := range r.scenarios {
 		if !quietOnly || s.Quiet {

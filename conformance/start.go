@@ -178,6 +178,12 @@ func runAliasScenario(r *runner) any {
 	if r.first.readyErr != nil {
 		return res // start.listen tells
 	}
+	// Not while the shutdown instance's call is in flight before SIGTERM:
+	// starting processes then could delay what the shutdown checks judge.
+	select {
+	case <-r.termSent:
+	case <-r.ctx.Done():
+	}
 	// An instance given an address it does not read usually exits or
 	// listens elsewhere at once; one that does neither is given a few
 	// times what the first instance took, so that the three together stay
