@@ -62,9 +62,9 @@ type runner struct {
 	// to crowd the moment the shutdown checks judge.
 	termSent     chan struct{}
 	termSentOnce sync.Once
-	results     []Result
-	artifacts   string   // directory of payload files for reproduce lines
-	reflection  []string // the services server reflection lists
+	results      []Result
+	artifacts    string   // directory of payload files for reproduce lines
+	reflection   []string // the services server reflection lists
 }
 
 // fixture is what the run learned about a fixture role.
