@@ -11,9 +11,8 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
-
-	"golang.org/x/sys/unix"
 
 	"github.com/oe-rt/oe-rt/internal/convention"
 	"github.com/oe-rt/oe-rt/internal/launch"
@@ -208,7 +207,7 @@ func (l layout) mirror(dst, src, rel string) error {
 	}
 	if !l.opaque[rel] {
 		entries, err := os.ReadDir(filepath.Join(src, rel))
-		if err != nil && !errors.Is(err, os.ErrNotExist) && !errors.Is(err, unix.ENOTDIR) {
+		if err != nil && !errors.Is(err, os.ErrNotExist) && !errors.Is(err, syscall.ENOTDIR) {
 			return err
 		}
 		for _, ent := range entries {
@@ -398,24 +397,12 @@ func (m *master) handler(era string) http.Handler {
 type peerKey struct{}
 
 // peerContext records the pid of the process at the other end of a unix
-// connection (SO_PEERCRED).
+// connection, where the system tells (peerPid).
 func peerContext(ctx context.Context, c net.Conn) context.Context {
-	uc, ok := c.(*net.UnixConn)
-	if !ok {
-		return ctx
+	if pid := peerPid(c); pid > 0 {
+		return context.WithValue(ctx, peerKey{}, pid)
 	}
-	raw, err := uc.SyscallConn()
-	if err != nil {
-		return ctx
-	}
-	var cred *unix.Ucred
-	_ = raw.Control(func(fd uintptr) {
-		cred, _ = unix.GetsockoptUcred(int(fd), unix.SOL_SOCKET, unix.SO_PEERCRED)
-	})
-	if cred == nil || cred.Pid <= 0 {
-		return ctx
-	}
-	return context.WithValue(ctx, peerKey{}, int(cred.Pid))
+	return ctx
 }
 
 // instanceOf returns the number of the instance whose process tree holds
