@@ -5,6 +5,7 @@ package conformance_test
 // configuration where the master mounts it, and a master API that refuses.
 
 import (
+	"context"
 	"encoding/json"
 	"os"
 	"path/filepath"
@@ -309,4 +310,42 @@ func signalsPIDOnly(t *testing.T) bool {
 		}
 	}
 	return false
+}
+
+// The master's directory (working directories, sockets) is removed when
+// the run is interrupted too.
+func TestMasterDirectoryRemovedOnInterrupt(t *testing.T) {
+	out := filepath.Join(t.TempDir(), "env.json")
+	_, file := fakeProject(t)
+	cfg := config(t, "env")
+	cfg.Profile = conformance.ProfileBaetyl
+	cfg.ConfigFile = file
+	cfg.Env = append(cfg.Env, "OE_RT_FAKE_OUT="+out)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() {
+		deadline := time.Now().Add(10 * time.Second)
+		for time.Now().Before(deadline) {
+			if _, err := os.Stat(out); err == nil {
+				break
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+		cancel()
+	}()
+	rep, err := conformance.Run(ctx, cfg)
+	require.NoError(t, err)
+	assert.Equal(t, conformance.Interrupted, rep.Verdict)
+	b, err := os.ReadFile(out)
+	require.NoError(t, err)
+	var sw startedWith
+	require.NoError(t, json.Unmarshal(b, &sw))
+	root := sw.Cwd
+	for range 6 { // <root>/baetyl/var/run/baetyl/services/oe-rt-conform
+		root = filepath.Dir(root)
+	}
+	assert.True(t, strings.HasPrefix(filepath.Base(root), "oe-rt-master-"), root)
+	_, err = os.Stat(root)
+	assert.True(t, os.IsNotExist(err), "%s is removed", root)
+	assertNoChildren(t)
 }

@@ -175,7 +175,12 @@ func runAliasScenario(r *runner) any {
 	case <-r.schemaReady:
 	case <-r.ctx.Done():
 	}
-	if r.first.readyErr != nil {
+	if r.ctx.Err() != nil {
+		res.interrupted = r.interrupted()
+		res.budget = !res.interrupted
+		return res
+	}
+	if r.first.readyErr != nil { // read once schemaReady is closed
 		return res // start.listen tells
 	}
 	// Not while the shutdown instance's call is in flight before SIGTERM:
@@ -271,6 +276,8 @@ func checkAddressAliases(c *checkCtx) Outcome {
 		return notRun("interrupted")
 	case res.budget && len(res.tries) < len(addressAliases):
 		return notRun("conform's time budget ran out before every address variable was tried")
+	case len(res.tries) < len(addressAliases):
+		return notRun("the runtime did not start (see start.listen)")
 	}
 	// A master can start the runtime when it sets a variable the runtime
 	// reads: each era's function manager sets its own and every older one.
