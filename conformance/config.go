@@ -1,5 +1,7 @@
 // Package conformance is oe-rt's conformance suite for function runtimes:
-// it starts a runtime as the function manager would, exercises Call, checks
+// it starts a runtime as the master starts an instance for the function
+// manager (environment, working directory, configuration, a master API
+// that refuses; see docs/conformance.md), exercises Call, checks
 // graceful shutdown and resources, and returns a Report with one Result per
 // check. The command `oe-rt conform` is a thin layer over Run; Go runtime
 // authors can call Test from their own tests.
@@ -41,7 +43,9 @@ const (
 type Config struct {
 	// Command is the runtime program and its arguments.
 	Command []string
-	// Dir is the runtime's working directory ("" = the current one).
+	// Dir is the directory the runtime's working directory shows ("" =
+	// the current one): the runtime runs in a directory laid out as the
+	// master lays out a service's, in which Dir's entries are links.
 	Dir string
 	// Env adds variables (K=V) to the runtime's environment.
 	Env []string
