@@ -142,9 +142,9 @@ type addressAlias struct {
 
 // addressAliases, oldest first.
 var addressAliases = []addressAlias{
-	{"OPENEDGE_SERVICE_ADDRESS", "openedge", "OpenEdge 0.1.2"},
-	{"OPENEDGE_SERVICE_INSTANCE_ADDRESS", "openedge", "OpenEdge 0.1.3–0.1.5"},
-	{"BAETYL_SERVICE_INSTANCE_ADDRESS", "baetyl", "Baetyl 0.1.6–1.x"},
+	{"OPENEDGE_SERVICE_ADDRESS", convention.EraOpenEdge, "OpenEdge 0.1.2"},
+	{"OPENEDGE_SERVICE_INSTANCE_ADDRESS", convention.EraOpenEdge, "OpenEdge 0.1.3–0.1.5"},
+	{"BAETYL_SERVICE_INSTANCE_ADDRESS", convention.EraBaetyl, "Baetyl 0.1.6–1.x"},
 }
 
 // aliasTry is how the runtime fared with one variable alone.
