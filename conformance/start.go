@@ -6,6 +6,7 @@ import (
 	"net"
 	"regexp"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/oe-rt/oe-rt/internal/convention"
@@ -119,7 +120,7 @@ func checkRunAlive(c *checkCtx) Outcome {
 }
 
 // start.address-aliases starts short-lived instances with only one of the
-// three address variables set, one after the other, to tell which masters
+// three address variables set, one variable each, to tell which masters
 // can start the runtime: OpenEdge 0.1.2's function manager sets only
 // OPENEDGE_SERVICE_ADDRESS, 0.1.3–0.1.5's also
 // OPENEDGE_SERVICE_INSTANCE_ADDRESS, Baetyl's (0.1.6 to 1.x) all three.
@@ -194,43 +195,52 @@ func runAliasScenario(r *runner) any {
 	// times what the first instance took, so that the three together stay
 	// well within the run's time budget.
 	timeout := min(r.cfg.StartTimeout, max(aliasMinWait, (4*r.first.readyIn).Round(100*time.Millisecond)))
-	for _, a := range addressAliases {
-		if r.ctx.Err() != nil {
-			break
-		}
-		try := aliasTry{alias: a}
+	// The three start together, each with its variable: one at a time,
+	// a runtime that takes seconds to start would hold the timing checks
+	// back three times as long.
+	res.tries = make([]aliasTry, len(addressAliases))
+	var wg sync.WaitGroup
+	for i, a := range addressAliases {
+		try := &res.tries[i]
+		try.alias = a
 		inst, err := r.startProcess(instanceOpts{role: "alias " + a.variable, era: a.era, addrVar: a.variable, probe: true})
 		if err != nil {
 			try.harness = err
-			res.tries = append(res.tries, try)
 			continue
 		}
 		inst.checked(aliasCheckID)
 		try.inst = inst
-		var since time.Time // when it was first seen listening elsewhere only
-		try.err = inst.waitReady(r.ctx, timeout, func() error {
-			elsewhere := inst.listensElsewhere()
-			switch {
-			case len(elsewhere) == 0:
-				since = time.Time{}
-			case since.IsZero():
-				since = time.Now()
-			case time.Since(since) >= listenElsewhere:
-				return fmt.Errorf("it listens on %s, not on %s", strings.Join(elsewhere, ", "), inst.addr)
-			}
-			return nil
-		})
-		if try.err == nil {
-			inst.readyErr = nil
-		} else {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			try.err = inst.waitReady(r.ctx, timeout, inst.giveUpWhenElsewhere())
 			inst.readyErr = try.err
-		}
-		inst.kill("start.address-aliases was done with it")
-		res.tries = append(res.tries, try)
+			inst.kill("start.address-aliases was done with it")
+		}()
 	}
+	wg.Wait()
 	res.interrupted = r.interrupted()
 	res.budget = !res.interrupted && r.ctx.Err() != nil
 	return res
+}
+
+// giveUpWhenElsewhere is a waitReady hook: it ends the wait once the
+// instance has listened elsewhere, and not on its address, for
+// listenElsewhere.
+func (inst *instance) giveUpWhenElsewhere() func() error {
+	var since time.Time // when it was first seen listening elsewhere only
+	return func() error {
+		elsewhere := inst.listensElsewhere()
+		switch {
+		case len(elsewhere) == 0:
+			since = time.Time{}
+		case since.IsZero():
+			since = time.Now()
+		case time.Since(since) >= listenElsewhere:
+			return fmt.Errorf("it listens on %s, not on %s", strings.Join(elsewhere, ", "), inst.addr)
+		}
+		return nil
+	}
 }
 
 // listensElsewhere returns the TCP addresses the instance's processes
