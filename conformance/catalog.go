@@ -133,15 +133,16 @@ func (o Outcome) with(repro string) Outcome { o.Repro = repro; return o }
 
 // catalog is every check, in the order they are reported. Each check's
 // value sits beside its function in the file of its area: start.go,
-// calls.go, timing.go, shutdown.go, resources.go.
+// calls.go, timing.go, shutdown.go, resources.go, rights.go.
 var catalog = []*Check{
-	startListen, startTime, startScope, runAlive,
+	startListen, startTime, startScope, startAddressAliases, runAlive,
 	callUnknownFunction, callMalformed, callOversize, callUnimplemented, callFields,
 	echoBytes, echoJSON, echoEmpty, echoLarge,
 	contextMetadata, noneEmpty, failStatus, callSequence,
 	callConcurrent, callDeadline,
 	shutdownSigterm, shutdownExitCode, shutdownDrain, shutdownNoOrphans,
 	resourcesMemory, resourcesThreads, resourcesLimits,
+	rightsMasterAPI,
 }
 
 // Catalog returns every check, in the order they are reported.
@@ -268,7 +269,10 @@ func selection(cfg *Config) []*Check {
 type Scenario struct {
 	// Name says what the scenario does, for messages ("the shutdown scenario").
 	Name string
-	run  func(*runner) any
+	// Quiet makes the timing checks wait until the scenario has ended,
+	// so that the processes it starts do not disturb their timing.
+	Quiet bool
+	run   func(*runner) any
 }
 
 // checkTimeouts: how long a check's calls may take before conform gives up.

@@ -1,5 +1,7 @@
 // Package conformance is oe-rt's conformance suite for function runtimes:
-// it starts a runtime as the function manager would, exercises Call, checks
+// it starts a runtime as the master starts an instance for the function
+// manager (environment, working directory, configuration, a master API
+// that refuses; see docs/conformance.md), exercises Call, checks
 // graceful shutdown and resources, and returns a Report with one Result per
 // check. The command `oe-rt conform` is a thin layer over Run; Go runtime
 // authors can call Test from their own tests.
@@ -15,6 +17,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 	"strings"
 	"time"
 
@@ -27,11 +30,12 @@ type Profile string
 
 // The profiles.
 const (
-	// ProfileOpenEdge sets OPENEDGE_SERVICE_ADDRESS and OPENEDGE_SERVICE_NAME
-	// and calls /openedge.Function/Call.
+	// ProfileOpenEdge starts the runtime as OpenEdge 0.1.2's master does
+	// (convention.Instance.Vars says with which variables) and calls
+	// /openedge.Function/Call.
 	ProfileOpenEdge Profile = "openedge"
-	// ProfileBaetyl sets BAETYL_SERVICE_INSTANCE_ADDRESS and
-	// BAETYL_SERVICE_INSTANCE_NAME and calls /baetyl.Function/Call.
+	// ProfileBaetyl starts the runtime as Baetyl's master does and calls
+	// /baetyl.Function/Call.
 	ProfileBaetyl Profile = "baetyl"
 )
 
@@ -39,10 +43,16 @@ const (
 type Config struct {
 	// Command is the runtime program and its arguments.
 	Command []string
-	// Dir is the runtime's working directory ("" = the current one).
+	// Dir is the directory the runtime's working directory shows ("" =
+	// the current one): the runtime runs in a directory laid out as the
+	// master lays out a service's, in which Dir's entries are links.
 	Dir string
 	// Env adds variables (K=V) to the runtime's environment.
 	Env []string
+	// ConfigFile, when set, is the runtime's configuration, given as the
+	// master gives it: at etc/<profile>/service.yml in the runtime's
+	// working directory (a link to the file), with no -c.
+	ConfigFile string
 	// Profile chooses the environment variables and the default schema.
 	Profile Profile
 	// Schema overrides the profile's proto (e.g. client.LoadProto).
@@ -120,6 +130,20 @@ func (c *Config) validate() error {
 			return &ConfigError{Err: fmt.Errorf("no check matches %q (see --list)", sel)}
 		}
 	}
+	if c.ConfigFile != "" {
+		st, err := os.Stat(c.ConfigFile)
+		switch {
+		case err != nil:
+			return &ConfigError{Err: fmt.Errorf("--config: %w", err)}
+		case !st.Mode().IsRegular():
+			return &ConfigError{Err: fmt.Errorf("--config %s: not a file", c.ConfigFile)}
+		}
+		for _, a := range c.Command[1:] {
+			if a == "-c" || a == "--config" || strings.HasPrefix(a, "-c=") || strings.HasPrefix(a, "--config=") {
+				return &ConfigError{Err: fmt.Errorf("--config gives the runtime its configuration as the master does, at %s with no -c: drop %q from the runtime's arguments", configPath(string(c.Profile)), a)}
+			}
+		}
+	}
 	if c.StartTimeout <= 0 {
 		return &ConfigError{Err: fmt.Errorf("the start timeout must be positive, got %s", c.StartTimeout)}
 	}
@@ -162,11 +186,6 @@ func (c *Config) fn(role string) string {
 		return n
 	}
 	return role
-}
-
-// environment builds the runtime's environment (see convention.RuntimeEnv).
-func (c *Config) environment(base []string, addr, name string) []string {
-	return convention.RuntimeEnv(base, string(c.Profile), addr, name, c.Env)
 }
 
 func contains(list []string, s string) bool {

@@ -126,6 +126,8 @@ func TestEveryCheckCanFail(t *testing.T) {
 		"shutdown.no-orphans":   "orphan",
 		"resources.memory":      "memory",
 		"resources.threads":     "threads",
+		"start.address-aliases": "only-osa",
+		"rights.master-api":     "api-exit",
 	}
 	for _, c := range conformance.Catalog() {
 		if c.ID == "resources.limits" {

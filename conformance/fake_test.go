@@ -8,9 +8,12 @@ package conformance_test
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -27,14 +30,79 @@ import (
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/oe-rt/oe-rt/internal/convention"
 	"github.com/oe-rt/oe-rt/proto/openedge"
 	"github.com/oe-rt/oe-rt/serve"
 )
 
 func fakeMain(mode string) int {
 	fmt.Fprintln(os.Stderr, "fake runtime, mode", mode)
-	addr := os.Getenv("OPENEDGE_SERVICE_ADDRESS")
+	addr, _ := convention.Lookup(convention.AddressEnv, nil)
 	switch mode {
+	case "only-osa":
+		// Reads only the original name, as OpenEdge 0.1.2's runtimes did.
+		addr = os.Getenv("OPENEDGE_SERVICE_ADDRESS")
+	case "only-osa-silent":
+		// Reads only the original name and, without it, waits for ever
+		// without listening or exiting.
+		addr = os.Getenv("OPENEDGE_SERVICE_ADDRESS")
+		if addr == "" {
+			select {}
+		}
+	case "only-baetyl":
+		addr = os.Getenv("BAETYL_SERVICE_INSTANCE_ADDRESS")
+	case "config", "config-openedge-only":
+		// Reads its configuration from -c, else from the default path:
+		// "config" follows the templates' rule (etc/baetyl/service.yml
+		// under a Baetyl master), "config-openedge-only" always looks in
+		// etc/openedge/service.yml.
+		path := configArg()
+		if path == "" {
+			path = "etc/openedge/service.yml"
+			if mode == "config" && (os.Getenv("BAETYL_SERVICE_INSTANCE_ADDRESS") != "" ||
+				os.Getenv("BAETYL_SERVICE_INSTANCE_NAME") != "" || os.Getenv("BAETYL_SERVICE_NAME") != "") {
+				path = "etc/baetyl/service.yml"
+			}
+		}
+		b, err := os.ReadFile(path)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "load config:", err)
+			return 2
+		}
+		if !bytes.Contains(b, []byte("oe-rt-fake-config")) {
+			fmt.Fprintf(os.Stderr, "%s is not the configuration conform was given\n", path)
+			return 2
+		}
+		// Everything else of --dir is there too.
+		for _, want := range strings.Split(os.Getenv("OE_RT_FAKE_NEEDS"), ",") {
+			if _, err := os.Stat(want); want != "" && err != nil {
+				fmt.Fprintln(os.Stderr, err)
+				return 2
+			}
+		}
+		for _, not := range strings.Split(os.Getenv("OE_RT_FAKE_HIDDEN"), ",") {
+			if _, err := os.Stat(not); not != "" && err == nil {
+				fmt.Fprintln(os.Stderr, not, "is visible")
+				return 2
+			}
+		}
+	case "api-exit", "api-ok":
+		// Asks the master API for something, as a service would; an
+		// instance has no token, so the master refuses.
+		if err := askMaster(); err != nil {
+			fmt.Fprintln(os.Stderr, "master API:", err)
+			if mode == "api-exit" {
+				go func() { time.Sleep(200 * time.Millisecond); os.Exit(1) }()
+			}
+		}
+	case "env":
+		// Writes what it was started with to $OE_RT_FAKE_OUT.
+		cwd, _ := os.Getwd()
+		b, _ := json.Marshal(startedWith{Argv: os.Args, Cwd: cwd, Env: os.Environ()})
+		if err := os.WriteFile(os.Getenv("OE_RT_FAKE_OUT"), b, 0o644); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 2
+		}
 	case "no-listen":
 		time.Sleep(time.Minute)
 		return 0
@@ -57,9 +125,14 @@ func fakeMain(mode string) int {
 			ballast[i] = 1
 		}
 	case "threads":
+		// Every thread is up before the runtime listens, so that no check
+		// can look before they are.
+		var up sync.WaitGroup
 		for i := 0; i < 30; i++ {
-			go func() { runtime.LockOSThread(); time.Sleep(time.Hour) }()
+			up.Add(1)
+			go func() { runtime.LockOSThread(); up.Done(); time.Sleep(time.Hour) }()
 		}
+		up.Wait()
 	case "flood":
 		go func() {
 			line := bytes.Repeat([]byte("flood "), 1000)
@@ -254,4 +327,52 @@ func (lenientCodec) Marshal(v any) (mem.BufferSlice, error) {
 func (lenientCodec) Unmarshal(data mem.BufferSlice, v any) error {
 	_ = proto.Unmarshal(data.Materialize(), v.(proto.Message))
 	return nil
+}
+
+// configArg returns the value of -c in the fake's arguments, or "".
+func configArg() string {
+	for i, a := range os.Args[1:] {
+		if a == "-c" && i+2 < len(os.Args) {
+			return os.Args[i+2]
+		}
+	}
+	return ""
+}
+
+// askMaster makes a request to the master API at the address the
+// environment gives (unix://PATH, relative to the working directory or
+// absolute) and returns an error unless it was answered 200.
+func askMaster() error {
+	addr := os.Getenv("BAETYL_MASTER_API_ADDRESS")
+	if addr == "" {
+		addr = os.Getenv("OPENEDGE_MASTER_API")
+	}
+	path, ok := strings.CutPrefix(addr, "unix://")
+	if !ok {
+		return fmt.Errorf("no unix master API address in the environment (%q)", addr)
+	}
+	c := &http.Client{Timeout: 2 * time.Second, Transport: &http.Transport{
+		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+			return (&net.Dialer{}).DialContext(ctx, "unix", path)
+		},
+	}}
+	req, _ := http.NewRequest("GET", "http://baetyl/v1/system/inspect", nil)
+	req.Header.Set("x-openedge-username", os.Getenv("BAETYL_SERVICE_NAME"))
+	res, err := c.Do(req)
+	if err != nil {
+		return err
+	}
+	defer res.Body.Close()
+	body, _ := io.ReadAll(res.Body)
+	if res.StatusCode != http.StatusOK {
+		return fmt.Errorf("%s: %s", res.Status, strings.TrimSpace(string(body)))
+	}
+	return nil
+}
+
+// startedWith is what the "env" runtime saw.
+type startedWith struct {
+	Argv []string
+	Cwd  string
+	Env  []string
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -17,6 +18,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/oe-rt/oe-rt/client"
+	"github.com/oe-rt/oe-rt/internal/convention"
 	"github.com/oe-rt/oe-rt/internal/launch"
 )
 
@@ -26,11 +28,15 @@ import (
 type instance struct {
 	r    *runner
 	n    int    // 1-based, in start order
-	role string // "main", "shutdown", "main (restart 1)", …
+	role string // "main", "shutdown", "main (restart 1)", "alias OPENEDGE_SERVICE_ADDRESS", …
 	proc *launch.Process
 	addr string
 	conn *grpc.ClientConn
 	cli  *client.Client
+
+	// probe: an instance a check starts to see whether it starts, and
+	// ends itself; its end is that check's to judge, not run.alive's.
+	probe bool
 
 	readyIn  time.Duration // from exec to the connection opening
 	readyErr error
@@ -147,35 +153,64 @@ func (e *callErr) describe() string {
 // is returned even when it did not become ready (readyErr says why); err
 // means the harness could not start it at all.
 func (r *runner) startInstance(role string) (*instance, error) {
-	inst, err := r.startProcess(role)
+	inst, err := r.startProcess(instanceOpts{role: role})
 	if err != nil {
 		return nil, err
 	}
-	inst.readyErr = inst.waitReady(r.ctx, r.cfg.StartTimeout)
+	inst.readyErr = inst.waitReady(r.ctx, r.cfg.StartTimeout, nil)
 	if inst.readyErr == nil {
 		r.log.Debug("instance ready", "n", inst.n, "after", inst.readyIn)
 	}
 	return inst, nil
 }
 
-// startProcess starts the runtime and connects to it, without waiting for
-// it to be ready.
-func (r *runner) startProcess(role string) (*instance, error) {
+// instanceOpts says how to start an instance, beyond the configuration.
+type instanceOpts struct {
+	role string
+	// era is the master whose environment and working directory the
+	// instance gets ("" = the profile's).
+	era string
+	// addrVar, when set, is the only one of the three address variables
+	// set (start.address-aliases).
+	addrVar string
+	probe   bool
+}
+
+// startProcess starts the runtime as the master of the era starts an
+// instance, and connects to it, without waiting for it to be ready.
+func (r *runner) startProcess(o instanceOpts) (*instance, error) {
 	addr, err := launch.FreePort()
 	if err != nil {
 		return nil, err
+	}
+	if o.era == "" {
+		o.era = string(r.cfg.Profile)
 	}
 	r.mu.Lock()
 	r.nextN++
 	n := r.nextN
 	r.mu.Unlock()
 	name := instanceName(r.cfg, n)
+	in, dir, err := r.master.instance(o.era, name, addr)
+	if err != nil {
+		return nil, err
+	}
+	env := convention.InstanceEnv(r.baseEnv, in, r.cfg.Env)
+	if o.addrVar != "" {
+		env = onlyAddress(env, o.addrVar, addr)
+	}
+	path := r.cfg.Command[0]
+	if strings.Contains(path, "/") && !filepath.IsAbs(path) {
+		// Relative to --dir, as it was before the working directory
+		// became the master's.
+		path = filepath.Join(r.master.src, path)
+	}
 	spec := launch.Spec{
-		Path:  r.cfg.Command[0],
+		Path:  path,
 		Args:  r.cfg.Command[1:],
-		Argv0: name,
-		Dir:   r.cfg.Dir,
-		Env:   r.cfg.environment(r.baseEnv, addr, name),
+		Argv0: argv0(o.era, name),
+		Dir:   dir,
+		Env:   env,
 	}
 	if r.cgroup != nil {
 		spec.CgroupFD = r.cgroup.fd
@@ -184,11 +219,11 @@ func (r *runner) startProcess(role string) (*instance, error) {
 	if err != nil {
 		return nil, err
 	}
-	inst := &instance{r: r, n: n, role: role, proc: proc, addr: addr, inFlight: map[*callRecord]context.CancelCauseFunc{}, watchEnd: make(chan struct{})}
+	inst := &instance{r: r, n: n, role: o.role, probe: o.probe, proc: proc, addr: addr, inFlight: map[*callRecord]context.CancelCauseFunc{}, watchEnd: make(chan struct{})}
 	r.mu.Lock()
 	r.instances = append(r.instances, inst)
 	r.mu.Unlock()
-	r.log.Debug("started instance", "n", inst.n, "role", role, "pid", proc.Pid, "address", addr)
+	r.log.Debug("started instance", "n", inst.n, "role", o.role, "pid", proc.Pid, "address", addr, "dir", dir)
 	go inst.watch()
 	conn, err := client.Dial(addr, client.Options{DialOptions: []grpc.DialOption{
 		grpc.WithConnectParams(grpc.ConnectParams{
@@ -212,7 +247,28 @@ func (r *runner) startProcess(role string) (*instance, error) {
 // instanceName is what the function manager would call instance n:
 // <service>.<function>.<n>.
 func instanceName(cfg *Config, n int) string {
-	return fmt.Sprintf("oe-rt-conform.%s.%d", cfg.fn("echo"), n)
+	return fmt.Sprintf("%s.%s.%d", serviceName, cfg.fn("echo"), n)
+}
+
+// argv0 is argv[0] as the master of the era gives it: Baetyl's the
+// instance's name, OpenEdge 0.1.2's the service's.
+func argv0(era, name string) string {
+	if era == convention.EraBaetyl {
+		return name
+	}
+	return serviceName
+}
+
+// onlyAddress leaves only one of the address variables in env.
+func onlyAddress(env []string, keep, addr string) []string {
+	var out []string
+	for _, kv := range env {
+		k, _, _ := strings.Cut(kv, "=")
+		if !contains(convention.AddressEnv, k) {
+			out = append(out, kv)
+		}
+	}
+	return append(out, keep+"="+addr)
 }
 
 // watch notices the process ending or being stopped, records it, and ends
@@ -237,7 +293,6 @@ func (inst *instance) watch() {
 }
 
 var (
-	errEnded   = errors.New("the instance ended")
 	errStopped = errors.New("the instance was stopped")
 )
 
@@ -260,10 +315,12 @@ func (inst *instance) ended(stopped bool) {
 	}
 	for rec, cancel := range inst.inFlight {
 		e.inFlight = append(e.inFlight, rec)
+		// A stopped runtime answers nothing: its calls end now. A call in
+		// flight when the runtime exited is left to end by itself: a
+		// process the runtime started may still answer it (the master
+		// would let it), and if none does, the broken connection ends it.
 		if stopped {
 			cancel(errStopped)
-		} else {
-			cancel(errEnded)
 		}
 	}
 	for _, rec := range inst.calls {
@@ -349,9 +406,13 @@ func (inst *instance) hungWords() string {
 
 // waitReady waits for the connection to open, as the function manager
 // does: no probe call, so that a call cannot crash it before any check ran.
-func (inst *instance) waitReady(ctx context.Context, timeout time.Duration) error {
+//
+// giveUp, when set, is asked every 100 ms whether to stop waiting: a
+// non-nil error ends the wait with it.
+func (inst *instance) waitReady(ctx context.Context, timeout time.Duration, giveUp func() error) error {
 	deadline := inst.proc.Started.Add(timeout)
 	inst.conn.Connect()
+	nextAsk := time.Now().Add(100 * time.Millisecond)
 	for {
 		st := inst.conn.GetState()
 		if st == connectivity.Ready {
@@ -366,6 +427,12 @@ func (inst *instance) waitReady(ctx context.Context, timeout time.Duration) erro
 		}
 		if time.Now().After(deadline) {
 			return fmt.Errorf("no gRPC connection on %s within %s of exec%s", inst.addr, timeout, inst.listenHint())
+		}
+		if giveUp != nil && time.Now().After(nextAsk) {
+			if err := giveUp(); err != nil {
+				return err
+			}
+			nextAsk = time.Now().Add(100 * time.Millisecond)
 		}
 		if st == connectivity.Idle || st == connectivity.TransientFailure {
 			inst.conn.Connect()
@@ -474,9 +541,6 @@ func (inst *instance) classify(ctx context.Context, rec *callRecord, err error, 
 	st := status.Convert(err)
 	ce := &callErr{rec: rec, inst: inst, status: st, err: err}
 	switch {
-	case errors.Is(cause, errEnded):
-		ce.kind = kindExited
-		return ce
 	case errors.Is(cause, errStopped):
 		ce.kind = kindStopped
 		return ce

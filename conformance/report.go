@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/oe-rt/oe-rt/internal/convention"
 	"github.com/oe-rt/oe-rt/internal/shellquote"
 )
 
@@ -114,6 +115,22 @@ type Runtime struct {
 	// reports (empty when it offers none).
 	Reflection []string `json:"reflection_services,omitempty"`
 	Restarts   int      `json:"restarts"`
+	// Config is the configuration file given as the master gives it.
+	Config string `json:"config,omitempty"`
+	// MasterAPI lists the requests the runtime made to the master API,
+	// every one of them refused.
+	MasterAPI []APIRequest `json:"master_api_requests,omitempty"`
+}
+
+// APIRequest is a request an instance made to the master API.
+type APIRequest struct {
+	Instance int     `json:"instance,omitempty"` // 0: conform could not tell whose
+	Pid      int     `json:"pid,omitempty"`
+	MS       float64 `json:"t_ms"`
+	Method   string  `json:"method"`
+	Path     string  `json:"path"`
+	Status   int     `json:"status"`
+	Answer   string  `json:"answer,omitempty"`
 }
 
 // Report is the suite's result.
@@ -222,6 +239,12 @@ func (r *runner) report() *Report {
 	*rt = Runtime{Command: r.cfg.Command, Dir: r.cfg.Dir, Profile: r.cfg.Profile, Service: r.schema().Service(),
 		Address: r.first.addr, Restarts: r.restarts, Reflection: r.reflection}
 	rt.StartByHand = r.startByHand()
+	rt.Config = r.cfg.ConfigFile
+	reqs, _ := r.master.requests()
+	for _, q := range reqs {
+		rt.MasterAPI = append(rt.MasterAPI, APIRequest{Instance: q.inst, Pid: q.pid, MS: ms(q.at.Sub(r.started)),
+			Method: q.method, Path: q.path, Status: q.status, Answer: q.answer})
+	}
 	if r.first.readyErr == nil {
 		v := ms(r.first.readyIn)
 		rt.ReadyMS = &v
@@ -276,12 +299,18 @@ func (r *runner) startByHand() string {
 	if r.cfg.Dir != "" {
 		parts = append(parts, "cd", shellquote.Quote(r.cfg.Dir), "&&")
 	}
-	env := r.cfg.environment(nil, reproAddress, instanceName(r.cfg, 1))
+	// The master's variables but its API, whose socket is gone when the
+	// run is over.
+	name := instanceName(r.cfg, 1)
+	env := convention.InstanceEnv(nil, convention.Instance{Era: string(r.cfg.Profile), Service: serviceName, Name: name, Address: reproAddress}, r.cfg.Env)
 	for _, kv := range env {
 		k, v, _ := strings.Cut(kv, "=")
 		parts = append(parts, k+"="+shellquote.Quote(v))
 	}
 	parts = append(parts, shellquote.Join(r.cfg.Command))
+	if r.cfg.ConfigFile != "" {
+		parts = append(parts, "# with", shellquote.Quote(r.cfg.ConfigFile), "at", configPath(string(r.cfg.Profile)))
+	}
 	return strings.Join(parts, " ")
 }
 

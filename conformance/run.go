@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"sort"
 	"strings"
 	"sync"
@@ -39,6 +40,8 @@ type runner struct {
 	cgroup    *cgroup
 	cgroupErr error
 
+	master *master // the working directories and the master API
+
 	schemaMu    sync.Mutex
 	schemaSet   *client.Schema // set by server reflection (--service)
 	schemaReady chan struct{}  // closed once the schema is settled
@@ -54,9 +57,14 @@ type runner struct {
 	noService   string // the runtime does not serve the service: what it answered
 	noServiceBy string // the check that found it
 	scenarios   map[*Scenario]*scenarioRun
-	results     []Result
-	artifacts   string   // directory of payload files for reproduce lines
-	reflection  []string // the services server reflection lists
+	// termSent is closed once the shutdown scenario has sent SIGTERM (or
+	// will not): the address-alias instances start after that, so as not
+	// to crowd the moment the shutdown checks judge.
+	termSent     chan struct{}
+	termSentOnce sync.Once
+	results      []Result
+	artifacts    string   // directory of payload files for reproduce lines
+	reflection   []string // the services server reflection lists
 }
 
 // fixture is what the run learned about a fixture role.
@@ -88,11 +96,24 @@ func Run(ctx context.Context, cfg *Config) (*Report, error) {
 	}
 	c := *cfg // the run may fill in the schema; the caller's value stays as it was
 	cfg = &c
+	if cfg.ConfigFile != "" {
+		abs, err := filepath.Abs(cfg.ConfigFile)
+		if err != nil {
+			return nil, &ConfigError{Err: fmt.Errorf("--config: %w", err)}
+		}
+		cfg.ConfigFile = abs
+	}
 	checks := selection(cfg)
 	if len(checks) == 0 {
 		return nil, &ConfigError{Err: errors.New("the selection (--run, --skip) leaves no check to run (see --list)")}
 	}
 	r := newRunner(ctx, cfg)
+	m, err := newMaster(cfg)
+	if err != nil {
+		return nil, err
+	}
+	r.master = m
+	m.owner = r.instanceOf
 	defer r.cleanup()
 	return r.run(checks)
 }
@@ -101,7 +122,7 @@ func newRunner(parent context.Context, cfg *Config) *runner {
 	r := &runner{
 		cfg: cfg, log: discard(cfg.Logger), started: time.Now(), parent: parent,
 		baseEnv: os.Environ(), fixtures: map[string]*fixture{}, scenarios: map[*Scenario]*scenarioRun{},
-		schemaReady: make(chan struct{}), artifacts: cfg.ArtifactDir,
+		schemaReady: make(chan struct{}), artifacts: cfg.ArtifactDir, termSent: make(chan struct{}),
 	}
 	for _, role := range Roles {
 		r.fixtures[role] = &fixture{}
@@ -122,7 +143,7 @@ func (r *runner) run(checks []*Check) (*Report, error) {
 	}
 	r.first, r.main = main, main
 	r.startScenarios(checks)
-	main.readyErr = main.waitReady(r.ctx, r.cfg.StartTimeout)
+	main.readyErr = main.waitReady(r.ctx, r.cfg.StartTimeout, nil)
 	if main.readyErr == nil {
 		r.log.Debug("main instance ready", "after", main.readyIn)
 		if err := r.discover(main); err != nil {
@@ -133,9 +154,12 @@ func (r *runner) run(checks []*Check) (*Report, error) {
 	close(r.schemaReady)
 
 	for _, p := range []phase{phaseStart, phaseCalls, phaseLarge, phaseTiming} {
+		if p == phaseTiming {
+			r.waitScenarios(true)
+		}
 		r.runPhase(checks, p)
 	}
-	r.waitScenarios()
+	r.waitScenarios(false)
 	r.runPhase(checks, phaseShutdown)
 	r.runPhase(checks, phaseEnd)
 	if main.readyErr != nil && !r.ran(startListen.ID) {
@@ -314,7 +338,7 @@ func (r *runner) mainInstance() (*instance, *Outcome) {
 func (r *runner) endedList() string {
 	var parts []string
 	for _, inst := range r.instances {
-		if inst.role == "shutdown" {
+		if inst.role == "shutdown" || inst.probe {
 			continue
 		}
 		if e := inst.ending(); e != nil {
@@ -360,6 +384,11 @@ func (r *runner) interrupted() bool { return r.parent.Err() != nil }
 // startScenarios starts, each in its own goroutine, the scenarios the
 // selected checks require.
 func (r *runner) startScenarios(checks []*Check) {
+	defer func() {
+		if _, ok := r.scenarios[shutdownScenario]; !ok {
+			r.markTermSent()
+		}
+	}()
 	for _, c := range checks {
 		for _, s := range c.Requires {
 			if _, ok := r.scenarios[s]; ok {
@@ -375,9 +404,16 @@ func (r *runner) startScenarios(checks []*Check) {
 	}
 }
 
-func (r *runner) waitScenarios() {
-	for _, sr := range r.scenarios {
-		<-sr.done
+// waitScenarios waits for the scenarios to end (only the quiet ones, when
+// quietOnly).
+// markTermSent says the shutdown scenario has sent SIGTERM or will not.
+func (r *runner) markTermSent() { r.termSentOnce.Do(func() { close(r.termSent) }) }
+
+func (r *runner) waitScenarios(quietOnly bool) {
+	for s, sr := range r.scenarios {
+		if !quietOnly || s.Quiet {
+			<-sr.done
+		}
 	}
 }
 
@@ -393,7 +429,7 @@ func (r *runner) resultOf(s *Scenario) any {
 
 // launchInstance starts a process without waiting for it to be ready.
 func (r *runner) launchInstance(role string) (*instance, error) {
-	return r.startProcess(role)
+	return r.startProcess(instanceOpts{role: role})
 }
 
 // stopMain stops the current main instance without waiting out calls the
@@ -437,6 +473,7 @@ func (r *runner) cleanup() {
 		}()
 	}
 	wg.Wait()
+	r.master.close()
 	r.closeCgroup()
 }
 

@@ -1,11 +1,15 @@
 package conformance
 
 import (
+	"context"
 	"fmt"
 	"net"
+	"regexp"
 	"strings"
+	"sync"
 	"time"
 
+	"github.com/oe-rt/oe-rt/internal/convention"
 	"github.com/oe-rt/oe-rt/internal/launch"
 )
 
@@ -17,7 +21,7 @@ var startListen = &Check{ID: "start.listen", Level: MUST, phase: phaseStart,
 
 func checkStartListen(c *checkCtx) Outcome {
 	if err := c.inst.readyErr; err != nil {
-		return fail("%v", err)
+		return fail("%v%s%s", err, c.r.apiHint(c.inst), c.r.configHint(c.inst))
 	}
 	return pass("accepted a connection on %s %s after exec", c.inst.addr, c.inst.readyIn.Round(time.Millisecond))
 }
@@ -74,22 +78,29 @@ var runAlive = &Check{ID: "run.alive", Level: MUST, phase: phaseEnd,
 // after it became ready, when the checks selected end sooner.
 const aliveWindow = time.Second
 
-func checkRunAlive(c *checkCtx) Outcome {
-	first := c.r.first
+// watchFirst waits until the first instance has been watched for
+// aliveWindow after it became ready, or it ended.
+func (r *runner) watchFirst(ctx context.Context) {
+	first := r.first
 	if wait := aliveWindow - time.Since(first.proc.Started.Add(first.readyIn)); wait > 0 && first.alive() {
 		select {
 		case <-time.After(wait):
 		case <-first.watchEnd: // it ended, and the end is recorded
-		case <-c.ctx.Done():
+		case <-ctx.Done():
 		}
 	}
+}
+
+func checkRunAlive(c *checkCtx) Outcome {
+	first := c.r.first
+	c.r.watchFirst(c.ctx)
 	c.r.mu.Lock()
 	all := append([]*instance(nil), c.r.instances...)
 	c.r.mu.Unlock()
 	var ended []string
 	for _, inst := range all {
 		e := inst.ending()
-		if e == nil || !e.byItself {
+		if e == nil || !e.byItself || inst.probe {
 			continue
 		}
 		see := ""
@@ -106,4 +117,262 @@ func checkRunAlive(c *checkCtx) Outcome {
 		return fail("%s", strings.Join(ended, "; "))
 	}
 	return pass("no instance ended by itself (%d started; the first watched for %s)", len(all), time.Since(first.proc.Started).Round(time.Millisecond))
+}
+
+// start.address-aliases starts short-lived instances with only one of the
+// three address variables set, one variable each, to tell which masters
+// can start the runtime: OpenEdge 0.1.2's function manager sets only
+// OPENEDGE_SERVICE_ADDRESS, 0.1.3–0.1.5's also
+// OPENEDGE_SERVICE_INSTANCE_ADDRESS, Baetyl's (0.1.6 to 1.x) all three.
+
+const aliasCheckID = "start.address-aliases"
+
+var startAddressAliases = &Check{ID: aliasCheckID, Level: SHOULD, phase: phaseEnd, Requires: []*Scenario{aliasScenario},
+	Description: "starts with each of the three address variables alone, so that a master of every era can start it",
+	run:         checkAddressAliases}
+
+var aliasScenario = &Scenario{Name: "the address-alias instances", Quiet: true, run: runAliasScenario}
+
+// addressAlias is one of the address variables, the master whose
+// environment the instance gets with it, and the era that introduced it.
+type addressAlias struct {
+	variable string
+	era      string
+	since    string
+}
+
+// addressAliases, oldest first.
+var addressAliases = []addressAlias{
+	{"OPENEDGE_SERVICE_ADDRESS", convention.EraOpenEdge, "OpenEdge 0.1.2"},
+	{"OPENEDGE_SERVICE_INSTANCE_ADDRESS", convention.EraOpenEdge, "OpenEdge 0.1.3–0.1.5"},
+	{"BAETYL_SERVICE_INSTANCE_ADDRESS", convention.EraBaetyl, "Baetyl 0.1.6–1.x"},
+}
+
+// aliasTry is how the runtime fared with one variable alone.
+type aliasTry struct {
+	alias   addressAlias
+	inst    *instance
+	err     error // why it did not accept a connection; nil: it did
+	harness error // conform could not start it
+}
+
+type aliasResult struct {
+	tries       []aliasTry
+	interrupted bool
+	budget      bool
+}
+
+// listenElsewhere is how long an instance must listen elsewhere, and not
+// on its address, before conform concludes it will not.
+const listenElsewhere = 300 * time.Millisecond
+
+// aliasMinWait is the least an address-alias instance is given to accept a
+// connection (the start timeout, when it is shorter).
+const aliasMinWait = 3 * time.Second
+
+func runAliasScenario(r *runner) any {
+	res := &aliasResult{}
+	select {
+	case <-r.schemaReady:
+	case <-r.ctx.Done():
+	}
+	if r.ctx.Err() != nil {
+		res.interrupted = r.interrupted()
+		res.budget = !res.interrupted
+		return res
+	}
+	if r.first.readyErr != nil { // read once schemaReady is closed
+		return res // start.listen tells
+	}
+	// Not while the shutdown instance's call is in flight before SIGTERM:
+	// starting processes then could delay what the shutdown checks judge.
+	select {
+	case <-r.termSent:
+	case <-r.ctx.Done():
+	}
+	// An instance given an address it does not read usually exits or
+	// listens elsewhere at once; one that does neither is given a few
+	// times what the first instance took, so that the three together stay
+	// well within the run's time budget.
+	timeout := min(r.cfg.StartTimeout, max(aliasMinWait, (4*r.first.readyIn).Round(100*time.Millisecond)))
+	// The three start together, each with its variable: one at a time,
+	// a runtime that takes seconds to start would hold the timing checks
+	// back three times as long.
+	res.tries = make([]aliasTry, len(addressAliases))
+	var wg sync.WaitGroup
+	for i, a := range addressAliases {
+		try := &res.tries[i]
+		try.alias = a
+		inst, err := r.startProcess(instanceOpts{role: "alias " + a.variable, era: a.era, addrVar: a.variable, probe: true})
+		if err != nil {
+			try.harness = err
+			continue
+		}
+		inst.checked(aliasCheckID)
+		try.inst = inst
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			try.err = inst.waitReady(r.ctx, timeout, inst.giveUpWhenElsewhere())
+			inst.readyErr = try.err
+			inst.kill("start.address-aliases was done with it")
+		}()
+	}
+	wg.Wait()
+	res.interrupted = r.interrupted()
+	res.budget = !res.interrupted && r.ctx.Err() != nil
+	return res
+}
+
+// giveUpWhenElsewhere is a waitReady hook: it ends the wait once the
+// instance has listened elsewhere, and not on its address, for
+// listenElsewhere.
+func (inst *instance) giveUpWhenElsewhere() func() error {
+	var since time.Time // when it was first seen listening elsewhere only
+	return func() error {
+		elsewhere := inst.listensElsewhere()
+		switch {
+		case len(elsewhere) == 0:
+			since = time.Time{}
+		case since.IsZero():
+			since = time.Now()
+		case time.Since(since) >= listenElsewhere:
+			return fmt.Errorf("it listens on %s, not on %s", strings.Join(elsewhere, ", "), inst.addr)
+		}
+		return nil
+	}
+}
+
+// listensElsewhere returns the TCP addresses the instance's processes
+// listen on, when none of them is its own address.
+func (inst *instance) listensElsewhere() []string {
+	var pids []int
+	for _, p := range launch.Tree(inst.proc.Pid) {
+		pids = append(pids, p.Pid)
+	}
+	addrs, err := launch.Listeners(pids)
+	if err != nil {
+		return nil
+	}
+	for _, a := range addrs {
+		if a == inst.addr {
+			return nil
+		}
+	}
+	return addrs
+}
+
+func checkAddressAliases(c *checkCtx) Outcome {
+	res := c.resultOf(aliasScenario).(*aliasResult)
+	var read, unread []string
+	reads := map[string]bool{}
+	for _, t := range res.tries {
+		switch {
+		case t.harness != nil:
+			return harnessError("could not start an instance with %s alone: %v", t.alias.variable, t.harness)
+		case t.err != nil && res.interrupted:
+			return notRun("interrupted")
+		case t.err != nil && res.budget:
+			return notRun("conform's time budget ran out while instance #%d started with %s alone", t.inst.n, t.alias.variable)
+		case t.err != nil:
+			unread = append(unread, fmt.Sprintf("%s (instance #%d with it alone: %v)", t.alias.variable, t.inst.n, t.err))
+		default:
+			reads[t.alias.variable] = true
+			read = append(read, fmt.Sprintf("%s (#%d, %s)", t.alias.variable, t.inst.n, t.inst.readyIn.Round(time.Millisecond)))
+		}
+	}
+	switch {
+	case res.interrupted:
+		return notRun("interrupted")
+	case res.budget && len(res.tries) < len(addressAliases):
+		return notRun("conform's time budget ran out before every address variable was tried")
+	case len(res.tries) < len(addressAliases):
+		return notRun("the runtime did not start (see start.listen)")
+	}
+	// A master can start the runtime when it sets a variable the runtime
+	// reads: each era's function manager sets its own and every older one.
+	var can, cannot []string
+	for i, a := range addressAliases {
+		ok := false
+		for _, older := range addressAliases[:i+1] {
+			ok = ok || reads[older.variable]
+		}
+		if ok {
+			can = append(can, a.since)
+		} else {
+			cannot = append(cannot, a.since)
+		}
+	}
+	if len(unread) == 0 {
+		return pass("masters of every era can start it: it accepted a connection with each address variable alone: %s", strings.Join(read, ", "))
+	}
+	masters := "no master can start it"
+	if len(can) > 0 {
+		masters = "masters that can start it: " + strings.Join(can, ", ")
+	}
+	if len(cannot) > 0 {
+		masters += "; not " + strings.Join(cannot, ", ")
+	}
+	why := ""
+	if len(cannot) == 0 {
+		why = " — only because every later master still sets " + addressAliases[0].variable + " too"
+	}
+	readWords := "none of them alone"
+	if len(read) > 0 {
+		readWords = strings.Join(read, ", ")
+	}
+	return fail("%s%s. It starts with %s; not with %s. Read the first of %s that is set",
+		masters, why, readWords, strings.Join(unread, "; "), strings.Join(convention.AddressEnv, ", "))
+}
+
+// configWords recognise a line in which a runtime complains about its
+// configuration or its address.
+var configWords = regexp.MustCompile(`(?i)service\.ya?ml|config|no such file|address|(^|\s)-c(\s|$)`)
+
+// configHint, when the configuration was given as the master gives it and
+// the instance did not start, says so: what the runtime wrote about it,
+// and where a runtime the master starts must look.
+func (r *runner) configHint(inst *instance) string {
+	if r.cfg.ConfigFile == "" {
+		return ""
+	}
+	saw := ""
+	lines := inst.proc.Lines(inst.proc.Started, time.Now())
+	for i := len(lines) - 1; i >= 0; i-- {
+		if configWords.MatchString(lines[i].Text) {
+			t := lines[i].Text
+			if len(t) > 200 {
+				t = t[:200] + "…"
+			}
+			saw = fmt.Sprintf("; it wrote %q", t)
+			break
+		}
+	}
+	if saw == "" && len(lines) > 0 {
+		return "" // it complained about something else
+	}
+	if saw == "" {
+		saw = "; it wrote nothing"
+	}
+	return fmt.Sprintf("%s. conform gave the configuration as the master does: at %s in the runtime's working directory (a link to %s), with no -c. "+
+		"A runtime the master starts must find it there by itself: read etc/baetyl/service.yml by default when any of "+
+		"BAETYL_SERVICE_INSTANCE_ADDRESS, BAETYL_SERVICE_INSTANCE_NAME, BAETYL_SERVICE_NAME is set, else etc/openedge/service.yml",
+		saw, configPath(string(r.cfg.Profile)), r.cfg.ConfigFile)
+}
+
+// apiHint says which requests of the instance the master API refused, if
+// any: a runtime that gives up without the API does not start under the
+// master.
+func (r *runner) apiHint(inst *instance) string {
+	var its []apiRequest
+	reqs, _ := r.master.requests()
+	for _, q := range reqs {
+		if q.inst == inst.n {
+			its = append(its, q)
+		}
+	}
+	if len(its) == 0 {
+		return ""
+	}
+	return fmt.Sprintf("; before that it asked the master API, which refused: %s (an instance has no token; see rights.master-api)", listRequests(its, 0))
 }

@@ -44,8 +44,11 @@ func newConformCmd(e *env, runF func(context.Context, *conformOptions) error) *c
 	cmd := &cobra.Command{
 		Use:   "conform [flags] [RUNTIME [-- ARGS...]]",
 		Short: "Check a runtime against the convention",
-		Long: `Run the conformance suite: start RUNTIME (with ARGS) as the function manager
-would, on a free port of 127.0.0.1 given in the environment, exercise Call,
+		Long: `Run the conformance suite: start RUNTIME (with ARGS) as the master starts an
+instance for the function manager — on a free port of 127.0.0.1, with the
+master's environment (--profile: OpenEdge 0.1.2's or Baetyl's), in a working
+directory laid out as the master's that shows --dir, with the configuration
+given by --config at etc/<profile>/service.yml and no -c — exercise Call,
 check graceful shutdown and resources, and report check by check.
 
 Without RUNTIME it checks oe-rt's own reference runtime (oe-rt serve).
@@ -57,6 +60,7 @@ too), 1 when not, 2 for usage errors, when the harness could not run, when
 a report could not be written, or when interrupted (SIGINT, SIGTERM).`,
 		Example: `  oe-rt conform
   oe-rt conform ./bin/myruntime -- -c etc/openedge/service.yml
+  oe-rt conform --profile baetyl --config etc/openedge/service.yml ./bin/myruntime   # as the Baetyl master starts it
   oe-rt conform --strict --format junit -o report.xml ./bin/myruntime
   oe-rt conform --junit report.xml ./bin/myruntime     # text on screen, JUnit to a file
   oe-rt conform --profile baetyl --run 'call.*,echo.*' ./bin/myruntime
@@ -88,6 +92,7 @@ a report could not be written, or when interrupted (SIGINT, SIGTERM).`,
 	f.StringVar(&o.schema.service, "service", "", "the service to call, e.g. acme.Function: from --proto, or else from the runtime's server reflection")
 	f.StringArrayVar(&o.cfg.Env, "env", nil, "add `K=V` to the runtime's environment (repeatable; not the address and name variables, which the harness sets)")
 	f.StringVar(&o.cfg.Dir, "dir", "", "working `directory` of the runtime")
+	f.StringVar(&o.cfg.ConfigFile, "config", "", "give the runtime this configuration `file` as the master does: at etc/<profile>/service.yml in its working directory, with no -c")
 	f.DurationVar(&o.cfg.StartTimeout, "start-timeout", o.cfg.StartTimeout, "how long the runtime may take to answer its first call")
 	f.DurationVar(&o.cfg.Grace, "grace", o.cfg.Grace, "how long the runtime may take to exit after SIGTERM")
 	f.StringArrayVar(&o.functions, "function", nil, "serve a fixture role under another name: `ROLE=NAME` (repeatable)")

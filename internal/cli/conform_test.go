@@ -29,7 +29,7 @@ func TestConformReferenceRuntime(t *testing.T) {
 	junit := filepath.Join(dir, "report.xml")
 	code, out, errOut := runMain("conform", "--strict", "--junit", junit, oeRT, "--", "serve")
 	assert.Equal(t, 0, code, "stdout:\n%s\nstderr:\n%s", out, errOut)
-	assert.Contains(t, out, "PASSED (strict): 25 passed, 0 failed")
+	assert.Contains(t, out, "PASSED (strict): 27 passed, 0 failed")
 	for _, c := range conformance.Catalog() {
 		if c.ID != "resources.limits" {
 			assert.Contains(t, out, c.ID)
@@ -47,9 +47,9 @@ func TestConformReferenceRuntime(t *testing.T) {
 		} `xml:"testsuite"`
 	}
 	require.NoError(t, xml.Unmarshal(b, &suites))
-	assert.Equal(t, 25, suites.Tests)
+	assert.Equal(t, 27, suites.Tests)
 	assert.Equal(t, 0, suites.Failures)
-	assert.Len(t, suites.Suites[0].Cases, 25)
+	assert.Len(t, suites.Suites[0].Cases, 27)
 	assertNoChildren(t)
 }
 
@@ -93,6 +93,9 @@ func TestConformUsageErrors(t *testing.T) {
 		{[]string{"conform", "/no/such/runtime"}, "no such file"},
 		{[]string{"conform", "--proto", "/no/such.proto"}, "no such file"},
 		{[]string{"conform", "--grace", "0s"}, "positive"},
+		{[]string{"conform", "--config", "/no/such/service.yml"}, "no such file"},
+		{[]string{"conform", "--config", "/"}, "not a file"},
+		{[]string{"conform", "--config", "conform.go", "./rt", "--", "-c", "x.yml"}, "drop \"-c\""},
 	} {
 		code, _, errOut := runMain(tc.args...)
 		assert.Equal(t, 2, code, "%v: %s", tc.args, errOut)

@@ -26,9 +26,10 @@ var NameEnv = []string{
 	"OPENEDGE_SERVICE_NAME",
 }
 
-// MasterEnv lists the variables that grant access to the main program's API.
-// Dynamically started instances have no such rights, so a launcher that acts
-// as the function manager removes them from the environment it passes on.
+// MasterEnv lists the variables that give access to the master's API: its
+// address and version, and the service's token. The master gives a
+// dynamically started instance the address but never the token; a launcher
+// removes all of them from the environment it passes on and sets its own.
 var MasterEnv = []string{
 	"OPENEDGE_MASTER_API",
 	"OPENEDGE_MASTER_API_ADDRESS",
@@ -36,6 +37,7 @@ var MasterEnv = []string{
 	"OPENEDGE_SERVICE_TOKEN",
 	"BAETYL_MASTER_API",
 	"BAETYL_MASTER_API_ADDRESS",
+	"BAETYL_MASTER_API_SOCKET",
 	"BAETYL_MASTER_API_VERSION",
 	"BAETYL_SERVICE_TOKEN",
 }
@@ -72,29 +74,9 @@ func HostPort(addr string) string {
 	return addr
 }
 
-// RuntimeEnv builds the environment a launcher hands a runtime instance:
-// base (usually os.Environ()) without the master-API variables and without
-// any address or name variable, plus the profile's address and name
-// variables ("baetyl": BAETYL_SERVICE_INSTANCE_*, else
-// OPENEDGE_SERVICE_ADDRESS and OPENEDGE_SERVICE_NAME), plus extra (K=V).
+// RuntimeEnv builds the environment of a runtime instance with no master
+// API: InstanceEnv for an instance named name, of a service named name,
+// under the master of era profile ("openedge" or "baetyl").
 func RuntimeEnv(base []string, profile, addr, name string, extra []string) []string {
-	drop := map[string]bool{}
-	for _, list := range [][]string{MasterEnv, AddressEnv, NameEnv} {
-		for _, k := range list {
-			drop[k] = true
-		}
-	}
-	var env []string
-	for _, kv := range base {
-		k, _, _ := strings.Cut(kv, "=")
-		if !drop[k] {
-			env = append(env, kv)
-		}
-	}
-	if profile == "baetyl" {
-		env = append(env, "BAETYL_SERVICE_INSTANCE_ADDRESS="+addr, "BAETYL_SERVICE_INSTANCE_NAME="+name)
-	} else {
-		env = append(env, "OPENEDGE_SERVICE_ADDRESS="+addr, "OPENEDGE_SERVICE_NAME="+name)
-	}
-	return append(env, extra...)
+	return InstanceEnv(base, Instance{Era: profile, Service: name, Name: name, Address: addr}, extra)
 }
