@@ -286,3 +286,29 @@ func TestServiceFromReflection(t *testing.T) {
 	assert.ErrorContains(t, err, "server reflection")
 	assertNoChildren(t)
 }
+
+// A relative RUNTIME is found relative to --dir, where it runs, or else
+// to the current directory; neither names both places.
+func TestRelativeRuntimePath(t *testing.T) {
+	top := t.TempDir()
+	require.NoError(t, os.MkdirAll(filepath.Join(top, "proj", "bin"), 0o755))
+	require.NoError(t, os.Symlink(oeRT, filepath.Join(top, "proj", "bin", "rt")))
+	t.Chdir(top)
+	for _, path := range []string{"./bin/rt", "proj/bin/rt"} {
+		cfg := conformance.NewConfig(path, "serve")
+		cfg.Dir = "proj"
+		cfg.Run = []string{"echo.json"}
+		rep, err := conformance.Run(context.Background(), cfg)
+		require.NoError(t, err, path)
+		assert.True(t, rep.Passed, path)
+		assert.True(t, filepath.IsAbs(rep.Runtime.Command[0]), "the report names the program it ran")
+	}
+	cfg := conformance.NewConfig("nope/rt")
+	cfg.Dir = "proj"
+	_, err := conformance.Run(context.Background(), cfg)
+	var ce *conformance.ConfigError
+	require.ErrorAs(t, err, &ce)
+	assert.Contains(t, err.Error(), filepath.Join(top, "proj", "nope", "rt"))
+	assert.Contains(t, err.Error(), filepath.Join(top, "nope", "rt"))
+	assertNoChildren(t)
+}

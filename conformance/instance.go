@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -199,14 +198,8 @@ func (r *runner) startProcess(o instanceOpts) (*instance, error) {
 	if o.addrVar != "" {
 		env = onlyAddress(env, o.addrVar, addr)
 	}
-	path := r.cfg.Command[0]
-	if strings.Contains(path, "/") && !filepath.IsAbs(path) {
-		// Relative to --dir, as it was before the working directory
-		// became the master's.
-		path = filepath.Join(r.master.src, path)
-	}
 	spec := launch.Spec{
-		Path:  path,
+		Path:  r.cfg.Command[0], // absolute, or a name looked up in PATH (resolveProgram)
 		Args:  r.cfg.Command[1:],
 		Argv0: argv0(o.era, name),
 		Dir:   dir,

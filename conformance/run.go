@@ -103,6 +103,11 @@ func Run(ctx context.Context, cfg *Config) (*Report, error) {
 		}
 		cfg.ConfigFile = abs
 	}
+	cmd0, err := resolveProgram(cfg.Command[0], cfg.Dir)
+	if err != nil {
+		return nil, err
+	}
+	cfg.Command = append([]string{cmd0}, cfg.Command[1:]...)
 	checks := selection(cfg)
 	if len(checks) == 0 {
 		return nil, &ConfigError{Err: errors.New("the selection (--run, --skip) leaves no check to run (see --list)")}
