@@ -306,7 +306,7 @@ func TestServeErrors(t *testing.T) {
 		{"YAML syntax", []string{"serve", "-c", badSyntax}, nil, 2, []string{badSyntax + ":2: did not find expected node content"}},
 		{"unknown handler", []string{"serve", "-c", badHandler, "--address", "127.0.0.1:0"}, nil, 2, []string{badHandler + `: function "a" (functions[0].handler): unknown handler "sayhi.handler"`}},
 		{"missing exec program", []string{"serve", "-c", missingScript, "--address", "127.0.0.1:0"}, nil, 2,
-			[]string{missingScript + `: function "a" (functions[0].handler): program ./missing.sh: ` + filepath.Join(dir, "missing.sh") + " does not exist (relative to codedir " + dir + ")"}},
+			[]string{missingScript + `: function "a" (functions[0].handler): program ./missing.sh: ` + filepath.Join(dir, "missing.sh") + " does not exist (in codedir " + dir + ")"}},
 		{"exec program not in PATH", []string{"serve", "-c", notInPath, "--address", "127.0.0.1:0"}, nil, 2,
 			[]string{notInPath + `: function "b" (functions[1].handler): program "no-such-program-oe-rt": not found in PATH`}},
 		{"empty --config", []string{"serve", "-c", "", "--address", "127.0.0.1:0"}, nil, 2,
