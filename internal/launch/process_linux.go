@@ -33,8 +33,9 @@ type procSys struct {
 	startTicks uint64        // the program's start time, in clock ticks
 	endTicks   atomic.Uint64 // when Cleanup first finished (0 before)
 	cg         *cgroup
-	note       string // why there is no tracking cgroup (guarded by Process.mu)
-	guardNote  string // why there is no guard
+	lim        *limitCgroups // the cgroups enforcing Spec.Limits, or nil
+	note       string        // why there is no tracking cgroup (guarded by Process.mu)
+	guardNote  string        // why there is no guard
 	every      time.Duration
 
 	files      [2]*os.File // read ends of stdout and stderr
@@ -196,6 +197,7 @@ func (p *Process) Stopped() bool {
 // grace other than by SIGKILL (from anyone): true also when it had ended
 // before.
 func (p *Process) Terminate(grace time.Duration) (graceful bool) {
+	p.Sample() // the last look at a program that is running
 	if err := p.Signal(syscall.SIGTERM); errors.Is(err, os.ErrProcessDone) {
 		select {
 		case <-p.done: // reaped already; Done follows at once
@@ -228,6 +230,9 @@ func (p *Process) Stop(grace time.Duration) (graceful bool) {
 
 // Kill sends SIGKILL to the program's PID now, then Cleanup.
 func (p *Process) Kill() {
+	if !p.Exited() {
+		p.Sample() // the last look at a program that is running
+	}
 	_ = p.Signal(syscall.SIGKILL)
 	p.Cleanup()
 }
@@ -295,8 +300,8 @@ func (p *Process) Cleanup() (killed []Proc) {
 			killGroup(p.Pid)
 		}
 		s.reapMu.RUnlock()
-		if s.cg != nil {
-			s.cg.kill()
+		for _, cg := range s.cgroups() {
+			cg.kill()
 		}
 		for _, q := range alive {
 			killProc(q.Pid, q.Start)
@@ -311,7 +316,7 @@ func (p *Process) Cleanup() (killed []Proc) {
 				pending++
 			}
 		}
-		if len(alive) == 0 && pending == 0 && p.Exited() && (s.cg == nil || !s.cg.populated()) {
+		if len(alive) == 0 && pending == 0 && p.Exited() && !s.populated() {
 			clean = true
 			break
 		}
@@ -338,6 +343,14 @@ func (p *Process) Cleanup() (killed []Proc) {
 		s.endTicks.Store(ticksNow())
 		if s.cg != nil {
 			if err := s.cg.remove(time.Now().Add(time.Second)); err != nil {
+				p.mu.Lock()
+				s.note = err.Error()
+				p.mu.Unlock()
+			}
+		}
+		if s.lim != nil {
+			s.lim.finish()
+			if err := s.lim.remove(time.Now().Add(time.Second)); err != nil {
 				p.mu.Lock()
 				s.note = err.Error()
 				p.mu.Unlock()
@@ -410,8 +423,8 @@ func (p *Process) Sample() {
 		walk(p.Pid, true)
 	}
 	s.reapMu.RUnlock()
-	if s.cg != nil {
-		for _, pid := range s.cg.members() {
+	for _, cg := range s.cgroups() {
+		for _, pid := range cg.members() {
 			walk(pid, false)
 		}
 	}
@@ -440,6 +453,16 @@ func (p *Process) Sample() {
 
 	var rss int64
 	var thr int
+	var split RSS
+	for _, m := range members {
+		if m.State != 'Z' {
+			r := readRSS(m.Pid)
+			split.Anon += r.Anon
+			split.File += r.File
+			split.Shmem += r.Shmem
+		}
+	}
+	now := time.Now()
 	var fresh []Proc
 	p.mu.Lock()
 	for _, pid := range gone {
@@ -459,9 +482,17 @@ func (p *Process) Sample() {
 		}
 	}
 	if running && len(members) > 0 {
-		p.usage.Samples++
-		p.usage.PeakRSS = max(p.usage.PeakRSS, rss)
-		p.usage.PeakThreads = max(p.usage.PeakThreads, thr)
+		u := &p.usage
+		u.Samples++
+		if u.First.IsZero() {
+			u.First = now
+		}
+		u.Last = now
+		if rss > u.PeakRSS || u.Samples == 1 {
+			u.PeakRSS, u.AtPeak = rss, split
+		}
+		u.PeakUnreclaimable = max(u.PeakUnreclaimable, split.Unreclaimable())
+		u.PeakThreads = max(u.PeakThreads, thr)
 	}
 	p.mu.Unlock()
 	p.tellGuard(fresh)
@@ -482,9 +513,14 @@ func (p *Process) claims(q Proc, known map[int]uint64, running bool) bool {
 	if q.Start < s.startTicks {
 		return false
 	}
+	v2 := false
+	for _, cg := range s.cgroups() {
+		if cg.contains(q.Pid) {
+			return true
+		}
+		v2 = v2 || cg.v2
+	}
 	switch {
-	case s.cg != nil && s.cg.contains(q.Pid):
-		return true
 	case known[q.Pid] == q.Start:
 		return true
 	case q.State != 'Z' && hasToken(q.Pid, p.cookie):
@@ -492,7 +528,7 @@ func (p *Process) claims(q Proc, known map[int]uint64, running bool) bool {
 	case running && q.pgid == p.Pid:
 		return true
 	}
-	byWindow := s.cg == nil || !s.cg.v2 && q.State == 'Z'
+	byWindow := len(s.cgroups()) == 0 || !v2 && q.State == 'Z'
 	return byWindow && q.sid != selfSid && (s.endTicks.Load() == 0 || q.Start <= s.endTicks.Load()) && (selfPid == 1 || isSubreaper())
 }
 
@@ -527,8 +563,8 @@ func (p *Process) discover() (alive, zombies []Proc) {
 			}
 		}
 	}
-	if s.cg != nil {
-		for _, pid := range s.cg.members() {
+	for _, cg := range s.cgroups() {
+		for _, pid := range cg.members() {
 			if i, ok := byPid[pid]; ok {
 				add(i)
 			}
@@ -618,4 +654,28 @@ func (p *Process) tellGuard(fresh []Proc) {
 		}
 	}
 	guardSend(string(b))
+}
+
+// cgroups are the cgroups that hold the launch: its tracking cgroup and its
+// limit cgroups.
+func (s *procSys) cgroups() []*cgroup {
+	var out []*cgroup
+	if s.cg != nil {
+		out = append(out, s.cg)
+	}
+	if s.lim != nil {
+		out = append(out, s.lim.cgs...)
+	}
+	return out
+}
+
+// populated reports whether a process is still in one of the launch's
+// cgroups.
+func (s *procSys) populated() bool {
+	for _, cg := range s.cgroups() {
+		if cg.populated() {
+			return true
+		}
+	}
+	return false
 }
