@@ -269,6 +269,10 @@ type Scenario struct {
 	// Name says what the scenario does, for messages ("the shutdown scenario").
 	Name string
 	run  func(*runner) any
+	// late scenarios start once the main instance's checks are done, so
+	// that their load does not disturb those checks' timing; the others
+	// start with the suite and run beside it.
+	late bool
 }
 
 // checkTimeouts: how long a check's calls may take before conform gives up.
