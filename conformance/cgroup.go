@@ -54,20 +54,23 @@ func memoryLimitWords(st launch.CgroupStats) string {
 // exitText says how an instance ended, with what its limits did to it:
 // "killed by the kernel's OOM killer under memory.max 50 MiB (cgroup peak
 // 50.0 MiB)", or "exit status 2; pids.max 20 refused 1 thread or process
-// creation (stderr: …)". oom is true when the OOM killer ended it.
-func (inst *instance) exitText(x launch.Exit, byItself bool) (words string, oom bool) {
+// creation (stderr: …)". oom is true when the OOM killer ended it;
+// limited when its limits ended it: an OOM kill, or a thread or process
+// refused before it ended by itself.
+func (inst *instance) exitText(x launch.Exit, byItself bool) (words string, oom, limited bool) {
 	words = x.String()
 	st, ok := inst.proc.LimitStats()
 	if !ok {
-		return words, false
+		return words, false, false
 	}
+	limited = byItself && (st.OOMKills > 0 || st.TasksRefused > 0)
 	if st.OOMKills > 0 {
 		peak := ""
 		if st.MemoryPeak >= 0 {
 			peak = fmt.Sprintf(" (cgroup peak %s)", mib(st.MemoryPeak))
 		}
 		if x.Signal == syscall.SIGKILL && byItself {
-			return fmt.Sprintf("killed by the kernel's OOM killer under %s%s", memoryLimitWords(st), peak), true
+			return fmt.Sprintf("killed by the kernel's OOM killer under %s%s", memoryLimitWords(st), peak), true, true
 		}
 		words += fmt.Sprintf("; the kernel's OOM killer killed %s of its launch under %s%s",
 			plural(int(st.OOMKills), "a process", fmt.Sprintf("%d processes", st.OOMKills)), memoryLimitWords(st), peak)
@@ -78,7 +81,7 @@ func (inst *instance) exitText(x launch.Exit, byItself bool) (words string, oom 
 			words += fmt.Sprintf(" (stderr: %q)", l)
 		}
 	}
-	return words, false
+	return words, false, limited
 }
 
 // refusedWords: "pids.max 20 refused 3 thread or process creations".

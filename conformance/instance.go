@@ -57,6 +57,7 @@ type instanceEnd struct {
 	lastDone *callRecord // the last call that ended before it did
 	during   string      // the check that was running on it
 	oom      bool        // the kernel's OOM killer killed it (exit says so)
+	limited  bool        // it ended by itself under its enforced limits: killed, or refused a thread
 }
 
 // callRecord is one call conform made: every call is on a record.
@@ -252,7 +253,7 @@ func (inst *instance) ended(stopped bool) {
 	e := &instanceEnd{at: now, stopped: stopped, asked: inst.asked, byItself: inst.asked == "", during: inst.current}
 	if x, ok := inst.proc.ExitStatus(); ok && !stopped {
 		e.at = x.At
-		e.exit, e.oom = inst.exitText(x, inst.asked == "")
+		e.exit, e.oom, e.limited = inst.exitText(x, inst.asked == "")
 	}
 	if stopped {
 		e.exit = "stopped by a signal (SIGSTOP or the like)"
@@ -338,7 +339,7 @@ func (inst *instance) exitWords() string {
 		inst.mu.Lock()
 		byItself := inst.asked == ""
 		inst.mu.Unlock()
-		words, _ := inst.exitText(x, byItself)
+		words, _, _ := inst.exitText(x, byItself)
 		return words
 	}
 	return "still running"

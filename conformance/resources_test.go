@@ -125,12 +125,12 @@ func TestReferenceUnderEnforcedLimits(t *testing.T) {
 // killed by the OOM killer; the check whose call was in flight and
 // resources.limits say so, naming the limit, the cgroup's peak and the
 // call. The function manager's load, which sends a large echo too, fails
-// resources.memory the same way.
+// resources.memory the same way. run.alive leaves the kills to them.
 func TestOOMKillIsNamed(t *testing.T) {
 	enforcing(t)
 	cfg := configSmall(t, "oom-on-large")
 	cfg.CgroupLimits = true
-	cfg.Run = []string{"echo.large", "resources.memory", "resources.limits"}
+	cfg.Run = []string{"echo.large", "run.alive", "resources.memory", "resources.limits"}
 	cfg.Strict = true
 	rep, err := conformance.Run(context.Background(), cfg)
 	require.NoError(t, err)
@@ -144,6 +144,9 @@ func TestOOMKillIsNamed(t *testing.T) {
 	mem := byID(rep)["resources.memory"]
 	assert.Equal(t, conformance.Warn, mem.Status)
 	assert.Regexp(t, `^enforced: the runtime was killed by the kernel's OOM killer under memory\.(max|limit_in_bytes) 50 MiB \(cgroup peak (49|50)\.\d MiB\) while answering the function manager's load's 3\.9 MiB call to echo$`, mem.Message)
+	alive := byID(rep)["run.alive"]
+	assert.Equal(t, conformance.Pass, alive.Status, "an OOM kill under enforced limits is the resource checks' to judge: %s", alive.Message)
+	assert.Regexp(t, `; #1, #\d ended by the enforced limits \(see resources.limits\)$`, alive.Message)
 	assert.NotContains(t, messages(rep), "killed by SIGKILL")
 	assert.Equal(t, conformance.Failed, rep.Verdict)
 	assertNoChildren(t)
