@@ -193,10 +193,14 @@ type Line struct {
 
 // Usage is what the sampler saw.
 type Usage struct {
-	// PeakRSS is the largest total resident set of the program and its
-	// descendants, in bytes, over the samples.
+	// PeakRSS is the largest resident set of the program and its
+	// descendants, in bytes: the larger of the largest total the samples
+	// saw and the sum of each process's own peak (VmHWM, which the kernel
+	// keeps from the process's exec on, so that a peak between samples is
+	// not missed; for a tree whose processes peak at different times the
+	// sum is an upper bound).
 	PeakRSS int64
-	// AtPeak splits PeakRSS: the sample in which it was seen.
+	// AtPeak splits the largest total RSS a sample saw.
 	AtPeak RSS
 	// PeakUnreclaimable is the largest total of RssAnon + RssShmem of the
 	// program and its descendants: the memory a limit cannot take back

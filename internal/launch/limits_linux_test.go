@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -219,4 +220,22 @@ func TestLimitErrors(t *testing.T) {
 	require.ErrorAs(t, err, &le)
 	assert.Contains(t, err.Error(), `OE_RT_LAUNCH_LIMITS="v3": want v2 or v1`)
 	assertNoChildren(t)
+}
+
+// A peak between samples is not missed: a program that touches 60 MB and
+// frees it before the sampler's next look still shows that peak (the
+// kernel's VmHWM), while the samples saw only what was left.
+func TestPeakBetweenSamples(t *testing.T) {
+	py, err := exec.LookPath("python3")
+	if err != nil {
+		t.Skip("no python3")
+	}
+	p := start(t, Spec{Path: py, Args: []string{"-c", "b = b'x' * (60 << 20); del b; print('freed', flush=True); import time; time.sleep(60)"},
+		SampleEvery: time.Hour})
+	require.Eventually(t, func() bool { return strings.Contains(p.Stdout(), "freed") }, 20*time.Second, 10*time.Millisecond)
+	p.Sample()
+	u := p.Usage()
+	assert.Greater(t, u.PeakRSS, int64(60<<20), "%+v", u)
+	assert.Less(t, u.AtPeak.Anon+u.AtPeak.File+u.AtPeak.Shmem, int64(40<<20), "the samples saw the memory freed: %+v", u)
+	assert.Less(t, u.PeakUnreclaimable, int64(40<<20), "%+v", u)
 }

@@ -51,6 +51,11 @@ type procSys struct {
 	cleanMu  sync.Mutex
 	released bool
 	known    map[int]uint64 // pid -> start of every member seen (guarded by Process.mu)
+	// hwm is the highest VmHWM read of every member seen, the program
+	// included, and sampledPeak the highest sampled total RSS (guarded by
+	// Process.mu).
+	hwm         map[[2]uint64]int64
+	sampledPeak int64
 }
 
 // wait reaps the program. It first waits without reaping (WNOWAIT) to
@@ -454,12 +459,14 @@ func (p *Process) Sample() {
 	var rss int64
 	var thr int
 	var split RSS
-	for _, m := range members {
+	hwms := make([]int64, len(members))
+	for i, m := range members {
 		if m.State != 'Z' {
-			r := readRSS(m.Pid)
+			r, h := readRSS(m.Pid)
 			split.Anon += r.Anon
 			split.File += r.File
 			split.Shmem += r.Shmem
+			hwms[i] = h
 		}
 	}
 	now := time.Now()
@@ -470,9 +477,15 @@ func (p *Process) Sample() {
 			delete(s.known, pid)
 		}
 	}
-	for _, m := range members {
+	if s.hwm == nil {
+		s.hwm = map[[2]uint64]int64{}
+	}
+	for i, m := range members {
 		rss += m.RSS
 		thr += m.Threads
+		if k := [2]uint64{uint64(m.Pid), m.Start}; hwms[i] > s.hwm[k] && (len(s.hwm) < maxHWM || s.hwm[k] > 0) {
+			s.hwm[k] = hwms[i]
+		}
 		if m.Pid == p.Pid && m.Start == s.startTicks {
 			continue
 		}
@@ -488,9 +501,17 @@ func (p *Process) Sample() {
 			u.First = now
 		}
 		u.Last = now
-		if rss > u.PeakRSS || u.Samples == 1 {
-			u.PeakRSS, u.AtPeak = rss, split
+		if rss > s.sampledPeak || u.Samples == 1 {
+			s.sampledPeak, u.AtPeak = rss, split
 		}
+		var sum int64
+		for _, h := range s.hwm {
+			sum += h
+		}
+		// Each process's own high-water mark misses no peak between
+		// samples; summed over the tree it may exceed the tree's peak
+		// when its processes peaked at different times.
+		u.PeakRSS = max(u.PeakRSS, s.sampledPeak, sum)
 		u.PeakUnreclaimable = max(u.PeakUnreclaimable, split.Unreclaimable())
 		u.PeakThreads = max(u.PeakThreads, thr)
 	}
@@ -655,6 +676,9 @@ func (p *Process) tellGuard(fresh []Proc) {
 	}
 	guardSend(string(b))
 }
+
+// maxHWM bounds how many processes' high-water marks a launch keeps.
+const maxHWM = 4096
 
 // cgroups are the cgroups that hold the launch: its tracking cgroup and its
 // limit cgroups.

@@ -59,16 +59,16 @@ func readStat(pid int) (Proc, error) {
 }
 
 // readRSS reads the resident set of pid split by kind (RssAnon, RssFile,
-// RssShmem of /proc/PID/status); zero when it cannot.
-func readRSS(pid int) RSS {
-	var r RSS
+// RssShmem of /proc/PID/status), and its peak resident set since its last
+// exec (VmHWM, kept by the kernel); zero when it cannot.
+func readRSS(pid int) (r RSS, hwm int64) {
 	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/status")
 	if err != nil {
-		return r
+		return r, 0
 	}
 	for _, l := range strings.Split(string(b), "\n") {
 		k, v, ok := strings.Cut(l, ":")
-		if !ok || !strings.HasPrefix(k, "Rss") {
+		if !ok || !strings.HasPrefix(k, "Rss") && k != "VmHWM" {
 			continue
 		}
 		f := strings.Fields(v) // "1234 kB"
@@ -86,9 +86,11 @@ func readRSS(pid int) RSS {
 			r.File = n << 10
 		case "RssShmem":
 			r.Shmem = n << 10
+		case "VmHWM":
+			hwm = n << 10
 		}
 	}
-	return r
+	return r, hwm
 }
 
 // All lists every process.
