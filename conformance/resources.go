@@ -218,7 +218,7 @@ func checkMemory(c *checkCtx) Outcome {
 		within = "over"
 	}
 	msg := fmt.Sprintf("measured, not enforced: peak unreclaimable memory %s (RssAnon + RssShmem, instance #%d) %s %s; RSS %s = anon %s + file %s + shmem %s",
-		mib(ir.PeakUnreclaimable), f.memInst.n, within, limitSize(lim), mib(ir.PeakRSS), mibs(ir.RSS.Anon), mibs(ir.RSS.File), mib(ir.RSS.Shmem))
+		mib(ir.PeakUnreclaimable), f.memInst.n, within, limitSize(lim), mib(ir.RSS.Anon+ir.RSS.File+ir.RSS.Shmem), mibs(ir.RSS.Anon), mibs(ir.RSS.File), mib(ir.RSS.Shmem))
 	msg += f.samplesNote() + loadNote(l)
 	if ir.PeakUnreclaimable > lim {
 		return fail("%s", msg)
@@ -441,7 +441,8 @@ type LoadFigures struct {
 
 // InstanceResources is what one instance used.
 type InstanceResources struct {
-	// PeakRSS is the highest RSS of its process tree; RSS splits it.
+	// PeakRSS is the highest RSS of its process tree (each process's own
+	// high-water mark); RSS splits the highest total a sample saw.
 	PeakRSS int64    `json:"peak_rss_bytes"`
 	RSS     RSSSplit `json:"rss_at_peak"`
 	// PeakUnreclaimable is the highest RssAnon + RssShmem.
