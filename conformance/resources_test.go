@@ -65,13 +65,31 @@ func enforcing(t *testing.T) string {
 	return kind
 }
 
-// noLimitCgroupsLeft fails when a limit cgroup of this process is left.
+// noLimitCgroupsLeft fails when a cgroup a launch of this process made is
+// left, in any hierarchy.
 func noLimitCgroupsLeft(t *testing.T) {
 	t.Helper()
-	left, _ := filepath.Glob("/sys/fs/cgroup/*/*/oe-rt-launch." + strconv.Itoa(os.Getpid()) + ".*")
-	more, _ := filepath.Glob("/sys/fs/cgroup/*/oe-rt-launch." + strconv.Itoa(os.Getpid()) + ".*")
-	deep, _ := filepath.Glob("/sys/fs/cgroup/*/*/*/oe-rt-launch." + strconv.Itoa(os.Getpid()) + ".*")
-	assert.Empty(t, append(append(left, more...), deep...), "cgroups left behind")
+	assert.Empty(t, launchCgroups(), "cgroups left behind")
+}
+
+// launchCgroups lists the cgroups named after this process's launches.
+func launchCgroups() []string {
+	prefix := "oe-rt-launch." + strconv.Itoa(os.Getpid()) + "."
+	var left []string
+	_ = filepath.WalkDir("/sys/fs/cgroup", func(path string, d os.DirEntry, err error) error {
+		if err != nil || !d.IsDir() {
+			return nil
+		}
+		if strings.HasPrefix(d.Name(), prefix) {
+			left = append(left, path)
+			return filepath.SkipDir
+		}
+		if strings.Count(path, "/") > 9 {
+			return filepath.SkipDir
+		}
+		return nil
+	})
+	return left
 }
 
 // The reference runtime passes every check, resources.limits included,
@@ -231,4 +249,27 @@ func TestLimitsThatCannotBeEnforced(t *testing.T) {
 	assert.Equal(t, conformance.Pass, byID(rep)["resources.memory"].Status)
 	assert.True(t, strings.HasPrefix(byID(rep)["resources.memory"].Message, "measured, not enforced"))
 	assertNoChildren(t)
+}
+
+// Interrupted while its instances run under enforced limits, conform
+// leaves no process and no cgroup behind.
+func TestLimitsGoOnInterrupt(t *testing.T) {
+	enforcing(t)
+	cfg := config(t, "serve")
+	cfg.CgroupLimits = true
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var during []string
+	cfg.OnResult = func(r conformance.Result) {
+		if r.ID == "call.sequence" {
+			during = launchCgroups()
+			cancel()
+		}
+	}
+	rep, err := conformance.Run(ctx, cfg)
+	require.NoError(t, err)
+	assert.Equal(t, conformance.Interrupted, rep.Verdict)
+	assert.NotEmpty(t, during, "the instances had cgroups while they ran")
+	assertNoChildren(t)
+	noLimitCgroupsLeft(t)
 }
