@@ -241,7 +241,7 @@ func loadNote(l *loadResult) string {
 func mibs(n int64) string { return fmt.Sprintf("%.1f", float64(n)/(1<<20)) }
 
 func (c *checkCtx) memoryEnforced(l *loadResult) Outcome {
-	st, _ := l.inst.proc.LimitStats()
+	st, _ := c.r.res.cgroup(l.inst)
 	if idle := l.idle(); idle != "" && l.inst.ending() == nil {
 		o := notRun("the function manager's load could not drive the runtime: %s", idle)
 		o.output = l.output()
@@ -313,7 +313,7 @@ func checkThreads(c *checkCtx) Outcome {
 	if c.r.enforced() {
 		var refused []string
 		for _, inst := range c.r.allInstances() {
-			if st, ok := inst.proc.LimitStats(); ok && st.TasksRefused > 0 {
+			if st, ok := f.cgroup(inst); ok && st.TasksRefused > 0 {
 				w := fmt.Sprintf("instance #%d (%s): %s", inst.n, inst.role, refusedWords(st))
 				if l := inst.threadComplaint(); l != "" {
 					w += fmt.Sprintf(" (stderr: %q)", l)
@@ -362,7 +362,7 @@ func checkLimits(c *checkCtx) Outcome {
 	var st launch.CgroupStats
 	for _, inst := range c.r.allInstances() {
 		var ok bool
-		if st, ok = inst.proc.LimitStats(); !ok {
+		if st, ok = c.r.res.cgroup(inst); !ok {
 			continue
 		}
 		n++
@@ -478,9 +478,17 @@ type CgroupFigures struct {
 // resourceFigures are the resource figures of a run, settled once.
 type resourceFigures struct {
 	per      map[*instance]*InstanceResources
+	stats    map[*instance]launch.CgroupStats // the kernel's counters, when enforced
 	rep      Resources
 	memInst  *instance
 	loadInst *instance
+}
+
+// cgroup returns the kernel's counters of an instance's limit cgroups, as
+// settled.
+func (f *resourceFigures) cgroup(inst *instance) (launch.CgroupStats, bool) {
+	st, ok := f.stats[inst]
+	return st, ok
 }
 
 func (f *resourceFigures) of(inst *instance) *InstanceResources {
@@ -507,7 +515,7 @@ func (r *runner) allInstances() []*instance {
 // settleResources takes a last sample of the instances still running and
 // fixes the figures the resource checks and the report read.
 func (r *runner) settleResources() {
-	f := &resourceFigures{per: map[*instance]*InstanceResources{}}
+	f := &resourceFigures{per: map[*instance]*InstanceResources{}, stats: map[*instance]launch.CgroupStats{}}
 	rep := &f.rep
 	rep.Mode, rep.MemoryLimit, rep.ThreadLimit = "measured", r.cfg.MemoryLimit, r.cfg.ThreadLimit
 	if r.enforced() {
@@ -537,6 +545,7 @@ func (r *runner) settleResources() {
 			ir.SampledMS = ms(u.Last.Sub(u.First))
 		}
 		if st, ok := inst.proc.LimitStats(); ok {
+			f.stats[inst] = st
 			cf := &CgroupFigures{LimitHits: st.LimitHits, OOMKills: st.OOMKills, TasksRefused: st.TasksRefused}
 			if st.MemoryPeak >= 0 {
 				v := st.MemoryPeak
