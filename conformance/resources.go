@@ -247,6 +247,11 @@ func (c *checkCtx) memoryEnforced(l *loadResult) Outcome {
 		o.output = l.output()
 		return o
 	}
+	if h := l.inst.hungWords(); h != "" {
+		o := notRun("the function manager's load could not finish: instance #%d stopped answering (%s)", l.inst.n, h)
+		o.output = l.output()
+		return o
+	}
 	if e := l.inst.ending(); e != nil && e.byItself {
 		what := "under " + memoryLimitWords(st) + " the runtime "
 		if e.oom {
