@@ -273,3 +273,19 @@ func TestLimitsGoOnInterrupt(t *testing.T) {
 	assertNoChildren(t)
 	noLimitCgroupsLeft(t)
 }
+
+// A runtime that stops answering under the function manager's load is not
+// said to hold within the limit: the check does not run, and says why.
+func TestHungLoadIsNotAPass(t *testing.T) {
+	enforcing(t)
+	cfg := configSmall(t, "hang-after-10")
+	cfg.CgroupLimits = true
+	cfg.Run = []string{"resources.memory"}
+	rep, err := conformance.Run(context.Background(), cfg)
+	require.NoError(t, err)
+	r := byID(rep)["resources.memory"]
+	assert.Equal(t, conformance.Skip, r.Status, r.Message)
+	assert.Contains(t, r.Message, "not run: the function manager's load could not finish: instance #2 stopped answering (no answer within")
+	assertNoChildren(t)
+	noLimitCgroupsLeft(t)
+}
