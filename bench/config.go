@@ -170,10 +170,22 @@ type Runtime interface {
 	Stop(ctx context.Context) error
 }
 
+// Sampler is a Runtime that can sample its resources on demand: bench
+// does so after the first call and after each phase, so that a short run's
+// peak is measured, not its start.
+type Sampler interface {
+	Sample()
+}
+
+// FewSamples: a peak thread count from fewer samples is reported as
+// such (the memory peak is the kernel's own high-water mark).
+const FewSamples = 10
+
 // Usage is what a started runtime used at its peak.
 type Usage struct {
 	// PeakRSS is the highest resident set size of the whole process tree,
-	// in bytes, seen by sampling.
+	// in bytes: each process's own high-water mark (VmHWM), so that no
+	// peak between samples is missed.
 	PeakRSS int64
 	// PeakThreads is the highest number of threads of the process tree.
 	PeakThreads int

@@ -142,6 +142,7 @@ func (r *runner) run(ctx context.Context) (rep *Report, err error) {
 	if rep.Runtime != nil {
 		r.firstCall(runCtx, reqs[0])
 		rep.Runtime.Startup = time.Since(started)
+		sample(r.rt)
 	}
 
 	r.recorders = make([]*recorder, min(callers, maxRecorders))
@@ -168,6 +169,7 @@ func (r *runner) run(ctx context.Context) (rep *Report, err error) {
 			rep.Sweep = append(rep.Sweep, res)
 		}
 		all.add(pr)
+		sample(r.rt) // the memory the phase moved, before the next
 		if runCtx.Err() != nil {
 			break
 		}
@@ -234,4 +236,13 @@ func (r *runner) encode(payload []byte) ([]byte, error) {
 		return nil, fmt.Errorf("encode request: %w", err)
 	}
 	return b, nil
+}
+
+// sample takes a sample of a started runtime's resources now, when the
+// Runtime can (Sampler): at the run's boundaries, where its memory moved,
+// beside the launcher's own timer.
+func sample(rt Runtime) {
+	if s, ok := rt.(Sampler); ok {
+		s.Sample()
+	}
 }

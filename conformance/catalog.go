@@ -272,7 +272,11 @@ type Scenario struct {
 	// Quiet makes the timing checks wait until the scenario has ended,
 	// so that the processes it starts do not disturb their timing.
 	Quiet bool
-	run   func(*runner) any
+	// late scenarios start once the main instance's checks are done, so
+	// that their load does not disturb those checks' timing; the others
+	// start with the suite and run beside it.
+	late bool
+	run  func(*runner) any
 }
 
 // checkTimeouts: how long a check's calls may take before conform gives up.

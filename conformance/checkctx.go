@@ -103,6 +103,9 @@ func (c *checkCtx) failed(e *callErr, what string) Outcome {
 	case kindAnswered:
 		return fail("%s: the runtime answered %s", what, e.statusText())
 	case kindExited:
+		if e := e.inst.ending(); e != nil && e.oom {
+			return fail("the runtime was %s while answering %s", e.exit, what)
+		}
 		return fail("the runtime exited (%s) while answering %s", e.inst.exitWords(), what)
 	case kindStopped:
 		return fail("the runtime was stopped (SIGSTOP) while answering %s; conform ended instance #%d", what, e.inst.n)
@@ -237,6 +240,8 @@ func (inst *instance) endWords() string {
 		b.WriteString("was stopped (SIGSTOP or the like); conform ended it")
 	case e.asked != "":
 		fmt.Fprintf(&b, "was ended by conform (%s): %s", e.asked, e.exit)
+	case e.oom:
+		fmt.Fprintf(&b, "was %s", e.exit)
 	default:
 		fmt.Fprintf(&b, "exited by itself (%s)", e.exit)
 	}

@@ -80,8 +80,10 @@ type Config struct {
 	// MemoryLimit and ThreadLimit are the resource budget (bytes, threads).
 	MemoryLimit int64
 	ThreadLimit int
-	// CgroupLimits runs the runtime in a cgroup v2 with MemoryLimit and
-	// ThreadLimit enforced, where the machine allows it.
+	// CgroupLimits enforces MemoryLimit and ThreadLimit on every
+	// instance, each in cgroups of its own (cgroup v2, or v1 as root), and
+	// judges the resources by them; where the machine cannot,
+	// resources.limits says why and the resources are measured.
 	CgroupLimits bool
 	// MaxMessageSize is the runtime's message limit
 	// (server.message.length.max); 0 means the convention's 4 MiB.

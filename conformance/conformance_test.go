@@ -131,7 +131,7 @@ func TestEveryCheckCanFail(t *testing.T) {
 	}
 	for _, c := range conformance.Catalog() {
 		if c.ID == "resources.limits" {
-			continue // needs a cgroup v2; see TestLimitsSkipWithReason
+			continue // opt-in, needs enforced limits: see TestOOMKillIsNamed, TestLimitsThatCannotBeEnforced
 		}
 		_, ok := cases[c.ID]
 		assert.True(t, ok, "no misbehaving runtime for %s", c.ID)

@@ -133,6 +133,19 @@ func fakeMain(mode string) int {
 			go func() { runtime.LockOSThread(); up.Done(); time.Sleep(time.Hour) }()
 		}
 		up.Wait()
+	case "threads-at-start":
+		// 40 threads before it listens: under pids.max 20 it cannot start.
+		for i := 0; i < 40; i++ {
+			go func() { runtime.LockOSThread(); time.Sleep(time.Hour) }()
+		}
+		time.Sleep(300 * time.Millisecond)
+	case "file-pages":
+		// 64 MiB of a file mapped and read: RSS, but file-backed pages,
+		// which a memory limit reclaims.
+		if err := mapFile(64 << 20); err != nil {
+			fmt.Fprintln(os.Stderr, "file-pages:", err)
+			return 1
+		}
 	case "flood":
 		go func() {
 			line := bytes.Repeat([]byte("flood "), 1000)
@@ -200,10 +213,37 @@ func fakeMain(mode string) int {
 	return 0
 }
 
-var ballast []byte
+var (
+	ballast  []byte
+	ballasts [][]byte
+	mapped   []byte
+	pageSum  int
+)
 
-// hugeReply is what the "huge-reply" runtime answers every echo with.
-var hugeReply = bytes.Repeat([]byte{'x'}, 100<<20)
+// mapFile maps a file of n bytes and reads every page of it.
+func mapFile(n int) error {
+	f, err := os.CreateTemp("", "oe-rt-fake-pages-")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(f.Name())
+	defer f.Close()
+	if _, err := f.Write(make([]byte, n)); err != nil {
+		return err
+	}
+	mapped, err = syscall.Mmap(int(f.Fd()), 0, n, syscall.PROT_READ, syscall.MAP_SHARED)
+	if err != nil {
+		return err
+	}
+	for i := 0; i < n; i += 4096 {
+		pageSum += int(mapped[i])
+	}
+	return nil
+}
+
+// hugeReply is what the "huge-reply" runtime answers every echo with
+// (made only in that mode: other fakes stay small, for the memory checks).
+var hugeReply = sync.OnceValue(func() []byte { return bytes.Repeat([]byte{'x'}, 100<<20) })
 
 type fake struct {
 	openedge.UnimplementedFunctionServer
@@ -245,6 +285,18 @@ func (f *fake) Call(ctx context.Context, m *openedge.FunctionMessage) (*openedge
 		}
 	case "slow-300":
 		time.Sleep(300 * time.Millisecond)
+	case "oom-on-large":
+		// A large echo makes it allocate without end: under a memory limit
+		// the OOM killer ends it while the call is in flight.
+		if m.FunctionName == "echo" && len(m.Payload) > 1<<20 {
+			for {
+				b := make([]byte, 1<<20)
+				for i := 0; i < len(b); i += 4096 {
+					b[i] = 1
+				}
+				ballasts = append(ballasts, b)
+			}
+		}
 	case "exit-after-first":
 		if n == 1 {
 			go func() { time.Sleep(20 * time.Millisecond); os.Exit(0) }()
@@ -255,7 +307,7 @@ func (f *fake) Call(ctx context.Context, m *openedge.FunctionMessage) (*openedge
 		}
 	case "huge-reply":
 		if m.FunctionName == "echo" {
-			m.Payload = hugeReply
+			m.Payload = hugeReply()
 			return m, nil
 		}
 	case "escape":

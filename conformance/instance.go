@@ -61,6 +61,8 @@ type instanceEnd struct {
 	inFlight []*callRecord
 	lastDone *callRecord // the last call that ended before it did
 	during   string      // the check that was running on it
+	oom      bool        // the kernel's OOM killer killed it (exit says so)
+	limited  bool        // it ended by itself under its enforced limits: killed, or refused a thread
 }
 
 // callRecord is one call conform made: every call is on a record.
@@ -205,9 +207,7 @@ func (r *runner) startProcess(o instanceOpts) (*instance, error) {
 		Dir:   dir,
 		Env:   env,
 	}
-	if r.cgroup != nil {
-		spec.CgroupFD = r.cgroup.fd
-	}
+	spec.Limits = r.limits // one cgroup per instance, as a container
 	proc, err := launch.Start(spec)
 	if err != nil {
 		return nil, err
@@ -301,7 +301,7 @@ func (inst *instance) ended(stopped bool) {
 	e := &instanceEnd{at: now, stopped: stopped, asked: inst.asked, byItself: inst.asked == "", during: inst.current}
 	if x, ok := inst.proc.ExitStatus(); ok && !stopped {
 		e.at = x.At
-		e.exit = x.String()
+		e.exit, e.oom, e.limited = inst.exitText(x, inst.asked == "")
 	}
 	if stopped {
 		e.exit = "stopped by a signal (SIGSTOP or the like)"
@@ -386,7 +386,11 @@ func (inst *instance) exitWords() string {
 		return e.exit
 	}
 	if x, ok := inst.proc.ExitStatus(); ok {
-		return x.String()
+		inst.mu.Lock()
+		byItself := inst.asked == ""
+		inst.mu.Unlock()
+		words, _, _ := inst.exitText(x, byItself)
+		return words
 	}
 	return "still running"
 }
@@ -700,6 +704,7 @@ func (inst *instance) report() InstanceReport {
 			ir.Failed = append(ir.Failed, c.report(inst.r.started))
 		}
 	}
+	ir.Resources = inst.r.res.of(inst)
 	if e := inst.end; e != nil {
 		v := ms(e.at.Sub(inst.r.started))
 		ir.EndedMS = &v
@@ -734,10 +739,15 @@ var kindName = map[callKind]string{
 	kindBudget: "time budget ran out", kindHarness: "harness error",
 }
 
-// describeCall names a call for messages: "call.sequence's call to echo".
+// describeCall names a call for messages: "call.sequence's call to echo",
+// "echo.large's 3.9 MiB call to echo".
 func (c *callRecord) describeCall() string {
-	if c.function == "" {
-		return c.owner + "'s call"
+	what := "call"
+	if c.reqBytes >= 64<<10 {
+		what = size(int64(c.reqBytes)) + " call"
 	}
-	return fmt.Sprintf("%s's call to %s", c.owner, c.function)
+	if c.function == "" {
+		return c.owner + "'s " + what
+	}
+	return fmt.Sprintf("%s's %s to %s", c.owner, what, c.function)
 }

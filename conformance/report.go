@@ -85,6 +85,8 @@ type InstanceReport struct {
 	Calls    int          `json:"calls"`
 	Failed   []CallReport `json:"failed_calls,omitempty"`
 	InFlight []CallReport `json:"in_flight_at_end,omitempty"`
+	// Resources is what the instance used (see resources.go).
+	Resources *InstanceResources `json:"resources,omitempty"`
 }
 
 // Runtime describes the runtime the suite ran against. Figures that were
@@ -151,6 +153,9 @@ type Report struct {
 	// Artifacts is the directory of the payload files the reproduce lines
 	// name.
 	Artifacts string `json:"artifacts,omitempty"`
+	// Resources says how memory and threads were judged (measured or
+	// enforced) and the figures the resource checks read.
+	Resources *Resources `json:"resources,omitempty"`
 }
 
 // Counts tallies the statuses.
@@ -272,9 +277,7 @@ func (r *runner) report() *Report {
 		rt.ExitStatus = &code
 		rt.Exit = e.String()
 	}
-	if u := r.usage(); u.Samples > 0 {
-		rt.PeakRSS, rt.PeakThreads = u.PeakRSS, u.PeakThreads
-	}
+	r.resourceReport(rep)
 	for _, res := range rep.Checks {
 		if res.ID == callSequence.ID && res.Status == Pass {
 			p50, p99 := res.Figures["p50_ms"], res.Figures["p99_ms"]

@@ -37,8 +37,10 @@ type runner struct {
 	budget  time.Duration
 	baseEnv []string
 
-	cgroup    *cgroup
-	cgroupErr error
+	limits    *launch.Limits // enforced on every instance (--limit-memory, --limit-threads), or nil
+	limitKind string         // how: "cgroup v1", "cgroup v2"
+	limitErr  error          // why limits asked for cannot be enforced
+	res       *resourceFigures
 
 	master *master // the working directories and the master API
 
@@ -140,7 +142,7 @@ func newRunner(parent context.Context, cfg *Config) *runner {
 // run is the suite's steps, in order.
 func (r *runner) run(checks []*Check) (*Report, error) {
 	if r.cfg.CgroupLimits {
-		r.openCgroup()
+		r.openLimits()
 	}
 	main, err := r.launchInstance("main")
 	if err != nil {
@@ -164,7 +166,9 @@ func (r *runner) run(checks []*Check) (*Report, error) {
 		}
 		r.runPhase(checks, p)
 	}
+	r.startLateScenarios(checks)
 	r.waitScenarios(false)
+	r.settleResources()
 	r.runPhase(checks, phaseShutdown)
 	r.runPhase(checks, phaseEnd)
 	if main.readyErr != nil && !r.ran(startListen.ID) {
@@ -387,16 +391,24 @@ func (r *runner) record(c *Check, o Outcome, from, to time.Time, inst *instance)
 func (r *runner) interrupted() bool { return r.parent.Err() != nil }
 
 // startScenarios starts, each in its own goroutine, the scenarios the
-// selected checks require.
+// selected checks require (those that run late: startLateScenarios).
 func (r *runner) startScenarios(checks []*Check) {
 	defer func() {
 		if _, ok := r.scenarios[shutdownScenario]; !ok {
 			r.markTermSent()
 		}
 	}()
+	r.startRequired(checks, false)
+}
+
+// startLateScenarios starts the required scenarios that wait for the main
+// instance's checks to be done.
+func (r *runner) startLateScenarios(checks []*Check) { r.startRequired(checks, true) }
+
+func (r *runner) startRequired(checks []*Check, late bool) {
 	for _, c := range checks {
 		for _, s := range c.Requires {
-			if _, ok := r.scenarios[s]; ok {
+			if _, ok := r.scenarios[s]; ok || s.late != late {
 				continue
 			}
 			sr := &scenarioRun{done: make(chan struct{})}
@@ -479,7 +491,6 @@ func (r *runner) cleanup() {
 	}
 	wg.Wait()
 	r.master.close()
-	r.closeCgroup()
 }
 
 // schema is the wire schema: the configured one, or what server reflection
@@ -506,20 +517,6 @@ func (r *runner) roleOf(fn string) string {
 		}
 	}
 	return ""
-}
-
-// usage is the largest of the instances' peaks.
-func (r *runner) usage() launch.Usage {
-	var u launch.Usage
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	for _, inst := range r.instances {
-		x := inst.proc.Usage()
-		u.PeakRSS = max(u.PeakRSS, x.PeakRSS)
-		u.PeakThreads = max(u.PeakThreads, x.PeakThreads)
-		u.Samples += x.Samples
-	}
-	return u
 }
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }

@@ -97,10 +97,15 @@ func checkRunAlive(c *checkCtx) Outcome {
 	c.r.mu.Lock()
 	all := append([]*instance(nil), c.r.instances...)
 	c.r.mu.Unlock()
-	var ended []string
+	var ended, limited []string
 	for _, inst := range all {
 		e := inst.ending()
 		if e == nil || !e.byItself || inst.probe {
+			continue
+		}
+		if e.limited {
+			// Its enforced limits ended it: the resource checks judge that.
+			limited = append(limited, fmt.Sprintf("#%d", inst.n))
 			continue
 		}
 		see := ""
@@ -116,7 +121,11 @@ func checkRunAlive(c *checkCtx) Outcome {
 	if len(ended) > 0 {
 		return fail("%s", strings.Join(ended, "; "))
 	}
-	return pass("no instance ended by itself (%d started; the first watched for %s)", len(all), time.Since(first.proc.Started).Round(time.Millisecond))
+	note := ""
+	if len(limited) > 0 {
+		note = fmt.Sprintf("; %s ended by the enforced limits (see resources.limits)", strings.Join(limited, ", "))
+	}
+	return pass("no instance ended by itself (%d started; the first watched for %s)%s", len(all), time.Since(first.proc.Started).Round(time.Millisecond), note)
 }
 
 // start.address-aliases starts short-lived instances with only one of the

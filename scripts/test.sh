@@ -6,9 +6,23 @@
 # tools and run `oe-rt conform --strict` on it; they run last and alone, so
 # that the timing checks (start.time, call.concurrent) measure the runtime,
 # not the other test packages sharing the machine's two cores.
+#
+# The limits --limit-memory/--limit-threads enforce (a cgroup per runtime
+# instance) are tested on the reference runtime, the launcher and every
+# template wherever the machine allows: as root with cgroup v1, or with
+# cgroup v2's memory and pids controllers. There OE_RT_TEST_REQUIRE_LIMITS
+# is set, and a test that finds it cannot enforce them fails instead of
+# skipping; elsewhere those tests are skipped and say why.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/install-deps.sh
+if [ "$(id -u)" = 0 ] && { { [ -w /sys/fs/cgroup/memory ] && [ -w /sys/fs/cgroup/pids ]; } ||
+	grep -qw memory /sys/fs/cgroup/cgroup.controllers 2>/dev/null; }; then
+	export OE_RT_TEST_REQUIRE_LIMITS=1
+	echo "test.sh: root with writable cgroups: the enforced-limit tests must run (OE_RT_TEST_REQUIRE_LIMITS=1)"
+else
+	echo "test.sh: not root, or no writable cgroups: the enforced-limit tests may be skipped (each says why)"
+fi
 go vet ./...
 # oe-rt builds for every platform a runtime author may work on; what needs
 # Linux (/proc, cgroups, the subreaper) says so at run time there.

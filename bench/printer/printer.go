@@ -216,8 +216,12 @@ func Text(w io.Writer, rep *bench.Report) error {
 	if rt := rep.Runtime; rt != nil {
 		ew.printf("\nRuntime (started by bench):\n")
 		ew.printf("  start-up  %s to the first answered call\n", dur(rt.Startup))
-		ew.printf("  peak RSS  %.1f MiB (process tree)\n", float64(rt.PeakRSS)/(1<<20))
-		ew.printf("  threads   %d at most (process tree)\n", rt.PeakThreads)
+		ew.printf("  peak RSS  %.1f MiB (process tree, each process's own high-water mark)\n", float64(rt.PeakRSS)/(1<<20))
+		few := ""
+		if rt.Samples < bench.FewSamples {
+			few = fmt.Sprintf(", from only %d samples: a short peak may have been missed", rt.Samples)
+		}
+		ew.printf("  threads   %d at most (process tree%s)\n", rt.PeakThreads, few)
 	}
 	return ew.err
 }

@@ -92,6 +92,9 @@ func (p Text) Summary(w io.Writer, rep *conformance.Report) error {
 	if rt.PeakRSS > 0 {
 		fmt.Fprintf(w, "peak:     %.1f MiB RSS, %d threads (process tree)\n", float64(rt.PeakRSS)/(1<<20), rt.PeakThreads)
 	}
+	if l := resourcesLine(rep.Resources); l != "" {
+		fmt.Fprintf(w, "%s\n", Escape(l))
+	}
 	if len(rt.Reflection) > 0 {
 		fmt.Fprintf(w, "services: %s (server reflection)\n", strings.Join(rt.Reflection, ", "))
 	}
@@ -271,12 +274,18 @@ func JUnit(w io.Writer, rep *conformance.Report) error {
 			junitProperty{"peak_rss_bytes", fmt.Sprint(rep.Runtime.PeakRSS)},
 			junitProperty{"peak_threads", fmt.Sprint(rep.Runtime.PeakThreads)})
 	}
+	if rep.Resources != nil {
+		s.Properties = append(s.Properties, junitProperty{"resources", rep.Resources.Mode})
+	}
 	var out strings.Builder
 	fmt.Fprintf(&out, "%s", strings.ToUpper(string(rep.Verdict)))
 	if rep.Reason != "" {
 		fmt.Fprintf(&out, ": %s", rep.Reason)
 	}
 	out.WriteString("\n")
+	if l := resourcesLine(rep.Resources); l != "" {
+		fmt.Fprintf(&out, "%s\n", l)
+	}
 	for _, in := range rep.Instances {
 		fmt.Fprintf(&out, "instance %s\n", instanceLine(in))
 	}
@@ -385,6 +394,45 @@ func oneLine(s string) string {
 	s = Escape(strings.ReplaceAll(s, "\n", " "))
 	if len(s) > 300 {
 		s = s[:300] + "…"
+	}
+	return s
+}
+
+// resourcesLine says in one line how memory and threads were judged —
+// measured or enforced — with the figures the resource checks read.
+func resourcesLine(r *conformance.Resources) string {
+	if r == nil {
+		return ""
+	}
+	mib := func(n int64) string { return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20)) }
+	limit := mib(r.MemoryLimit)
+	if r.MemoryLimit%(1<<20) == 0 {
+		limit = fmt.Sprintf("%d MiB", r.MemoryLimit>>20)
+	}
+	if r.Mode == "enforced" {
+		s := fmt.Sprintf("limits:   enforced by %s, a cgroup per instance (%s %s, pids.max %d)", r.Cgroup, r.MemoryFile, limit, r.ThreadLimit)
+		if r.MemoryInstance > 0 {
+			s += fmt.Sprintf(": cgroup peak %s (instance #%d)", mib(r.Memory), r.MemoryInstance)
+		}
+		if r.Load != nil {
+			s += fmt.Sprintf(", the function manager's load on #%d: %d calls one at a time, payloads up to %s", r.Load.Instance, r.Load.Calls, mib(r.Load.LargestBytes))
+		}
+		if r.TasksPeak > 0 {
+			s += fmt.Sprintf("; at most %d tasks", r.TasksPeak)
+		}
+		return s
+	}
+	s := "memory:   measured, not enforced"
+	if r.MemoryInstance > 0 {
+		s += fmt.Sprintf(": peak unreclaimable (RssAnon + RssShmem) %s of %s (instance #%d), peak %d threads of %d", mib(r.Memory), limit, r.MemoryInstance, r.Threads, r.ThreadLimit)
+		if r.FewSamples {
+			s += fmt.Sprintf(", from only %d samples", r.Samples)
+		} else {
+			s += fmt.Sprintf(" (%d samples)", r.Samples)
+		}
+	}
+	if r.NotEnforced != "" {
+		s += "; limits asked for but " + strings.TrimPrefix(r.NotEnforced, "this machine ")
 	}
 	return s
 }

@@ -165,3 +165,27 @@ func TestEscape(t *testing.T) {
 	assert.Equal(t, `\xff`, Escape("\xff"))
 	assert.Equal(t, `\u202e`, Escape("\u202e"))
 }
+
+// The summary and JUnit say which resource mode ran, with the figures the
+// checks read; a measured figure from few samples says so.
+func TestResourcesLine(t *testing.T) {
+	rep := report(false)
+	rep.Resources = &conformance.Resources{Mode: "measured", MemoryLimit: 50 << 20, ThreadLimit: 20,
+		Memory: 12 << 20, MemoryInstance: 1, Threads: 8, ThreadsInstance: 1, Samples: 3, FewSamples: true}
+	var b bytes.Buffer
+	require.NoError(t, Text{}.Write(&b, rep))
+	assert.Contains(t, b.String(), "memory:   measured, not enforced: peak unreclaimable (RssAnon + RssShmem) 12.0 MiB of 50 MiB (instance #1), peak 8 threads of 20, from only 3 samples\n")
+
+	rep.Resources = &conformance.Resources{Mode: "enforced", Cgroup: "cgroup v1", MemoryFile: "memory.limit_in_bytes", MemoryLimit: 50 << 20, ThreadLimit: 20,
+		Memory: 21 << 20, MemoryInstance: 3, TasksPeak: 9, Load: &conformance.LoadFigures{Instance: 3, Calls: 24, Answered: 24, LargestBytes: 4<<20 - 64<<10}}
+	b.Reset()
+	require.NoError(t, Text{}.Write(&b, rep))
+	assert.Contains(t, b.String(), "limits:   enforced by cgroup v1, a cgroup per instance (memory.limit_in_bytes 50 MiB, pids.max 20): cgroup peak 21.0 MiB (instance #3), the function manager's load on #3: 24 calls one at a time, payloads up to 3.9 MiB; at most 9 tasks\n")
+	b.Reset()
+	require.NoError(t, JUnit(&b, rep))
+	assert.Contains(t, b.String(), `<property name="resources" value="enforced"></property>`)
+	assert.Contains(t, b.String(), "limits:   enforced by cgroup v1")
+	b.Reset()
+	require.NoError(t, JSON(&b, rep))
+	assert.Contains(t, b.String(), `"mode": "enforced"`)
+}

@@ -37,6 +37,13 @@ func (r *launchedRuntime) ExitErr() error {
 	return fmt.Errorf("the runtime ended (%s); its stderr ends with:\n%s", e, tail)
 }
 
+// Sample samples the runtime's resources now (bench.Sampler).
+func (r *launchedRuntime) Sample() {
+	if !r.proc.Exited() {
+		r.proc.Sample()
+	}
+}
+
 func (r *launchedRuntime) Usage() bench.Usage {
 	u := r.proc.Usage()
 	return bench.Usage{PeakRSS: u.PeakRSS, PeakThreads: u.PeakThreads, Samples: u.Samples}

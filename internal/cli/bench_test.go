@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -213,5 +214,39 @@ func TestBenchStartsRuntime(t *testing.T) {
 	}
 	require.NoError(t, json.Unmarshal([]byte(out), &rep), out)
 	assert.NotEmpty(t, rep.Runtime, out)
+	assertNoChildren(t)
+}
+
+// A short run reports the runtime's real peak, not what it was at start:
+// a process of the runtime that touched 60 MB and freed it between the
+// sampler's looks still counts (its own high-water mark), and the thread
+// count says it comes from few samples.
+func TestBenchShortRunPeak(t *testing.T) {
+	if _, err := exec.LookPath("python3"); err != nil {
+		t.Skip("no python3")
+	}
+	dir := t.TempDir()
+	script := filepath.Join(dir, "runtime.sh")
+	// The child has freed its 60 MB before the runtime serves.
+	body := "#!/bin/sh\npython3 -c \"b = b'x' * (60 << 20); del b; open('" + dir + "/freed', 'w').close(); import time; time.sleep(60)\" &\n" +
+		"while [ ! -e '" + dir + "/freed' ]; do sleep 0.01; done\nexec \"" + oeRT + "\" serve\n"
+	require.NoError(t, os.WriteFile(script, []byte(body), 0o755))
+	code, out, errOut := runMain("bench", "-n", "100", "--format", "json", script)
+	require.Equal(t, 0, code, errOut)
+	var rep struct {
+		Runtime struct {
+			PeakRSS int64 `json:"peak_rss_bytes"`
+			Samples int   `json:"samples"`
+		}
+	}
+	require.NoError(t, json.Unmarshal([]byte(out), &rep), out)
+	assert.Greater(t, rep.Runtime.PeakRSS, int64(60<<20), out)
+	assert.GreaterOrEqual(t, rep.Runtime.Samples, 3, "at start, after the first call, after the run")
+	require.NoError(t, os.Remove(filepath.Join(dir, "freed")))
+	code, out, errOut = runMain("bench", "-n", "100", script)
+	require.Equal(t, 0, code, errOut)
+	if rep.Runtime.Samples < 10 {
+		assert.Contains(t, out, "from only", out)
+	}
 	assertNoChildren(t)
 }

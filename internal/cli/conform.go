@@ -104,8 +104,8 @@ a report could not be written, or when interrupted (SIGINT, SIGTERM).`,
 	bindOutput(f, &o.output, "the report")
 	f.StringVar(&o.junit, "junit", "", "also write a JUnit report to `FILE`")
 	f.BoolVarP(&o.verbose, "verbose", "v", false, "log the harness's steps (runtime started, each check's result) to standard error")
-	f.Var(sizeValue{&o.limitMemory}, "limit-memory", "also enforce this memory limit with a cgroup, e.g. 50m (where the machine allows)")
-	f.IntVar(&o.limitThreads, "limit-threads", 0, "also enforce this thread limit with a cgroup, e.g. 20 (where the machine allows)")
+	f.Var(sizeValue{&o.limitMemory}, "limit-memory", "enforce this memory limit on every instance, each in a cgroup of its own, e.g. 50m (root, or a delegated cgroup v2)")
+	f.IntVar(&o.limitThreads, "limit-threads", 0, "enforce this thread limit (pids.max) on every instance, each in a cgroup of its own, e.g. 20 (root, or a delegated cgroup v2)")
 
 	completeFormats(cmd, formatText, formatJSON, formatJUnit)
 	o.schema.complete(cmd)

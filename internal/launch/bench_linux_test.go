@@ -46,6 +46,27 @@ func BenchmarkStartCleanupGuarded(b *testing.B) {
 	}
 }
 
+// Launches under limits while another is live: a limit cgroup made, joined
+// and removed per launch.
+func BenchmarkStartCleanupLimited(b *testing.B) {
+	if _, err := CheckLimits(); err != nil {
+		b.Skip(err)
+	}
+	keep, err := Start(Spec{Path: "sleep", Args: []string{"300"}, Env: os.Environ()})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer keep.Kill()
+	for b.Loop() {
+		p, err := Start(Spec{Path: "true", Env: os.Environ(), Limits: &Limits{Memory: 50 << 20, Tasks: 20}})
+		if err != nil {
+			b.Fatal(err)
+		}
+		<-p.Done()
+		p.Cleanup()
+	}
+}
+
 // One sample of a running program (the sampler does this every 20 ms).
 func BenchmarkSample(b *testing.B) {
 	p, err := Start(Spec{Path: "sh", Args: []string{"-c", "sleep 300 & sleep 300"}, Env: os.Environ()})

@@ -33,10 +33,11 @@ import (
 //   - neither: no tracking cgroup; see the package comment for what is
 //     found then.
 type cgroup struct {
-	v2  bool
-	dir string // absolute path
-	rel string // path as /proc/PID/cgroup shows it
-	fd  int    // v2: the open directory to clone into; -1 otherwise
+	v2   bool
+	ctrl string // v1: the hierarchy's controller ("pids", "memory"); "" means pids
+	dir  string // absolute path
+	rel  string // path as /proc/PID/cgroup shows it
+	fd   int    // v2: the open directory to clone into; -1 otherwise
 }
 
 // trackingEnv forces the kind of tracking cgroup: "v2", "v1" or "none"
@@ -75,7 +76,8 @@ func (h hierarchy) rel(dir string) string {
 
 // hierarchies are where this process may make tracking cgroups, found
 // once, with own the cgroup of this process in each.
-var hierarchies = sync.OnceValue(func() (h struct{ v2, v1 hierarchy }) {
+// v1 is the pids hierarchy, v1mem the memory hierarchy.
+var hierarchies = sync.OnceValue(func() (h struct{ v2, v1, v1mem hierarchy }) {
 	cg, _ := os.ReadFile("/proc/self/cgroup")
 	mounts, _ := os.ReadFile("/proc/self/mountinfo")
 	own := map[string]string{} // "" for v2, controller for v1 -> path
@@ -116,10 +118,17 @@ var hierarchies = sync.OnceValue(func() (h struct{ v2, v1 hierarchy }) {
 					h.v1 = x
 				}
 			}
+		case b[0] == "cgroup" && h.v1mem.mnt == "" && hasOpt(b[2], "memory"):
+			if p, ok := own["memory"]; ok {
+				if x.own = x.dir(p); x.own != "" {
+					h.v1mem = x
+				}
+			}
 		}
 	}
 	removeStale(h.v2.own)
 	removeStale(h.v1.own)
+	removeStale(h.v1mem.own)
 	return h
 })
 
@@ -181,8 +190,9 @@ func removeStale(dir string) {
 }
 
 // newCgroup makes the tracking cgroup of a launch, or says why there is
-// none.
-func newCgroup(parentFD int) (*cgroup, string) {
+// none. With noV1, no v1 tracking cgroup is made (the launch's v1 limit
+// cgroups track it: a thread is in one cgroup of each v1 hierarchy).
+func newCgroup(parentFD int, noV1 bool) (*cgroup, string) {
 	mode := os.Getenv(trackingEnv)
 	if mode == "none" {
 		return nil, "no tracking cgroup (" + trackingEnv + "=none)"
@@ -213,7 +223,9 @@ func newCgroup(parentFD int) (*cgroup, string) {
 			return &cgroup{v2: true, dir: dir, rel: h.v2.rel(dir), fd: fd}, ""
 		}
 	}
-	if mode == "" || mode == "v1" {
+	if noV1 && (mode == "" || mode == "v1") {
+		why = append(why, "cgroup v1: the launch's limit cgroups track it")
+	} else if mode == "" || mode == "v1" {
 		if h.v1.own == "" {
 			why = append(why, "no cgroup v1 pids hierarchy")
 		} else {
@@ -269,12 +281,20 @@ func (c *cgroup) contains(pid int) bool {
 		if len(f) != 3 {
 			continue
 		}
-		if c.v2 && !(f[0] == "0" && f[1] == "") || !c.v2 && !hasOpt(f[1], "pids") {
+		if c.v2 && !(f[0] == "0" && f[1] == "") || !c.v2 && !hasOpt(f[1], c.controller()) {
 			continue
 		}
 		return f[2] == c.rel || strings.HasPrefix(f[2], c.rel+"/")
 	}
 	return false
+}
+
+// controller is the v1 hierarchy's controller.
+func (c *cgroup) controller() string {
+	if c.ctrl == "" {
+		return "pids"
+	}
+	return c.ctrl
 }
 
 // kill kills everything in the cgroup at once where the kernel can
@@ -334,20 +354,24 @@ func rmdirTree(dir string) error {
 	return unix.Rmdir(dir)
 }
 
-// threadCgroupV1 returns the v1 pids cgroup of the calling thread, as a
-// directory.
-func threadCgroupV1() (string, error) {
+// threadCgroupV1 returns the calling thread's cgroup in the v1 hierarchy
+// of ctrl ("pids", "memory"), as a directory.
+func threadCgroupV1(ctrl string) (string, error) {
 	b, err := os.ReadFile("/proc/thread-self/cgroup")
 	if err != nil {
 		return "", err
 	}
+	h := hierarchies().v1
+	if ctrl == "memory" {
+		h = hierarchies().v1mem
+	}
 	for _, l := range strings.Split(string(b), "\n") {
 		f := strings.SplitN(l, ":", 3)
-		if len(f) == 3 && hasOpt(f[1], "pids") {
-			if d := hierarchies().v1.dir(f[2]); d != "" {
+		if len(f) == 3 && hasOpt(f[1], ctrl) {
+			if d := h.dir(f[2]); d != "" {
 				return d, nil
 			}
 		}
 	}
-	return "", errors.New("the thread's pids cgroup is not visible")
+	return "", errors.New("the thread's " + ctrl + " cgroup is not visible")
 }

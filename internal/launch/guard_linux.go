@@ -70,15 +70,45 @@ func guardAdd(p *Process) string {
 	return ""
 }
 
+// launchLine tells the guard of a launch: "L token kind dir rel" for its
+// tracking cgroup, then "X token kind dir rel" for each limit cgroup (kind
+// v2, v1 — pids — or v1:memory).
 func launchLine(p *Process) string {
 	kind, dir, rel := "-", "", ""
 	if cg := p.sys.cg; cg != nil {
-		kind, dir, rel = "v1", cg.dir, cg.rel
-		if cg.v2 {
-			kind = "v2"
+		kind, dir, rel = cgroupKind(cg), cg.dir, cg.rel
+	}
+	line := fmt.Sprintf("L %s %s %s %s\n", p.cookie, kind, strconv.Quote(dir), strconv.Quote(rel))
+	if p.sys.lim != nil {
+		for _, cg := range p.sys.lim.cgs {
+			line += fmt.Sprintf("X %s %s %s %s\n", p.cookie, cgroupKind(cg), strconv.Quote(cg.dir), strconv.Quote(cg.rel))
 		}
 	}
-	return fmt.Sprintf("L %s %s %s %s\n", p.cookie, kind, strconv.Quote(dir), strconv.Quote(rel))
+	return line
+}
+
+func cgroupKind(cg *cgroup) string {
+	switch {
+	case cg.v2:
+		return "v2"
+	case cg.controller() != "pids":
+		return "v1:" + cg.controller()
+	}
+	return "v1"
+}
+
+// parseCgroup reads what cgroupKind and launchLine wrote; nil for "-".
+func parseCgroup(kind, qdir, qrel string) *cgroup {
+	dir, err1 := strconv.Unquote(qdir)
+	rel, err2 := strconv.Unquote(qrel)
+	if kind == "-" || err1 != nil || err2 != nil {
+		return nil
+	}
+	cg := &cgroup{v2: kind == "v2", dir: dir, rel: rel, fd: -1}
+	if c, ok := strings.CutPrefix(kind, "v1:"); ok {
+		cg.ctrl = c
+	}
+	return cg
 }
 
 // guardSend tells the guard something, if there is one.
@@ -217,7 +247,7 @@ func stopGuard() {
 // guardLaunch is what the guard knows of one launch.
 type guardLaunch struct {
 	token string
-	cg    *cgroup
+	cgs   []*cgroup // its tracking cgroup, then its limit cgroups
 	procs map[int]uint64
 }
 
@@ -239,12 +269,16 @@ func runGuard(in io.Reader) int {
 				continue
 			}
 			l := &guardLaunch{token: f[1], procs: map[int]uint64{}}
-			dir, err1 := strconv.Unquote(f[3])
-			rel, err2 := strconv.Unquote(f[4])
-			if f[2] != "-" && err1 == nil && err2 == nil {
-				l.cg = &cgroup{v2: f[2] == "v2", dir: dir, rel: rel, fd: -1}
+			if cg := parseCgroup(f[2], f[3], f[4]); cg != nil {
+				l.cgs = append(l.cgs, cg)
 			}
 			launches[f[1]] = l
+		case "X":
+			if l := launches[f[1]]; l != nil && len(f) >= 5 {
+				if cg := parseCgroup(f[2], f[3], f[4]); cg != nil {
+					l.cgs = append(l.cgs, cg)
+				}
+			}
 		case "P":
 			l := launches[f[1]]
 			if l == nil || len(f) < 4 {
@@ -282,10 +316,10 @@ func endLaunches(launches map[string]*guardLaunch, deadline time.Time) {
 		}
 		for _, l := range launches {
 			var targets []Proc
-			if l.cg != nil {
-				l.cg.kill()
-				for _, pid := range l.cg.members() {
-					if st, err := readStat(pid); err == nil && l.cg.contains(pid) {
+			for _, cg := range l.cgs {
+				cg.kill()
+				for _, pid := range cg.members() {
+					if st, err := readStat(pid); err == nil && cg.contains(pid) {
 						targets = append(targets, st)
 					}
 				}
@@ -312,8 +346,10 @@ func endLaunches(launches map[string]*guardLaunch, deadline time.Time) {
 					left = true
 				}
 			}
-			if l.cg != nil && l.cg.populated() {
-				left = true
+			for _, cg := range l.cgs {
+				if cg.populated() {
+					left = true
+				}
 			}
 		}
 		if !left || time.Now().After(deadline) {
@@ -322,8 +358,8 @@ func endLaunches(launches map[string]*guardLaunch, deadline time.Time) {
 		time.Sleep(delay)
 	}
 	for _, l := range launches {
-		if l.cg != nil {
-			_ = l.cg.remove(deadline.Add(time.Second))
+		for _, cg := range l.cgs {
+			_ = cg.remove(deadline.Add(time.Second))
 		}
 	}
 }

@@ -37,6 +37,71 @@ type Spec struct {
 	// program in (its limits apply). Where it can, the launcher makes its
 	// tracking cgroup a child of it, so the limits still apply.
 	CgroupFD int
+	// Limits, when set, are enforced by a cgroup of the launch's own, which
+	// the program is born in (see the package comment). Start fails with a
+	// *LimitError when they cannot be enforced; it never starts the program
+	// without them.
+	Limits *Limits
+}
+
+// Limits are the resource limits of one launch, as a container runtime
+// sets them for one container.
+type Limits struct {
+	// Memory is the most memory the kernel charges the launch, in bytes:
+	// cgroup v2 memory.max (with memory.swap.max 0), cgroup v1
+	// memory.limit_in_bytes (and memory.memsw.limit_in_bytes, where swap is
+	// accounted, so that swap is not used past it). 0: no memory limit.
+	Memory int64
+	// Tasks is the most processes and threads the launch may have at once
+	// (pids.max). 0: no limit.
+	Tasks int
+}
+
+// LimitError says why limits cannot be enforced on this machine, and what
+// would make it possible.
+type LimitError struct {
+	// Reason says what is missing, naming the files at fault.
+	Reason string
+	// Fix says what would make it possible.
+	Fix string
+}
+
+func (e *LimitError) Error() string {
+	if e.Fix == "" {
+		return "cannot enforce limits: " + e.Reason
+	}
+	return "cannot enforce limits: " + e.Reason + "; " + e.Fix
+}
+
+// CgroupStats is what the kernel counted in a launch's limit cgroup.
+type CgroupStats struct {
+	// Version is 1 or 2.
+	Version int
+	// Limits are the limits in force.
+	Limits Limits
+	// MemoryFile names the file that holds the memory limit:
+	// "memory.max" (v2) or "memory.limit_in_bytes" (v1).
+	MemoryFile string
+	// MemoryPeak is the most memory the kernel charged the cgroup at once
+	// (memory.peak, memory.max_usage_in_bytes), in bytes; -1 when the
+	// kernel does not say (memory.peak came with Linux 5.19).
+	MemoryPeak int64
+	// LimitHits counts how often the charge reached the limit and the
+	// kernel had to reclaim (v2 memory.events "max", v1 memory.failcnt).
+	LimitHits int64
+	// OOMKills counts the processes the kernel's OOM killer killed in the
+	// cgroup (v2 memory.events "oom_kill", v1 memory.oom_control
+	// "oom_kill").
+	OOMKills int64
+	// TasksPeak is the most processes and threads the cgroup held at once
+	// (pids.peak); -1 when the kernel does not say.
+	TasksPeak int64
+	// TasksRefused counts the forks and thread creations the kernel
+	// refused at pids.max (pids.events "max").
+	TasksRefused int64
+	// Final is true when these were read after the launch ended, just
+	// before its cgroups were removed.
+	Final bool
 }
 
 // MaxLineBytes is the longest line kept in the line rings; the rest of a
@@ -128,15 +193,38 @@ type Line struct {
 
 // Usage is what the sampler saw.
 type Usage struct {
-	// PeakRSS is the largest total resident set of the program and its
-	// descendants, in bytes, over the samples.
+	// PeakRSS is the largest resident set of the program and its
+	// descendants, in bytes: the larger of the largest total the samples
+	// saw and the sum of each process's own peak (VmHWM, which the kernel
+	// keeps from the process's exec on, so that a peak between samples is
+	// not missed; for a tree whose processes peak at different times the
+	// sum is an upper bound).
 	PeakRSS int64
+	// AtPeak splits the largest total RSS a sample saw.
+	AtPeak RSS
+	// PeakUnreclaimable is the largest total of RssAnon + RssShmem of the
+	// program and its descendants: the memory a limit cannot take back
+	// (without swap), where file-backed pages (RssFile: the program's own
+	// code, mapped files) are reclaimed under a limit and read again.
+	PeakUnreclaimable int64
 	// PeakThreads is the largest total thread count of the same.
 	PeakThreads int
 	// Samples is how many samples saw the program; 0 means nothing could be
 	// measured (no /proc).
 	Samples int
+	// First and Last are when the first and the last of those samples were
+	// taken.
+	First, Last time.Time
 }
+
+// RSS is a resident set split by kind, in bytes, as /proc/PID/status
+// shows it (RssAnon, RssFile, RssShmem).
+type RSS struct {
+	Anon, File, Shmem int64
+}
+
+// Unreclaimable is Anon + Shmem.
+func (r RSS) Unreclaimable() int64 { return r.Anon + r.Shmem }
 
 // Proc is one process as /proc shows it.
 type Proc struct {

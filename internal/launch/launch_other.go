@@ -51,3 +51,10 @@ func (p *Process) Tracking() string                   { return errUnsupported.Er
 func (p *Process) Survivors() []Proc                  { return nil }
 func (p *Process) Cleanup() []Proc                    { return nil }
 func (p *Process) Sample()                            {}
+
+// CheckLimits is Linux-only; elsewhere it returns a *LimitError.
+func CheckLimits() (string, error) {
+	return "", &LimitError{Reason: "cgroups are Linux-only (" + runtime.GOOS + ")"}
+}
+
+func (p *Process) LimitStats() (CgroupStats, bool) { return CgroupStats{}, false }

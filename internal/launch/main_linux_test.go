@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	ossignal "os/signal"
+	"runtime"
 	"strconv"
 	"syscall"
 	"testing"
@@ -59,6 +60,32 @@ func helperMain(mode string) int {
 		return execSleep()
 	case "launcher":
 		return launcherMain()
+	case "launcher-limits":
+		return limitedLauncherMain()
+	case "alloc":
+		// Touch memory a MiB at a time, up to $MIB MiB, then wait.
+		n, _ := strconv.Atoi(os.Getenv("MIB"))
+		var keep [][]byte
+		for i := 0; i < n; i++ {
+			b := make([]byte, 1<<20)
+			for j := 0; j < len(b); j += 4096 {
+				b[j] = 1
+			}
+			keep = append(keep, b)
+		}
+		fmt.Println("allocated", len(keep))
+		time.Sleep(time.Minute)
+		return 0
+	case "threads":
+		// Start $THREADS OS threads, then wait.
+		n, _ := strconv.Atoi(os.Getenv("THREADS"))
+		for i := 0; i < n; i++ {
+			go func() { runtime.LockOSThread(); time.Sleep(time.Hour) }()
+		}
+		time.Sleep(500 * time.Millisecond)
+		fmt.Println("started", n)
+		time.Sleep(time.Minute)
+		return 0
 	case "pidns":
 		return pidnsMain()
 	}

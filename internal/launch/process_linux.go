@@ -33,8 +33,9 @@ type procSys struct {
 	startTicks uint64        // the program's start time, in clock ticks
 	endTicks   atomic.Uint64 // when Cleanup first finished (0 before)
 	cg         *cgroup
-	note       string // why there is no tracking cgroup (guarded by Process.mu)
-	guardNote  string // why there is no guard
+	lim        *limitCgroups // the cgroups enforcing Spec.Limits, or nil
+	note       string        // why there is no tracking cgroup (guarded by Process.mu)
+	guardNote  string        // why there is no guard
 	every      time.Duration
 
 	files      [2]*os.File // read ends of stdout and stderr
@@ -50,6 +51,11 @@ type procSys struct {
 	cleanMu  sync.Mutex
 	released bool
 	known    map[int]uint64 // pid -> start of every member seen (guarded by Process.mu)
+	// hwm is the highest VmHWM read of every member seen, the program
+	// included, and sampledPeak the highest sampled total RSS (guarded by
+	// Process.mu).
+	hwm         map[[2]uint64]int64
+	sampledPeak int64
 }
 
 // wait reaps the program. It first waits without reaping (WNOWAIT) to
@@ -196,6 +202,7 @@ func (p *Process) Stopped() bool {
 // grace other than by SIGKILL (from anyone): true also when it had ended
 // before.
 func (p *Process) Terminate(grace time.Duration) (graceful bool) {
+	p.Sample() // the last look at a program that is running
 	if err := p.Signal(syscall.SIGTERM); errors.Is(err, os.ErrProcessDone) {
 		select {
 		case <-p.done: // reaped already; Done follows at once
@@ -228,6 +235,9 @@ func (p *Process) Stop(grace time.Duration) (graceful bool) {
 
 // Kill sends SIGKILL to the program's PID now, then Cleanup.
 func (p *Process) Kill() {
+	if !p.Exited() {
+		p.Sample() // the last look at a program that is running
+	}
 	_ = p.Signal(syscall.SIGKILL)
 	p.Cleanup()
 }
@@ -295,8 +305,8 @@ func (p *Process) Cleanup() (killed []Proc) {
 			killGroup(p.Pid)
 		}
 		s.reapMu.RUnlock()
-		if s.cg != nil {
-			s.cg.kill()
+		for _, cg := range s.cgroups() {
+			cg.kill()
 		}
 		for _, q := range alive {
 			killProc(q.Pid, q.Start)
@@ -311,7 +321,7 @@ func (p *Process) Cleanup() (killed []Proc) {
 				pending++
 			}
 		}
-		if len(alive) == 0 && pending == 0 && p.Exited() && (s.cg == nil || !s.cg.populated()) {
+		if len(alive) == 0 && pending == 0 && p.Exited() && !s.populated() {
 			clean = true
 			break
 		}
@@ -338,6 +348,14 @@ func (p *Process) Cleanup() (killed []Proc) {
 		s.endTicks.Store(ticksNow())
 		if s.cg != nil {
 			if err := s.cg.remove(time.Now().Add(time.Second)); err != nil {
+				p.mu.Lock()
+				s.note = err.Error()
+				p.mu.Unlock()
+			}
+		}
+		if s.lim != nil {
+			s.lim.finish()
+			if err := s.lim.remove(time.Now().Add(time.Second)); err != nil {
 				p.mu.Lock()
 				s.note = err.Error()
 				p.mu.Unlock()
@@ -410,8 +428,8 @@ func (p *Process) Sample() {
 		walk(p.Pid, true)
 	}
 	s.reapMu.RUnlock()
-	if s.cg != nil {
-		for _, pid := range s.cg.members() {
+	for _, cg := range s.cgroups() {
+		for _, pid := range cg.members() {
 			walk(pid, false)
 		}
 	}
@@ -440,6 +458,18 @@ func (p *Process) Sample() {
 
 	var rss int64
 	var thr int
+	var split RSS
+	hwms := make([]int64, len(members))
+	for i, m := range members {
+		if m.State != 'Z' {
+			r, h := readRSS(m.Pid)
+			split.Anon += r.Anon
+			split.File += r.File
+			split.Shmem += r.Shmem
+			hwms[i] = h
+		}
+	}
+	now := time.Now()
 	var fresh []Proc
 	p.mu.Lock()
 	for _, pid := range gone {
@@ -447,9 +477,15 @@ func (p *Process) Sample() {
 			delete(s.known, pid)
 		}
 	}
-	for _, m := range members {
+	if s.hwm == nil {
+		s.hwm = map[[2]uint64]int64{}
+	}
+	for i, m := range members {
 		rss += m.RSS
 		thr += m.Threads
+		if k := [2]uint64{uint64(m.Pid), m.Start}; hwms[i] > s.hwm[k] && (len(s.hwm) < maxHWM || s.hwm[k] > 0) {
+			s.hwm[k] = hwms[i]
+		}
 		if m.Pid == p.Pid && m.Start == s.startTicks {
 			continue
 		}
@@ -459,9 +495,25 @@ func (p *Process) Sample() {
 		}
 	}
 	if running && len(members) > 0 {
-		p.usage.Samples++
-		p.usage.PeakRSS = max(p.usage.PeakRSS, rss)
-		p.usage.PeakThreads = max(p.usage.PeakThreads, thr)
+		u := &p.usage
+		u.Samples++
+		if u.First.IsZero() {
+			u.First = now
+		}
+		u.Last = now
+		if rss > s.sampledPeak || u.Samples == 1 {
+			s.sampledPeak, u.AtPeak = rss, split
+		}
+		var sum int64
+		for _, h := range s.hwm {
+			sum += h
+		}
+		// Each process's own high-water mark misses no peak between
+		// samples; summed over the tree it may exceed the tree's peak
+		// when its processes peaked at different times.
+		u.PeakRSS = max(u.PeakRSS, s.sampledPeak, sum)
+		u.PeakUnreclaimable = max(u.PeakUnreclaimable, split.Unreclaimable())
+		u.PeakThreads = max(u.PeakThreads, thr)
 	}
 	p.mu.Unlock()
 	p.tellGuard(fresh)
@@ -482,9 +534,14 @@ func (p *Process) claims(q Proc, known map[int]uint64, running bool) bool {
 	if q.Start < s.startTicks {
 		return false
 	}
+	v2 := false
+	for _, cg := range s.cgroups() {
+		if cg.contains(q.Pid) {
+			return true
+		}
+		v2 = v2 || cg.v2
+	}
 	switch {
-	case s.cg != nil && s.cg.contains(q.Pid):
-		return true
 	case known[q.Pid] == q.Start:
 		return true
 	case q.State != 'Z' && hasToken(q.Pid, p.cookie):
@@ -492,7 +549,7 @@ func (p *Process) claims(q Proc, known map[int]uint64, running bool) bool {
 	case running && q.pgid == p.Pid:
 		return true
 	}
-	byWindow := s.cg == nil || !s.cg.v2 && q.State == 'Z'
+	byWindow := len(s.cgroups()) == 0 || !v2 && q.State == 'Z'
 	return byWindow && q.sid != selfSid && (s.endTicks.Load() == 0 || q.Start <= s.endTicks.Load()) && (selfPid == 1 || isSubreaper())
 }
 
@@ -527,8 +584,8 @@ func (p *Process) discover() (alive, zombies []Proc) {
 			}
 		}
 	}
-	if s.cg != nil {
-		for _, pid := range s.cg.members() {
+	for _, cg := range s.cgroups() {
+		for _, pid := range cg.members() {
 			if i, ok := byPid[pid]; ok {
 				add(i)
 			}
@@ -618,4 +675,31 @@ func (p *Process) tellGuard(fresh []Proc) {
 		}
 	}
 	guardSend(string(b))
+}
+
+// maxHWM bounds how many processes' high-water marks a launch keeps.
+const maxHWM = 4096
+
+// cgroups are the cgroups that hold the launch: its tracking cgroup and its
+// limit cgroups.
+func (s *procSys) cgroups() []*cgroup {
+	var out []*cgroup
+	if s.cg != nil {
+		out = append(out, s.cg)
+	}
+	if s.lim != nil {
+		out = append(out, s.lim.cgs...)
+	}
+	return out
+}
+
+// populated reports whether a process is still in one of the launch's
+// cgroups.
+func (s *procSys) populated() bool {
+	for _, cg := range s.cgroups() {
+		if cg.populated() {
+			return true
+		}
+	}
+	return false
 }

@@ -58,6 +58,41 @@ func readStat(pid int) (Proc, error) {
 	return p, nil
 }
 
+// readRSS reads the resident set of pid split by kind (RssAnon, RssFile,
+// RssShmem of /proc/PID/status), and its peak resident set since its last
+// exec (VmHWM, kept by the kernel); zero when it cannot.
+func readRSS(pid int) (r RSS, hwm int64) {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/status")
+	if err != nil {
+		return r, 0
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		k, v, ok := strings.Cut(l, ":")
+		if !ok || !strings.HasPrefix(k, "Rss") && k != "VmHWM" {
+			continue
+		}
+		f := strings.Fields(v) // "1234 kB"
+		if len(f) == 0 {
+			continue
+		}
+		n, err := strconv.ParseInt(f[0], 10, 64)
+		if err != nil {
+			continue
+		}
+		switch k {
+		case "RssAnon":
+			r.Anon = n << 10
+		case "RssFile":
+			r.File = n << 10
+		case "RssShmem":
+			r.Shmem = n << 10
+		case "VmHWM":
+			hwm = n << 10
+		}
+	}
+	return r, hwm
+}
+
 // All lists every process.
 func All() []Proc {
 	ents, err := os.ReadDir("/proc")

@@ -44,11 +44,12 @@ func registered(pid int) bool {
 // mean "when this process dies". The same thread joins a v1 tracking cgroup
 // for the fork.
 type forkJob struct {
-	path  string
-	argv  []string
-	attr  *os.ProcAttr
-	v1dir string // a v1 cgroup to be born in, or ""
-	res   chan forkResult
+	path   string
+	argv   []string
+	attr   *os.ProcAttr
+	v1dir  string    // a v1 tracking cgroup to be born in, or ""
+	limits []*cgroup // v1 limit cgroups to be born in: no fork outside them
+	res    chan forkResult
 }
 
 type forkResult struct {
@@ -70,23 +71,49 @@ var startForker = sync.OnceFunc(func() {
 })
 
 // v1Broken is set when the forking thread could not leave a v1 tracking
-// cgroup; v1 tracking is then not used again.
-var v1Broken bool
+// cgroup; v1 tracking is then not used again. forkerStuck is set when it
+// could not leave a v1 limit cgroup: no fork happens on it again, since
+// the child would be born under another launch's limits.
+var (
+	v1Broken    bool
+	forkerStuck error
+)
 
 func (j forkJob) run() (r forkResult) {
-	if j.v1dir != "" && !v1Broken {
-		home, err := threadCgroupV1()
-		if err == nil {
-			err = writeTid(j.v1dir)
+	if forkerStuck != nil {
+		r.err = forkerStuck
+		return r
+	}
+	homes := map[string]string{} // controller -> the thread's own cgroup
+	join := func(ctrl, dir string) error {
+		if _, ok := homes[ctrl]; !ok {
+			home, err := threadCgroupV1(ctrl)
+			if err != nil {
+				return err
+			}
+			homes[ctrl] = home
 		}
-		if err != nil {
-			r.cgErr = fmt.Errorf("join it: %w", err)
-		} else {
-			defer func() {
-				if err := writeTid(home); err != nil {
-					v1Broken = true
+		return writeTid(dir)
+	}
+	defer func() {
+		for ctrl, home := range homes {
+			if err := writeTid(home); err != nil {
+				if len(j.limits) > 0 {
+					forkerStuck = fmt.Errorf("the launcher's forking thread could not leave its %s limit cgroup: %w", ctrl, err)
 				}
-			}()
+				v1Broken = true
+			}
+		}
+	}()
+	for _, cg := range j.limits {
+		if err := join(cg.controller(), cg.dir); err != nil {
+			r.err = &LimitError{Reason: fmt.Sprintf("the launcher's forking thread could not join the cgroup v1 %s: %v", cg.dir, errWords(err)), Fix: "run as root"}
+			return r
+		}
+	}
+	if j.v1dir != "" && !v1Broken {
+		if err := join("pids", j.v1dir); err != nil {
+			r.cgErr = fmt.Errorf("join it: %w", err)
 		}
 	}
 	r.started = time.Now()
@@ -132,8 +159,22 @@ func Start(spec Spec) (*Process, error) {
 	s.known = map[int]uint64{}
 	s.every = every
 
+	if l := spec.Limits; l != nil && (l.Memory > 0 || l.Tasks > 0) {
+		if l.Memory < 0 || l.Tasks < 0 {
+			return nil, &LimitError{Reason: fmt.Sprintf("negative limits (memory %d, tasks %d)", l.Memory, l.Tasks)}
+		}
+		if s.lim, err = newLimitCgroups(*l); err != nil {
+			return nil, err
+		}
+	}
+	removeLimits := func() {
+		if s.lim != nil {
+			_ = s.lim.remove(time.Now().Add(time.Second))
+		}
+	}
 	null, err := os.Open(os.DevNull)
 	if err != nil {
+		removeLimits()
 		return nil, fmt.Errorf("start %s: %w", spec.Path, err)
 	}
 	defer null.Close()
@@ -145,20 +186,28 @@ func Start(spec Spec) (*Process, error) {
 			if w[0] != nil {
 				w[0].Close()
 			}
+			removeLimits()
 			return nil, fmt.Errorf("start %s: %w", spec.Path, err)
 		}
 		s.files[i], w[i] = r, wr
 	}
 	defer func() { w[0].Close(); w[1].Close() }()
 
-	s.cg, s.note = newCgroup(spec.CgroupFD)
+	// The program is born in the tracking cgroup, inside the v2 limit
+	// cgroup or Spec.CgroupFD when there is one, and in the v1 limit
+	// cgroups.
+	parentFD := spec.CgroupFD
+	if s.lim != nil && s.lim.v2 {
+		parentFD = s.lim.fd
+	}
+	s.cg, s.note = newCgroup(parentFD, s.lim != nil && !s.lim.v2)
 	sys := &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	var v1dir string
 	switch {
 	case s.cg != nil && s.cg.v2:
 		sys.UseCgroupFD, sys.CgroupFD = true, s.cg.fd
-	case spec.CgroupFD > 0:
-		sys.UseCgroupFD, sys.CgroupFD = true, spec.CgroupFD
+	case parentFD > 0:
+		sys.UseCgroupFD, sys.CgroupFD = true, parentFD
 	}
 	if s.cg != nil && !s.cg.v2 {
 		v1dir = s.cg.dir
@@ -168,10 +217,11 @@ func Start(spec Spec) (*Process, error) {
 		argv0 = spec.Path
 	}
 	job := forkJob{
-		path:  path,
-		argv:  append([]string{argv0}, spec.Args...),
-		attr:  &os.ProcAttr{Dir: spec.Dir, Env: environment(spec.Env, p.cookie), Files: []*os.File{null, w[0], w[1]}, Sys: sys},
-		v1dir: v1dir,
+		path:   path,
+		argv:   append([]string{argv0}, spec.Args...),
+		attr:   &os.ProcAttr{Dir: spec.Dir, Env: environment(spec.Env, p.cookie), Files: []*os.File{null, w[0], w[1]}, Sys: sys},
+		v1dir:  v1dir,
+		limits: s.lim.joins(),
 	}
 
 	// The guard learns of the launch before the fork: if this process dies
@@ -184,7 +234,7 @@ func Start(spec Spec) (*Process, error) {
 		// try once without it. (A program that cannot be started fails
 		// twice, the same way.)
 		first := res.err
-		sys.UseCgroupFD, sys.CgroupFD = spec.CgroupFD > 0, spec.CgroupFD
+		sys.UseCgroupFD, sys.CgroupFD = parentFD > 0, parentFD
 		if res = fork(job); res.err == nil {
 			res.cgErr = fmt.Errorf("clone into it: %w", first)
 		}
@@ -199,6 +249,11 @@ func Start(spec Spec) (*Process, error) {
 		guardForget(p)
 		if s.cg != nil {
 			_ = s.cg.remove(time.Now().Add(time.Second))
+		}
+		removeLimits()
+		var le *LimitError
+		if errors.As(res.err, &le) {
+			return nil, res.err
 		}
 		return nil, diagnose(spec, path, res.err)
 	}

@@ -12,12 +12,12 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
-	"slices"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/oe-rt/oe-rt/internal/launch"
 	"github.com/oe-rt/oe-rt/scaffold"
 )
 
@@ -159,47 +159,38 @@ func testLanguage(t *testing.T, lang string) {
 		sh(t, dir, time.Minute, "go", "mod", "tidy", "-diff")
 	}
 
-	// The Makefile's conform target, as a developer runs it. OE_RT is the
+	// The Makefile's conform target, as a developer runs it, with
+	// container mode's limits enforced by the kernel where this machine
+	// can (CONFORM_FLAGS, as the template's README says). OE_RT is the
 	// Makefile's one contract: it names oe-rt, here a wrapper that also
 	// writes a JUnit report to read the results back.
+	limits := enforcedLimits(t)
 	junit := filepath.Join(t.TempDir(), "make-conform.xml")
-	out := sh(t, dir, 3*time.Minute, "make", "conform", "OE_RT="+junitWrapper(t, junit))
-	t.Logf("make conform:\n%s", out)
-	requireAllPassed(t, junit, knownOver[lang]...)
-
-	// A check a template is documented not to meet is still run, to show
-	// that it fails as documented; when it starts to pass, the exception
-	// goes.
-	for _, id := range knownOver[lang] {
-		out := shAllowFail(t, dir, 3*time.Minute, oeRT, "conform", "--run", id, "./bin/runtime", "--", "-c", "etc/openedge/service.yml")
-		if !strings.Contains(out, "WARN  "+id) {
-			t.Errorf("%s is documented as not met by the %s template, but conform says:\n%s", id, lang, out)
-		}
-		t.Logf("%s template, %s (documented exception): %s", lang, id, out)
-	}
+	out := sh(t, dir, 3*time.Minute, "make", "conform", "OE_RT="+junitWrapper(t, junit), "CONFORM_FLAGS="+strings.Join(limits, " "))
+	t.Logf("make conform %s:\n%s", strings.Join(limits, " "), out)
+	requireAllPassed(t, junit, len(limits) > 0)
 
 	// As a Baetyl master starts it: the baetyl profile's variables and no
-	// -c, so the runtime must find etc/baetyl/service.yml by itself.
+	// -c, so the runtime must find etc/baetyl/service.yml by itself; under
+	// the limits too.
 	baetylReport := filepath.Join(t.TempDir(), "baetyl.xml")
-	args := []string{"conform", "--strict", "--profile", "baetyl", "--junit", baetylReport}
-	if len(knownOver[lang]) > 0 {
-		args = append(args, "--skip", strings.Join(knownOver[lang], ","))
-	}
+	args := append([]string{"conform", "--strict", "--profile", "baetyl", "--junit", baetylReport}, limits...)
 	runtime := "./bin/runtime" // the launcher of an interpreted language
 	if lang == "go" {
 		runtime = "./bin/e2e-go"
 	}
 	out = shAllowFail(t, dir, 3*time.Minute, oeRT, append(args, runtime)...)
 	t.Logf("conform --profile baetyl, no -c:\n%s", out)
-	requireAllPassed(t, baetylReport, knownOver[lang]...)
+	requireAllPassed(t, baetylReport, len(limits) > 0)
 
-	// The CI workflow's conform command, as written, with oe-rt on PATH.
+	// The CI workflow's conform command, as written (measured: no limits),
+	// with oe-rt on PATH.
 	line := workflowConform(t, dir)
 	report := filepath.Join(dir, "report.xml")
 	_ = os.Remove(report)
 	// The exit status is judged from the report, which says which check failed.
 	shAllowFail(t, dir, 3*time.Minute, "sh", "-c", line)
-	requireAllPassed(t, report, knownOver[lang]...)
+	requireAllPassed(t, report, false)
 	t.Logf("%s: generated, built, tested and conformed in %s", lang, time.Since(start).Round(time.Second))
 }
 
@@ -248,6 +239,10 @@ type junitSuites struct {
 	Failures int `xml:"failures,attr"`
 	Skipped  int `xml:"skipped,attr"`
 	Suites   []struct {
+		Properties []struct {
+			Name  string `xml:"name,attr"`
+			Value string `xml:"value,attr"`
+		} `xml:"properties>property"`
 		Cases []struct {
 			Name    string    `xml:"name,attr"`
 			Failure *junitMsg `xml:"failure"`
@@ -261,8 +256,28 @@ type junitMsg struct {
 }
 
 // optionalChecks run only when asked for: resources.limits needs
-// --limit-memory/--limit-threads and a cgroup v2 the test cannot count on.
+// --limit-memory/--limit-threads (enforcedLimits).
 var optionalChecks = map[string]bool{"resources.limits": true}
+
+// requireLimitsEnv, when set (scripts/test.sh sets it where it runs as
+// root), makes a machine that cannot enforce limits fail the test instead
+// of running the templates unlimited.
+const requireLimitsEnv = "OE_RT_TEST_REQUIRE_LIMITS"
+
+// enforcedLimits returns the flags that enforce container mode's 50 MiB
+// and 20 threads on each instance, or none (logged, with the reason)
+// where this machine cannot enforce them.
+func enforcedLimits(t *testing.T) []string {
+	t.Helper()
+	if _, err := launch.CheckLimits(); err != nil {
+		if os.Getenv(requireLimitsEnv) != "" {
+			t.Fatalf("%s is set, but: %v", requireLimitsEnv, err)
+		}
+		t.Logf("conform runs without enforced limits: %v", err)
+		return nil
+	}
+	return []string{"--limit-memory", "50m", "--limit-threads", "20"}
+}
 
 // catalog lists the IDs of `oe-rt conform --list`.
 func catalog(t *testing.T) []string {
@@ -283,16 +298,11 @@ func catalog(t *testing.T) []string {
 	return ids
 }
 
-// knownOver lists, per template, the checks it is documented not to meet
-// and leaves out (--skip) in its Makefile and workflow: Node.js alone takes
-// about 40 MiB of RSS, so the Node template peaks over the 50 MiB budget
-// (templates/node/README.md.tmpl, docs/new.md).
-var knownOver = map[string][]string{"node": {"resources.memory"}}
-
 // requireAllPassed reads a JUnit report of oe-rt conform and fails unless
 // every check of the catalog ran and passed: no failure, no skip, none left
-// out (with --skip or --run) but the documented exceptions.
-func requireAllPassed(t *testing.T, file string, exceptions ...string) {
+// out (with --skip or --run); resources.limits too when limits were
+// enforced.
+func requireAllPassed(t *testing.T, file string, enforced bool) {
 	t.Helper()
 	b, err := os.ReadFile(file)
 	if err != nil {
@@ -305,6 +315,11 @@ func requireAllPassed(t *testing.T, file string, exceptions ...string) {
 	n := 0
 	ran := map[string]bool{}
 	for _, s := range r.Suites {
+		for _, p := range s.Properties {
+			if p.Name == "resources" && enforced && p.Value != "enforced" {
+				t.Errorf("the limits were asked for, but the report says resources were %s", p.Value)
+			}
+		}
 		for _, c := range s.Cases {
 			n++
 			ran[c.Name] = true
@@ -320,7 +335,7 @@ func requireAllPassed(t *testing.T, file string, exceptions ...string) {
 		t.Errorf("the conformance report %s holds no checks", file)
 	}
 	for _, id := range catalog(t) {
-		if !ran[id] && !optionalChecks[id] && !slices.Contains(exceptions, id) {
+		if !ran[id] && (!optionalChecks[id] || enforced) {
 			t.Errorf("check %s did not run: every check must pass, none may be left out", id)
 		}
 	}

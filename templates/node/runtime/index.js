@@ -125,6 +125,17 @@ function makeContext(req, signal) {
   return context;
 }
 
+// Around a call that carries megabytes, collect the garbage: before it, so
+// that the buffers of the last large call (sent by now) are freed before
+// this one's are added, and after it. A message's buffers live outside
+// V8's heap, and V8 frees them only when it collects, which it otherwise
+// puts off until some 64 MiB of them have piled up: more than the 50 MiB a
+// container may give an instance, which one 4 MiB call after another would
+// exceed. (global.gc needs node --expose-gc, as bin/runtime starts it;
+// without it nothing is done.)
+const LARGE = 1 << 20;
+const collect = typeof global.gc === 'function' ? () => global.gc() : () => {};
+
 function makeCall(functions) {
   return (call, cb) => {
     const req = call.request;
@@ -133,6 +144,7 @@ function makeCall(functions) {
       cb({ code: grpc.status.NOT_FOUND, details: `function "${req.FunctionName}" is not configured` });
       return;
     }
+    if (req.Payload.length >= LARGE) collect();
     const controller = new AbortController();
     call.on('cancelled', () => controller.abort());
     invoke(fn, decode(req.Payload), makeContext(req, controller.signal)).then(
@@ -144,8 +156,10 @@ function makeCall(functions) {
           cb({ code: grpc.status.UNKNOWN, details: `function "${req.FunctionName}": its result is not JSON: ${err.message}` });
           return;
         }
+        const large = req.Payload.length + payload.length >= LARGE;
         req.Payload = payload;
         cb(null, req);
+        if (large) setImmediate(collect);
       },
       (err) => {
         log('WARN', `function ${req.FunctionName} failed: ${err && err.message ? err.message : err}`);
