@@ -270,7 +270,15 @@ func TestVerdictSlowAnswers(t *testing.T) {
 func TestVerdictExitAfterFirstCall(t *testing.T) {
 	rep := run(t, "exit-after-first", nil)
 	assert.Equal(t, conformance.Failed, rep.Verdict)
-	assert.NotEqual(t, conformance.Pass, result(t, rep, "shutdown.sigterm").Status, "an instance that exited before SIGTERM did not handle it")
+	// The shutdown instance exits 20 ms after its first call, the one kept
+	// in flight: before SIGTERM, which is then not judged as handled. On a
+	// machine so loaded that the call reaches it only after SIGTERM, it
+	// handles SIGTERM, and the call it then drops fails shutdown.drain.
+	if s := result(t, rep, "shutdown.sigterm"); s.Status == conformance.Pass {
+		assert.Equal(t, conformance.Fail, result(t, rep, "shutdown.drain").Status, "sigterm: %s", s.Message)
+	} else {
+		assert.Contains(t, s.Message, "before SIGTERM was sent")
+	}
 	a := result(t, rep, "run.alive")
 	assert.Equal(t, conformance.Fail, a.Status)
 	assert.Contains(t, a.Message, "exited by itself")
