@@ -178,7 +178,12 @@ func (r *runner) hangFound(c *checkCtx, e *callErr) {
 	_, perr := inst.call(r.ctx, "hang probe after "+c.check.ID, &client.Message{FunctionName: probe, Payload: []byte("probe")}, time.Second)
 	if perr == nil || perr.kind == kindAnswered || perr.kind == kindMissing || perr.kind == kindTooLarge {
 		role := r.roleOf(e.rec.function)
-		e.hang = fmt.Sprintf("instance #%d answered a call to %s at once, so the %s function itself does not answer", inst.n, probe, e.rec.function)
+		got := "OK"
+		if perr != nil {
+			got = perr.describe()
+		}
+		e.hang = fmt.Sprintf("instance #%d answered a call to %s within %s (%s), so the %s function itself does not answer",
+			inst.n, probe, time.Second, got, e.rec.function)
 		if role != "" {
 			r.mu.Lock()
 			if f := r.fixtures[role]; f.broken == "" {

@@ -507,7 +507,12 @@ func (inst *instance) do(ctx context.Context, owner, function string, reqBytes i
 	inst.mu.Unlock()
 	tctx, tcancel := context.WithTimeout(cctx, timeout)
 	err := f(tctx)
-	timedOut := tctx.Err() == context.DeadlineExceeded && cctx.Err() == nil
+	// conform's deadline passed: its own timer fired, or the runtime's
+	// side of it did a moment sooner (grpc-go's server resets the stream
+	// at the deadline it was sent, and the client reports that as
+	// DEADLINE_EXCEEDED before its own timer).
+	timedOut := cctx.Err() == nil && (tctx.Err() == context.DeadlineExceeded ||
+		status.Code(err) == codes.DeadlineExceeded && time.Since(rec.start) >= timeout*9/10)
 	tcancel()
 	end := time.Now()
 	// Classify while the call still counts as in flight: if the process
