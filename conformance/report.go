@@ -43,6 +43,9 @@ type Result struct {
 	// last 20 lines, at most 4 KiB), for a result that did not pass.
 	Output  []OutputLine       `json:"output,omitempty"`
 	Figures map[string]float64 `json:"figures,omitempty"`
+	// Hint says how to fix a failure (the check's Hint), for a result that
+	// failed or warned; `oe-rt conform --explain ID` says more.
+	Hint string `json:"hint,omitempty"`
 }
 
 // OutputLine is one line a runtime wrote.

@@ -5,7 +5,10 @@ package conformance
 
 var resourcesMemory = &Check{ID: "resources.memory", Level: SHOULD, phase: phaseEnd,
 	Description: "peak RSS of the runtime's process tree during the suite is at most {memory}",
-	run:         checkMemory}
+	Hint: "Node: Node alone takes about 40 MiB; --max-old-space-size and --max-semi-space-size bound the heap.\n" +
+		"Python grpcio: import less at start (modules stay resident).\n" +
+		"grpc-go: GOMEMLIMIT; per-call buffers of the message limit multiply by the concurrent calls.",
+	run: checkMemory}
 
 func checkMemory(c *checkCtx) Outcome {
 	u := c.r.usage()
@@ -21,6 +24,7 @@ func checkMemory(c *checkCtx) Outcome {
 
 var resourcesThreads = &Check{ID: "resources.threads", Level: SHOULD, phase: phaseEnd,
 	Description: "peak thread count of the runtime's process tree is at most {threads}",
+	Hint:        "Bound the thread pools: Python grpcio ThreadPoolExecutor(max_workers=N) (None means CPUs + 4); Node UV_THREADPOOL_SIZE and --v8-pool-size; grpc-go GOMAXPROCS (blocking system calls and cgo add threads).",
 	run:         checkThreads}
 
 func checkThreads(c *checkCtx) Outcome {
@@ -40,6 +44,7 @@ func checkThreads(c *checkCtx) Outcome {
 var resourcesLimits = &Check{ID: "resources.limits", Level: SHOULD, phase: phaseEnd, OptIn: true,
 	Enabled:     func(cfg *Config) bool { return cfg.CgroupLimits },
 	Description: "the suite passes with the memory and thread limits ({memory}, {threads} threads) enforced by a cgroup (only with --limit-memory/--limit-threads)",
+	Hint:        "Under memory.max and pids.max the runtime was killed or could not start a thread: see resources.memory and resources.threads for each stack's knobs.",
 	run:         checkLimits}
 
 func checkLimits(c *checkCtx) Outcome {

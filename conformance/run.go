@@ -335,6 +335,9 @@ func (r *runner) record(c *Check, o Outcome, from, to time.Time, inst *instance)
 	if res.Status == Fail && c.Level != MUST {
 		res.Status = Warn
 	}
+	if res.Status == Fail || res.Status == Warn {
+		res.Hint = c.Hint
+	}
 	if o.output != nil {
 		res.Output = o.output
 	} else if res.Status != Pass && inst != nil {

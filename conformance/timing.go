@@ -16,7 +16,11 @@ import (
 
 var callConcurrent = &Check{ID: "call.concurrent", Level: SHOULD, phase: phaseTiming, Needs: []string{"sleep"},
 	Description: "4 parallel sleep calls of 500 ms finish within 1.5x one",
-	run:         checkConcurrent}
+	Hint: "Serve calls concurrently.\n" +
+		"Python grpcio: ThreadPoolExecutor(max_workers=N) with N >= 4 (server.workers.max), maximum_concurrent_rpcs not 1.\n" +
+		"Node @grpc/grpc-js: never block the event loop (setTimeout/async I/O, not Atomics.wait, execSync or busy loops).\n" +
+		"grpc-go: concurrent by default; look for a mutex held across the handler.",
+	run: checkConcurrent}
 
 func checkConcurrent(c *checkCtx) Outcome {
 	const n, each = 4, 500 * time.Millisecond
@@ -55,7 +59,11 @@ func checkConcurrent(c *checkCtx) Outcome {
 
 var callDeadline = &Check{ID: "call.deadline", Level: SHOULD, phase: phaseTiming, Needs: []string{"sleep", "echo"},
 	Description: "a 200 ms deadline on a 5 s sleep ends DEADLINE_EXCEEDED, and the next call is served at once",
-	run:         checkDeadline}
+	Hint: "An abandoned call must not hold the runtime.\n" +
+		"Python grpcio: the handler thread runs on after the deadline; use enough workers (server.workers.max) and check context.is_active().\n" +
+		"Node @grpc/grpc-js: check call.cancelled (or its \"cancelled\" event) and stop; never block the event loop.\n" +
+		"grpc-go: honour ctx.Done(); do not hold a mutex across the call.",
+	run: checkDeadline}
 
 func checkDeadline(c *checkCtx) Outcome {
 	const deadline, sleep = 200 * time.Millisecond, 5 * time.Second

@@ -63,6 +63,16 @@ func (p Text) Result(w io.Writer, r conformance.Result) {
 			fmt.Fprintf(w, "        #%d %s | %s\n", l.Instance, l.Stream, Escape(l.Text))
 		}
 	}
+	if r.Hint != "" {
+		for i, l := range strings.Split(r.Hint, "\n") {
+			lead := "      how to fix: "
+			if i > 0 {
+				lead = "                  "
+			}
+			fmt.Fprintf(w, "%s%s\n", lead, Escape(l))
+		}
+		fmt.Fprintf(w, "                  (oe-rt conform --explain %s)\n", r.ID)
+	}
 }
 
 // Write writes every result and the summary.
@@ -296,6 +306,9 @@ func JUnit(w io.Writer, rep *conformance.Report) error {
 				body += "\nwhat the runtime wrote meanwhile:"
 			}
 			body += fmt.Sprintf("\n#%d %s | %s", l.Instance, l.Stream, l.Text)
+		}
+		if r.Hint != "" {
+			body += "\nhow to fix (oe-rt conform --explain " + r.ID + "):\n" + r.Hint
 		}
 		msg, body := xmlSafe(r.Message), xmlSafe(body)
 		counts := r.Level == conformance.MUST || rep.Strict

@@ -26,6 +26,7 @@ type conformOptions struct {
 	functions    []string
 	run, skip    []string
 	list         bool
+	explain      string
 	format       string
 	output       string
 	junit        string
@@ -54,7 +55,8 @@ too), 1 when not, 2 for usage errors or when the harness could not run.`,
   oe-rt conform --strict --format junit -o report.xml ./bin/myruntime
   oe-rt conform --junit report.xml ./bin/myruntime     # text on screen, JUnit to a file
   oe-rt conform --profile baetyl --run 'call.*,echo.*' ./bin/myruntime
-  oe-rt conform --list`,
+  oe-rt conform --list
+  oe-rt conform --explain shutdown.drain`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runConform(cmd, e, o, args)
 		},
@@ -75,6 +77,7 @@ too), 1 when not, 2 for usage errors or when the harness could not run.`,
 	f.StringSliceVar(&o.skip, "skip", nil, "skip these `IDS` (comma-separated IDs or prefix.*)")
 	f.BoolVar(&o.cfg.Strict, "strict", false, "a failed SHOULD check fails the run")
 	f.BoolVar(&o.list, "list", false, "print the check catalog and exit")
+	f.StringVar(&o.explain, "explain", "", "print a check's rule, why it exists, how it is measured and how to fix it, and exit: `ID`")
 	f.StringVar(&o.format, "format", "text", "report `format`: text, json or junit")
 	f.StringVarP(&o.output, "output", "o", "", "write the report to `FILE` instead of standard output")
 	f.StringVar(&o.junit, "junit", "", "also write a JUnit report to `FILE`")
@@ -87,6 +90,14 @@ too), 1 when not, 2 for usage errors or when the harness could not run.`,
 func runConform(cmd *cobra.Command, e *env, o *conformOptions, args []string) error {
 	if o.list {
 		return printCatalog(e.stdout)
+	}
+	if o.explain != "" {
+		page, err := conformance.Explain(o.explain, o.cfg)
+		if err != nil {
+			return usageError("--explain: %w", err)
+		}
+		_, err = io.WriteString(e.stdout, page)
+		return err
 	}
 	cfg := o.cfg
 	switch o.format {

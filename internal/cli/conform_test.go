@@ -123,3 +123,14 @@ func TestConformLimitsReportedOnce(t *testing.T) {
 	}
 	assert.Equal(t, 1, n)
 }
+
+func TestConformExplain(t *testing.T) {
+	code, out, _ := runMain("conform", "--explain", "shutdown.drain")
+	assert.Equal(t, 0, code)
+	for _, want := range []string{"shutdown.drain — MUST", "## Rule", "## Why", "## How conform measures it", "## How to fix", "tryShutdown", "server.stop(None)"} {
+		assert.Contains(t, out, want)
+	}
+	code, _, errOut := runMain("conform", "--explain", "shutdown.drian")
+	assert.Equal(t, 2, code)
+	assert.Contains(t, errOut, "did you mean")
+}
