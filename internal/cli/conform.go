@@ -27,6 +27,8 @@ type conformOptions struct {
 	run, skip    []string
 	list         bool
 	explain      string
+	baseline     string
+	update       string
 	format       string
 	output       string
 	junit        string
@@ -49,14 +51,19 @@ The runtime must serve the fixture functions echo, context, none, fail and
 sleep (see docs/conformance.md); checks that need a missing one are skipped.
 
 Exit status: 0 when every MUST check passed (with --strict, every SHOULD
-too), 1 when not, 2 for usage errors or when the harness could not run.`,
+too), 1 when not, 2 for usage errors or when the harness could not run.
+With --baseline the exit status follows the verdict against the baseline:
+only regressions, new checks and checks that did not run fail the run.`,
 		Example: `  oe-rt conform
   oe-rt conform ./bin/myruntime -- -c etc/openedge/service.yml
   oe-rt conform --strict --format junit -o report.xml ./bin/myruntime
   oe-rt conform --junit report.xml ./bin/myruntime     # text on screen, JUnit to a file
   oe-rt conform --profile baetyl --run 'call.*,echo.*' ./bin/myruntime
   oe-rt conform --list
-  oe-rt conform --explain shutdown.drain`,
+  oe-rt conform --explain shutdown.drain
+  oe-rt conform --update-baseline conform-baseline.json ./bin/myruntime   # once: record today's state
+  oe-rt conform --baseline conform-baseline.json ./bin/myruntime          # in CI: fail on regressions only
+  oe-rt conform --repeat 5 ./bin/myruntime                                 # find flaky checks`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runConform(cmd, e, o, args)
 		},
@@ -84,6 +91,9 @@ too), 1 when not, 2 for usage errors or when the harness could not run.`,
 	f.BoolVarP(&o.verbose, "verbose", "v", false, "log what the harness does to standard error")
 	f.Var(sizeValue{&o.limitMemory}, "limit-memory", "also enforce this memory limit with a cgroup, e.g. 50M (where the machine allows)")
 	f.IntVar(&o.limitThreads, "limit-threads", 0, "also enforce this thread limit with a cgroup, e.g. 20 (where the machine allows)")
+	f.StringVar(&o.baseline, "baseline", "", "judge the run against an earlier JSON report `FILE`: fail only on regressions, list known failures")
+	f.StringVar(&o.update, "update-baseline", "", "write this run's JSON report to `FILE`, as the baseline for later runs")
+	f.IntVar(&o.cfg.Repeat, "repeat", 1, "run the suite `N` times, with fresh instances each time, and report flaky checks")
 	return cmd
 }
 
@@ -150,6 +160,19 @@ func runConform(cmd *cobra.Command, e *env, o *conformOptions, args []string) er
 		}
 	}
 	cfg.Run, cfg.Skip = o.run, o.skip
+	if cfg.Repeat < 1 {
+		return usageError("--repeat %d: want 1 or more", cfg.Repeat)
+	}
+	if o.baseline != "" {
+		b, err := conformance.ReadBaseline(o.baseline)
+		if err != nil {
+			return usageError("--baseline: %w", err)
+		}
+		cfg.Baseline = b
+	}
+	if Version != "dev" {
+		cfg.OeRtVersion = Version
+	}
 	if o.limitMemory > 0 || o.limitThreads > 0 {
 		cfg.CgroupLimits = true
 		if o.limitMemory > 0 {
@@ -182,10 +205,16 @@ func runConform(cmd *cobra.Command, e *env, o *conformOptions, args []string) er
 	if live {
 		var mu sync.Mutex
 		fmt.Fprintf(out, "oe-rt conform: %s\n", strings.Join(cfg.Command, " "))
-		cfg.OnResult = func(r conformance.Result) {
-			mu.Lock()
-			defer mu.Unlock()
-			text.Result(out, r)
+		if cfg.Repeat > 1 {
+			cfg.OnRun = func(s conformance.RunSummary) {
+				fmt.Fprintf(out, "run %d of %d: %s in %.2fs %s\n", s.N, cfg.Repeat, strings.ToUpper(string(s.Verdict)), s.WallMS/1000, printer.Escape(s.Reason))
+			}
+		} else {
+			cfg.OnResult = func(r conformance.Result) {
+				mu.Lock()
+				defer mu.Unlock()
+				text.Result(out, r)
+			}
 		}
 	}
 	// Payload files for the reproduce lines go beside the report written
@@ -219,7 +248,12 @@ func runConform(cmd *cobra.Command, e *env, o *conformOptions, args []string) er
 			return &ExitError{Code: ExitUsage, Err: fmt.Errorf("write JUnit report: %w", werr)}
 		}
 	}
-	switch rep.Verdict {
+	if o.update != "" {
+		if err := writeBaseline(o.update, rep); err != nil {
+			return &ExitError{Code: ExitUsage, Err: err}
+		}
+	}
+	switch rep.Gate() {
 	case conformance.Passed:
 		return nil
 	case conformance.Failed:
@@ -227,6 +261,33 @@ func runConform(cmd *cobra.Command, e *env, o *conformOptions, args []string) er
 	default: // interrupted, or the harness could not run a check
 		return &ExitError{Code: ExitUsage}
 	}
+}
+
+// writeBaseline writes the report as a baseline, whole or not at all. A run
+// that was interrupted, or that conform could not run, makes no baseline:
+// it would forget the known failures of the checks it did not run.
+func writeBaseline(path string, rep *conformance.Report) error {
+	if rep.Verdict == conformance.Interrupted || rep.Verdict == conformance.Errored {
+		return fmt.Errorf("--update-baseline: not written, the run's verdict is %s (%s)", strings.ToUpper(string(rep.Verdict)), rep.Reason)
+	}
+	var b bytes.Buffer
+	_ = printer.JSON(&b, rep)
+	tmp, err := os.CreateTemp(filepath.Dir(path), ".baseline-*")
+	if err != nil {
+		return fmt.Errorf("--update-baseline: %w", err)
+	}
+	defer os.Remove(tmp.Name())
+	if _, err := tmp.Write(b.Bytes()); err != nil {
+		tmp.Close()
+		return fmt.Errorf("--update-baseline: %w", err)
+	}
+	if err := tmp.Close(); err != nil {
+		return fmt.Errorf("--update-baseline: %w", err)
+	}
+	if err := os.Rename(tmp.Name(), path); err != nil {
+		return fmt.Errorf("--update-baseline: %w", err)
+	}
+	return nil
 }
 
 func firstNonEmpty(s ...string) string {

@@ -134,3 +134,59 @@ func TestConformExplain(t *testing.T) {
 	assert.Equal(t, 2, code)
 	assert.Contains(t, errOut, "did you mean")
 }
+
+// Day one: record the baseline (the run fails, the file is written); then
+// the known failure passes the gate and a regression fails it. JUnit
+// shows the known failure as skipped with the reason.
+func TestConformBaseline(t *testing.T) {
+	dir := t.TempDir()
+	base := filepath.Join(dir, "conform-baseline.json")
+	// resources.memory warns against a 1 MiB budget: with --strict it
+	// fails the run.
+	args := func(extra ...string) []string {
+		a := []string{"conform", "--strict", "--run", "echo.json,resources.memory"}
+		return append(append(a, extra...), oeRT, "--", "serve")
+	}
+	code, out, errOut := runMain(args("--limit-memory", "1M", "--update-baseline", base)...)
+	assert.Equal(t, 1, code, "%s\n%s", out, errOut)
+	b, err := os.ReadFile(base)
+	require.NoError(t, err)
+	var rep conformance.Report
+	require.NoError(t, json.Unmarshal(b, &rep))
+	assert.Equal(t, conformance.CatalogVersion, rep.CatalogVersion)
+	assert.NotEmpty(t, rep.OeRtVersion)
+
+	junit := filepath.Join(dir, "report.xml")
+	code, out, errOut = runMain(args("--limit-memory", "1M", "--baseline", base, "--junit", junit)...)
+	assert.Equal(t, 0, code, "%s\n%s", out, errOut)
+	assert.Contains(t, out, "known: resources.memory, since the baseline of")
+	assert.Contains(t, out, "FAILED (strict)")
+	assert.Contains(t, out, "against the baseline: PASSED")
+	x, err := os.ReadFile(junit)
+	require.NoError(t, err)
+	assert.Contains(t, string(x), `<skipped message="known: resources.memory, since the baseline of`)
+	assert.Contains(t, string(x), `failures="0"`)
+
+	// A baseline where resources.memory passed: now it is a regression.
+	code, _, _ = runMain(args("--update-baseline", base)...)
+	require.Equal(t, 0, code)
+	code, out, _ = runMain(args("--limit-memory", "1M", "--baseline", base)...)
+	assert.Equal(t, 1, code)
+	assert.Contains(t, out, "regression: resources.memory passed in the baseline of")
+	assert.Contains(t, out, "against the baseline: FAILED")
+
+	for _, bad := range []struct{ content, want string }{
+		{"not json", "not a JSON report of oe-rt conform"},
+		{`{"checks":[]}`, "holds no checks"},
+	} {
+		f := filepath.Join(dir, "bad.json")
+		require.NoError(t, os.WriteFile(f, []byte(bad.content), 0o644))
+		code, _, errOut := runMain("conform", "--baseline", f, oeRT, "--", "serve")
+		assert.Equal(t, 2, code)
+		assert.Contains(t, errOut, bad.want)
+	}
+	code, _, errOut = runMain("conform", "--repeat", "0", oeRT, "--", "serve")
+	assert.Equal(t, 2, code)
+	assert.Contains(t, errOut, "--repeat 0")
+	assertNoChildren(t)
+}
