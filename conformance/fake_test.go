@@ -15,6 +15,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -69,6 +70,22 @@ func fakeMain(mode string) int {
 		}()
 	case "exit-at-once":
 		return 3
+	case "alternate":
+		// Every other run breaks echo.json and echo.empty: the main
+		// instance (number 1 of its run) counts the runs in a file.
+		if strings.HasSuffix(os.Getenv("OPENEDGE_SERVICE_NAME"), ".1") {
+			file := os.Getenv("OE_RT_FAKE_FILE")
+			b, _ := os.ReadFile(file)
+			n, _ := strconv.Atoi(string(b))
+			n++
+			if err := os.WriteFile(file, []byte(strconv.Itoa(n)), 0o644); err != nil {
+				fmt.Fprintln(os.Stderr, err)
+				return 1
+			}
+			if n%2 == 1 {
+				mode = "alternate-bad"
+			}
+		}
 	case "slow-start-var":
 		d, _ := time.ParseDuration(os.Getenv("OE_RT_FAKE_DELAY"))
 		time.Sleep(d)
@@ -227,8 +244,10 @@ func (f *fake) Call(ctx context.Context, m *openedge.FunctionMessage) (*openedge
 		out = append(out, '\n')
 	case f.mode == "json" && m.FunctionName == "echo" && len(out) > 0 && out[0] == '{':
 		out = []byte(`{"changed":true}`)
-	case f.mode == "empty" && m.FunctionName == "echo" && len(out) == 0:
+	case (f.mode == "empty" || f.mode == "alternate-bad") && m.FunctionName == "echo" && len(out) == 0:
 		out = []byte("null")
+	case f.mode == "alternate-bad" && m.FunctionName == "echo" && len(out) > 0 && out[0] == '{':
+		out = []byte(`{"changed":true}`)
 	case f.mode == "large" && m.FunctionName == "echo" && len(out) > 2<<20:
 		out = out[:2<<20]
 	case f.mode == "context" && m.FunctionName == "context":
