@@ -34,8 +34,9 @@ type instance struct {
 	conn *grpc.ClientConn
 	cli  *client.Client
 
-	readyIn  time.Duration // from exec to the connection opening
-	readyErr error
+	readyIn    time.Duration // from exec to the connection opening
+	readyErr   error
+	readySched sched // the scheduler's counters of its threads when it became ready (the first main instance)
 
 	mu       sync.Mutex
 	calls    []*callRecord
@@ -182,14 +183,24 @@ func (r *runner) startProcess(role string) (*instance, error) {
 	if r.cgroup != nil {
 		spec.CgroupFD = r.cgroup.fd
 	}
+	inst, err := r.spawn(n, role, spec, addr, r.schema())
+	if err != nil {
+		return nil, err
+	}
+	r.mu.Lock()
+	r.instances = append(r.instances, inst)
+	r.mu.Unlock()
+	return inst, nil
+}
+
+// spawn starts a program as an instance on addr and connects to it: the
+// one way conform starts anything, the runtime or its reference.
+func (r *runner) spawn(n int, role string, spec launch.Spec, addr string, schema *client.Schema) (*instance, error) {
 	proc, err := launch.Start(spec)
 	if err != nil {
 		return nil, err
 	}
 	inst := &instance{r: r, n: n, role: role, proc: proc, addr: addr, inFlight: map[*callRecord]context.CancelCauseFunc{}, watchEnd: make(chan struct{})}
-	r.mu.Lock()
-	r.instances = append(r.instances, inst)
-	r.mu.Unlock()
 	r.log.Debug("started instance", "n", inst.n, "role", role, "pid", proc.Pid, "address", addr)
 	go inst.watch()
 	conn, err := client.Dial(addr, client.Options{DialOptions: []grpc.DialOption{
@@ -207,7 +218,7 @@ func (r *runner) startProcess(role string) (*instance, error) {
 		return nil, err
 	}
 	inst.conn = conn
-	inst.cli = client.New(conn, r.schema())
+	inst.cli = client.New(conn, schema)
 	return inst, nil
 }
 

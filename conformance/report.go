@@ -315,6 +315,7 @@ func (r *runner) report() *Report {
 			rt.CallP50MS, rt.CallP99MS = &p50, &p99
 		}
 	}
+	rep.Calibration = r.calibration(rep.Checks)
 	for _, inst := range instances {
 		o, e := inst.proc.OutputBytes()
 		rt.OutputBytes += o + e

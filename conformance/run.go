@@ -57,6 +57,8 @@ type runner struct {
 	results     []Result
 	artifacts   string   // directory of payload files for reproduce lines
 	reflection  []string // the services server reflection lists
+
+	ref *referenceRun // the reference the timing checks are calibrated with
 }
 
 // fixture is what the run learned about a fixture role.
@@ -167,9 +169,11 @@ func (r *runner) run(checks []*Check) (*Report, error) {
 		return nil, fmt.Errorf("start runtime: %w", err)
 	}
 	r.first, r.main = main, main
+	r.startReference(checks)
 	r.startScenarios(checks)
 	main.readyErr = main.waitReady(r.ctx, r.cfg.StartTimeout)
 	if main.readyErr == nil {
+		main.readySched = readSched(main.proc.Pid)
 		r.log.Debug("main instance ready", "after", main.readyIn)
 		if err := r.discover(main); err != nil {
 			close(r.schemaReady)
@@ -471,6 +475,9 @@ func (r *runner) cleanup() {
 	r.mu.Lock()
 	all := append([]*instance(nil), r.instances...)
 	r.mu.Unlock()
+	if r.ref != nil && r.ref.inst != nil {
+		all = append(all, r.ref.inst)
+	}
 	var wg sync.WaitGroup
 	for _, inst := range all {
 		wg.Add(1)

@@ -99,6 +99,9 @@ func (p Text) Summary(w io.Writer, rep *conformance.Report) error {
 		}
 		fmt.Fprintln(w, line)
 	}
+	if line := calibrationLine(rep.Calibration); line != "" {
+		fmt.Fprintf(w, "machine:  %s\n", Escape(line))
+	}
 	if rt.CallP50MS != nil && rt.CallP99MS != nil {
 		fmt.Fprintf(w, "calls:    p50 %.2f ms, p99 %.2f ms (call.sequence)\n", *rt.CallP50MS, *rt.CallP99MS)
 	}
@@ -200,6 +203,43 @@ func baselineLine(b *conformance.BaselineReport) string {
 	}
 	of = append(of, fmt.Sprintf("catalog version %d", b.CatalogVersion))
 	return s + " (" + strings.Join(of, ", ") + ")"
+}
+
+// calibrationLine says what was observed of the machine: the reference's
+// figures and the runtime's waits for a CPU, only those measured.
+func calibrationLine(c *conformance.Calibration) string {
+	if c == nil {
+		return ""
+	}
+	var ref, wait []string
+	if c.ReferenceReadyMS != nil {
+		ref = append(ref, fmt.Sprintf("started in %.0f ms", *c.ReferenceReadyMS))
+	}
+	if c.ReferenceConcurrentMS != nil {
+		ref = append(ref, fmt.Sprintf("its 4 parallel 500 ms sleeps took %.0f ms", *c.ReferenceConcurrentMS))
+	}
+	if c.ReferenceNextCallMS != nil {
+		ref = append(ref, fmt.Sprintf("its call after a deadline %.0f ms", *c.ReferenceNextCallMS))
+	}
+	for _, w := range []struct {
+		v    *float64
+		when string
+	}{{c.StartCPUWaitMS, "starting"}, {c.ConcurrentCPUWaitMS, "in call.concurrent"}, {c.DeadlineCPUWaitMS, "in call.deadline"}} {
+		if w.v != nil {
+			wait = append(wait, fmt.Sprintf("%.0f ms %s", *w.v, w.when))
+		}
+	}
+	var parts []string
+	switch {
+	case len(ref) > 0:
+		parts = append(parts, "the reference (a bare gRPC server) "+strings.Join(ref, ", "))
+	case c.Error != "":
+		parts = append(parts, "no reference figures ("+c.Error+")")
+	}
+	if len(wait) > 0 {
+		parts = append(parts, "the runtime waited for a CPU "+strings.Join(wait, ", "))
+	}
+	return strings.Join(parts, "; ")
 }
 
 // instanceLine describes an instance's life in one line.
@@ -343,6 +383,9 @@ func JUnit(w io.Writer, rep *conformance.Report) error {
 	}
 	if rep.Runtime.ReadyMS != nil {
 		s.Properties = append(s.Properties, junitProperty{"ready_ms", fmt.Sprintf("%.1f", *rep.Runtime.ReadyMS)})
+	}
+	if line := calibrationLine(rep.Calibration); line != "" {
+		s.Properties = append(s.Properties, junitProperty{"machine", line})
 	}
 	if rep.Runtime.PeakRSS > 0 {
 		s.Properties = append(s.Properties,

@@ -170,3 +170,29 @@ func TestEscape(t *testing.T) {
 	assert.Equal(t, `\xff`, Escape("\xff"))
 	assert.Equal(t, `\u202e`, Escape("\u202e"))
 }
+
+// The summary shows the machine's figures, the runs of a repeated suite,
+// and both verdicts of a run judged against a baseline, none of them
+// starting a line with a verdict word but the raw verdict.
+func TestTextCalibrationRepeatBaseline(t *testing.T) {
+	rep := report(false)
+	ready, conc, wait := 12.0, 503.0, 1580.0
+	rep.Calibration = &conformance.Calibration{ReferenceReadyMS: &ready, ReferenceConcurrentMS: &conc, StartCPUWaitMS: &wait}
+	rep.Repeat = 2
+	rep.Runs = []conformance.RunSummary{{N: 1, Verdict: conformance.Failed, Reason: "failed: echo.bytes", WallMS: 1200}, {N: 2, Verdict: conformance.Passed, WallMS: 1100}}
+	rep.Baseline = &conformance.BaselineReport{File: "b.json", CatalogVersion: 1, Verdict: conformance.Passed, Reason: "no regression; 1 known failure: echo.bytes", Known: []string{"echo.bytes"}}
+	var b bytes.Buffer
+	require.NoError(t, Text{}.Write(&b, rep))
+	out := b.String()
+	assert.Contains(t, out, "machine:  the reference (a bare gRPC server) started in 12 ms, its 4 parallel 500 ms sleeps took 503 ms; the runtime waited for a CPU 1580 ms starting\n")
+	assert.Contains(t, out, "run 1:    FAILED in 1.20s: failed: echo.bytes\n")
+	assert.Contains(t, out, "over 2 runs")
+	assert.Contains(t, out, "(the raw verdict; against the baseline below)")
+	assert.Contains(t, out, "baseline: b.json (catalog version 1)\n  known failures: echo.bytes\n")
+	assert.Contains(t, out, "against the baseline: PASSED: no regression; 1 known failure: echo.bytes\n")
+	assert.NotRegexp(t, `(?m)^PASSED`, out, "the raw verdict is FAILED: no line starts with PASSED")
+	b.Reset()
+	require.NoError(t, JUnit(&b, rep))
+	assert.Contains(t, b.String(), `name="baseline_verdict" value="passed"`)
+	assert.Contains(t, b.String(), `name="machine" value="the reference (a bare gRPC server) started in 12 ms`)
+}

@@ -94,6 +94,7 @@ only regressions, new checks and checks that did not run fail the run.`,
 	f.StringVar(&o.baseline, "baseline", "", "judge the run against an earlier JSON report `FILE`: fail only on regressions, list known failures")
 	f.StringVar(&o.update, "update-baseline", "", "write this run's JSON report to `FILE`, as the baseline for later runs")
 	f.IntVar(&o.cfg.Repeat, "repeat", 1, "run the suite `N` times, with fresh instances each time, and report flaky checks")
+	cmd.AddCommand(newReferenceCmd())
 	return cmd
 }
 
@@ -115,15 +116,16 @@ func runConform(cmd *cobra.Command, e *env, o *conformOptions, args []string) er
 	default:
 		return usageError("--format %q: want text, json or junit", o.format)
 	}
+	self, err := os.Executable()
+	if err != nil {
+		return usageError("find oe-rt's own executable: %w", err)
+	}
+	cfg.Reference = []string{self, "conform", referenceCmd}
 	dash := cmd.ArgsLenAtDash()
 	switch {
 	case dash == 0:
 		return usageError("ARGS after -- need a RUNTIME before it")
 	case len(args) == 0:
-		self, err := os.Executable()
-		if err != nil {
-			return usageError("find the reference runtime: %w", err)
-		}
 		cfg.Command = []string{self, "serve", "--log-level", "warn"}
 	case dash < 0 && len(args) > 1:
 		return usageError("put the runtime's arguments after --: oe-rt conform %s -- %s", args[0], strings.Join(args[1:], " "))
@@ -288,6 +290,23 @@ func writeBaseline(path string, rep *conformance.Report) error {
 		return fmt.Errorf("--update-baseline: %w", err)
 	}
 	return nil
+}
+
+// referenceCmd is the reference conform calibrates its timing checks
+// with (conformance.ServeReference): conform starts this very executable
+// with it, so that it never runs a program it was not given.
+const referenceCmd = "__reference"
+
+func newReferenceCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:    referenceCmd,
+		Short:  "The bare gRPC server conform calibrates its timing checks with (internal)",
+		Hidden: true,
+		Args:   cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return conformance.ServeReference(cmd.Context(), "")
+		},
+	}
 }
 
 func firstNonEmpty(s ...string) string {

@@ -30,6 +30,7 @@ func TestConformReferenceRuntime(t *testing.T) {
 	code, out, errOut := runMain("conform", "--strict", "--junit", junit, oeRT, "--", "serve")
 	assert.Equal(t, 0, code, "stdout:\n%s\nstderr:\n%s", out, errOut)
 	assert.Contains(t, out, "PASSED (strict): 25 passed, 0 failed")
+	assert.Contains(t, out, "machine:  the reference (a bare gRPC server) started in", "calibrated against oe-rt's own reference")
 	for _, c := range conformance.Catalog() {
 		if c.ID != "resources.limits" {
 			assert.Contains(t, out, c.ID)
