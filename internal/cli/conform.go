@@ -84,7 +84,7 @@ only regressions, new checks and checks that did not run fail the run.`,
 	f.StringSliceVar(&o.skip, "skip", nil, "skip these `IDS` (comma-separated IDs or prefix.*)")
 	f.BoolVar(&o.cfg.Strict, "strict", false, "a failed SHOULD check fails the run")
 	f.BoolVar(&o.list, "list", false, "print the check catalog and exit")
-	f.StringVar(&o.explain, "explain", "", "print a check's rule, why it exists, how it is measured and how to fix it, and exit: `ID`")
+	f.StringVar(&o.explain, "explain", "", "print the page of check `ID` (its rule, why it exists, how it is measured, how to fix it) and exit")
 	f.StringVar(&o.format, "format", "text", "report `format`: text, json or junit")
 	f.StringVarP(&o.output, "output", "o", "", "write the report to `FILE` instead of standard output")
 	f.StringVar(&o.junit, "junit", "", "also write a JUnit report to `FILE`")
