@@ -5,8 +5,11 @@ import (
 	"encoding/xml"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/spf13/pflag"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -190,4 +193,31 @@ func TestConformBaseline(t *testing.T) {
 	assert.Equal(t, 2, code)
 	assert.Contains(t, errOut, "--repeat 0")
 	assertNoChildren(t)
+}
+
+// Every flag of oe-rt conform is in the flags table of docs/conformance.md
+// (by its long name, or its shorthand), and the table names no flag that
+// does not exist.
+func TestConformDocsNameEveryFlag(t *testing.T) {
+	doc, err := os.ReadFile(filepath.Join("..", "..", "docs", "conformance.md"))
+	require.NoError(t, err)
+	table := string(doc)
+	start := strings.Index(table, "## Flags")
+	require.GreaterOrEqual(t, start, 0, "docs/conformance.md has a ## Flags section")
+	table = table[start:]
+	table = table[:strings.Index(table[3:], "\n## ")+3]
+	cmd := newConformCmd(&env{})
+	flags := map[string]bool{}
+	cmd.Flags().VisitAll(func(f *pflag.Flag) {
+		flags[f.Name] = true
+		if f.Name == "help" {
+			return
+		}
+		long := strings.Contains(table, "`--"+f.Name+"`") || strings.Contains(table, "`--"+f.Name+" ")
+		short := f.Shorthand != "" && (strings.Contains(table, "`-"+f.Shorthand+"`") || strings.Contains(table, "`-"+f.Shorthand+" "))
+		assert.True(t, long || short, "docs/conformance.md's flags table documents --%s", f.Name)
+	})
+	for _, m := range regexp.MustCompile("`--([a-z-]+)[` ]").FindAllStringSubmatch(table, -1) {
+		assert.True(t, flags[m[1]], "docs/conformance.md names --%s, which oe-rt conform does not have", m[1])
+	}
 }
