@@ -2,9 +2,12 @@ package bench
 
 import (
 	"fmt"
+	"math"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/oe-rt/oe-rt/internal/size"
 )
 
 // Metric names a figure of a Report that a Bound can hold to.
@@ -12,7 +15,7 @@ type Metric string
 
 // The metrics of --assert. Latencies take a duration (20ms, 1.5s, 800us);
 // errors takes a count or a percentage of the requests (1%); rss takes a
-// size (50m, 48MiB); the others take plain numbers.
+// size (50m, 48MiB, 1g: see internal/size); the others take plain numbers.
 const (
 	MetricP50      Metric = "p50"
 	MetricP90      Metric = "p90"
@@ -145,7 +148,7 @@ func parseBound(s string) (Bound, error) {
 		}
 		b.Duration = d
 	case kindSize:
-		n, err := ParseSize(val)
+		n, err := size.Parse(val)
 		if err != nil {
 			return Bound{}, err
 		}
@@ -158,7 +161,7 @@ func parseBound(s string) (Bound, error) {
 		fallthrough
 	case kindNumber:
 		f, err := strconv.ParseFloat(val, 64)
-		if err != nil || f < 0 {
+		if err != nil || f < 0 || math.IsNaN(f) || math.IsInf(f, 0) {
 			return Bound{}, fmt.Errorf("bad number %q", val)
 		}
 		b.Value = f

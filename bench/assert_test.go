@@ -12,7 +12,7 @@ import (
 )
 
 func TestParseAssert(t *testing.T) {
-	bs, err := bench.ParseAssert("p99<20ms, errors=0 ,rps>5000,p99.9<=1.5s,max<800us,errors<1%,rss<50m,threads<=20,requests>=10,mean>0s,p50==3ms")
+	bs, err := bench.ParseAssert("p99<20ms, errors=0 ,rps>5000,p99.9<=1.5s,max<800us,errors<1%,rss<50m,threads<=20,requests>=10,mean>0s,p50==3ms,rss<1g")
 	require.NoError(t, err)
 	want := []bench.Bound{
 		{Metric: bench.MetricP99, Op: bench.OpLess, Duration: 20 * time.Millisecond},
@@ -26,6 +26,7 @@ func TestParseAssert(t *testing.T) {
 		{Metric: bench.MetricRequests, Op: bench.OpGreaterEq, Value: 10},
 		{Metric: bench.MetricMean, Op: bench.OpGreater, Duration: 0},
 		{Metric: bench.MetricP50, Op: bench.OpEqual, Duration: 3 * time.Millisecond},
+		{Metric: bench.MetricRSS, Op: bench.OpLess, Value: 1 << 30},
 	}
 	require.Len(t, bs, len(want))
 	for i := range want {
@@ -50,9 +51,11 @@ func TestParseAssertErrors(t *testing.T) {
 		"p99<":         "no value after <",
 		"rps>lots":     `bad number "lots"`,
 		"errors=-1":    `bad number "-1"`,
+		"rps>NaN":      `bad number "NaN"`,
+		"rps<Inf":      `bad number "Inf"`,
 		"p99!=3ms":     "unknown comparison",
 		"p99=>3ms":     "unknown comparison",
-		"rss<50q":      `bad size "50q"`,
+		"rss<50q":      `size "50q": want a number of bytes`,
 		"p99<20ms,x=1": `bad --assert condition "x=1": unknown metric "x"`,
 	} {
 		_, err := bench.ParseAssert(in)

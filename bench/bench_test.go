@@ -3,6 +3,7 @@ package bench_test
 import (
 	"context"
 	"errors"
+	"math"
 	"net"
 	"strings"
 	"sync"
@@ -251,6 +252,39 @@ func TestRunRatePaces(t *testing.T) {
 	require.NoError(t, err)
 	consistent(t, rep.Result)
 	assert.EqualValues(t, 50, rep.Requests, "250ms at 200/s: calls due at 0, 5, ..., 245ms")
+	assert.GreaterOrEqual(t, rep.Elapsed, 250*time.Millisecond)
+	assert.LessOrEqual(t, rep.RPS, 201.0)
+}
+
+// The rate reported in --rps mode is the pace kept, never more: one call
+// at 2 calls/s is a phase of half a second however fast the answer (the
+// rate used to be one call over its latency: hundreds of calls/s).
+func TestRunRateNeverOverstatesThePace(t *testing.T) {
+	addr := startServe(t)
+	cfg := config(addr)
+	cfg.RPS = 2
+	cfg.Total = 1
+	start := time.Now()
+	rep, err := bench.Run(context.Background(), cfg)
+	require.NoError(t, err)
+	assert.EqualValues(t, 1, rep.OK)
+	assert.GreaterOrEqual(t, rep.Elapsed, 500*time.Millisecond)
+	assert.LessOrEqual(t, rep.RPS, 2.0)
+	assert.Greater(t, rep.RPS, 1.0, "not understated either, on an idle runtime")
+	assert.GreaterOrEqual(t, time.Since(start), 500*time.Millisecond, "the phase lasts its schedule")
+
+	// A sweep of two paced phases: each takes its own schedule.
+	cfg.Total = 3
+	cfg.RPS = 20
+	cfg.Payloads, err = bench.ParseSizes("1k,2k")
+	require.NoError(t, err)
+	rep, err = bench.Run(context.Background(), cfg)
+	require.NoError(t, err)
+	for _, r := range rep.Sweep {
+		assert.GreaterOrEqual(t, r.Elapsed, 150*time.Millisecond)
+		assert.LessOrEqual(t, r.RPS, 20.0)
+	}
+	assert.Equal(t, "1k,2k", rep.Payload)
 }
 
 func TestRunInterrupted(t *testing.T) {
@@ -297,6 +331,8 @@ func TestConfigValidate(t *testing.T) {
 		{"n and z", func(c *bench.Config) { c.Duration = time.Second }, "not both"},
 		{"neither n nor z", func(c *bench.Config) { c.Total = 0 }, "give a number of calls or a duration"},
 		{"rps", func(c *bench.Config) { c.RPS = -1 }, "rps must not be negative"},
+		{"rps NaN", func(c *bench.Config) { c.RPS = math.NaN() }, "rps must be a finite number"},
+		{"rps Inf", func(c *bench.Config) { c.RPS = math.Inf(1) }, "rps must be a finite number"},
 		{"function", func(c *bench.Config) { c.Function = "" }, "function name is empty"},
 		{"payload twice", func(c *bench.Config) {
 			c.Payloads = []bench.Payload{bench.RandomPayload("1k", 1024), bench.RandomPayload("1k", 1024)}
@@ -308,6 +344,8 @@ func TestConfigValidate(t *testing.T) {
 			err := cfg.Validate()
 			require.Error(t, err)
 			assert.Contains(t, err.Error(), tc.want)
+			var ce *bench.ConfigError
+			assert.ErrorAs(t, err, &ce)
 			_, err = bench.Run(context.Background(), cfg)
 			require.Error(t, err, "Run validates too")
 		})
@@ -316,23 +354,64 @@ func TestConfigValidate(t *testing.T) {
 	assert.NoError(t, cfg.Validate())
 }
 
-func TestParseSize(t *testing.T) {
-	for in, want := range map[string]int{"0": 0, "512": 512, "1k": 1024, "64K": 65536, "1m": 1 << 20, "2MiB": 2 << 20, "3kb": 3072, "10b": 10} {
-		got, err := bench.ParseSize(in)
-		require.NoError(t, err, in)
-		assert.Equal(t, want, got, in)
-	}
-	for _, in := range []string{"", "k", "-1", "1g", "1.5k", "abc", "99999999m"} {
-		_, err := bench.ParseSize(in)
+func TestParseSizes(t *testing.T) {
+	ps, err := bench.ParseSizes("1k, 64k,1m,1.5k")
+	require.NoError(t, err)
+	require.Len(t, ps, 4)
+	assert.Equal(t, "64k", ps[1].Name)
+	assert.Len(t, ps[2].Data, 1<<20)
+	assert.Len(t, ps[3].Data, 1536)
+	assert.Equal(t, ps[0].Data, bench.RandomPayload("x", 1024).Data, "random payloads are the same from run to run")
+	for _, in := range []string{"1k,,2k", "", "k", "-1", "abc", "3g", "NaN"} {
+		_, err = bench.ParseSizes(in)
 		assert.Error(t, err, in)
 	}
-	ps, err := bench.ParseSizes("1k, 64k,1m")
+}
+
+// A payload whose request would be over bench's own send limit never
+// reaches the runtime: the run is refused before anything starts, with a
+// ConfigError that says which limit to raise, instead of a report of calls
+// that failed in bench itself.
+func TestRunRefusesPayloadOverSendLimit(t *testing.T) {
+	started := false
+	cfg := config("")
+	cfg.Start = func(context.Context) (bench.Runtime, error) { started = true; return nil, errors.New("not reached") }
+	big, err := bench.ParseSizes("1k,10m")
 	require.NoError(t, err)
-	require.Len(t, ps, 3)
-	assert.Len(t, ps[2].Data, 1<<20)
-	assert.Equal(t, ps[0].Data, bench.RandomPayload("x", 1024).Data, "random payloads are the same from run to run")
-	_, err = bench.ParseSizes("1k,,2k")
-	assert.Error(t, err)
+	cfg.Payloads = big
+	rep, err := bench.Run(context.Background(), cfg)
+	require.Error(t, err)
+	assert.Nil(t, rep)
+	assert.False(t, started, "nothing is started for a run that cannot send")
+	var ce *bench.ConfigError
+	require.ErrorAs(t, err, &ce)
+	assert.Contains(t, err.Error(), "payload 10m: a request of 10485")
+	assert.Contains(t, err.Error(), "--max-msg-size")
+
+	// Raised, the same payload is sent, and the runtime answers it (here:
+	// over its own 4 MiB limit, which bench counts as the runtime's error).
+	addr := startServe(t)
+	cfg = config(addr)
+	cfg.Total, cfg.Concurrency = 2, 1
+	cfg.Payloads = big[1:]
+	cfg.Dial.MaxMsgSize = 16 << 20
+	rep, err = bench.Run(context.Background(), cfg)
+	require.NoError(t, err)
+	assert.EqualValues(t, 2, rep.ErrorCodes["RESOURCE_EXHAUSTED"], "%+v", rep.ErrorSamples)
+	assert.NotContains(t, rep.ErrorSamples["RESOURCE_EXHAUSTED"], "trying to send", "the runtime refused it, not bench")
+}
+
+// More callers than calls: the extra callers would never call; the run
+// uses as many callers as calls and says so.
+func TestRunCallersCappedByCalls(t *testing.T) {
+	addr := startServe(t)
+	cfg := config(addr)
+	cfg.Concurrency = 500
+	cfg.Total = 7
+	rep, err := bench.Run(context.Background(), cfg)
+	require.NoError(t, err)
+	assert.EqualValues(t, 7, rep.OK)
+	assert.Equal(t, 7, rep.Concurrency)
 }
 
 // fakeRuntime is a Runtime whose "process" is the reference runtime served
@@ -414,6 +493,8 @@ func TestRunStartFails(t *testing.T) {
 	_, err := bench.Run(context.Background(), cfg)
 	require.Error(t, err)
 	assert.True(t, strings.HasPrefix(err.Error(), "start runtime: exec ./nope"), err.Error())
+	var se *bench.StartError
+	assert.ErrorAs(t, err, &se)
 }
 
 // More callers than histograms: callers share them, and every call is

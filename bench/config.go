@@ -4,13 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"os"
-	"strconv"
 	"strings"
 	"time"
 
 	"github.com/oe-rt/oe-rt/client"
+	"github.com/oe-rt/oe-rt/internal/size"
 )
 
 // Config describes one load test. NewConfig returns the defaults; the command
@@ -82,8 +83,16 @@ func NewConfig() Config {
 	}
 }
 
-// Validate reports the first problem with c as a message fit for a user.
+// Validate reports the first problem with c as a *ConfigError whose
+// message is fit for a user.
 func (c *Config) Validate() error {
+	if err := c.validate(); err != nil {
+		return &ConfigError{Err: err}
+	}
+	return nil
+}
+
+func (c *Config) validate() error {
 	switch {
 	case c.Address == "" && c.Start == nil:
 		return errors.New("no runtime: give an address or a runtime to start")
@@ -105,6 +114,8 @@ func (c *Config) Validate() error {
 		return errors.New("give a number of calls or a duration, not both")
 	case c.Total == 0 && c.Duration == 0:
 		return errors.New("give a number of calls or a duration")
+	case math.IsNaN(c.RPS) || math.IsInf(c.RPS, 0):
+		return fmt.Errorf("rps must be a finite number of calls per second, got %g", c.RPS)
 	case c.RPS < 0:
 		return fmt.Errorf("rps must not be negative, got %g", c.RPS)
 	case c.Warmup < 0:
@@ -121,6 +132,19 @@ func (c *Config) Validate() error {
 	}
 	return nil
 }
+
+// ConfigError is a configuration that cannot make a run, found before
+// anything was started or sent.
+type ConfigError struct{ Err error }
+
+func (e *ConfigError) Error() string { return e.Err.Error() }
+func (e *ConfigError) Unwrap() error { return e.Err }
+
+// StartError is a runtime that Config.Start could not start.
+type StartError struct{ Err error }
+
+func (e *StartError) Error() string { return "start runtime: " + e.Err.Error() }
+func (e *StartError) Unwrap() error { return e.Err }
 
 // A Starter starts a runtime for a run. It returns once the process is
 // started; Run waits for the runtime to answer a call. The returned Runtime
@@ -189,44 +213,27 @@ func RandomPayload(name string, n int) Payload {
 	return Payload{Name: name, Data: b}
 }
 
+// maxRandomPayload bounds a random payload: more would not fit in a
+// gRPC message anyway.
+const maxRandomPayload = 2 << 30
+
 // ParseSizes parses a comma-separated list of sizes for RandomPayload:
-// "512", "1k", "64k,1m". Units are binary: k = 1024 bytes, m = 1024k; "kb",
-// "kib", "mb" and "mib" are accepted too, in any case.
+// "512", "1k", "64k,1m". Sizes are read by internal/size (1024-based units
+// k, m, g; any case; an optional b or ib); each payload is named as written.
 func ParseSizes(s string) ([]Payload, error) {
 	var out []Payload
 	for _, f := range strings.Split(s, ",") {
 		f = strings.TrimSpace(f)
-		n, err := ParseSize(f)
+		n, err := size.Parse(f)
 		if err != nil {
 			return nil, err
 		}
-		out = append(out, RandomPayload(f, n))
+		if n > maxRandomPayload {
+			return nil, fmt.Errorf("size %q is too large: at most 2g", f)
+		}
+		out = append(out, RandomPayload(f, int(n)))
 	}
 	return out, nil
-}
-
-// ParseSize parses one size: a number of bytes with an optional binary unit
-// (k, kb, kib, m, mb, mib; any case).
-func ParseSize(s string) (int, error) {
-	t := strings.ToLower(strings.TrimSpace(s))
-	mult := 1
-	for _, u := range []struct {
-		suffix string
-		mult   int
-	}{{"kib", 1 << 10}, {"mib", 1 << 20}, {"kb", 1 << 10}, {"mb", 1 << 20}, {"k", 1 << 10}, {"m", 1 << 20}, {"b", 1}} {
-		if strings.HasSuffix(t, u.suffix) {
-			t, mult = strings.TrimSuffix(t, u.suffix), u.mult
-			break
-		}
-	}
-	n, err := strconv.Atoi(t)
-	if err != nil || n < 0 {
-		return 0, fmt.Errorf("bad size %q: want a number of bytes with an optional unit k or m, e.g. 512, 64k, 1m", s)
-	}
-	if n > (1<<31)/mult {
-		return 0, fmt.Errorf("bad size %q: too large", s)
-	}
-	return n * mult, nil
 }
 
 // Progress is a snapshot of a run in progress.

@@ -76,13 +76,24 @@ func Dial(addr string, opts Options) (*grpc.ClientConn, error) {
 	}
 	dopts := append([]grpc.DialOption{
 		grpc.WithTransportCredentials(creds),
-		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(size), grpc.MaxCallSendMsgSize(size+size/2+1024)),
+		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(size), grpc.MaxCallSendMsgSize(SendLimit(size))),
 	}, opts.DialOptions...)
 	conn, err := grpc.NewClient("passthrough:///"+convention.HostPort(addr), dopts...)
 	if err != nil {
 		return nil, fmt.Errorf("dial %s: %w", addr, err)
 	}
 	return conn, nil
+}
+
+// SendLimit is the largest request message a connection dialled with
+// Options.MaxMsgSize = maxMsgSize sends (0 means the convention's 4 MiB):
+// 1.5 times the limit plus 1 KiB, so that a request somewhat over the
+// runtime's own limit reaches it and the runtime's answer can be seen.
+func SendLimit(maxMsgSize int) int {
+	if maxMsgSize <= 0 {
+		maxMsgSize = convention.DefaultMaxMessageSize
+	}
+	return maxMsgSize + maxMsgSize/2 + 1024
 }
 
 // Config builds the tls.Config.

@@ -303,6 +303,16 @@ func matches(selector, id string) bool {
 		(strings.HasSuffix(selector, ".*") && strings.HasPrefix(id, strings.TrimSuffix(selector, "*")))
 }
 
+// Selected returns the IDs of the checks the configuration runs, in
+// catalog order.
+func (cfg *Config) Selected() []string {
+	var out []string
+	for _, c := range selection(cfg) {
+		out = append(out, c.ID)
+	}
+	return out
+}
+
 // selection returns the checks to run, in catalog order: every check
 // matched by Run (all when empty) and not by Skip; an opt-in check only
 // when its switch is on or Run names it by its full ID.

@@ -4,12 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"regexp"
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
 	"google.golang.org/grpc"
@@ -696,15 +694,4 @@ func (c *callRecord) describeCall() string {
 		return c.owner + "'s call"
 	}
 	return fmt.Sprintf("%s's call to %s", c.owner, c.function)
-}
-
-// signalName is SIGTERM for syscall.SIGTERM.
-func signalName(s syscall.Signal) string {
-	return launch.SignalName(s)
-}
-
-// hostPort splits an address for messages.
-func hostPort(addr string) (string, string) {
-	h, p, _ := net.SplitHostPort(addr)
-	return h, p
 }

@@ -385,6 +385,9 @@ func (r *runner) record(c *Check, o Outcome, from, to time.Time, inst *instance)
 	if res.Status == Fail && c.Level != MUST {
 		res.Status = Warn
 	}
+	if res.Status != Fail && res.Status != Warn {
+		res.Repro = "" // a line reproduces a failure, nothing else
+	}
 	if res.Status == Fail || res.Status == Warn {
 		res.Hint = c.Hint
 	}
@@ -403,7 +406,6 @@ func (r *runner) record(c *Check, o Outcome, from, to time.Time, inst *instance)
 	r.mu.Lock()
 	r.results = append(r.results, res)
 	r.mu.Unlock()
-	r.log.Debug("check done", "check", c.ID, "status", res.Status, "message", res.Message)
 	if r.cfg.OnResult != nil {
 		r.cfg.OnResult(res)
 	}

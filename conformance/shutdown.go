@@ -83,6 +83,8 @@ func runShutdownScenario(r *runner) any {
 			case err == nil:
 			case err.kind == kindMissing:
 				res.drainMissing = r.missingWords("sleep")
+			case err.kind == kindNoService:
+				res.drainMissing = err.describe()
 			default:
 				res.drainErr = err
 			}

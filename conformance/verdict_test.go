@@ -284,8 +284,8 @@ func TestVerdictIgnoresTermIsBounded(t *testing.T) {
 
 func TestVerdictSlowStartIsBounded(t *testing.T) {
 	rep := run(t, "slow-start-var", func(c *conformance.Config) {
-		c.Env = append(c.Env, "OE_RT_FAKE_DELAY=2500ms")
-		c.StartTimeout, c.Grace = 3*time.Second, 2*time.Second
+		c.Env = append(c.Env, "OE_RT_FAKE_DELAY=1500ms")
+		c.StartTimeout, c.Grace = 5*time.Second, 2*time.Second
 	})
 	assert.Equal(t, conformance.Pass, result(t, rep, "start.listen").Status)
 	assert.Equal(t, conformance.Warn, result(t, rep, "start.time").Status)
@@ -374,4 +374,20 @@ func TestHarnessFailureIsAnError(t *testing.T) {
 	assert.Regexp(t, `(?m)^(ERROR|FAILED)`, string(out))
 	assert.Contains(t, string(out), "too many open files")
 	assertNoChildren(t)
+}
+
+// A descendant that keeps the runtime's stderr open does not add to the
+// runtime's shutdown time: with a 1 s grace period the runtime that exits
+// at once after SIGTERM passes, and the holder is reported as an orphan.
+func TestStderrHolderDoesNotDelayShutdown(t *testing.T) {
+	rep := run(t, "stderr-holder", func(c *conformance.Config) {
+		c.Grace = time.Second
+		c.Run = []string{"shutdown.*"}
+	})
+	s := result(t, rep, "shutdown.sigterm")
+	assert.Equal(t, conformance.Pass, s.Status, s.Message)
+	o := result(t, rep, "shutdown.no-orphans")
+	assert.Equal(t, conformance.Fail, o.Status)
+	assert.Contains(t, o.Message, "under the master, pid")
+	assert.Contains(t, o.Message, "sleep 30")
 }

@@ -37,21 +37,28 @@ func TestEveryTemplateKeepsTheContract(t *testing.T) {
 			}
 			assert.Contains(t, read("proto/function.proto"), "package openedge;")
 
-			var cfg struct {
-				Functions []struct {
-					Name, Handler string
-				} `yaml:"functions"`
+			// Both default files: etc/openedge for OpenEdge, etc/baetyl for
+			// a Baetyl master (docs/new.md). They serve the same functions.
+			handlers := map[string]map[string]string{}
+			for _, file := range []string{"etc/openedge/service.yml", "etc/baetyl/service.yml"} {
+				var cfg struct {
+					Functions []struct {
+						Name, Handler string
+					} `yaml:"functions"`
+				}
+				require.NoError(t, yaml.Unmarshal([]byte(read(file)), &cfg))
+				names := map[string]string{}
+				for _, f := range cfg.Functions {
+					names[f.Name] = f.Handler
+					assert.NotEmpty(t, f.Handler, "%s: function %s has a handler", file, f.Name)
+				}
+				for _, fixture := range []string{"echo", "context", "none", "fail", "sleep"} {
+					assert.Contains(t, names, fixture, "%s configures the %s fixture", file, fixture)
+				}
+				assert.Greater(t, len(names), 5, "%s configures an example function next to the fixtures", file)
+				handlers[file] = names
 			}
-			require.NoError(t, yaml.Unmarshal([]byte(read("etc/openedge/service.yml")), &cfg))
-			names := map[string]bool{}
-			for _, f := range cfg.Functions {
-				names[f.Name] = true
-				assert.NotEmpty(t, f.Handler, "function %s has a handler", f.Name)
-			}
-			for _, fixture := range []string{"echo", "context", "none", "fail", "sleep"} {
-				assert.True(t, names[fixture], "etc/openedge/service.yml configures the %s fixture", fixture)
-			}
-			assert.Greater(t, len(names), 5, "etc/openedge/service.yml configures an example function next to the fixtures")
+			assert.Equal(t, handlers["etc/openedge/service.yml"], handlers["etc/baetyl/service.yml"], "etc/openedge/service.yml and etc/baetyl/service.yml configure the same functions")
 
 			mk := read("Makefile")
 			for _, target := range []string{"build", "run", "test", "conform", "docker"} {
@@ -59,6 +66,8 @@ func TestEveryTemplateKeepsTheContract(t *testing.T) {
 			}
 			assert.Regexp(t, `(?m)^OE_RT\s*\?=\s*oe-rt\s*$`, mk, "the Makefile takes oe-rt from $(OE_RT), default oe-rt")
 			assert.Regexp(t, `(?m)^conform:.*\n(\t.*\n)*\t.*\$\(OE_RT\) conform --strict`, mk, "make conform runs $(OE_RT) conform --strict")
+			assert.Regexp(t, `(?m)^conform:.*\n(\t.*\n)*\t.*\$\(OE_RT\) conform --strict.* \$\(CONFORM_FLAGS\) `, mk, "make conform passes $(CONFORM_FLAGS) on")
+			assert.Regexp(t, `(?m)^CONFORM_FLAGS\s*\?=`, mk, "CONFORM_FLAGS can be set from the command line or the environment")
 
 			wfs, _ := filepath.Glob(filepath.Join(dir, ".github", "workflows", "*.yml"))
 			require.NotEmpty(t, wfs, "a GitHub Actions workflow")
@@ -68,5 +77,43 @@ func TestEveryTemplateKeepsTheContract(t *testing.T) {
 			}
 			assert.Regexp(t, regexp.MustCompile(`run:\s*oe-rt conform --strict .*--format junit`), all.String())
 		})
+	}
+}
+
+// TestConformanceDocFixturesMatchTheTemplates keeps the Python and Node
+// fixture examples of docs/conformance.md ("Fixtures") in step with the
+// templates' fixture files: the same function names, which are the
+// handlers the templates configure.
+func TestConformanceDocFixturesMatchTheTemplates(t *testing.T) {
+	doc, err := os.ReadFile(filepath.Join("..", "docs", "conformance.md"))
+	require.NoError(t, err)
+	section := string(doc)
+	start := strings.Index(section, "\n## Fixtures")
+	require.GreaterOrEqual(t, start, 0, "docs/conformance.md has a ## Fixtures section")
+	section = section[start+1:]
+	if end := strings.Index(section, "\n## "); end >= 0 {
+		section = section[:end]
+	}
+	block := func(lang string) string {
+		m := regexp.MustCompile("(?s)```" + lang + "\n(.*?)```").FindStringSubmatch(section)
+		require.NotNil(t, m, "the Fixtures section has a %s example", lang)
+		return m[1]
+	}
+	names := func(re, text string) []string {
+		var out []string
+		for _, m := range regexp.MustCompile(re).FindAllStringSubmatch(text, -1) {
+			out = append(out, m[1])
+		}
+		return out
+	}
+	for _, tt := range []struct{ lang, file, re string }{
+		{"python", "../templates/python/functions/conformance/fixtures.py", `(?m)^def (\w+)\(`},
+		{"js", "../templates/node/functions/conformance/fixtures.js", `(?m)^exports\.(\w+) =`},
+	} {
+		src, err := os.ReadFile(tt.file)
+		require.NoError(t, err)
+		want := names(tt.re, string(src))
+		assert.ElementsMatch(t, []string{"echo", "context", "none", "fail", "sleep"}, want, "%s defines the five fixtures", tt.file)
+		assert.Equal(t, want, names(tt.re, block(tt.lang)), "docs/conformance.md's %s fixtures are those of %s", tt.lang, tt.file)
 	}
 }

@@ -28,7 +28,11 @@ import (
 //	sweep [ one object per payload with the fields of the line above ]
 //	runtime {startup_ms, peak_rss_bytes, peak_rss_mib, peak_threads, samples}
 //
-// For a sweep the top-level figures add up all payloads.
+// Every field is always there, so that a program can read a report without
+// guessing: target_rps, total and duration_s are null when the load did not
+// set them, histogram is [] when no call succeeded, sweep and runtime are
+// null when there was none. For a sweep the top-level figures add up all
+// payloads: payload lists their names ("1k,64k") and payload_bytes is null.
 func JSON(w io.Writer, rep *bench.Report) error {
 	out := jsonReport{
 		Target:      rep.Target,
@@ -36,13 +40,23 @@ func JSON(w io.Writer, rep *bench.Report) error {
 		Function:    rep.Function,
 		Concurrency: rep.Concurrency,
 		Connections: rep.Connections,
-		TargetRPS:   rep.TargetRPS,
-		Total:       rep.Total,
-		DurationS:   rep.Duration.Seconds(),
 		jsonResult:  toJSON(rep.Result),
+	}
+	if rep.TargetRPS > 0 {
+		out.TargetRPS = &rep.TargetRPS
+	}
+	if rep.Total > 0 {
+		out.Total = &rep.Total
+	}
+	if rep.Duration > 0 {
+		d := rep.Duration.Seconds()
+		out.DurationS = &d
 	}
 	for _, r := range rep.Sweep {
 		out.Sweep = append(out.Sweep, toJSON(r))
+	}
+	if len(rep.Sweep) > 0 {
+		out.PayloadBytes = nil
 	}
 	if rt := rep.Runtime; rt != nil {
 		out.Runtime = &jsonRuntime{
@@ -59,22 +73,22 @@ func JSON(w io.Writer, rep *bench.Report) error {
 }
 
 type jsonReport struct {
-	Target      string  `json:"target"`
-	Method      string  `json:"method"`
-	Function    string  `json:"function"`
-	Concurrency int     `json:"concurrency"`
-	Connections int     `json:"connections"`
-	TargetRPS   float64 `json:"target_rps,omitempty"`
-	Total       int     `json:"total,omitempty"`
-	DurationS   float64 `json:"duration_s,omitempty"`
+	Target      string   `json:"target"`
+	Method      string   `json:"method"`
+	Function    string   `json:"function"`
+	Concurrency int      `json:"concurrency"`
+	Connections int      `json:"connections"`
+	TargetRPS   *float64 `json:"target_rps"`
+	Total       *int     `json:"total"`
+	DurationS   *float64 `json:"duration_s"`
 	jsonResult
-	Sweep   []jsonResult `json:"sweep,omitempty"`
-	Runtime *jsonRuntime `json:"runtime,omitempty"`
+	Sweep   []jsonResult `json:"sweep"`
+	Runtime *jsonRuntime `json:"runtime"`
 }
 
 type jsonResult struct {
-	Payload      string            `json:"payload,omitempty"`
-	PayloadBytes int               `json:"payload_bytes"`
+	Payload      string            `json:"payload"`
+	PayloadBytes *int              `json:"payload_bytes"`
 	Requests     int64             `json:"requests"`
 	OK           int64             `json:"ok"`
 	Errors       int64             `json:"errors"`
@@ -83,7 +97,7 @@ type jsonResult struct {
 	ElapsedS     float64           `json:"elapsed_s"`
 	RPS          float64           `json:"rps"`
 	LatencyMS    jsonLatency       `json:"latency_ms"`
-	Histogram    []jsonBucket      `json:"histogram,omitempty"`
+	Histogram    []jsonBucket      `json:"histogram"`
 }
 
 type jsonLatency struct {
@@ -112,7 +126,7 @@ type jsonRuntime struct {
 func toJSON(r bench.Result) jsonResult {
 	j := jsonResult{
 		Payload:      r.Payload,
-		PayloadBytes: r.PayloadBytes,
+		PayloadBytes: &r.PayloadBytes,
 		Requests:     r.Requests,
 		OK:           r.OK,
 		Errors:       r.Errors,
@@ -125,6 +139,7 @@ func toJSON(r bench.Result) jsonResult {
 			P99: ms(r.Latency.P99), P999: ms(r.Latency.P999), Max: ms(r.Latency.Max),
 		},
 	}
+	j.Histogram = []jsonBucket{}
 	for _, b := range r.Histogram {
 		j.Histogram = append(j.Histogram, jsonBucket{LeMS: ms(b.UpTo), Count: b.Count})
 	}
@@ -170,7 +185,11 @@ func Text(w io.Writer, rep *bench.Report) error {
 	}
 	r := rep.Result
 	ew.printf("\nRequests %d (ok %d, errors %d) in %s\n", r.Requests, r.OK, r.Errors, r.Elapsed.Round(time.Millisecond))
-	ew.printf("Rate     %.1f calls/s\n", r.RPS)
+	if rep.TargetRPS > 0 {
+		ew.printf("Rate     %.1f calls/s (target %g calls/s)\n", r.RPS, rep.TargetRPS)
+	} else {
+		ew.printf("Rate     %.1f calls/s\n", r.RPS)
+	}
 	if r.OK > 0 {
 		l := r.Latency
 		ew.printf("\nLatency of successful calls")

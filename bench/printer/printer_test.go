@@ -44,14 +44,50 @@ func TestJSON(t *testing.T) {
 	assert.Equal(t, map[string]any{"min": 0.08, "mean": 0.9, "p50": 0.85, "p90": 1.2, "p99": 4.321, "p999": 12.0, "max": 15.0}, got["latency_ms"])
 	assert.Equal(t, map[string]any{"startup_ms": 42.0, "peak_rss_bytes": float64(15 << 20), "peak_rss_mib": 15.0, "peak_threads": 9.0, "samples": 5.0}, got["runtime"])
 	assert.Equal(t, 0.5, got["elapsed_s"])
-	assert.NotContains(t, got, "sweep")
+	assert.Equal(t, "1k", got["payload"])
+	assert.Equal(t, 1024.0, got["payload_bytes"])
+	assert.Equal(t, 1000.0, got["total"])
+	assert.Contains(t, got, "sweep")
+	assert.Nil(t, got["sweep"], "no sweep: null")
 
-	// Without a started runtime there is no runtime object.
+	// Without a started runtime the runtime object is null.
 	rep := report()
 	rep.Runtime = nil
 	buf.Reset()
 	require.NoError(t, printer.JSON(&buf, rep))
-	assert.NotContains(t, buf.String(), `"runtime"`)
+	require.NoError(t, json.Unmarshal(buf.Bytes(), &got))
+	assert.Contains(t, got, "runtime")
+	assert.Nil(t, got["runtime"])
+}
+
+// Every field is there whatever the run: a report with no successful call,
+// no target rate, no duration and the empty payload still has them, as
+// null or [] (a program reading it must not find fields missing).
+func TestJSONKeepsEveryField(t *testing.T) {
+	rep := &bench.Report{Target: "127.0.0.1:1", Method: "/openedge.Function/Call", Function: "fail", Concurrency: 1, Connections: 1, Total: 10,
+		Result: bench.Result{Requests: 10, Errors: 10, ErrorCodes: map[string]int64{"UNKNOWN": 10}, ErrorSamples: map[string]string{"UNKNOWN": "x"}, Elapsed: time.Second, RPS: 10}}
+	var buf bytes.Buffer
+	require.NoError(t, printer.JSON(&buf, rep))
+	var got map[string]json.RawMessage
+	require.NoError(t, json.Unmarshal(buf.Bytes(), &got))
+	for _, k := range []string{"target", "method", "function", "concurrency", "connections", "target_rps", "total", "duration_s",
+		"payload", "payload_bytes", "requests", "ok", "errors", "error_codes", "error_samples", "elapsed_s", "rps", "latency_ms", "histogram", "sweep", "runtime"} {
+		assert.Contains(t, got, k)
+	}
+	assert.JSONEq(t, `[]`, string(got["histogram"]), "no successful call: an empty histogram")
+	assert.JSONEq(t, `null`, string(got["target_rps"]))
+	assert.JSONEq(t, `null`, string(got["duration_s"]))
+	assert.JSONEq(t, `10`, string(got["total"]))
+	assert.JSONEq(t, `""`, string(got["payload"]))
+	assert.JSONEq(t, `0`, string(got["payload_bytes"]))
+
+	rep.Total, rep.Duration, rep.TargetRPS = 0, 1500*time.Millisecond, 250
+	buf.Reset()
+	require.NoError(t, printer.JSON(&buf, rep))
+	require.NoError(t, json.Unmarshal(buf.Bytes(), &got))
+	assert.JSONEq(t, `null`, string(got["total"]))
+	assert.JSONEq(t, `1.5`, string(got["duration_s"]))
+	assert.JSONEq(t, `250`, string(got["target_rps"]))
 }
 
 func TestJSONSweep(t *testing.T) {
@@ -70,6 +106,11 @@ func TestJSONSweep(t *testing.T) {
 	}
 	require.NoError(t, json.Unmarshal(buf.Bytes(), &got))
 	require.Len(t, got.Sweep, 2)
+	var top map[string]any
+	require.NoError(t, json.Unmarshal(buf.Bytes(), &top))
+	assert.Equal(t, "1k", top["payload"], "the top level names the sweep's payloads")
+	assert.Contains(t, top, "payload_bytes")
+	assert.Nil(t, top["payload_bytes"], "a sweep has no one size")
 	assert.Equal(t, "64k", got.Sweep[1].Payload)
 	assert.Equal(t, 65536, got.Sweep[1].PayloadBytes)
 	assert.EqualValues(t, 4, got.Sweep[1].Requests)
@@ -105,6 +146,7 @@ func TestText(t *testing.T) {
 	assert.Contains(t, buf.String(), "500 calls/s for 10s")
 	assert.Contains(t, buf.String(), "from each call's intended start")
 	assert.Contains(t, buf.String(), "Payload sweep")
+	assert.Contains(t, buf.String(), "Rate     2000.0 calls/s (target 500 calls/s)", "the rate kept, next to the rate asked for")
 }
 
 func TestViolations(t *testing.T) {

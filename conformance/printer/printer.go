@@ -57,7 +57,7 @@ func (p Text) Result(w io.Writer, r conformance.Result) {
 	if r.Status == conformance.Pass {
 		return
 	}
-	if r.Repro != "" {
+	if r.Repro != "" && (r.Status == conformance.Fail || r.Status == conformance.Warn) {
 		fmt.Fprintf(w, "      reproduce: %s\n", Escape(r.Repro))
 	}
 	if len(r.Output) > 0 {

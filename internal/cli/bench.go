@@ -1,9 +1,8 @@
 package cli
 
 import (
+	"context"
 	"fmt"
-	"io"
-	"os"
 	"strings"
 	"time"
 
@@ -15,8 +14,7 @@ import (
 	"github.com/oe-rt/oe-rt/internal/convention"
 )
 
-func init() { register(newBenchCmd) }
-
+// benchOptions are oe-rt bench's flags and arguments.
 type benchOptions struct {
 	cfg         bench.Config
 	address     string
@@ -24,14 +22,20 @@ type benchOptions struct {
 	payloadFile string
 	payloadSize string
 	format      string
+	output      string
 	assert      string
 	maxMsgSize  int64
 	tls         tlsFlags
 	schema      schemaFlags
 	launch      launchFlags
+
+	runtime []string // RUNTIME and its ARGS, when bench starts it
+
+	// Filled by check.
+	bounds []bench.Bound
 }
 
-func newBenchCmd(e *env) *cobra.Command {
+func newBenchCmd(e *env, runF func(context.Context, *benchOptions) error) *cobra.Command {
 	o := &benchOptions{cfg: bench.NewConfig(), maxMsgSize: convention.DefaultMaxMessageSize}
 	cmd := &cobra.Command{
 		Use:   "bench [flags] (--address HOST:PORT | RUNTIME [-- ARGS...])",
@@ -49,19 +53,33 @@ The load is -n calls, or calls for -z; with --rps the calls are paced at a
 fixed arrival rate and each call's latency counts from when it was due, so a
 runtime that stalls cannot hide it (coordinated omission). --payload-size
 with a list (1k,64k,1m) runs once per size. --assert holds the result to
-bounds for CI and exits 1 when one is broken.`,
-		Example: `  oe-rt bench --address 127.0.0.1:50051 -c 64 -n 100000
-  oe-rt bench --address 127.0.0.1:50051 -z 30s --rps 2000 --payload-size 1k
-  oe-rt bench --address 127.0.0.1:50051 --payload-size 1k,64k,1m --format json
+bounds for CI.
+
+Exit status: 0 when the run completed and every --assert bound holds; 1 when
+a bound is broken, the runtime could not be reached, or a started runtime
+exited; 2 for bad flags, a payload over the send limit, a RUNTIME that could
+not be started, a report that could not be written, or an interruption.`,
+		Example: `  oe-rt bench --address 127.0.0.1:50051 -c 64 -n 20000
+  oe-rt bench --address 127.0.0.1:50051 -z 3s --rps 2000 --payload-size 1k
+  oe-rt bench --address 127.0.0.1:50051 --payload-size 1k,64k,1m --format json -o bench.json
   oe-rt bench --assert 'p99<20ms,errors=0,rps>5000' ./bin/myruntime -- -c etc/openedge/service.yml`,
+		ValidArgsFunction: func(_ *cobra.Command, args []string, _ string) ([]cobra.Completion, cobra.ShellCompDirective) {
+			return nil, cobra.ShellCompDirectiveDefault // RUNTIME is a file; ARGS are the runtime's
+		},
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return runBench(cmd, e, o, args)
+			if err := o.check(cmd, args); err != nil {
+				return err
+			}
+			if runF != nil {
+				return runF(cmd.Context(), o)
+			}
+			return runBench(cmd.Context(), e, o)
 		},
 	}
 	f := cmd.Flags()
 	f.SortFlags = false
 	f.StringVar(&o.address, "address", "", "`host:port` of a running runtime to load (instead of starting RUNTIME)")
-	f.IntVarP(&o.cfg.Concurrency, "concurrency", "c", o.cfg.Concurrency, "number of concurrent callers")
+	f.IntVarP(&o.cfg.Concurrency, "concurrency", "c", o.cfg.Concurrency, "number of concurrent callers (at most the number of calls)")
 	f.IntVarP(&o.cfg.Total, "total", "n", o.cfg.Total, "number of calls (per payload); exclusive with -z")
 	f.DurationVarP(&o.cfg.Duration, "duration", "z", 0, "call for this long (per payload) instead of -n calls, e.g. 30s")
 	f.Float64Var(&o.cfg.RPS, "rps", 0, "fixed arrival rate in calls/s, latency measured from each call's intended start (0: as fast as the callers go)")
@@ -73,154 +91,216 @@ bounds for CI and exits 1 when one is broken.`,
 	f.StringVar(&o.payloadSize, "payload-size", "", "random payload of this many bytes (512, 1k, 1m), or a sweep: 1k,64k,1m")
 	f.DurationVar(&o.cfg.Timeout, "timeout", o.cfg.Timeout, "deadline of each call (0: none)")
 	f.DurationVar(&o.cfg.ConnectTimeout, "connect-timeout", o.cfg.ConnectTimeout, "how long to wait for the runtime to accept connections")
-	f.StringVar(&o.format, "format", "text", "output `format`: text or json")
+	f.StringVar(&o.format, "format", "text", "report `format`: text or json")
+	bindOutput(f, &o.output, "the report")
 	f.StringVar(&o.assert, "assert", "", "bounds to hold, e.g. 'p99<20ms,errors=0,rps>5000' (see docs/bench.md); exit 1 when one is broken")
-	f.Var(sizeValue{&o.maxMsgSize}, "max-msg-size", "largest message to send or receive, e.g. 4m or 4194304")
-	o.schema.add(f)
-	o.tls.add(f)
-	o.launch.add(f)
+	f.Var(sizeValue{&o.maxMsgSize}, "max-msg-size", "largest response accepted, e.g. 4m; requests may be up to 1.5x this plus 1k (a payload over that is refused)")
+	o.schema.bind(f)
+	o.tls.bind(f)
+	o.launch.bind(f)
+
+	completeFormats(cmd, formatText, formatJSON)
+	o.schema.complete(cmd)
+	o.tls.complete(cmd)
+	_ = cmd.RegisterFlagCompletionFunc("function", cobra.FixedCompletions([]cobra.Completion{"echo", "context", "none", "fail", "sleep"}, cobra.ShellCompDirectiveNoFileComp))
+	_ = cmd.RegisterFlagCompletionFunc("dir", cobra.FixedCompletions(nil, cobra.ShellCompDirectiveFilterDirs))
+	for _, n := range []string{"address", "concurrency", "total", "duration", "rps", "warmup", "connections", "payload", "payload-size", "timeout", "connect-timeout", "assert", "max-msg-size", "grace"} {
+		_ = cmd.RegisterFlagCompletionFunc(n, cobra.NoFileCompletions)
+	}
 	return cmd
 }
 
-func runBench(cmd *cobra.Command, e *env, o *benchOptions, args []string) error {
-	cfg := o.cfg
-	flags := cmd.Flags()
-	if o.format != "text" && o.format != "json" {
-		return usageError("--format %q: want text or json", o.format)
+// check checks the flags and arguments, one message per flag, and fills
+// o.runtime and o.bounds.
+func (o *benchOptions) check(cmd *cobra.Command, args []string) error {
+	fs := cmd.Flags()
+	cfg := &o.cfg
+	if err := oneOf(fs, "format", o.format, "text", "json"); err != nil {
+		return err
+	}
+	if err := o.schema.checkProfile(fs); err != nil {
+		return err
 	}
 	// -z replaces the default -n; both given is a mistake.
-	if flags.Changed("duration") {
-		if flags.Changed("total") {
-			return usageError("give -n (calls) or -z (duration), not both")
+	if fs.Changed("duration") {
+		if fs.Changed("total") {
+			return usageError("give -n/--total (calls) or -z/--duration (time), not both")
+		}
+		if err := positive(fs, "duration", cfg.Duration); err != nil {
+			return err
 		}
 		cfg.Total = 0
+	} else if err := atLeast(fs, "total", cfg.Total, 1); err != nil {
+		return err
 	}
-	if cfg.Duration < 0 || cfg.Warmup < 0 || cfg.Timeout < 0 || cfg.ConnectTimeout <= 0 {
-		return usageError("-z, --warmup and --timeout must not be negative, --connect-timeout must be positive")
+	if err := atLeast(fs, "concurrency", cfg.Concurrency, 1); err != nil {
+		return err
 	}
-	var bounds []bench.Bound
-	if flags.Changed("assert") {
+	if cfg.Total > 0 && cfg.Concurrency > cfg.Total && fs.Changed("concurrency") {
+		return usageError("%s %d is more than the %d calls of %s: at most %d callers can have a call in flight",
+			flagName(fs, "concurrency"), cfg.Concurrency, cfg.Total, flagName(fs, "total"), cfg.Total)
+	}
+	if err := atLeast(fs, "connections", cfg.Connections, 1); err != nil {
+		return err
+	}
+	if cfg.Connections > cfg.Concurrency {
+		return usageError("--connections %d is more than the %d callers of %s", cfg.Connections, cfg.Concurrency, flagName(fs, "concurrency"))
+	}
+	if err := finiteRate(fs, "rps", cfg.RPS); err != nil {
+		return err
+	}
+	for _, n := range []struct {
+		name string
+		d    time.Duration
+	}{{"warmup", cfg.Warmup}, {"timeout", cfg.Timeout}} {
+		if err := notNegative(fs, n.name, n.d); err != nil {
+			return err
+		}
+	}
+	if err := positive(fs, "connect-timeout", cfg.ConnectTimeout); err != nil {
+		return err
+	}
+	if cfg.Function == "" {
+		return usageError("--function must not be empty")
+	}
+	if fs.Changed("assert") {
 		var err error
-		if bounds, err = bench.ParseAssert(o.assert); err != nil {
+		if o.bounds, err = bench.ParseAssert(o.assert); err != nil {
 			return usageError("%w", err)
 		}
 	}
-	payloads, err := o.payloads(flags.Changed)
-	if err != nil {
+	if err := o.checkPayloads(fs); err != nil {
 		return err
 	}
-	cfg.Payloads = payloads
-	if cfg.Schema, err = o.schema.schema(cmd.Context()); err != nil {
-		return err
-	}
-	cfg.Dial.TLS = o.tls.config()
-	cfg.Dial.MaxMsgSize = int(o.maxMsgSize)
-
 	dash := cmd.ArgsLenAtDash()
 	switch {
 	case o.address != "" && len(args) > 0:
 		return usageError("give --address or a RUNTIME to start, not both")
 	case o.address != "":
-		cfg.Address = o.address
-		if o.launch.changed(flags.Changed) {
+		if err := checkAddress(o.address, "--address"); err != nil {
+			return err
+		}
+		if o.launch.changed(fs) {
 			return usageError("--dir and --grace apply to a RUNTIME that bench starts, not to --address")
 		}
-		for _, b := range bounds {
+		for _, b := range o.bounds {
 			if b.NeedsRuntime() {
 				return usageError("--assert %s needs a RUNTIME started by bench: bench cannot see the resources of a runtime at --address", b.Text)
 			}
 		}
 	case len(args) == 0 || dash == 0:
 		return usageError("nothing to load: give --address HOST:PORT or a RUNTIME to start")
+	case dash > 1 || (dash < 0 && len(args) > 1):
+		return usageError("unexpected argument %q after RUNTIME: a RUNTIME's arguments go after --", args[1])
 	default:
-		extra := args[1:]
-		if dash > 1 {
-			return usageError("unexpected argument %q before --: a RUNTIME's arguments go after --", args[1])
-		}
-		start, err := o.launch.starter(args[0], extra, o.schema.profile)
-		if err != nil {
+		if err := positive(fs, "grace", o.launch.grace); err != nil {
 			return err
 		}
-		cfg.Start = start
+		o.runtime = args
 	}
-	if err := cfg.Validate(); err != nil {
-		return usageError("%w", err)
-	}
+	return nil
+}
 
+// checkPayloads checks that at most one payload flag is given, and reads it.
+func (o *benchOptions) checkPayloads(fs *pflag.FlagSet) error {
+	var given []string
+	for _, n := range []string{"payload", "payload-file", "payload-size"} {
+		if fs.Changed(n) {
+			given = append(given, "--"+n)
+		}
+	}
+	if len(given) > 1 {
+		return usageError("%s are exclusive: give one", strings.Join(given, " and "))
+	}
+	switch {
+	case fs.Changed("payload"):
+		o.cfg.Payloads = []bench.Payload{bench.InlinePayload(o.payload)}
+	case fs.Changed("payload-file"):
+		p, err := bench.FilePayload(o.payloadFile)
+		if err != nil {
+			return usageError("--payload-file: %w", err)
+		}
+		o.cfg.Payloads = []bench.Payload{p}
+	case fs.Changed("payload-size"):
+		ps, err := bench.ParseSizes(o.payloadSize)
+		if err != nil {
+			return usageError("--payload-size: %w", err)
+		}
+		seen := map[int]bool{}
+		for _, p := range ps {
+			if seen[len(p.Data)] {
+				return usageError("--payload-size: size %s given twice", p.Name)
+			}
+			seen[len(p.Data)] = true
+		}
+		o.cfg.Payloads = ps
+	}
+	return nil
+}
+
+// config turns the checked options into the run's configuration.
+func (o *benchOptions) config(ctx context.Context) (bench.Config, error) {
+	cfg := o.cfg
+	var err error
+	if cfg.Schema, err = o.schema.schema(ctx, nil); err != nil {
+		return cfg, err
+	}
+	if cfg.Dial.TLS, err = o.tls.config(); err != nil {
+		return cfg, err
+	}
+	cfg.Dial.MaxMsgSize = int(o.maxMsgSize)
+	if len(o.runtime) > 0 {
+		cfg.Start = o.launch.starter(o.runtime[0], o.runtime[1:], o.schema.profile)
+	} else {
+		cfg.Address = o.address
+	}
+	return cfg, nil
+}
+
+func runBench(ctx context.Context, e *env, o *benchOptions) error {
+	cfg, err := o.config(ctx)
+	if err != nil {
+		return err
+	}
+	out, err := openOutput(o.output, e.stdout)
+	if err != nil {
+		return err
+	}
+	defer out.close()
 	var progress *printer.ProgressLine
 	if isTerminal(e.stderr) {
 		progress = printer.NewProgressLine(e.stderr)
 		cfg.Progress = progress.Update
 	}
-	rep, runErr := bench.Run(cmd.Context(), cfg)
+	rep, runErr := bench.Run(ctx, cfg)
 	if progress != nil {
 		progress.Clear()
 	}
 	if rep != nil {
-		write := printer.Text
-		if o.format == "json" {
-			write = printer.JSON
-		}
-		if err := write(e.stdout, rep); err != nil {
-			return &ExitError{Code: ExitFailure, Err: fmt.Errorf("write report: %w", err)}
+		if err := o.writeReport(out, rep); err != nil {
+			return err
 		}
 	}
 	if runErr != nil {
-		return &ExitError{Code: ExitFailure, Err: fmt.Errorf("bench: %w", runErr)}
+		return fmt.Errorf("bench: %w", runErr) // typed by bench: exitCode maps it
 	}
-	if vs := bench.Check(rep, bounds); len(vs) > 0 {
+	if vs := bench.Check(rep, o.bounds); len(vs) > 0 {
 		_ = printer.Violations(e.stderr, vs)
-		return &ExitError{Code: ExitFailure, Err: fmt.Errorf("%d of %d --assert bounds broken", len(vs), len(bounds))}
+		return failure(fmt.Errorf("%d of %d --assert bounds broken", len(vs), len(o.bounds)))
 	}
 	return nil
 }
 
-// payloads reads the one payload flag given, if any.
-func (o *benchOptions) payloads(changed func(string) bool) ([]bench.Payload, error) {
-	var given []string
-	for _, n := range []string{"payload", "payload-file", "payload-size"} {
-		if changed(n) {
-			given = append(given, "--"+n)
-		}
+// writeReport writes the report in --format.
+func (o *benchOptions) writeReport(out *output, rep *bench.Report) error {
+	write := printer.Text
+	if o.format == "json" {
+		write = printer.JSON
 	}
-	if len(given) > 1 {
-		return nil, usageError("%s are exclusive: give one", strings.Join(given, " and "))
+	if err := write(out, rep); err != nil {
+		return writeFailed("report", err)
 	}
-	switch {
-	case changed("payload"):
-		return []bench.Payload{bench.InlinePayload(o.payload)}, nil
-	case changed("payload-file"):
-		p, err := bench.FilePayload(o.payloadFile)
-		if err != nil {
-			return nil, usageError("--payload-file: %w", err)
-		}
-		return []bench.Payload{p}, nil
-	case changed("payload-size"):
-		ps, err := bench.ParseSizes(o.payloadSize)
-		if err != nil {
-			return nil, usageError("--payload-size: %w", err)
-		}
-		seen := map[int]bool{}
-		for _, p := range ps {
-			if seen[len(p.Data)] {
-				return nil, usageError("--payload-size: size %s given twice", p.Name)
-			}
-			seen[len(p.Data)] = true
-		}
-		return ps, nil
-	}
-	return nil, nil
-}
-
-// isTerminal reports whether w is a terminal (a character device), where a
-// progress line that redraws itself makes sense.
-func isTerminal(w io.Writer) bool {
-	f, ok := w.(*os.File)
-	if !ok {
-		return false
-	}
-	st, err := f.Stat()
-	return err == nil && st.Mode()&os.ModeCharDevice != 0
+	return writeFailed("report", out.close())
 }
 
 // launchFlags are the flags of a RUNTIME that bench starts.
@@ -229,11 +309,11 @@ type launchFlags struct {
 	grace time.Duration
 }
 
-func (l *launchFlags) add(fs *pflag.FlagSet) {
+func (l *launchFlags) bind(fs *pflag.FlagSet) {
 	fs.StringVar(&l.dir, "dir", "", "working `directory` of a RUNTIME that bench starts (default: the current one)")
 	fs.DurationVar(&l.grace, "grace", 10*time.Second, "how long a started RUNTIME may take to exit after SIGTERM before SIGKILL")
 }
 
-func (l *launchFlags) changed(changed func(string) bool) bool {
-	return changed("dir") || changed("grace")
+func (l *launchFlags) changed(fs *pflag.FlagSet) bool {
+	return fs.Changed("dir") || fs.Changed("grace")
 }

@@ -56,22 +56,39 @@ func runMain(args ...string) (code int, stdout, stderr string) {
 
 func TestBenchUsageErrors(t *testing.T) {
 	dir := t.TempDir()
+	writeFile(t, dir, "not-executable", "#!/bin/sh\nexit 0\n", 0o644)
 	for _, tc := range []struct {
 		args []string
 		want string
 	}{
 		{[]string{"bench"}, "nothing to load: give --address HOST:PORT or a RUNTIME"},
 		{[]string{"bench", "--address", "127.0.0.1:1", "./rt"}, "not both"},
-		{[]string{"bench", "--address", "127.0.0.1:1", "-c", "0"}, "concurrency must be at least 1"},
-		{[]string{"bench", "--address", "127.0.0.1:1", "--connections", "4", "-c", "2"}, "connections (4) cannot exceed concurrency (2)"},
-		{[]string{"bench", "--address", "127.0.0.1:1", "-n", "5", "-z", "1s"}, "give -n (calls) or -z (duration), not both"},
-		{[]string{"bench", "--address", "127.0.0.1:1", "-z", "-1s"}, "must not be negative"},
-		{[]string{"bench", "--address", "127.0.0.1:1", "--rps", "-5"}, "rps must not be negative"},
+		{[]string{"bench", "--address", "127.0.0.1:1", "-c", "0"}, "-c/--concurrency must be at least 1, got 0"},
+		{[]string{"bench", "--address", "127.0.0.1:1", "--connections", "4", "-c", "2"}, "--connections 4 is more than the 2 callers of -c/--concurrency"},
+		{[]string{"bench", "--address", "127.0.0.1:1", "-n", "5", "-z", "1s"}, "give -n/--total (calls) or -z/--duration (time), not both"},
+		{[]string{"bench", "--address", "127.0.0.1:1", "-z", "-1s"}, "-z/--duration must be positive, got -1s"},
+		{[]string{"bench", "--address", "127.0.0.1:1", "-z", "0s"}, "-z/--duration must be positive, got 0s"},
+		{[]string{"bench", "--address", "127.0.0.1:1", "-n", "0"}, "-n/--total must be at least 1, got 0"},
+		{[]string{"bench", "--address", "127.0.0.1:1", "--warmup", "-1s"}, "--warmup must not be negative, got -1s"},
+		{[]string{"bench", "--address", "127.0.0.1:1", "--timeout", "-1s"}, "--timeout must not be negative, got -1s"},
+		{[]string{"bench", "--address", "127.0.0.1:1", "--connect-timeout", "0s"}, "--connect-timeout must be positive, got 0s"},
+		{[]string{"bench", "--address", "127.0.0.1:1", "--rps", "-5"}, "--rps must be a finite number of calls per second, 0 or more, got -5"},
+		{[]string{"bench", "--address", "127.0.0.1:1", "--rps", "NaN"}, "--rps must be a finite number of calls per second, 0 or more, got NaN"},
+		{[]string{"bench", "--address", "127.0.0.1:1", "--rps", "Inf"}, "--rps must be a finite number of calls per second, 0 or more, got +Inf"},
+		{[]string{"bench", "--address", "127.0.0.1:1", "-c", "100000", "-n", "10"}, "-c/--concurrency 100000 is more than the 10 calls of -n/--total"},
+		{[]string{"bench", "--address", "nonsense"}, `--address "nonsense": missing port in address`},
+		{[]string{"bench", "--address", "127.0.0.1:1", "--cacert", filepath.Join(dir, "nope.pem")}, "read CA certificate: open " + filepath.Join(dir, "nope.pem")},
+		{[]string{"bench", "--address", "127.0.0.1:1", "--payload-size", "10m"}, "payload 10m: a request of 10485"},
+		{[]string{"bench", "--address", "127.0.0.1:1", "-o", filepath.Join(dir, "no", "such", "report")}, "-o/--output: open "},
+		{[]string{"bench", filepath.Join(dir, "no-such-runtime")}, "start runtime: "},
+		{[]string{"bench", dir}, "start runtime: "},
+		{[]string{"bench", filepath.Join(dir, "not-executable")}, "start runtime: "},
+		{[]string{"bench", "--grace", "0s", "./rt"}, "--grace must be positive, got 0s"},
 		{[]string{"bench", "--address", "127.0.0.1:1", "--format", "xml"}, `--format "xml": want text or json`},
 		{[]string{"bench", "--address", "127.0.0.1:1", "--assert", "p99<20"}, "p99 needs a unit"},
 		{[]string{"bench", "--address", "127.0.0.1:1", "--assert", "rss<50m"}, "needs a RUNTIME started by bench"},
 		{[]string{"bench", "--address", "127.0.0.1:1", "--payload", "x", "--payload-size", "1k"}, "--payload and --payload-size are exclusive"},
-		{[]string{"bench", "--address", "127.0.0.1:1", "--payload-size", "1q"}, `bad size "1q"`},
+		{[]string{"bench", "--address", "127.0.0.1:1", "--payload-size", "1q"}, `--payload-size: size "1q": want a number of bytes`},
 		{[]string{"bench", "--address", "127.0.0.1:1", "--payload-size", "1k,1024"}, "given twice"},
 		{[]string{"bench", "--address", "127.0.0.1:1", "--payload-file", filepath.Join(dir, "nope")}, "--payload-file: read payload"},
 		{[]string{"bench", "--address", "127.0.0.1:1", "--profile", "mqtt"}, `--profile "mqtt": want openedge or baetyl`},
@@ -80,6 +97,7 @@ func TestBenchUsageErrors(t *testing.T) {
 		{[]string{"bench", "--address", "127.0.0.1:1", "--bogus"}, "unknown flag: --bogus"},
 		{[]string{"bench", "--address", "127.0.0.1:1", "-c", "many"}, "invalid argument"},
 		{[]string{"bench", "./rt", "extra", "--", "-x"}, "a RUNTIME's arguments go after --"},
+		{[]string{"bench", "./rt", "extra"}, "a RUNTIME's arguments go after --"},
 	} {
 		t.Run(strings.Join(tc.args[1:], " "), func(t *testing.T) {
 			code, stdout, stderr := runMain(tc.args...)
@@ -160,7 +178,7 @@ func TestBenchUnreachable(t *testing.T) {
 func TestBenchDocsNameEveryFlag(t *testing.T) {
 	doc, err := os.ReadFile(filepath.Join("..", "..", "docs", "bench.md"))
 	require.NoError(t, err)
-	cmd := newBenchCmd(&env{})
+	cmd := newBenchCmd(&env{}, nil)
 	flags := map[string]bool{}
 	cmd.Flags().VisitAll(func(f *pflag.Flag) {
 		flags[f.Name] = true

@@ -1,24 +1,27 @@
 package cli
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"strings"
 	"time"
 	"unicode/utf8"
 
 	"github.com/spf13/cobra"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
 	"github.com/oe-rt/oe-rt/client"
 	"github.com/oe-rt/oe-rt/internal/convention"
 )
 
-func init() { register(newCallCmd) }
-
+// callOptions are oe-rt call's flags and arguments.
 type callOptions struct {
 	address    string
 	id         uint64
@@ -28,12 +31,21 @@ type callOptions struct {
 	timestamp  int64
 	timeout    time.Duration
 	maxMsgSize int64
+	format     string
 	output     string
 	tls        tlsFlags
 	schema     schemaFlags
+
+	function string
+	payload  string // the PAYLOAD argument as given
+	hasArg   bool   // PAYLOAD was given
+
+	// Filled by check.
+	addr    string
+	tlsConf *client.TLS
 }
 
-func newCallCmd(e *env) *cobra.Command {
+func newCallCmd(e *env, runF func(context.Context, *callOptions) error) *cobra.Command {
 	o := &callOptions{maxMsgSize: convention.DefaultMaxMessageSize}
 	cmd := &cobra.Command{
 		Use:   "call [flags] FUNCTION [PAYLOAD]",
@@ -43,16 +55,39 @@ func newCallCmd(e *env) *cobra.Command {
 PAYLOAD is sent as raw bytes: the argument itself, @FILE for a file's
 contents, or - for standard input; no payload sends an empty one. The
 address is --address, else the same environment variables serve reads.
-The raw response payload goes to standard output; with -o json the whole
-response message, the status and the latency. Any error exits non-zero with
-the gRPC code and message on standard error.`,
+When nothing listens there yet, call waits for the runtime, within
+--timeout, so that it can follow a runtime started in the background.
+
+The raw response payload goes to standard output (or -o FILE); with
+--format json the whole response message, the status and the latency.
+
+Exit status: 0 when the call returned OK; 1 when it did not, or no runtime
+answered within --timeout (the gRPC code and message go to standard error);
+2 for bad flags or arguments, a missing @FILE or TLS file, no address or a
+bad one, an output that could not be written, or an interruption.`,
 		Example: `  oe-rt call --address 127.0.0.1:50051 echo 'hello'
-  oe-rt call --address 127.0.0.1:50051 context '{"a":1}' --topic t --qos 1 -o json
-  oe-rt call --address 127.0.0.1:50051 echo @image.png > out.png
+  oe-rt call --address 127.0.0.1:50051 context '{"a":1}' --topic t --qos 1 --format json
+  oe-rt call --address 127.0.0.1:50051 echo @in.bin -o out.bin
   echo '{"ms":100}' | oe-rt call --address 127.0.0.1:50051 sleep -`,
 		Args: cobra.RangeArgs(1, 2),
+		ValidArgsFunction: func(_ *cobra.Command, args []string, _ string) ([]cobra.Completion, cobra.ShellCompDirective) {
+			if len(args) == 0 {
+				return []cobra.Completion{"echo", "context", "none", "fail", "sleep"}, cobra.ShellCompDirectiveNoFileComp
+			}
+			return nil, cobra.ShellCompDirectiveDefault
+		},
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return runCall(cmd, e, o, args)
+			o.function = args[0]
+			if len(args) > 1 {
+				o.payload, o.hasArg = args[1], true
+			}
+			if err := o.check(cmd); err != nil {
+				return err
+			}
+			if runF != nil {
+				return runF(cmd.Context(), o)
+			}
+			return runCall(cmd.Context(), e, o)
 		},
 	}
 	f := cmd.Flags()
@@ -62,15 +97,56 @@ the gRPC code and message on standard error.`,
 	f.StringVar(&o.topic, "topic", "", "message topic")
 	f.StringVar(&o.invokeID, "invoke-id", "", "FunctionInvokeID (default: a fresh random id)")
 	f.Int64Var(&o.timestamp, "timestamp", 0, "message Timestamp (baetyl profile only)")
-	f.DurationVar(&o.timeout, "timeout", 30*time.Second, "deadline of the call, as the function manager sets it")
-	f.Var(sizeValue{&o.maxMsgSize}, "max-msg-size", "largest message to send or receive, e.g. 4m or 4194304")
-	f.StringVarP(&o.output, "output", "o", "raw", "output `format`: raw (the payload) or json (message, status, latency)")
-	o.tls.add(f)
-	o.schema.add(f)
+	f.DurationVar(&o.timeout, "timeout", 30*time.Second, "deadline of the call, as the function manager sets it; a runtime not listening yet is waited for within it")
+	f.Var(sizeValue{&o.maxMsgSize}, "max-msg-size", "largest response accepted, e.g. 4m or 4194304; requests may be up to 1.5x this plus 1k, so that the runtime's own limit answers them")
+	f.StringVar(&o.format, "format", "raw", "output `format`: raw (the payload) or json (message, status, latency)")
+	bindOutput(f, &o.output, "the output")
+	o.tls.bind(f)
+	o.schema.bind(f)
+	completeFormats(cmd, formatRaw, formatJSON)
+	o.tls.complete(cmd)
+	o.schema.complete(cmd)
+	for _, n := range []string{"address", "id", "qos", "topic", "invoke-id", "timestamp", "timeout", "max-msg-size"} {
+		_ = cmd.RegisterFlagCompletionFunc(n, cobra.NoFileCompletions)
+	}
 	return cmd
 }
 
-// callResult is the -o json output.
+// check checks the options; every error is a usage error that names the
+// flag or argument at fault.
+func (o *callOptions) check(cmd *cobra.Command) error {
+	fs := cmd.Flags()
+	if err := oneOf(fs, "format", o.format, "raw", "json"); err != nil {
+		return err
+	}
+	if o.output == "raw" || o.output == "json" {
+		return usageError("-o/--output %q names the file to write the output to; for %s output use --format %s (for a file of that name, give ./%s)", o.output, o.output, o.output, o.output)
+	}
+	if err := positive(fs, "timeout", o.timeout); err != nil {
+		return err
+	}
+	if err := o.schema.checkProfile(fs); err != nil {
+		return err
+	}
+	o.addr = o.address
+	from := "--address"
+	if o.addr == "" {
+		var name string
+		o.addr, name = convention.Lookup(convention.AddressEnv, nil)
+		from = "$" + name
+	}
+	if o.addr == "" {
+		return usageError("no address: pass --address or set %s", strings.Join(convention.AddressEnv, ", "))
+	}
+	if err := checkAddress(o.addr, from); err != nil {
+		return err
+	}
+	var err error
+	o.tlsConf, err = o.tls.config()
+	return err
+}
+
+// callResult is the --format json output.
 type callResult struct {
 	Function  string         `json:"function"`
 	Address   string         `json:"address"`
@@ -107,25 +183,12 @@ type jsonMessage struct {
 	PayloadBytes     int    `json:"payload_bytes"`
 }
 
-func runCall(cmd *cobra.Command, e *env, o *callOptions, args []string) error {
-	if o.output != "raw" && o.output != "json" {
-		return usageError("--output %q: want raw or json", o.output)
-	}
-	if o.timeout <= 0 {
-		return usageError("--timeout must be positive")
-	}
-	addr := o.address
-	if addr == "" {
-		addr, _ = convention.Lookup(convention.AddressEnv, nil)
-	}
-	if addr == "" {
-		return usageError("no address: pass --address or set %s", strings.Join(convention.AddressEnv, ", "))
-	}
-	payload, err := readPayload(args, e.stdin)
+func runCall(ctx context.Context, e *env, o *callOptions) error {
+	payload, err := o.readPayload(e.stdin)
 	if err != nil {
 		return err
 	}
-	schema, err := o.schema.schema(cmd.Context())
+	schema, err := o.schema.schema(ctx, nil)
 	if err != nil {
 		return err
 	}
@@ -136,42 +199,84 @@ func runCall(cmd *cobra.Command, e *env, o *callOptions, args []string) error {
 	if invokeID == "" {
 		invokeID = newInvokeID()
 	}
-	conn, err := client.Dial(addr, client.Options{TLS: o.tls.config(), MaxMsgSize: int(o.maxMsgSize)})
+	out, err := openOutput(o.output, e.stdout)
+	if err != nil {
+		return err
+	}
+	defer out.close()
+	conn, err := client.Dial(o.addr, client.Options{TLS: o.tlsConf, MaxMsgSize: int(o.maxMsgSize)})
 	if err != nil {
 		return usageError("%w", err)
 	}
 	defer conn.Close()
-	req := &client.Message{ID: o.id, QOS: o.qos, Topic: o.topic, Payload: payload, Timestamp: o.timestamp, FunctionName: args[0], FunctionInvokeID: invokeID}
-	ctx, cancel := contextWithTimeout(cmd, o.timeout)
+	req := &client.Message{ID: o.id, QOS: o.qos, Topic: o.topic, Payload: payload, Timestamp: o.timestamp, FunctionName: o.function, FunctionInvokeID: invokeID}
+	ctx, cancel := context.WithTimeout(ctx, o.timeout)
 	defer cancel()
 	start := time.Now()
-	res, callErr := client.New(conn, schema).Call(ctx, req)
+	var res *client.Message
+	callErr := waitListening(ctx, o.addr, o.timeout)
+	if callErr == nil {
+		res, callErr = client.New(conn, schema).Call(ctx, req)
+	}
 	latency := time.Since(start)
 	st := status.Convert(callErr)
-	if o.output == "json" {
-		out := callResult{
-			Function: args[0], Address: addr,
-			Status:    callStatus{Code: codeName(st.Code()), Message: st.Message()},
+	if o.format == "json" {
+		r := callResult{
+			Function: o.function, Address: o.addr,
+			Status:    callStatus{Code: client.CodeName(st.Code()), Message: st.Message()},
 			LatencyMS: float64(latency.Microseconds()) / 1000,
 			Request:   jsonMessageReq{ID: req.ID, QOS: req.QOS, Topic: req.Topic, FunctionInvokeID: invokeID, PayloadBytes: len(payload)},
 		}
 		if res != nil {
-			out.Response = toJSONMessage(res)
+			r.Response = toJSONMessage(res)
 		}
-		enc := json.NewEncoder(e.stdout)
+		enc := json.NewEncoder(out)
 		enc.SetIndent("", "  ")
-		if err := enc.Encode(out); err != nil {
-			return err
+		if err := enc.Encode(r); err != nil {
+			return writeFailed("output", err)
 		}
 	} else if callErr == nil {
-		if _, err := e.stdout.Write(res.Payload); err != nil {
-			return err
+		if _, err := out.Write(res.Payload); err != nil {
+			return writeFailed("output", err)
 		}
 	}
+	if err := out.close(); err != nil {
+		return writeFailed("output", err)
+	}
 	if callErr != nil {
-		return &ExitError{Code: ExitFailure, Err: fmt.Errorf("call %q at %s: %s: %s", args[0], addr, codeName(st.Code()), st.Message())}
+		return failure(fmt.Errorf("call %q at %s: %s: %s", o.function, o.addr, client.CodeName(st.Code()), st.Message()))
 	}
 	return nil
+}
+
+// waitListening waits, polling every 20ms, until something accepts TCP
+// connections at addr, at most until ctx is done: a runtime started a
+// moment before (in the background, by a script) is waited for, the way
+// gRPC's wait-for-ready would, while a runtime that is up but refuses the
+// handshake (TLS against plaintext) still fails at once with the
+// handshake's error. It returns an UNAVAILABLE status error.
+func waitListening(ctx context.Context, addr string, timeout time.Duration) error {
+	hp := convention.HostPort(addr)
+	var last error
+	for {
+		var d net.Dialer
+		c, err := d.DialContext(ctx, "tcp", hp)
+		if err == nil {
+			c.Close()
+			return nil
+		}
+		var ne net.Error
+		if last == nil || !errors.As(err, &ne) || !ne.Timeout() {
+			last = err // rather a refusal than the dial the deadline cut short
+		}
+		t := time.NewTimer(20 * time.Millisecond)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return status.Errorf(codes.Unavailable, "nothing accepted a connection within --timeout %s: %v", timeout, last)
+		case <-t.C:
+		}
+	}
 }
 
 func toJSONMessage(m *client.Message) *jsonMessage {
@@ -184,23 +289,23 @@ func toJSONMessage(m *client.Message) *jsonMessage {
 	return j
 }
 
-// readPayload reads the payload argument: text, @FILE or - for stdin.
-func readPayload(args []string, stdin io.Reader) ([]byte, error) {
-	if len(args) < 2 {
+// readPayload reads the PAYLOAD argument: text, @FILE or - for stdin.
+func (o *callOptions) readPayload(stdin io.Reader) ([]byte, error) {
+	if !o.hasArg {
 		return nil, nil
 	}
-	p := args[1]
+	p := o.payload
 	switch {
 	case p == "-":
 		b, err := io.ReadAll(stdin)
 		if err != nil {
-			return nil, fmt.Errorf("read payload from standard input: %w", err)
+			return nil, usageError("read PAYLOAD from standard input: %w", err)
 		}
 		return b, nil
 	case strings.HasPrefix(p, "@"):
 		b, err := os.ReadFile(p[1:])
 		if err != nil {
-			return nil, usageError("read payload: %w", err)
+			return nil, usageError("read PAYLOAD: %w", err)
 		}
 		return b, nil
 	}

@@ -3,17 +3,21 @@ package cli
 import (
 	"encoding/hex"
 	"encoding/json"
+	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/oe-rt/oe-rt/internal/launch"
 	"github.com/oe-rt/oe-rt/internal/testcert"
 )
 
-// callJSON is the -o json output of oe-rt call.
+// callJSON is the --format json output of oe-rt call.
 type callJSON struct {
 	Function  string  `json:"function"`
 	Address   string  `json:"address"`
@@ -45,7 +49,7 @@ type callJSON struct {
 func decodeCall(t *testing.T, r oeResult) callJSON {
 	t.Helper()
 	var out callJSON
-	require.NoError(t, json.Unmarshal([]byte(r.stdout), &out), "-o json output: %s (stderr: %s)", r.stdout, r.stderr)
+	require.NoError(t, json.Unmarshal([]byte(r.stdout), &out), "--format json output: %s (stderr: %s)", r.stdout, r.stderr)
 	return out
 }
 
@@ -80,7 +84,7 @@ func TestCallFlags(t *testing.T) {
 		assert.Equal(t, binary, r.stdout)
 	})
 	t.Run("--id --qos --topic --invoke-id", func(t *testing.T) {
-		r := oe(t, nil, nil, "call", "--address", addr, "--id", "18446744073709551615", "--qos", "1", "--topic", "a/b", "--invoke-id", "inv-9", "-o", "json", "context", "{}")
+		r := oe(t, nil, nil, "call", "--address", addr, "--id", "18446744073709551615", "--qos", "1", "--topic", "a/b", "--invoke-id", "inv-9", "--format", "json", "context", "{}")
 		require.Equal(t, 0, r.code, r.stderr)
 		out := decodeCall(t, r)
 		require.NotNil(t, out.Response)
@@ -103,9 +107,9 @@ func TestCallFlags(t *testing.T) {
 		}
 		assert.Len(t, seen, 3)
 	})
-	t.Run("-o json", func(t *testing.T) {
+	t.Run("--format json", func(t *testing.T) {
 		notUTF8 := "\xff\xfe\n x" // an argument cannot hold NUL
-		r := oe(t, nil, nil, "call", "--address", addr, "--id", "5", "--topic", "t", "-o", "json", "echo", notUTF8)
+		r := oe(t, nil, nil, "call", "--address", addr, "--id", "5", "--topic", "t", "--format", "json", "echo", notUTF8)
 		require.Equal(t, 0, r.code, r.stderr)
 		out := decodeCall(t, r)
 		assert.Equal(t, "echo", out.Function)
@@ -129,8 +133,8 @@ func TestCallFlags(t *testing.T) {
 		assert.Equal(t, hex.EncodeToString([]byte(notUTF8)), out.Response.PayloadHex)
 		assert.Equal(t, len(notUTF8), out.Response.PayloadBytes)
 	})
-	t.Run("-o json of a failed call", func(t *testing.T) {
-		r := oe(t, nil, nil, "call", "--address", addr, "-o", "json", "fail")
+	t.Run("--format json of a failed call", func(t *testing.T) {
+		r := oe(t, nil, nil, "call", "--address", addr, "--format", "json", "fail")
 		assert.Equal(t, 1, r.code)
 		out := decodeCall(t, r)
 		assert.Equal(t, "UNKNOWN", out.Status.Code)
@@ -180,12 +184,21 @@ func TestCallFlags(t *testing.T) {
 		assert.Equal(t, "baetyl first", r.stdout)
 	})
 	t.Run("unreachable runtime", func(t *testing.T) {
-		r := oe(t, nil, nil, "call", "--address", "127.0.0.1:1", "--timeout", "5s", "echo")
+		r := oe(t, nil, nil, "call", "--address", "127.0.0.1:1", "--timeout", "500ms", "echo")
 		assert.Equal(t, 1, r.code)
-		assert.Contains(t, r.stderr, "UNAVAILABLE")
+		assert.Contains(t, r.stderr, `call "echo" at 127.0.0.1:1: UNAVAILABLE: nothing accepted a connection within --timeout 500ms: dial tcp 127.0.0.1:1: connect: connection refused`)
+	})
+	t.Run("-o FILE", func(t *testing.T) {
+		out := filepath.Join(dir, "out.bin")
+		r := oe(t, nil, nil, "call", "--address", addr, "-o", out, "echo", "\xff\xfe\n x")
+		assert.Equal(t, 0, r.code, r.stderr)
+		assert.Empty(t, r.stdout)
+		b, err := os.ReadFile(out)
+		require.NoError(t, err)
+		assert.Equal(t, "\xff\xfe\n x", string(b))
 	})
 	t.Run("--profile baetyl --timestamp", func(t *testing.T) {
-		r := oe(t, nil, nil, "call", "--address", addr, "--profile", "baetyl", "--timestamp", "-77", "-o", "json", "echo", "b")
+		r := oe(t, nil, nil, "call", "--address", addr, "--profile", "baetyl", "--timestamp", "-77", "--format", "json", "echo", "b")
 		require.Equal(t, 0, r.code, r.stderr)
 		out := decodeCall(t, r)
 		require.NotNil(t, out.Response)
@@ -219,7 +232,7 @@ message FunctionMessage {
 		r = oe(t, nil, nil, "call", "--address", addr, "--proto", two, "echo")
 		assert.Equal(t, 2, r.code)
 		assert.Contains(t, r.stderr, "has 2 services (baetyl.Function, baetyl.Other): choose one with --service")
-		r = oe(t, nil, nil, "call", "--address", addr, "--proto", two, "--service", "baetyl.Function", "--timestamp", "5", "-o", "json", "echo", "x")
+		r = oe(t, nil, nil, "call", "--address", addr, "--proto", two, "--service", "baetyl.Function", "--timestamp", "5", "--format", "json", "echo", "x")
 		require.Equal(t, 0, r.code, r.stderr)
 		out := decodeCall(t, r)
 		require.NotNil(t, out.Response)
@@ -270,6 +283,7 @@ func TestCallTLS(t *testing.T) {
 					} else {
 						assert.Equal(t, 1, r.code, "must be refused")
 						assert.Contains(t, r.stderr, "UNAVAILABLE")
+						assert.NotContains(t, r.stderr, "nothing accepted a connection", "a refused handshake is not waited out like a runtime not yet listening")
 						assert.Empty(t, r.stdout)
 					}
 				})
@@ -291,6 +305,29 @@ func TestCallTLS(t *testing.T) {
 	})
 }
 
+// The README's by-hand example: a runtime started in the background and
+// called at once. call waits, within --timeout, for the runtime to listen.
+func TestCallWaitsForARuntimeStartingLate(t *testing.T) {
+	addr, err := launch.FreePort()
+	require.NoError(t, err)
+	done := make(chan oeResult, 1)
+	go func() { done <- oe(t, nil, nil, "call", "--address", addr, "--timeout", "20s", "echo", "late") }()
+	time.Sleep(700 * time.Millisecond) // the call is waiting by now
+	select {
+	case r := <-done:
+		t.Fatalf("call ended before any runtime listened: %+v", r)
+	default:
+	}
+	startServe(t, serveSpec{addr: addr})
+	select {
+	case r := <-done:
+		assert.Equal(t, 0, r.code, r.stderr)
+		assert.Equal(t, "late", r.stdout)
+	case <-time.After(commandTimeout):
+		t.Fatal("call did not finish")
+	}
+}
+
 // TestCallUsageErrors: wrong flags and arguments exit 2 with a message, and
 // never with a stack trace (oe checks that).
 func TestCallUsageErrors(t *testing.T) {
@@ -303,14 +340,20 @@ func TestCallUsageErrors(t *testing.T) {
 		{[]string{"call"}, nil, "accepts between 1 and 2 arg(s), received 0"},
 		{[]string{"call", "--address", "127.0.0.1:1", "echo", "a", "b"}, nil, "accepts between 1 and 2 arg(s), received 3"},
 		{[]string{"call", "echo"}, nil, "no address: pass --address or set BAETYL_SERVICE_INSTANCE_ADDRESS"},
-		{[]string{"call", "--address", "127.0.0.1:1", "echo", "@" + dir + "/nope"}, nil, "read payload"},
-		{[]string{"call", "--address", "127.0.0.1:1", "-o", "yaml", "echo"}, nil, `--output "yaml": want raw or json`},
+		{[]string{"call", "--address", "127.0.0.1:1", "echo", "@" + dir + "/nope"}, nil, "read PAYLOAD: open " + dir + "/nope: no such file"},
+		{[]string{"call", "--address", "127.0.0.1:1", "--format", "yaml", "echo"}, nil, `--format "yaml": want raw or json`},
+		{[]string{"call", "--address", "127.0.0.1:1", "-o", "json", "echo"}, nil, `-o/--output "json" names the file to write the output to; for json output use --format json`},
+		{[]string{"call", "--address", "127.0.0.1:1", "-o", dir + "/no/such/dir/out", "echo"}, nil, "-o/--output: open " + dir + "/no/such/dir/out"},
+		{[]string{"call", "--address", "nonsense", "echo"}, nil, `--address "nonsense": missing port in address: want host:port`},
+		{[]string{"call", "--address", "127.0.0.1:99999", "echo"}, nil, `--address "127.0.0.1:99999": port "99999": want a number from 1 to 65535`},
+		{[]string{"call", "--address", "http://127.0.0.1:1", "echo"}, nil, `--address "http://127.0.0.1:1": unsupported scheme "http"`},
+		{[]string{"call", "echo"}, []string{"OPENEDGE_SERVICE_ADDRESS=localhost"}, `$OPENEDGE_SERVICE_ADDRESS "localhost": missing port in address`},
 		{[]string{"call", "--address", "127.0.0.1:1", "--max-msg-size", "huge", "echo"}, nil, `invalid argument "huge" for "--max-msg-size"`},
 		{[]string{"call", "--address", "127.0.0.1:1", "--max-msg-size", "0", "echo"}, nil, "must be positive"},
 		{[]string{"call", "--address", "127.0.0.1:1", "--qos", "-1", "echo"}, nil, `invalid argument "-1" for "--qos"`},
 		{[]string{"call", "--address", "127.0.0.1:1", "--id", "x", "echo"}, nil, `invalid argument "x" for "--id"`},
 		{[]string{"call", "--address", "127.0.0.1:1", "--timeout", "soon", "echo"}, nil, `invalid argument "soon" for "--timeout"`},
-		{[]string{"call", "--address", "127.0.0.1:1", "--timeout", "0s", "echo"}, nil, "--timeout must be positive"},
+		{[]string{"call", "--address", "127.0.0.1:1", "--timeout", "0s", "echo"}, nil, "--timeout must be positive, got 0s"},
 		{[]string{"call", "--address", "127.0.0.1:1", "--profile", "mqtt", "echo"}, nil, `--profile "mqtt": want openedge or baetyl`},
 		{[]string{"call", "--address", "127.0.0.1:1", "--timestamp", "5", "echo"}, nil, "--timestamp needs a schema with Timestamp (--profile baetyl)"},
 		{[]string{"call", "--address", "127.0.0.1:1", "--service", "openedge.Function", "echo"}, nil, "--service needs --proto"},

@@ -2,27 +2,30 @@ package cli
 
 import (
 	"bytes"
+	"context"
+	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
 	"sync"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/oe-rt/oe-rt/conformance"
 	"github.com/oe-rt/oe-rt/conformance/printer"
+	"github.com/oe-rt/oe-rt/internal/convention"
 	"github.com/oe-rt/oe-rt/internal/launch"
+	"github.com/oe-rt/oe-rt/internal/shellquote"
 )
 
-func init() { register(newConformCmd) }
-
+// conformOptions are oe-rt conform's flags and arguments.
 type conformOptions struct {
 	cfg          *conformance.Config
-	profile      string
-	proto        string
-	service      string
+	schema       schemaFlags
 	functions    []string
 	run, skip    []string
 	list         bool
@@ -35,9 +38,11 @@ type conformOptions struct {
 	verbose      bool
 	limitMemory  int64
 	limitThreads int
+
+	command []string // RUNTIME and its ARGS; empty: the reference runtime
 }
 
-func newConformCmd(e *env) *cobra.Command {
+func newConformCmd(e *env, runF func(context.Context, *conformOptions) error) *cobra.Command {
 	o := &conformOptions{cfg: conformance.NewConfig()}
 	cmd := &cobra.Command{
 		Use:   "conform [flags] [RUNTIME [-- ARGS...]]",
@@ -51,7 +56,8 @@ The runtime must serve the fixture functions echo, context, none, fail and
 sleep (see docs/conformance.md); checks that need a missing one are skipped.
 
 Exit status: 0 when every MUST check passed (with --strict, every SHOULD
-too), 1 when not, 2 for usage errors or when the harness could not run.
+too), 1 when not, 2 for usage errors, when the harness could not run, when
+a report could not be written, or when interrupted (SIGINT, SIGTERM).
 With --baseline the exit status follows the verdict against the baseline:
 only regressions, new checks and checks that did not run fail the run.`,
 		Example: `  oe-rt conform
@@ -64,18 +70,32 @@ only regressions, new checks and checks that did not run fail the run.`,
   oe-rt conform --update-baseline conform-baseline.json ./bin/myruntime   # once: record today's state
   oe-rt conform --baseline conform-baseline.json ./bin/myruntime          # in CI: fail on regressions only
   oe-rt conform --repeat 5 ./bin/myruntime                                 # find flaky checks`,
+		ValidArgsFunction: func(_ *cobra.Command, args []string, _ string) ([]cobra.Completion, cobra.ShellCompDirective) {
+			return nil, cobra.ShellCompDirectiveDefault // RUNTIME is a file; ARGS are the runtime's
+		},
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return runConform(cmd, e, o, args)
+			if err := o.check(cmd, args); err != nil {
+				return err
+			}
+			if runF != nil {
+				return runF(cmd.Context(), o)
+			}
+			return runConform(cmd.Context(), e, o)
 		},
 	}
 	cmd.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
-		return usageError("%w\nThe runtime's own flags go after --: oe-rt conform [flags] RUNTIME -- ARGS...\nRun 'oe-rt conform --help' for usage.", err)
+		// An unknown flag after RUNTIME is most likely the runtime's own.
+		var ne *pflag.NotExistError
+		if errors.As(err, &ne) {
+			return usageError("%w\nThe runtime's own flags go after --: oe-rt conform [flags] RUNTIME -- ARGS...\nRun 'oe-rt conform --help' for usage.", err)
+		}
+		return flagError(c, err)
 	})
 	f := cmd.Flags()
-	f.StringVar(&o.profile, "profile", "openedge", "`profile`: openedge (OPENEDGE_SERVICE_ADDRESS, openedge.Function) or baetyl (BAETYL_SERVICE_INSTANCE_ADDRESS, baetyl.Function)")
-	f.StringVar(&o.proto, "proto", "", "the runtime's own .proto `file`, parsed at run time")
-	f.StringVar(&o.service, "service", "", "the service to call, e.g. acme.Function: from --proto, or else from the runtime's server reflection")
-	f.StringArrayVar(&o.cfg.Env, "env", nil, "add `K=V` to the runtime's environment (repeatable)")
+	f.StringVar(&o.schema.profile, "profile", "openedge", "`profile`: openedge (OPENEDGE_SERVICE_ADDRESS, openedge.Function) or baetyl (BAETYL_SERVICE_INSTANCE_ADDRESS, baetyl.Function)")
+	f.StringVar(&o.schema.proto, "proto", "", "the runtime's own .proto `file`, parsed at run time")
+	f.StringVar(&o.schema.service, "service", "", "the service to call, e.g. acme.Function: from --proto, or else from the runtime's server reflection")
+	f.StringArrayVar(&o.cfg.Env, "env", nil, "add `K=V` to the runtime's environment (repeatable; not the address and name variables, which the harness sets)")
 	f.StringVar(&o.cfg.Dir, "dir", "", "working `directory` of the runtime")
 	f.DurationVar(&o.cfg.StartTimeout, "start-timeout", o.cfg.StartTimeout, "how long the runtime may take to answer its first call")
 	f.DurationVar(&o.cfg.Grace, "grace", o.cfg.Grace, "how long the runtime may take to exit after SIGTERM")
@@ -86,89 +106,185 @@ only regressions, new checks and checks that did not run fail the run.`,
 	f.BoolVar(&o.list, "list", false, "print the check catalog and exit")
 	f.StringVar(&o.explain, "explain", "", "print the page of check `ID` (its rule, why it exists, how it is measured, how to fix it) and exit")
 	f.StringVar(&o.format, "format", "text", "report `format`: text, json or junit")
-	f.StringVarP(&o.output, "output", "o", "", "write the report to `FILE` instead of standard output")
+	bindOutput(f, &o.output, "the report")
 	f.StringVar(&o.junit, "junit", "", "also write a JUnit report to `FILE`")
-	f.BoolVarP(&o.verbose, "verbose", "v", false, "log what the harness does to standard error")
-	f.Var(sizeValue{&o.limitMemory}, "limit-memory", "also enforce this memory limit with a cgroup, e.g. 50M (where the machine allows)")
+	f.BoolVarP(&o.verbose, "verbose", "v", false, "log the harness's steps (runtime started, each check's result) to standard error")
+	f.Var(sizeValue{&o.limitMemory}, "limit-memory", "also enforce this memory limit with a cgroup, e.g. 50m (where the machine allows)")
 	f.IntVar(&o.limitThreads, "limit-threads", 0, "also enforce this thread limit with a cgroup, e.g. 20 (where the machine allows)")
 	f.StringVar(&o.baseline, "baseline", "", "judge the run against an earlier JSON report `FILE`: fail only on regressions, list known failures")
 	f.StringVar(&o.update, "update-baseline", "", "write this run's JSON report to `FILE`, as the baseline for later runs")
 	f.IntVar(&o.cfg.Repeat, "repeat", 1, "run the suite `N` times, with fresh instances each time, and report flaky checks")
 	cmd.AddCommand(newReferenceCmd())
+
+	completeFormats(cmd, formatText, formatJSON, formatJUnit)
+	o.schema.complete(cmd)
+	_ = cmd.RegisterFlagCompletionFunc("run", completeList(checkSelectors))
+	_ = cmd.RegisterFlagCompletionFunc("skip", completeList(checkSelectors))
+	_ = cmd.RegisterFlagCompletionFunc("dir", cobra.FixedCompletions(nil, cobra.ShellCompDirectiveFilterDirs))
+	_ = cmd.RegisterFlagCompletionFunc("function", func(*cobra.Command, []string, string) ([]cobra.Completion, cobra.ShellCompDirective) {
+		var out []cobra.Completion
+		for _, r := range conformance.Roles {
+			out = append(out, r+"=")
+		}
+		return out, cobra.ShellCompDirectiveNoFileComp | cobra.ShellCompDirectiveNoSpace
+	})
+	_ = cmd.RegisterFlagCompletionFunc("env", func(*cobra.Command, []string, string) ([]cobra.Completion, cobra.ShellCompDirective) {
+		return nil, cobra.ShellCompDirectiveNoFileComp | cobra.ShellCompDirectiveNoSpace
+	})
+	for _, n := range []string{"start-timeout", "grace", "limit-memory", "limit-threads"} {
+		_ = cmd.RegisterFlagCompletionFunc(n, cobra.NoFileCompletions)
+	}
 	return cmd
 }
 
-func runConform(cmd *cobra.Command, e *env, o *conformOptions, args []string) error {
+// reservedEnv are the variables the harness sets itself: a runtime must
+// read the address and name it is given, so --env cannot replace them.
+var reservedEnv = append(append([]string{}, convention.AddressEnv...), convention.NameEnv...)
+
+// check checks the flags and arguments and fills o.command; every error is
+// a usage error that names the flag or argument at fault.
+func (o *conformOptions) check(cmd *cobra.Command, args []string) error {
+	fs := cmd.Flags()
 	if o.list {
-		return printCatalog(e.stdout)
+		if len(args) > 0 {
+			return usageError("--list takes no RUNTIME")
+		}
+		return nil
 	}
 	if o.explain != "" {
-		page, err := conformance.Explain(o.explain, o.cfg)
-		if err != nil {
-			return usageError("--explain: %w", err)
+		if len(args) > 0 {
+			return usageError("--explain takes no RUNTIME")
 		}
-		_, err = io.WriteString(e.stdout, page)
+		return nil
+	}
+	if err := atLeast(fs, "repeat", o.cfg.Repeat, 1); err != nil {
 		return err
 	}
-	cfg := o.cfg
-	switch o.format {
-	case "text", "json", "junit":
-	default:
-		return usageError("--format %q: want text, json or junit", o.format)
-	}
-	self, err := os.Executable()
-	if err != nil {
-		return usageError("find oe-rt's own executable: %w", err)
-	}
-	cfg.Reference = []string{self, "conform", referenceCmd}
-	dash := cmd.ArgsLenAtDash()
-	switch {
-	case dash == 0:
-		return usageError("ARGS after -- need a RUNTIME before it")
-	case len(args) == 0:
-		cfg.Command = []string{self, "serve", "--log-level", "warn"}
-	case dash < 0 && len(args) > 1:
-		return usageError("put the runtime's arguments after --: oe-rt conform %s -- %s", args[0], strings.Join(args[1:], " "))
-	default:
-		cfg.Command = args
-	}
-	cfg.Profile = conformance.Profile(o.profile)
-	// --service without --proto: the descriptor comes from the runtime's
-	// server reflection once it is up.
-	sf := schemaFlags{profile: o.profile, proto: o.proto, service: o.service}
-	if o.proto == "" {
-		sf.service = ""
-		cfg.Service = o.service
-	}
-	schema, err := sf.schema(cmd.Context())
-	if err != nil {
+	if err := oneOf(fs, "format", o.format, "text", "json", "junit"); err != nil {
 		return err
 	}
-	if o.proto != "" {
-		cfg.Schema = schema
-		cfg.ProtoFile = o.proto
+	if err := o.schema.checkProfile(fs); err != nil {
+		return err
 	}
-	cfg.Functions = map[string]string{}
+	if err := positive(fs, "start-timeout", o.cfg.StartTimeout); err != nil {
+		return err
+	}
+	if err := positive(fs, "grace", o.cfg.Grace); err != nil {
+		return err
+	}
+	if fs.Changed("limit-threads") {
+		if err := atLeast(fs, "limit-threads", o.limitThreads, 1); err != nil {
+			return err
+		}
+	}
 	for _, kv := range o.functions {
 		role, name, ok := strings.Cut(kv, "=")
 		if !ok || name == "" {
 			return usageError("--function %q: want ROLE=NAME, e.g. echo=my-echo", kv)
 		}
-		cfg.Functions[role] = name
-	}
-	for _, kv := range cfg.Env {
-		if !strings.Contains(kv, "=") {
-			return usageError("--env %q: want K=V", kv)
+		if !contains(conformance.Roles, role) {
+			return usageError("--function %q: unknown role %q: want one of %s", kv, role, strings.Join(conformance.Roles, ", "))
 		}
 	}
-	cfg.Run, cfg.Skip = o.run, o.skip
-	if cfg.Repeat < 1 {
-		return usageError("--repeat %d: want 1 or more", cfg.Repeat)
+	for _, kv := range o.cfg.Env {
+		k, _, ok := strings.Cut(kv, "=")
+		if !ok || k == "" {
+			return usageError("--env %q: want K=V", kv)
+		}
+		if contains(reservedEnv, k) {
+			return usageError("--env %q: the harness sets %s itself (to the address and name it gives the runtime); use --profile to choose which variables", kv, k)
+		}
 	}
+	for _, sel := range []struct {
+		flag string
+		ids  []string
+	}{{"run", o.run}, {"skip", o.skip}} {
+		for _, id := range sel.ids {
+			if len(conformance.Select([]string{id})) == 0 {
+				return usageError("--%s %q: no check matches (see oe-rt conform --list)", sel.flag, id)
+			}
+		}
+	}
+	if o.output != "" && o.junit != "" && sameFile(o.output, o.junit) {
+		return usageError("-o/--output and --junit name the same file %s: one report would overwrite the other", o.output)
+	}
+	dash := cmd.ArgsLenAtDash()
+	switch {
+	case dash == 0:
+		return usageError("ARGS after -- need a RUNTIME before it")
+	case dash < 0 && len(args) > 1:
+		return usageError("put the runtime's arguments after --: oe-rt conform %s -- %s", shellquote.Quote(args[0]), shellquote.Join(args[1:]))
+	case dash > 1:
+		return usageError("unexpected argument %q before --: the runtime's arguments go after --", args[1])
+	}
+	o.command = args
+	return nil
+}
+
+// sameFile reports whether two paths name the same file: the same path once
+// made absolute, or the same existing file.
+func sameFile(a, b string) bool {
+	aa, err1 := filepath.Abs(a)
+	bb, err2 := filepath.Abs(b)
+	if err1 == nil && err2 == nil && aa == bb {
+		return true
+	}
+	sa, err1 := os.Stat(a)
+	sb, err2 := os.Stat(b)
+	return err1 == nil && err2 == nil && os.SameFile(sa, sb)
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+// config turns the checked options into the suite's configuration.
+func (o *conformOptions) config(ctx context.Context) (*conformance.Config, error) {
+	cfg := o.cfg
+	cfg.Command = o.command
+	if len(cfg.Command) == 0 {
+		self, err := os.Executable()
+		if err != nil {
+			return nil, usageError("find the reference runtime: %w", err)
+		}
+		cfg.Command = []string{self, "serve", "--log-level", "warn"}
+	}
+	cfg.Profile = conformance.Profile(o.schema.profile)
+	// --service without --proto: the descriptor comes from the runtime's
+	// server reflection once it is up.
+	sf := o.schema
+	if sf.proto == "" {
+		sf.service = ""
+		cfg.Service = o.schema.service
+	}
+	schema, err := sf.schema(ctx, nil)
+	if err != nil {
+		return nil, err
+	}
+	if sf.proto != "" {
+		cfg.Schema = schema
+		cfg.ProtoFile = sf.proto
+	}
+	cfg.Functions = map[string]string{}
+	for _, kv := range o.functions {
+		role, name, _ := strings.Cut(kv, "=")
+		cfg.Functions[role] = name
+	}
+	cfg.Run, cfg.Skip = o.run, o.skip
+	self, err := os.Executable()
+	if err != nil {
+		return nil, usageError("find oe-rt's own executable: %w", err)
+	}
+	cfg.Reference = []string{self, "conform", referenceCmd}
 	if o.baseline != "" {
 		b, err := conformance.ReadBaseline(o.baseline)
 		if err != nil {
-			return usageError("--baseline: %w", err)
+			return nil, usageError("--baseline: %w", err)
 		}
 		cfg.Baseline = b
 	}
@@ -184,39 +300,60 @@ func runConform(cmd *cobra.Command, e *env, o *conformOptions, args []string) er
 			cfg.ThreadLimit = o.limitThreads
 		}
 	}
+	return cfg, nil
+}
+
+func runConform(ctx context.Context, e *env, o *conformOptions) error {
+	if o.list {
+		return writeFailed("the catalog", printCatalog(e.stdout))
+	}
+	if o.explain != "" {
+		page, err := conformance.Explain(o.explain, o.cfg)
+		if err != nil {
+			return usageError("--explain: %w", err)
+		}
+		_, err = io.WriteString(e.stdout, page)
+		return writeFailed("the explain page", err)
+	}
+	cfg, err := o.config(ctx)
+	if err != nil {
+		return err
+	}
+	var log *slog.Logger
 	if o.verbose {
-		log, _, _ := newLogger(serveLoggerConfig("debug"), e.stderr)
+		log = slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
 		cfg.Logger = log
 	}
 	// Orphans of the runtime come back to us, so that they can be found
 	// and ended.
 	_ = launch.EnableSubreaper()
 
-	out := e.stdout
-	var file *os.File
-	if o.output != "" {
-		file, err = os.Create(o.output)
-		if err != nil {
-			return usageError("create report: %w", err)
-		}
-		defer file.Close()
-		out = file
+	out, err := openOutput(o.output, e.stdout)
+	if err != nil {
+		return err
 	}
-	text := printer.Text{Color: colorOK(out), Verbose: o.verbose}
-	live := o.format == "text" && isTerminal(out)
+	defer out.close()
+	text := printer.Text{Color: e.colorOK(out.w), Verbose: o.verbose}
+	live := o.format == "text" && isTerminal(out.w)
+	var mu sync.Mutex
 	if live {
-		var mu sync.Mutex
-		fmt.Fprintf(out, "oe-rt conform: %s\n", strings.Join(cfg.Command, " "))
-		if cfg.Repeat > 1 {
-			cfg.OnRun = func(s conformance.RunSummary) {
-				fmt.Fprintf(out, "run %d of %d: %s in %.2fs %s\n", s.N, cfg.Repeat, strings.ToUpper(string(s.Verdict)), s.WallMS/1000, printer.Escape(s.Reason))
-			}
-		} else {
-			cfg.OnResult = func(r conformance.Result) {
-				mu.Lock()
-				defer mu.Unlock()
-				text.Result(out, r)
-			}
+		fmt.Fprintf(out, "oe-rt conform: %s\n", shellquote.Join(cfg.Command))
+	}
+	cfg.OnResult = func(r conformance.Result) {
+		mu.Lock()
+		defer mu.Unlock()
+		if log != nil {
+			log.Info("check done", "id", r.ID, "level", string(r.Level), "status", string(r.Status), "duration", r.Duration, "message", r.Message)
+		}
+		if live && cfg.Repeat <= 1 {
+			text.Result(out, r)
+		}
+	}
+	if live && cfg.Repeat > 1 {
+		cfg.OnRun = func(s conformance.RunSummary) {
+			mu.Lock()
+			defer mu.Unlock()
+			fmt.Fprintf(out, "run %d of %d: %s in %.2fs %s\n", s.N, cfg.Repeat, strings.ToUpper(string(s.Verdict)), s.WallMS/1000, printer.Escape(s.Reason))
 		}
 	}
 	// Payload files for the reproduce lines go beside the report written
@@ -225,30 +362,22 @@ func runConform(cmd *cobra.Command, e *env, o *conformOptions, args []string) er
 	if report := firstNonEmpty(o.output, o.junit); report != "" {
 		cfg.ArtifactDir = strings.TrimSuffix(report, filepath.Ext(report)) + ".payloads"
 	}
-	rep, err := conformance.Run(cmd.Context(), cfg)
+	if log != nil {
+		log.Info("conform starting", "runtime", shellquote.Join(cfg.Command), "dir", cfg.Dir, "profile", string(cfg.Profile),
+			"checks", len(cfg.Selected()), "start_timeout", cfg.StartTimeout, "grace", cfg.Grace, "strict", cfg.Strict)
+	}
+	rep, err := conformance.Run(ctx, cfg)
 	if rep == nil {
 		return &ExitError{Code: ExitUsage, Err: fmt.Errorf("conform: %w", err)}
 	}
-	var buf bytes.Buffer
-	switch {
-	case o.format == "json":
-		_ = printer.JSON(&buf, rep)
-	case o.format == "junit":
-		_ = printer.JUnit(&buf, rep)
-	case live:
-		_ = text.Summary(&buf, rep)
-	default:
-		_ = text.Write(&buf, rep)
+	if log != nil {
+		log.Info("conform done", "verdict", string(rep.Verdict), "pass", rep.Counts.Pass, "fail", rep.Counts.Fail, "warn", rep.Counts.Warn, "not_run", rep.Counts.Skip, "error", rep.Counts.Error, "duration", rep.Duration)
 	}
-	if _, werr := out.Write(buf.Bytes()); werr != nil {
-		return &ExitError{Code: ExitUsage, Err: fmt.Errorf("write report: %w", werr)}
+	if werr := o.writeReports(out, text, live, rep); werr != nil {
+		return werr
 	}
-	if o.junit != "" {
-		var jb bytes.Buffer
-		_ = printer.JUnit(&jb, rep)
-		if werr := os.WriteFile(o.junit, jb.Bytes(), 0o644); werr != nil {
-			return &ExitError{Code: ExitUsage, Err: fmt.Errorf("write JUnit report: %w", werr)}
-		}
+	if err != nil {
+		return &ExitError{Code: ExitUsage, Err: fmt.Errorf("conform: %w", err)}
 	}
 	if o.update != "" {
 		if err := writeBaseline(o.update, rep); err != nil {
@@ -260,9 +389,41 @@ func runConform(cmd *cobra.Command, e *env, o *conformOptions, args []string) er
 		return nil
 	case conformance.Failed:
 		return &ExitError{Code: ExitFailure}
-	default: // interrupted, or the harness could not run a check
-		return &ExitError{Code: ExitUsage}
+	case conformance.Interrupted:
+		return &ExitError{Code: ExitInterrupted, Err: context.Cause(ctx)}
+	default: // the harness could not run a check that counts
+		return &ExitError{Code: ExitUsage, Err: errors.New("conform could not run every check: " + rep.Reason)}
 	}
+}
+
+// writeReports writes the report in --format to out (the summary only,
+// when the results were shown live), and the JUnit report of --junit.
+func (o *conformOptions) writeReports(out *output, text printer.Text, live bool, rep *conformance.Report) error {
+	var buf bytes.Buffer
+	switch {
+	case o.format == "json":
+		_ = printer.JSON(&buf, rep)
+	case o.format == "junit":
+		_ = printer.JUnit(&buf, rep)
+	case live:
+		_ = text.Summary(&buf, rep)
+	default:
+		_ = text.Write(&buf, rep)
+	}
+	if _, err := out.Write(buf.Bytes()); err != nil {
+		return writeFailed("report", err)
+	}
+	if err := out.close(); err != nil {
+		return writeFailed("report", err)
+	}
+	if o.junit != "" {
+		var jb bytes.Buffer
+		_ = printer.JUnit(&jb, rep)
+		if err := os.WriteFile(o.junit, jb.Bytes(), 0o644); err != nil {
+			return writeFailed("JUnit report", err)
+		}
+	}
+	return nil
 }
 
 // writeBaseline writes the report as a baseline, whole or not at all. A run
@@ -329,12 +490,4 @@ func printCatalog(w io.Writer) error {
 		}
 	}
 	return nil
-}
-
-// colorOK: colour only on a terminal, and never with NO_COLOR set.
-func colorOK(w io.Writer) bool {
-	if _, ok := os.LookupEnv("NO_COLOR"); ok {
-		return false
-	}
-	return isTerminal(w) && os.Getenv("TERM") != "dumb"
 }

@@ -111,10 +111,10 @@ func TestConformList(t *testing.T) {
 	assert.Equal(t, len(conformance.Catalog()), strings.Count(out, "\n"))
 }
 
-// With limits asked for where no cgroup v2 can enforce them, resources.limits
-// is reported once, skipped with the reason.
+// With limits asked for, resources.limits is reported once (skipped with
+// the reason where no cgroup can enforce them).
 func TestConformLimitsReportedOnce(t *testing.T) {
-	code, out, _ := runMain("conform", "--format", "json", "--limit-memory", "50M", "--limit-threads", "20", "--run", "echo.json", oeRT, "--", "serve")
+	code, out, _ := runMain("conform", "--format", "json", "--limit-memory", "50M", "--limit-threads", "20", "--run", "echo.json,resources.*", oeRT, "--", "serve")
 	require.Equal(t, 0, code)
 	var rep conformance.Report
 	require.NoError(t, json.Unmarshal([]byte(out), &rep))
@@ -191,7 +191,7 @@ func TestConformBaseline(t *testing.T) {
 	}
 	code, _, errOut = runMain("conform", "--repeat", "0", oeRT, "--", "serve")
 	assert.Equal(t, 2, code)
-	assert.Contains(t, errOut, "--repeat 0")
+	assert.Contains(t, errOut, "--repeat must be at least 1, got 0")
 	assertNoChildren(t)
 }
 
@@ -206,7 +206,7 @@ func TestConformDocsNameEveryFlag(t *testing.T) {
 	require.GreaterOrEqual(t, start, 0, "docs/conformance.md has a ## Flags section")
 	table = table[start:]
 	table = table[:strings.Index(table[3:], "\n## ")+3]
-	cmd := newConformCmd(&env{})
+	cmd := newConformCmd(&env{}, nil)
 	flags := map[string]bool{}
 	cmd.Flags().VisitAll(func(f *pflag.Flag) {
 		flags[f.Name] = true
@@ -220,4 +220,21 @@ func TestConformDocsNameEveryFlag(t *testing.T) {
 	for _, m := range regexp.MustCompile("`--([a-z-]+)[` ]").FindAllStringSubmatch(table, -1) {
 		assert.True(t, flags[m[1]], "docs/conformance.md names --%s, which oe-rt conform does not have", m[1])
 	}
+}
+
+// -v logs the harness's steps to standard error: the runtime it starts,
+// each check as it finishes, the verdict; the report on standard output is
+// the same as without -v.
+func TestConformVerbose(t *testing.T) {
+	code, out, errOut := runMain("conform", "-v", "--run", "echo.json,call.fields", oeRT, "--", "serve")
+	require.Equal(t, 0, code, errOut)
+	assert.Contains(t, errOut, `msg="conform starting" runtime="`+oeRT+` serve"`)
+	assert.Contains(t, errOut, `msg="check done" id=echo.json level=MUST status=pass`)
+	assert.Contains(t, errOut, `msg="check done" id=call.fields`)
+	assert.Contains(t, errOut, `msg="conform done" verdict=passed`)
+	assert.Contains(t, out, "echo.json")
+
+	code, _, errOut = runMain("conform", "--run", "echo.json", oeRT, "--", "serve")
+	require.Equal(t, 0, code)
+	assert.Empty(t, errOut, "without -v the harness says nothing on stderr")
 }

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -10,17 +11,17 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/oe-rt/oe-rt/internal/shellquote"
 	"github.com/oe-rt/oe-rt/scaffold"
 )
 
-func init() { register(newNewCmd) }
-
+// newOptions are oe-rt new's flags and arguments.
 type newOptions struct {
 	scaffold.Options
 	list bool
 }
 
-func newNewCmd(e *env) *cobra.Command {
+func newNewCmd(e *env, runF func(context.Context, *newOptions) error) *cobra.Command {
 	o := &newOptions{}
 	cmd := &cobra.Command{
 		Use:   "new NAME --lang go|python|node [--dir DIR] [--module PATH] [--force] [--dry-run]",
@@ -40,8 +41,15 @@ the same name; other files are kept). Nothing is left behind on failure.`,
   oe-rt new myruntime --lang python --dir ~/src/myruntime
   oe-rt new myruntime --lang node --dry-run
   oe-rt new --list`,
+		ValidArgsFunction: cobra.NoFileCompletions,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return runNew(cmd, e, o, args)
+			if err := o.check(cmd, args); err != nil {
+				return err
+			}
+			if runF != nil {
+				return runF(cmd.Context(), o)
+			}
+			return runNew(cmd.Context(), e, o)
 		},
 	}
 	f := cmd.Flags()
@@ -51,40 +59,61 @@ the same name; other files are kept). Nothing is left behind on failure.`,
 	f.BoolVar(&o.Force, "force", false, "write into a non-empty directory, replacing files of the same name")
 	f.BoolVar(&o.DryRun, "dry-run", false, "list the files that would be written, and write nothing")
 	f.BoolVar(&o.list, "list", false, "list the languages and the versions of their gRPC stacks")
+	_ = cmd.RegisterFlagCompletionFunc("lang", func(*cobra.Command, []string, string) ([]cobra.Completion, cobra.ShellCompDirective) {
+		langs, err := scaffold.Languages()
+		if err != nil {
+			return nil, cobra.ShellCompDirectiveError
+		}
+		var out []cobra.Completion
+		for _, l := range langs {
+			out = append(out, cobra.CompletionWithDesc(l.Name, l.Description))
+		}
+		return out, cobra.ShellCompDirectiveNoFileComp
+	})
+	_ = cmd.RegisterFlagCompletionFunc("dir", cobra.FixedCompletions(nil, cobra.ShellCompDirectiveFilterDirs))
+	_ = cmd.RegisterFlagCompletionFunc("module", cobra.NoFileCompletions)
 	return cmd
 }
 
-func runNew(cmd *cobra.Command, e *env, o *newOptions, args []string) error {
+// check checks the arguments and the flags that need no template.
+func (o *newOptions) check(cmd *cobra.Command, args []string) error {
 	if o.list {
 		if len(args) > 0 || cmd.Flags().NFlag() > 1 {
 			return usageError("--list takes no NAME and no other flag")
 		}
-		langs, err := scaffold.Languages()
-		if err != nil {
-			return err
-		}
-		return printLanguages(e.stdout, langs)
+		return nil
 	}
 	switch {
 	case len(args) == 0:
 		return usageError("missing NAME: oe-rt new NAME --lang go|python|node")
 	case len(args) > 1:
-		return usageError("one NAME only, got %d arguments: %s", len(args), strings.Join(args, " "))
+		return usageError("one NAME only, got %d arguments: %s", len(args), shellquote.Join(args))
 	}
 	o.Name = args[0]
 	if o.Lang == "" {
 		return usageError("missing --lang: choose go, python or node (oe-rt new --list shows them)")
 	}
+	return nil
+}
+
+func runNew(ctx context.Context, e *env, o *newOptions) error {
+	if o.list {
+		langs, err := scaffold.Languages()
+		if err != nil {
+			return err
+		}
+		return writeFailed("the list", printLanguages(e.stdout, langs))
+	}
 	o.OERTVersion = Version
-	res, err := scaffold.Generate(cmd.Context(), o.Options)
+	res, err := scaffold.Generate(ctx, o.Options)
 	var oe *scaffold.OptionError
 	if errors.As(err, &oe) {
 		return usageError("%w", err)
 	}
 	if err != nil {
-		return &ExitError{Code: ExitFailure, Err: err}
+		return failure(err)
 	}
-	return printResult(e.stdout, res)
+	return writeFailed("the result", printResult(e.stdout, res))
 }
 
 func printLanguages(w io.Writer, langs []scaffold.Language) error {
@@ -114,18 +143,10 @@ func printResult(w io.Writer, res *scaffold.Result) error {
 		return nil
 	}
 	fmt.Fprintln(w, "\nNext steps:")
-	fmt.Fprintf(w, "  cd %s\n", shellQuote(filepath.Clean(res.Dir)))
+	fmt.Fprintf(w, "  cd %s\n", shellquote.Quote(filepath.Clean(res.Dir)))
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	for _, s := range res.NextSteps {
 		fmt.Fprintf(tw, "  %s\t# %s\n", s.Run, s.Doc)
 	}
 	return tw.Flush()
-}
-
-// shellQuote quotes s for a POSIX shell when it needs it.
-func shellQuote(s string) string {
-	if s != "" && strings.Trim(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_./~+,:@") == "" {
-		return s
-	}
-	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }

@@ -91,7 +91,7 @@ func TestNewDocsNameEveryFlag(t *testing.T) {
 		table = table[:end+1]
 	}
 	flags := map[string]bool{}
-	newNewCmd(&env{}).Flags().VisitAll(func(f *pflag.Flag) {
+	newNewCmd(&env{}, nil).Flags().VisitAll(func(f *pflag.Flag) {
 		flags[f.Name] = true
 		assert.Contains(t, table, "`--"+f.Name+"`", "docs/new.md documents --%s", f.Name)
 		if f.Shorthand != "" {

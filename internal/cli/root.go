@@ -1,60 +1,50 @@
 // Package cli is oe-rt's command layer: cobra commands that parse flags into
-// the options structs of the library packages, call them, and map errors to
-// exit codes in one place (Main). No command holds logic of its own.
+// options structs, check them, hand them to the library packages, and map
+// what comes back to exit codes in one place (exitCode, called by Main).
+//
+// Every command has the same shape, after cli/cli's pkg/cmd: an options
+// struct; a constructor (newXCmd) that only binds flags onto it and wires
+// completion; and a run function that turns the options into a library
+// call. Usage and configuration errors are typed (usageError) and returned
+// from argument validators and option checks; NewRootCmd wires every
+// command explicitly.
 package cli
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
+	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 )
 
 // Version is set at build time with -ldflags "-X github.com/oe-rt/oe-rt/internal/cli.Version=…".
 var Version = "dev"
 
-// Exit codes shared by every command.
-const (
-	ExitOK      = 0
-	ExitFailure = 1 // the command ran and found a failure (a failed call, a failed check)
-	ExitUsage   = 2 // bad flags or arguments, or the tool itself could not run
-)
-
-// ExitError carries an exit code with an error. A nil Err prints nothing.
-type ExitError struct {
-	Code int
-	Err  error
-}
-
-func (e *ExitError) Error() string {
-	if e.Err == nil {
-		return fmt.Sprintf("exit status %d", e.Code)
-	}
-	return e.Err.Error()
-}
-
-func (e *ExitError) Unwrap() error { return e.Err }
-
-// usageError marks an error as a usage error (exit 2).
-func usageError(format string, a ...any) error {
-	return &ExitError{Code: ExitUsage, Err: fmt.Errorf(format, a...)}
-}
-
-// registry holds the constructors of the subcommands; each command's file
-// adds itself in an init function.
-var registry []func(*env) *cobra.Command
-
-func register(f func(*env) *cobra.Command) { registry = append(registry, f) }
-
-// env is what commands need from the process: streams.
+// env is what commands take from the process: streams and environment.
 type env struct {
 	stdin          io.Reader
 	stdout, stderr io.Writer
+	// lookupEnv reads an environment variable; nil means os.Getenv.
+	lookupEnv func(string) string
 }
+
+func (e *env) getenv(k string) string {
+	if e.lookupEnv != nil {
+		return e.lookupEnv(k)
+	}
+	return os.Getenv(k)
+}
+
+// register is kept only so that serve.go, which another branch owns and
+// which still registers itself from init, compiles. NewRootCmd wires every
+// command explicitly, serve included; remove this with serve.go's init.
+func register(func(*env) *cobra.Command) {}
 
 // NewRootCmd builds the command tree.
 func NewRootCmd(e *env) *cobra.Command {
@@ -64,50 +54,169 @@ func NewRootCmd(e *env) *cobra.Command {
 		Long: `oe-rt is the tool for people who write function runtimes for OpenEdge
 (later Baetyl). It serves a reference runtime, checks any runtime against the
 convention the function manager relies on, scaffolds new runtimes, and calls
-and load-tests them.`,
-		Example: `  oe-rt serve                       # the reference runtime with the built-in fixtures
+and load-tests them.
+
+Every command exits 0 when it did what was asked, 1 when it ran and found a
+failure, and 2 when it could not do what was asked (bad flags, bad
+configuration, a runtime that could not be started, an interruption).`,
+		Example: `  oe-rt serve --address 127.0.0.1:50051   # the reference runtime with the built-in fixtures
   oe-rt call --address 127.0.0.1:50051 echo hello
-  oe-rt conform                     # check the reference runtime
+  oe-rt conform                           # check the reference runtime
   oe-rt conform ./myruntime -- -c etc/openedge/service.yml`,
 		Version:       Version,
 		SilenceUsage:  true,
 		SilenceErrors: true,
+		// Runnable, so that an unknown command reaches Args (cobra would
+		// print the help and exit 0 otherwise).
+		Args: func(c *cobra.Command, args []string) error {
+			if len(args) > 0 {
+				return unknownCommand(c, args[0])
+			}
+			return nil
+		},
+		RunE: func(c *cobra.Command, _ []string) error { return c.Help() },
 	}
+	// --version has no -v: -v is --verbose wherever a command has it.
+	root.Flags().Bool("version", false, "print the version of oe-rt")
+	root.SetVersionTemplate(versionLine() + "\n")
 	root.SetIn(e.stdin)
 	root.SetOut(e.stdout)
 	root.SetErr(e.stderr)
-	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
-		return &ExitError{Code: ExitUsage, Err: fmt.Errorf("%w\nRun '%s --help' for usage.", err, c.CommandPath())}
-	})
-	for _, f := range registry {
-		root.AddCommand(f(e))
+	root.SetFlagErrorFunc(flagError)
+
+	root.AddCommand(
+		newServeCmd(e),
+		newCallCmd(e, nil),
+		newConformCmd(e, nil),
+		newBenchCmd(e, nil),
+		newNewCmd(e, nil),
+		newVersionCmd(e),
+	)
+	completeServe(root)
+	root.SetHelpCommand(newHelpCmd(root))
+	root.InitDefaultCompletionCmd()
+	if c, _, err := root.Find([]string{"completion"}); err == nil && c != root {
+		// cobra's completion command has no Run: "completion bogus" would
+		// print the help and exit 0.
+		c.Args = func(c *cobra.Command, args []string) error {
+			if len(args) > 0 {
+				return usageError("unknown shell %q: want one of %s\nRun '%s --help' for usage.", args[0], strings.Join(subcommandNames(c), ", "), c.CommandPath())
+			}
+			return nil
+		}
+		c.RunE = func(c *cobra.Command, _ []string) error { return c.Help() }
 	}
+	typeArgErrors(root)
 	return root
 }
 
-// Main runs the command line and returns the exit code. It is the only place
-// that turns errors into exit codes and installs the signal handler.
-func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
-	defer stop()
-	root := NewRootCmd(&env{stdin: stdin, stdout: stdout, stderr: stderr})
-	root.SetArgs(args)
-	err := root.ExecuteContext(ctx)
-	if err == nil {
-		return ExitOK
+// flagError turns pflag's errors (unknown flag, bad value, missing value)
+// into usage errors.
+func flagError(c *cobra.Command, err error) error {
+	return usageError("%w\nRun '%s --help' for usage.", err, c.CommandPath())
+}
+
+func unknownCommand(c *cobra.Command, arg string) error {
+	hint := ""
+	if s := c.SuggestionsFor(arg); len(s) > 0 {
+		hint = "; did you mean " + strings.Join(s, " or ") + "?"
 	}
-	var ee *ExitError
-	if errors.As(err, &ee) {
-		if ee.Err != nil {
-			fmt.Fprintln(stderr, "oe-rt:", ee.Err)
+	return usageError("unknown command %q for %q%s\nRun '%s --help' for usage.", arg, c.CommandPath(), hint, c.CommandPath())
+}
+
+func subcommandNames(c *cobra.Command) []string {
+	var names []string
+	for _, s := range c.Commands() {
+		if s.IsAvailableCommand() {
+			names = append(names, s.Name())
 		}
-		return ee.Code
 	}
-	fmt.Fprintln(stderr, "oe-rt:", err)
-	// cobra's own argument errors (unknown command, wrong number of
-	// arguments) are usage errors.
-	if isCobraUsage(err) {
-		return ExitUsage
+	return names
+}
+
+// typeArgErrors makes the errors of every command's argument validator
+// usage errors (cobra's validators return plain errors).
+func typeArgErrors(c *cobra.Command) {
+	if v := c.Args; v != nil {
+		c.Args = func(c *cobra.Command, args []string) error {
+			err := v(c, args)
+			if err == nil {
+				return nil
+			}
+			if _, ok := err.(*ExitError); ok {
+				return err
+			}
+			return usageError("%w\nRun '%s --help' for usage.", err, c.CommandPath())
+		}
 	}
-	return ExitFailure
+	for _, s := range c.Commands() {
+		typeArgErrors(s)
+	}
+}
+
+// newHelpCmd is "oe-rt help [command]": an unknown topic is a usage error.
+func newHelpCmd(root *cobra.Command) *cobra.Command {
+	return &cobra.Command{
+		Use:   "help [command]",
+		Short: "Help about any command",
+		ValidArgsFunction: func(_ *cobra.Command, args []string, _ string) ([]cobra.Completion, cobra.ShellCompDirective) {
+			if len(args) > 0 {
+				return nil, cobra.ShellCompDirectiveNoFileComp
+			}
+			var out []cobra.Completion
+			for _, s := range root.Commands() {
+				if s.IsAvailableCommand() {
+					out = append(out, cobra.CompletionWithDesc(s.Name(), s.Short))
+				}
+			}
+			return out, cobra.ShellCompDirectiveNoFileComp
+		},
+		RunE: func(_ *cobra.Command, args []string) error {
+			c, rest, err := root.Find(args)
+			if err != nil || len(rest) > 0 {
+				return usageError("unknown help topic %q\nRun 'oe-rt --help' for the commands.", strings.Join(args, " "))
+			}
+			return c.Help()
+		},
+	}
+}
+
+// Main runs the command line and returns the exit code. It is the only
+// place that installs the signal handler and turns errors into exit codes
+// (through exitCode).
+func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	ctx, cancel := context.WithCancelCause(context.Background())
+	defer cancel(nil)
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
+	defer signal.Stop(sigs)
+	go func() {
+		select {
+		case s := <-sigs:
+			cancel(&interruptedError{sig: s})
+		case <-ctx.Done():
+		}
+	}()
+	root := NewRootCmd(&env{stdin: stdin, stdout: stdout, stderr: stderr})
+	if len(args) > 0 && (args[0] == cobra.ShellCompRequestCmd || args[0] == cobra.ShellCompNoDescRequestCmd) {
+		plainUsages(root)
+	}
+	root.SetArgs(args)
+	code, msg := exitCode(ctx, root.ExecuteContext(ctx))
+	if msg != "" {
+		fmt.Fprintln(stderr, "oe-rt:", msg)
+	}
+	return code
+}
+
+// plainUsages strips the backquotes that name a flag's value in --help
+// (pflag shows `file` as the value's name): shell completion shows usages
+// as they are written.
+func plainUsages(c *cobra.Command) {
+	strip := func(f *pflag.Flag) { f.Usage = strings.ReplaceAll(f.Usage, "`", "") }
+	c.Flags().VisitAll(strip)
+	c.PersistentFlags().VisitAll(strip)
+	for _, s := range c.Commands() {
+		plainUsages(s)
+	}
 }

@@ -8,8 +8,6 @@ import (
 	"github.com/spf13/cobra"
 )
 
-func init() { register(newVersionCmd) }
-
 func newVersionCmd(e *env) *cobra.Command {
 	return &cobra.Command{
 		Use:     "version",
@@ -17,12 +15,17 @@ func newVersionCmd(e *env) *cobra.Command {
 		Example: "  oe-rt version\n  oe-rt --version",
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			v := Version
-			if bi, ok := debug.ReadBuildInfo(); ok && v == "dev" && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
-				v = bi.Main.Version
-			}
-			_, err := fmt.Fprintf(e.stdout, "oe-rt %s %s/%s %s\n", v, runtime.GOOS, runtime.GOARCH, runtime.Version())
-			return err
+			_, err := fmt.Fprintln(e.stdout, versionLine())
+			return writeFailed("version", err)
 		},
 	}
+}
+
+// versionLine is what oe-rt version and oe-rt --version print.
+func versionLine() string {
+	v := Version
+	if bi, ok := debug.ReadBuildInfo(); ok && v == "dev" && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
+		v = bi.Main.Version
+	}
+	return fmt.Sprintf("oe-rt %s %s/%s %s", v, runtime.GOOS, runtime.GOARCH, runtime.Version())
 }

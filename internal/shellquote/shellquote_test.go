@@ -3,21 +3,32 @@ package shellquote
 import (
 	"os/exec"
 	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
-// Every quoted word comes back from a real shell as it was.
-func TestQuoteRoundTrip(t *testing.T) {
-	words := []string{"plain", "", "with space", "it's", `"double"`, "$HOME", "a\nb", "@/tmp/x y", "*", "é✓", "back\\slash"}
-	for _, w := range words {
-		out, err := exec.Command("sh", "-c", "printf %s "+Quote(w)).Output()
-		if err != nil {
-			t.Fatalf("sh: %v", err)
-		}
-		if string(out) != w {
-			t.Errorf("Quote(%q) = %s, the shell read %q", w, Quote(w), out)
+func TestQuote(t *testing.T) {
+	for in, want := range map[string]string{
+		"plain": "plain", "./bin/rt": "./bin/rt", "a=b": "a=b", "": "''", "my rt": "'my rt'",
+		"it's": `'it'\''s'`, "~/src": "'~/src'", "$HOME": "'$HOME'", "a;b": "'a;b'", "*": "'*'", "=x": "'=x'",
+	} {
+		assert.Equal(t, want, Quote(in), "%q", in)
+	}
+}
+
+// What Join writes, a real shell reads back as the same words.
+func TestJoinRoundTripsThroughSh(t *testing.T) {
+	words := []string{"a b", "it's", "", "$(touch /tmp/oe-rt-pwned)", "`x`", "\\", "\"q\"", "*", "~", "tab\there", "new\nline", "ünï", "-c", "x=y"}
+	out, err := exec.Command("sh", "-c", "for w in "+Join(words)+`; do printf '%s\0' "$w"; done`).Output()
+	require.NoError(t, err)
+	var got []string
+	start := 0
+	for i, b := range out {
+		if b == 0 {
+			got = append(got, string(out[start:i]))
+			start = i + 1
 		}
 	}
-	if got := Join([]string{"oe-rt", "call", "a b"}); got != "oe-rt call 'a b'" {
-		t.Errorf("Join = %s", got)
-	}
+	assert.Equal(t, words, got)
 }

@@ -178,6 +178,21 @@ func testLanguage(t *testing.T, lang string) {
 		t.Logf("%s template, %s (documented exception): %s", lang, id, out)
 	}
 
+	// As a Baetyl master starts it: the baetyl profile's variables and no
+	// -c, so the runtime must find etc/baetyl/service.yml by itself.
+	baetylReport := filepath.Join(t.TempDir(), "baetyl.xml")
+	args := []string{"conform", "--strict", "--profile", "baetyl", "--junit", baetylReport}
+	if len(knownOver[lang]) > 0 {
+		args = append(args, "--skip", strings.Join(knownOver[lang], ","))
+	}
+	runtime := "./bin/runtime" // the launcher of an interpreted language
+	if lang == "go" {
+		runtime = "./bin/e2e-go"
+	}
+	out = shAllowFail(t, dir, 3*time.Minute, oeRT, append(args, runtime)...)
+	t.Logf("conform --profile baetyl, no -c:\n%s", out)
+	requireAllPassed(t, baetylReport, knownOver[lang]...)
+
 	// The CI workflow's conform command, as written, with oe-rt on PATH.
 	line := workflowConform(t, dir)
 	report := filepath.Join(dir, "report.xml")

@@ -1,6 +1,8 @@
 'use strict';
 // The runtime: serves openedge.Function/Call (and baetyl.Function/Call) with
-// @grpc/grpc-js, running the functions configured in etc/openedge/service.yml.
+// @grpc/grpc-js, running the configured functions exactly as Baetyl's own
+// Node runtime runs them, so that a function written for Baetyl runs here
+// unchanged.
 const path = require('node:path');
 const fs = require('node:fs');
 const { isUtf8 } = require('node:buffer');
@@ -10,38 +12,79 @@ const config = require('./config');
 
 const ADDRESS_ENV = ['BAETYL_SERVICE_INSTANCE_ADDRESS', 'OPENEDGE_SERVICE_INSTANCE_ADDRESS', 'OPENEDGE_SERVICE_ADDRESS'];
 const NAME_ENV = ['BAETYL_SERVICE_INSTANCE_NAME', 'OPENEDGE_SERVICE_INSTANCE_NAME', 'OPENEDGE_SERVICE_NAME'];
+const LEVELS = { debug: 0, info: 1, warn: 2, error: 3 };
 
-function firstEnv(names) {
-  for (const n of names) if (process.env[n] && process.env[n].trim()) return process.env[n].trim();
-  return '';
-}
+// The log: standard error until the configuration says otherwise (setupLog).
+const logState = { level: LEVELS.info, json: false, file: null, name: 'runtime' };
 
 function log(level, msg) {
-  process.stderr.write(`${new Date().toISOString()} ${level} ${msg}\n`);
+  if (LEVELS[level.toLowerCase()] < logState.level) return;
+  const time = new Date().toISOString();
+  const line = logState.json
+    ? JSON.stringify({ time, level, name: logState.name, msg })
+    : `${time} ${level} ${msg}`;
+  if (logState.file !== null) fs.writeSync(logState.file, `${line}\n`);
+  else process.stderr.write(`${line}\n`);
+}
+
+// setupLog sends the log to logger.path (creating its directory) or stderr.
+function setupLog(cfg, name) {
+  logState.level = LEVELS[cfg.logger.level];
+  logState.json = cfg.logger.format === 'json';
+  logState.name = name;
+  if (cfg.logger.path) {
+    try {
+      fs.mkdirSync(path.dirname(cfg.logger.path), { recursive: true });
+      logState.file = fs.openSync(cfg.logger.path, 'a');
+    } catch (err) {
+      throw new ConfigError(`logger.path ${cfg.logger.path}: ${err.message}`);
+    }
+  }
+}
+
+// ConfigError is an error at start that is the configuration's fault: the
+// runtime exits 2 for it (1 for other errors at start).
+class ConfigError extends Error {}
+
+// fail reports an error at start and exits: always on stderr, so that whoever
+// started the runtime sees it, and in the log file too when there is one.
+function fail(err) {
+  const code = err instanceof ConfigError ? 2 : 1;
+  process.stderr.write(`runtime: ${err.message}\n`);
+  if (logState.file !== null) log('ERROR', err.message);
+  process.exit(code);
 }
 
 // loadFunction requires "file.function" from codedir.
 function loadFunction(f) {
   const dot = f.handler.lastIndexOf('.');
-  if (dot <= 0) throw new Error(`function "${f.name}": handler "${f.handler}" must be file.function`);
   const file = path.resolve(f.codedir, f.handler.slice(0, dot));
-  const mod = require(file);
+  let mod;
+  try {
+    mod = require(file);
+  } catch (err) {
+    throw new ConfigError(`function "${f.name}": require ${file}: ${err.message.split('\n')[0]}`);
+  }
   const fn = mod[f.handler.slice(dot + 1)];
-  if (typeof fn !== 'function') throw new Error(`function "${f.name}": ${file} exports no function "${f.handler.slice(dot + 1)}"`);
+  if (typeof fn !== 'function') throw new ConfigError(`function "${f.name}": ${file} exports no function "${f.handler.slice(dot + 1)}"`);
   return fn;
 }
 
-// decode hands JSON payloads to functions as values and anything else as a Buffer.
+// decode gives a function the payload as Baetyl's runtime does: the value of
+// a JSON payload, a Buffer of any other, and a new {} for an empty one.
 function decode(payload) {
-  if (payload.length > 0 && isUtf8(payload)) {
+  if (payload.length === 0) return {};
+  if (isUtf8(payload)) {
     try { return JSON.parse(payload.toString('utf8')); } catch (_) { /* not JSON */ }
   }
   return payload;
 }
 
-// encode turns a function's result into the response payload.
+// encode turns a function's result into the response payload: nothing
+// (undefined, null or "") is empty, bytes go as they are, anything else as
+// its JSON.
 function encode(result) {
-  if (result === undefined || result === null) return Buffer.alloc(0);
+  if (result === undefined || result === null || result === '') return Buffer.alloc(0);
   if (Buffer.isBuffer(result)) return result;
   if (result instanceof Uint8Array) return Buffer.from(result);
   return Buffer.from(JSON.stringify(result));
@@ -67,6 +110,21 @@ function invoke(fn, event, context) {
   });
 }
 
+// makeContext is the context a function gets: Baetyl's keys, and signal (not
+// enumerable, so that the object's keys are Baetyl's own).
+function makeContext(req, signal) {
+  const context = {
+    messageQOS: req.QOS,
+    messageTopic: req.Topic,
+    messageTimestamp: req.Timestamp || 0, // OpenEdge's message has none
+    functionName: req.FunctionName,
+    functionInvokeID: req.FunctionInvokeID,
+    invokeid: req.FunctionInvokeID,
+  };
+  Object.defineProperty(context, 'signal', { value: signal, enumerable: false });
+  return context;
+}
+
 function makeCall(functions) {
   return (call, cb) => {
     const req = call.request;
@@ -77,43 +135,63 @@ function makeCall(functions) {
     }
     const controller = new AbortController();
     call.on('cancelled', () => controller.abort());
-    const context = {
-      messageQOS: req.QOS,
-      messageTopic: req.Topic,
-      functionName: req.FunctionName,
-      functionInvokeID: req.FunctionInvokeID,
-      invokeid: req.FunctionInvokeID,
-      signal: controller.signal,
-    };
-    invoke(fn, decode(req.Payload), context).then(
-      (result) => { req.Payload = encode(result); cb(null, req); },
-      (err) => cb({ code: grpc.status.UNKNOWN, details: String(err && err.message ? err.message : err) }),
+    invoke(fn, decode(req.Payload), makeContext(req, controller.signal)).then(
+      (result) => {
+        let payload;
+        try {
+          payload = encode(result);
+        } catch (err) {
+          cb({ code: grpc.status.UNKNOWN, details: `function "${req.FunctionName}": its result is not JSON: ${err.message}` });
+          return;
+        }
+        req.Payload = payload;
+        cb(null, req);
+      },
+      (err) => {
+        log('WARN', `function ${req.FunctionName} failed: ${err && err.message ? err.message : err}`);
+        cb({ code: grpc.status.UNKNOWN, details: String(err && err.message ? err.message : err) });
+      },
     );
   };
 }
 
+const USAGE = `usage: runtime [-c FILE]
+  -c, --config FILE  configuration (default ${config.BAETYL_PATH} under a Baetyl master, else ${config.OPENEDGE_PATH})\n`;
+
 function parseArgs(argv) {
-  let file = 'etc/openedge/service.yml';
-  let explicit = false;
+  let file = null;
   for (let i = 0; i < argv.length; i++) {
-    if (argv[i] === '-c' || argv[i] === '--config') { file = argv[++i]; explicit = true; }
-    else if (argv[i].startsWith('--config=')) { file = argv[i].slice(9); explicit = true; }
+    if (argv[i] === '-c' || argv[i] === '--config') {
+      if (i + 1 >= argv.length) throw new ConfigError(`${argv[i]} needs a file`);
+      file = argv[++i];
+    } else if (argv[i].startsWith('--config=')) file = argv[i].slice(9);
     else if (argv[i] === '-h' || argv[i] === '--help') {
-      process.stdout.write('usage: runtime [-c etc/openedge/service.yml]\n');
+      process.stdout.write(USAGE);
       process.exit(0);
-    } else throw new Error(`unknown argument "${argv[i]}" (usage: runtime [-c FILE])`);
+    } else throw new ConfigError(`unknown argument "${argv[i]}" (usage: runtime [-c FILE])`);
   }
-  if (!file) throw new Error('-c needs a file');
-  return { file, explicit };
+  if (file === '') throw new ConfigError('-c needs a file');
+  return file;
 }
 
 function main() {
-  const args = parseArgs(process.argv.slice(2));
-  const cfg = config.load(args.file, args.explicit);
-  let address = firstEnv(ADDRESS_ENV) || cfg.server.address;
-  if (!address) throw new Error(`no address to listen on: set ${ADDRESS_ENV.join(', ')} or server.address`);
+  let file = parseArgs(process.argv.slice(2));
+  let why = '';
+  if (file === null) ({ file, why } = config.defaultPath());
+  let cfg;
+  try {
+    cfg = config.load(file);
+  } catch (err) {
+    const hint = why ? `\nruntime: ${file} is the default because ${why}; give another file with -c` : '';
+    throw new ConfigError(err.message + hint);
+  }
+  const name = config.firstEnv(NAME_ENV)[0] || cfg.name || 'runtime';
+  setupLog(cfg, name);
+  let [address, source] = config.firstEnv(ADDRESS_ENV);
+  if (address) source = `$${source}`;
+  else [address, source] = [cfg.server.address, 'server.address'];
+  if (!address) throw new ConfigError(`no address to listen on: set ${ADDRESS_ENV.map((n) => `$${n}`).join(', ')}, or server.address in ${file}`);
   address = address.replace(/^(grpc|grpcs|tcp):\/\//, '');
-  const name = firstEnv(NAME_ENV) || cfg.name || 'runtime';
 
   const functions = new Map();
   for (const f of cfg.functions) functions.set(f.name, loadFunction(f));
@@ -124,23 +202,27 @@ function main() {
     'grpc.max_send_message_length': cfg.server.maxMessageSize,
   });
   const handler = { Call: makeCall(functions) };
-  for (const [file, pkg] of [['function.proto', 'openedge'], ['baetyl/function.proto', 'baetyl']]) {
-    const def = protoLoader.loadSync(path.join(__dirname, '..', 'proto', file), opts);
+  for (const [protoFile, pkg] of [['function.proto', 'openedge'], ['baetyl/function.proto', 'baetyl']]) {
+    const def = protoLoader.loadSync(path.join(__dirname, '..', 'proto', protoFile), opts);
     server.addService(grpc.loadPackageDefinition(def)[pkg].Function.service, handler);
   }
 
   let creds = grpc.ServerCredentials.createInsecure();
   if (cfg.server.cert) {
-    const ca = cfg.server.ca ? fs.readFileSync(cfg.server.ca) : null;
-    creds = grpc.ServerCredentials.createSsl(ca, [{ private_key: fs.readFileSync(cfg.server.key), cert_chain: fs.readFileSync(cfg.server.cert) }], Boolean(ca));
+    const read = (key) => {
+      try {
+        return fs.readFileSync(cfg.server[key]);
+      } catch (err) {
+        throw new Error(`read server.${key} ${cfg.server[key]}: ${err.message}`);
+      }
+    };
+    const ca = cfg.server.ca ? read('ca') : null;
+    creds = grpc.ServerCredentials.createSsl(ca, [{ private_key: read('key'), cert_chain: read('cert') }], Boolean(ca));
   }
 
   server.bindAsync(address, creds, (err) => {
-    if (err) {
-      log('ERROR', `listen on ${address}: ${err.message}`);
-      process.exit(1);
-    }
-    log('INFO', `runtime ${name} serving on ${address} (functions: ${[...functions.keys()].join(', ')})`);
+    if (err) fail(new Error(`listen on ${address} (from ${source}): ${err.message}`));
+    log('INFO', `runtime ${name} serving on ${address} (address from ${source}; functions: ${[...functions.keys()].join(', ')})`);
   });
 
   let stopping = false;
@@ -166,6 +248,5 @@ function main() {
 try {
   main();
 } catch (err) {
-  log('ERROR', err.message);
-  process.exit(2);
+  fail(err);
 }

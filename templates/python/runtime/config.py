@@ -15,9 +15,15 @@
         handler: sayhi.handler   # module sayhi, function handler
         codedir: functions/sayhi
     logger:
-      path: ""                   # a file to append to; empty: standard error
+      path: ""                   # a file to append to (its directory is created); empty: standard error
       level: info                # debug, info, warn, error
       format: text               # text or json
+      age: {max: 15}             # Baetyl's rotation settings (days, MiB, files):
+      size: {max: 50}            # accepted and checked (whole numbers >= 1),
+      backup: {max: 15}          # but the runtime does not rotate its log
+
+Without -c the runtime reads BAETYL_PATH when a Baetyl master started it
+(any variable of BAETYL_ENV is set), else OPENEDGE_PATH: see default_path.
 
 Unknown keys, duplicate keys and bad values are errors that name the file
 and the line, so that a typo is never silently ignored.
@@ -28,7 +34,18 @@ import re
 
 import yaml
 
-DEFAULT_PATH = "etc/openedge/service.yml"
+# The configuration files read when -c is not given: a Baetyl master mounts
+# the instance's configuration at BAETYL_PATH (relative to the instance's
+# working directory) and passes no -c; OPENEDGE_PATH otherwise.
+BAETYL_PATH = "etc/baetyl/service.yml"
+OPENEDGE_PATH = "etc/openedge/service.yml"
+# The variables by which a Baetyl master is recognised: it sets all of them
+# for every instance it starts.
+BAETYL_ENV = (
+    "BAETYL_SERVICE_INSTANCE_ADDRESS",
+    "BAETYL_SERVICE_INSTANCE_NAME",
+    "BAETYL_SERVICE_NAME",
+)
 DEFAULT_MAX_MESSAGE = 4 << 20
 DEFAULT_GRACE = 10.0
 DEFAULT_WORKERS = 6
@@ -81,6 +98,10 @@ class Config(object):
         self.logger_path = ""
         self.logger_level = "info"
         self.logger_format = "text"
+        # Baetyl's rotation settings, accepted but not acted on (None: not set).
+        self.logger_age_max = None
+        self.logger_size_max = None
+        self.logger_backup_max = None
 
 
 _SIZE = re.compile(r"^(\d+(?:\.\d+)?) ?([kmgtp])?(?:i?b)?$", re.IGNORECASE)
@@ -138,6 +159,12 @@ def _duration(node):
     return parse_duration(node.value)
 
 
+def _positive(node):
+    if node.tag != "tag:yaml.org,2002:int" or int(node.value, 0) < 1:
+        raise ValueError("want a whole number >= 1, got %r" % node.value)
+    return int(node.value, 0)
+
+
 _SCHEMA = {
     "name": _string,
     "server": {
@@ -151,7 +178,14 @@ _SCHEMA = {
         "cert": _string,
     },
     "functions": [{"name": _string, "handler": _string, "codedir": _string}],
-    "logger": {"path": _string, "level": _string, "format": _string},
+    "logger": {
+        "path": _string,
+        "level": _string,
+        "format": _string,
+        "age": {"max": _positive},
+        "size": {"max": _positive},
+        "backup": {"max": _positive},
+    },
 }
 
 _KINDS = {yaml.MappingNode: "a mapping", yaml.SequenceNode: "a list", yaml.ScalarNode: "a value"}
@@ -219,6 +253,9 @@ def parse(text, filename="<config>"):
     c.logger_path = lg.get("path", "")
     c.logger_level = lg.get("level", "") or "info"
     c.logger_format = lg.get("format", "") or "text"
+    c.logger_age_max = lg.get("age", {}).get("max")
+    c.logger_size_max = lg.get("size", {}).get("max")
+    c.logger_backup_max = lg.get("backup", {}).get("max")
     seen = set()
     for i, f in enumerate(d.get("functions", [])):
         fn = Function(f.get("name", ""), f.get("handler", ""), f.get("codedir", ""), f["__line__"])
@@ -250,6 +287,16 @@ def load(path):
     except OSError as e:
         raise ConfigError("read config %s: %s" % (path, e.strerror or e))
     return parse(text, path)
+
+
+def default_path(environ=None):
+    """Returns (the configuration file to read when -c is not given, why):
+    BAETYL_PATH when a variable of BAETYL_ENV is set, else OPENEDGE_PATH."""
+    environ = os.environ if environ is None else environ
+    _, name = _first_env(BAETYL_ENV, environ)
+    if name:
+        return BAETYL_PATH, "%s is set, so a Baetyl master started the runtime" % name
+    return OPENEDGE_PATH, "no Baetyl master variable (%s) is set" % ", ".join(BAETYL_ENV)
 
 
 def _first_env(names, environ):

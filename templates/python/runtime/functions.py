@@ -3,17 +3,19 @@
 A function is configured with ``handler: module.function`` and ``codedir``:
 the module is imported from codedir (which stays on sys.path, so it can
 import its neighbours) and ``function(event, context)`` is called for each
-Call:
+Call, exactly as Baetyl's own Python runtime calls it, so that a function
+written for Baetyl runs unchanged:
 
 - event: the payload decoded from JSON when it is JSON, else the raw bytes;
-  None for an empty payload.
-- context: a dict with messageQOS, messageTopic, functionName and
-  functionInvokeID (and messageTimestamp for Baetyl calls), which also has
-  the methods of Context below: ``context.wait(seconds)`` sleeps until the
-  call ends early, ``context.cancelled()`` tells whether it has.
+  an empty dict ``{}`` for an empty payload.
+- context: a dict with messageQOS, messageTopic, messageTimestamp (0 for
+  an OpenEdge call, which has none), functionName, functionInvokeID and
+  invokeid (the same as functionInvokeID), which also has the methods of
+  Context below: ``context.wait(seconds)`` sleeps until the call ends
+  early, ``context.cancelled()`` tells whether it has.
 
 The result becomes the response payload: bytes as they are, None as an
-empty payload, anything else as its JSON.
+empty payload, anything else (a string too) as its JSON.
 """
 
 import importlib
@@ -110,9 +112,10 @@ class Context(dict):
 
 def decode_event(payload):
     """The event a function receives for a payload (bytes or a memoryview):
-    its JSON value when it is JSON text, else the bytes; None when empty."""
+    its JSON value when it is JSON text, else the bytes; a new empty dict
+    when empty, as Baetyl's runtime gives."""
     if not payload:
-        return None
+        return {}
     # Only text that starts like JSON is tried, so that binary payloads are
     # not decoded as a whole for nothing.
     head = bytes(payload[:64]).lstrip(b" \t\r\n")

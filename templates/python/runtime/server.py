@@ -94,11 +94,11 @@ class Runtime(object):
         values = {
             "messageQOS": req["QOS"],
             "messageTopic": req["Topic"],
+            "messageTimestamp": req.get("Timestamp", 0),  # OpenEdge's message has none
             "functionName": req["FunctionName"],
             "functionInvokeID": req["FunctionInvokeID"],
+            "invokeid": req["FunctionInvokeID"],
         }
-        if package == "baetyl":
-            values["messageTimestamp"] = req["Timestamp"]
         ctx = Context(values, ended, context)
         event = decode_event(payload)
         del payload  # the function has it (or its JSON) now: do not hold two copies
@@ -205,7 +205,8 @@ class _JSONFormatter(logging.Formatter):
 
 
 def setup_logging(cfg, level_override=""):
-    """Sends the runtime's and gRPC's logs to logger.path (default stderr)."""
+    """Sends the runtime's and gRPC's logs to logger.path (default stderr),
+    creating its directory. Raises OSError when the file cannot be opened."""
     level = (level_override or cfg.logger_level).upper()
     level = {"WARN": "WARNING"}.get(level, level)
     if cfg.logger_path:
@@ -337,31 +338,46 @@ def main(argv=None):
     signal.signal(signal.SIGINT, on_signal)
 
     parser = argparse.ArgumentParser(prog="runtime", description="An OpenEdge/Baetyl function runtime for Python.")
-    parser.add_argument("-c", "--config", default=config_mod.DEFAULT_PATH, help="configuration file (default %(default)s)")
+    parser.add_argument(
+        "-c",
+        "--config",
+        default=None,
+        help="configuration file (default %s under a Baetyl master, else %s)" % (config_mod.BAETYL_PATH, config_mod.OPENEDGE_PATH),
+    )
     parser.add_argument("--address", default="", help="host:port to listen on; overrides the environment and server.address")
     parser.add_argument("--log-level", default="", choices=["", "debug", "info", "warn", "error"], help="overrides logger.level")
     args = parser.parse_args(argv)
 
+    why = ""
+    if args.config is None:
+        args.config, why = config_mod.default_path()
+    elif not args.config:
+        parser.error("-c needs a file")
     try:
         cfg = config_mod.load(args.config)
+    except config_mod.ConfigError as e:
+        if why:
+            e = "%s\nruntime: %s is the default because %s; give another file with -c" % (e, args.config, why)
+        return _fail(2, e)
+    try:
         setup_logging(cfg, args.log_level)
+    except OSError as e:
+        return _fail(2, "logger.path %s: %s" % (cfg.logger_path, e.strerror or e))
+    try:
         functions = load_functions(cfg)
-    except (config_mod.ConfigError, LoadError, OSError) as e:
-        print("runtime: %s" % e, file=sys.stderr)
-        return 2
+    except LoadError as e:
+        return _fail(2, e)
     addr, source = (args.address, "--address") if args.address else config_mod.resolve_address(cfg)
     if not addr:
-        print(
-            "runtime: no address to listen on: set %s, or server.address in %s"
+        return _fail(
+            2,
+            "no address to listen on: set %s, or server.address in %s"
             % (", ".join("$" + n for n in config_mod.ADDRESS_ENV), args.config),
-            file=sys.stderr,
         )
-        return 2
     try:
         server, pool = build_server(cfg, functions, addr)
     except RuntimeError as e:
-        log.error("%s", e)
-        return 1
+        return _fail(1, e)
     server.start()
     log.info(
         "%s serving %d functions (%s) on %s (address from %s), grpcio %s",
@@ -387,6 +403,16 @@ def main(argv=None):
     done.wait(0.5)
     pool.shutdown(wait=False)
     return _finish(pool, done)
+
+
+def _fail(code, error):
+    """Reports an error at start and returns the exit status code: always on
+    standard error, so that whoever started the runtime sees it, and in the
+    log too when the log goes to a file."""
+    print("runtime: %s" % error, file=sys.stderr)
+    if any(isinstance(h, logging.FileHandler) for h in logging.getLogger().handlers):
+        log.error("%s", error)
+    return code
 
 
 def _wait_for(stop):

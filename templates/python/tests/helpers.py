@@ -28,23 +28,31 @@ def free_port():
 
 
 class Runtime(object):
-    """bin/runtime started with args in cwd, listening on a free port."""
+    """bin/runtime started with args in cwd, listening on a free port.
 
-    def __init__(self, args=(), cwd=ROOT, env=None):
+    Of this process's environment, the convention's variables (BAETYL_*,
+    OPENEDGE_*) are left out; the address is given in address_env (None:
+    in no variable), then env is added (a dict, or a function of the
+    address that returns one). argv0 is the runtime's argv[0] (a
+    master sets the instance name there); serving_log is the file in which
+    the runtime says it is serving (default: its standard error)."""
+
+    def __init__(self, args=(), cwd=ROOT, env=None, address_env="OPENEDGE_SERVICE_ADDRESS", argv0=None, serving_log=None):
         self.port = free_port()
         self.address = "127.0.0.1:%d" % self.port
-        e = dict(os.environ)
-        for k in list(e):
-            if k.endswith(("_SERVICE_ADDRESS", "_SERVICE_INSTANCE_ADDRESS")):
-                del e[k]
-        e["OPENEDGE_SERVICE_ADDRESS"] = self.address
+        e = {k: v for k, v in os.environ.items() if not k.startswith(("BAETYL_", "OPENEDGE_"))}
+        if address_env:
+            e[address_env] = self.address
         e["PYTHON"] = sys.executable  # the interpreter running the tests has the dependencies
-        e.update(env or {})
+        e.update((env(self.address) if callable(env) else env) or {})
+        self.serving_log = serving_log
         fd, self.log_path = tempfile.mkstemp(prefix="runtime-", suffix=".log")
         os.close(fd)
+        launcher = os.path.join(ROOT, "bin", "runtime")
         with open(self.log_path, "ab") as stderr:  # the child appends; log() reads on its own
             self.proc = subprocess.Popen(
-                [os.path.join(ROOT, "bin", "runtime")] + list(args),
+                [argv0 or launcher] + list(args),
+                executable=launcher,
                 cwd=cwd,
                 env=e,
                 stdout=subprocess.DEVNULL,
@@ -56,6 +64,14 @@ class Runtime(object):
         """What the runtime has written to its standard error so far."""
         with open(self.log_path, "rb") as f:
             return f.read().decode("utf-8", "replace")
+
+    def file_log(self):
+        """What the runtime has written to serving_log so far ("" when it does not exist yet)."""
+        try:
+            with open(self.serving_log, "rb") as f:
+                return f.read().decode("utf-8", "replace")
+        except FileNotFoundError:
+            return ""
 
     def channel(self, credentials=None, options=()):
         opts = [("grpc.max_receive_message_length", 8 * MIB), ("grpc.max_send_message_length", 8 * MIB)]
@@ -72,7 +88,7 @@ class Runtime(object):
         on the port is this process, not another one that took the port)
         and a Call is answered, with any status; returns a stub."""
         deadline = time.monotonic() + timeout
-        while " serving " not in self.log():
+        while " serving " not in (self.file_log() if self.serving_log else self.log()):
             if self.proc.poll() is not None:
                 raise AssertionError("runtime exited with %s:\n%s" % (self.proc.returncode, self.log()))
             if time.monotonic() > deadline:

@@ -70,6 +70,18 @@ logger: {path: log/x.log, level: debug, format: json}
         self.assertError(b"server: [1\n", "service.yml:")
         self.assertError(b"server:\n  workers: {max: -1}\n", "server.workers.max")
 
+    def test_baetyl_logger_keys(self):
+        c = config.parse(
+            b"logger:\n  path: var/log/baetyl/service.log\n  level: debug\n  format: json\n"
+            b"  age:\n    max: 15\n  size:\n    max: 50\n  backup:\n    max: 15\n"
+        )
+        self.assertEqual((c.logger_path, c.logger_level, c.logger_format), ("var/log/baetyl/service.log", "debug", "json"))
+        self.assertEqual((c.logger_age_max, c.logger_size_max, c.logger_backup_max), (15, 50, 15))
+        self.assertError(b"logger:\n  age: {max: 0}\n", "service.yml:2: logger.age.max: want a whole number >= 1, got '0'")
+        self.assertError(b"logger:\n  size:\n    max: ten\n", "service.yml:3: logger.size.max: want a whole number >= 1")
+        self.assertError(b"logger:\n  backup: {max: 1, min: 1}\n", "service.yml:2: unknown key 'min' in logger.backup")
+        self.assertError(b"logger:\n  format: xml\n", "logger.format 'xml'")
+
     def test_load_missing_file(self):
         with self.assertRaises(config.ConfigError) as cm:
             config.load("/nonexistent/service.yml")
@@ -90,6 +102,19 @@ class EnvironmentTest(unittest.TestCase):
         del env["OPENEDGE_SERVICE_INSTANCE_ADDRESS"]
         self.assertEqual(config.resolve_address(c, env), ("127.0.0.1:3", "$OPENEDGE_SERVICE_ADDRESS"))
         self.assertEqual(config.resolve_address(c, {"OPENEDGE_SERVICE_ADDRESS": " "}), ("127.0.0.1:9", "server.address"))
+
+    def test_default_path(self):
+        for env, want in (
+            ({}, "etc/openedge/service.yml"),
+            ({"OPENEDGE_SERVICE_ADDRESS": "127.0.0.1:1", "BAETYL_MASTER_API_VERSION": "v1"}, "etc/openedge/service.yml"),
+            ({"BAETYL_SERVICE_NAME": " "}, "etc/openedge/service.yml"),
+            ({"BAETYL_SERVICE_INSTANCE_ADDRESS": "127.0.0.1:1"}, "etc/baetyl/service.yml"),
+            ({"BAETYL_SERVICE_INSTANCE_NAME": "f.g.1"}, "etc/baetyl/service.yml"),
+            ({"BAETYL_SERVICE_NAME": "f"}, "etc/baetyl/service.yml"),
+        ):
+            path, why = config.default_path(env)
+            self.assertEqual(path, want, env)
+            self.assertTrue(why)
 
     def test_name_order(self):
         c = config.parse(b"name: conf")

@@ -46,8 +46,9 @@ class ShippedConfigTest(unittest.TestCase):
         out = self.call("echo", json.dumps(v).encode()).Payload
         self.assertEqual(json.loads(out), v)
 
-    def test_echo_empty(self):
-        self.assertEqual(self.call("echo").Payload, b"")
+    def test_echo_empty_is_an_empty_object(self):
+        # Functions get {} for an empty payload, as under Baetyl's runtime.
+        self.assertEqual(self.call("echo").Payload, b"{}")
 
     def test_echo_just_under_4_mib(self):
         p = b"\xff" + os.urandom(4 * MIB - 64 * 1024 - 1)
@@ -224,7 +225,7 @@ class ConfiguredFunctionsTest(unittest.TestCase):
         stub = function_pb2_grpc.FunctionStub(self.rt.channels[0], package="baetyl")
         res = stub.Call(message("timestamp", package="baetyl", Timestamp=42), timeout=10)
         self.assertEqual(res.Payload, b"42")
-        self.assertEqual(self.call("timestamp").Payload, b"")  # OpenEdge calls have none
+        self.assertEqual(self.call("timestamp").Payload, b"0")  # OpenEdge calls have none
 
     def test_results(self):
         self.assertEqual(self.call("result", b'{"result": "text"}').Payload, b'"text"')
@@ -303,6 +304,306 @@ class StartErrorsTest(unittest.TestCase):
             code, log = self.run_runtime("", env={"OPENEDGE_SERVICE_ADDRESS": addr})
         self.assertEqual(code, 1)
         self.assertIn("listen on %s: Address already in use" % addr, log)
+
+
+# A function written the way Baetyl's documentation and samples write them
+# for Baetyl's Python runtime: a dict context read with [] and "in", an
+# event that is a dict (also {} for an empty payload) or bytes, a plain
+# return value. It must run here unchanged.
+BAETYL_FUNCTION = r"""
+import json
+
+
+def handler(event, context):
+    if isinstance(event, dict) and "fail" in event:
+        raise ValueError(event["fail"])
+    reply = {"kind": type(event).__name__, "context": json.loads(json.dumps(context))}
+    if isinstance(event, bytes):
+        reply["text"] = event.decode("utf-8", "replace")
+    else:
+        reply["event"] = event
+    if "invokeid" in context and context["invokeid"] != context["functionInvokeID"]:
+        reply["mismatch"] = True
+    return reply
+
+
+def keep(event, context):
+    event["seen"] = event.get("seen", 0) + 1
+    return event
+
+
+def nothing(event, context):
+    return None
+
+
+def raw(event, context):
+    return b"\x00\xffraw"
+
+
+def empty_text(event, context):
+    return ""
+"""
+
+BAETYL_CONFIG = """\
+functions:
+  - name: py-handler
+    handler: index.handler
+    codedir: var/db/baetyl/function-code
+  - name: py-keep
+    handler: index.keep
+    codedir: var/db/baetyl/function-code
+  - name: py-nothing
+    handler: index.nothing
+    codedir: var/db/baetyl/function-code
+  - name: py-raw
+    handler: index.raw
+    codedir: var/db/baetyl/function-code
+  - name: py-empty-text
+    handler: index.empty_text
+    codedir: var/db/baetyl/function-code
+logger:
+  path: var/log/baetyl/service.log
+  level: debug
+  format: text
+  age:
+    max: 15
+  size:
+    max: 50
+  backup:
+    max: 15
+"""
+
+
+def master_env(service, instance, address):
+    """The environment a Baetyl 1.0 master gives an instance (native mode)."""
+    return {
+        "BAETYL_SERVICE_INSTANCE_ADDRESS": address,
+        "OPENEDGE_SERVICE_INSTANCE_ADDRESS": address,
+        "OPENEDGE_SERVICE_ADDRESS": address,
+        "BAETYL_SERVICE_INSTANCE_NAME": instance,
+        "OPENEDGE_SERVICE_INSTANCE_NAME": instance,
+        "BAETYL_SERVICE_NAME": service,
+        "OPENEDGE_SERVICE_NAME": service,
+        "BAETYL_MASTER_API_ADDRESS": "unix://var/run/baetyl.sock",
+        "BAETYL_MASTER_API_VERSION": "v1",
+        "BAETYL_SERVICE_MODE": "native",
+        "BAETYL_HOST_OS": "linux",
+        "OPENEDGE_RUNNING_MODE": "native",
+    }
+
+
+def write(path, text):
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "w") as f:
+        f.write(text)
+
+
+class BaetylMasterTest(unittest.TestCase):
+    """The runtime started as a Baetyl master starts it: in
+    var/run/baetyl/services/SERVICE, no -c, argv[0] the instance name, the
+    master's variables; the configuration and the code are links to their
+    volumes; the configuration has Baetyl's logger keys and a log directory
+    that does not exist yet. etc/openedge/service.yml serves another
+    function, so that reading the wrong file shows. A function written for
+    Baetyl's Python runtime runs unchanged."""
+
+    INSTANCE = "function-py.py-handler.1"
+
+    @classmethod
+    def setUpClass(cls):
+        cls.tmp = tempfile.TemporaryDirectory()
+        root = cls.tmp.name
+        volume = os.path.join(root, "var/db/baetyl/function-py-conf")
+        code = os.path.join(root, "var/db/baetyl/function-py-code")
+        write(os.path.join(volume, "service.yml"), BAETYL_CONFIG)
+        write(os.path.join(code, "index.py"), BAETYL_FUNCTION)
+        cls.wd = os.path.join(root, "var/run/baetyl/services/function-py")
+        write(os.path.join(cls.wd, "etc/openedge/service.yml"), "functions:\n  - {name: from-openedge, handler: index.handler, codedir: var/db/baetyl/function-code}\n")
+        os.symlink(volume, os.path.join(cls.wd, "etc/baetyl"))
+        os.makedirs(os.path.join(cls.wd, "var/db/baetyl"))
+        os.symlink(code, os.path.join(cls.wd, "var/db/baetyl/function-code"))
+        cls.log_file = os.path.join(cls.wd, "var/log/baetyl/service.log")
+        cls.rt = Runtime(
+            address_env=None,
+            env=lambda address: master_env("function-py", cls.INSTANCE, address),
+            cwd=cls.wd,
+            argv0=cls.INSTANCE,
+            serving_log=cls.log_file,
+        )
+        cls.stub = cls.rt.wait_ready()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.rt.close()
+        cls.tmp.cleanup()
+
+    def call(self, name, payload=b"", package="baetyl", **fields):
+        stub = function_pb2_grpc.FunctionStub(self.rt.channels[0], package=package)
+        return stub.Call(message(name, payload, package=package, **fields), timeout=10)
+
+    def test_reads_etc_baetyl_without_c(self):
+        self.assertEqual(json.loads(self.call("py-handler", b"{}").Payload)["kind"], "dict")
+        with self.assertRaises(grpc.RpcError) as cm:
+            self.call("from-openedge")
+        self.assertEqual(cm.exception.code(), grpc.StatusCode.NOT_FOUND)
+
+    def test_log_goes_to_the_created_directory(self):
+        log = self.rt.file_log()
+        self.assertIn(" serving ", log)
+        self.assertIn(self.INSTANCE, log)
+        self.assertNotIn("Traceback", self.rt.log())
+
+    def test_event_is_json_bytes_or_an_empty_dict(self):
+        out = json.loads(self.call("py-handler", b'{"a": [1, 2]}').Payload)
+        self.assertEqual((out["kind"], out["event"]), ("dict", {"a": [1, 2]}))
+        out = json.loads(self.call("py-handler", b"\xffnot json").Payload)
+        self.assertEqual((out["kind"], out["text"]), ("bytes", "\ufffdnot json"))
+        out = json.loads(self.call("py-handler", b"").Payload)
+        self.assertEqual((out["kind"], out["event"]), ("dict", {}))
+        # Each call gets its own {}: what a function does to it does not last.
+        for _ in range(2):
+            self.assertEqual(json.loads(self.call("py-keep").Payload), {"seen": 1})
+
+    def test_context_is_exactly_baetyls(self):
+        out = json.loads(self.call("py-handler", b"1", QOS=1, Topic="t/a", Timestamp=1563452817, FunctionInvokeID="inv-9").Payload)
+        self.assertEqual(
+            out["context"],
+            {
+                "messageQOS": 1,
+                "messageTopic": "t/a",
+                "messageTimestamp": 1563452817,
+                "functionName": "py-handler",
+                "functionInvokeID": "inv-9",
+                "invokeid": "inv-9",
+            },
+        )
+        self.assertNotIn("mismatch", out)
+        # An OpenEdge call has no Timestamp: 0.
+        out = json.loads(self.call("py-handler", b"1", package="openedge", FunctionInvokeID="i").Payload)
+        self.assertEqual((out["context"]["messageTimestamp"], out["context"]["invokeid"]), (0, "i"))
+
+    def test_results(self):
+        self.assertEqual(self.call("py-nothing", b'{"x": 1}').Payload, b"")
+        self.assertEqual(self.call("py-raw").Payload, b"\x00\xffraw")
+        # Baetyl's Python runtime sends any other value as JSON, "" too.
+        self.assertEqual(self.call("py-empty-text").Payload, b'""')
+
+    def test_exception_fails_the_call(self):
+        with self.assertRaises(grpc.RpcError) as cm:
+            self.call("py-handler", b'{"fail": "bad input"}')
+        self.assertEqual(cm.exception.code(), grpc.StatusCode.UNKNOWN)
+        self.assertIn("ValueError: bad input", cm.exception.details())
+
+    def test_sigterm_exits_0(self):
+        instance = "function-py.py-handler.2"
+        rt = Runtime(address_env=None, env=lambda a: master_env("function-py", instance, a), cwd=self.wd, argv0=instance)
+        self.addCleanup(rt.close)
+        # It logs to the same file as the first instance: wait for its call.
+        stub = function_pb2_grpc.FunctionStub(rt.channel(), package="baetyl")
+        stub.Call(message("py-nothing", package="baetyl"), timeout=15, wait_for_ready=True)
+        rt.signal()
+        self.assertEqual(rt.wait(10), 0, rt.log())
+
+
+class DefaultConfigTest(unittest.TestCase):
+    """Without -c, in a directory holding both default files (each serving
+    its own function): any one of the Baetyl master's variables selects
+    etc/baetyl/service.yml, none selects etc/openedge/service.yml."""
+
+    CASES = (
+        ("no Baetyl variable", "OPENEDGE_SERVICE_ADDRESS", {"OPENEDGE_SERVICE_NAME": "x"}, "from-openedge"),
+        ("BAETYL_SERVICE_INSTANCE_ADDRESS", "BAETYL_SERVICE_INSTANCE_ADDRESS", {}, "from-baetyl"),
+        ("BAETYL_SERVICE_INSTANCE_NAME", "OPENEDGE_SERVICE_ADDRESS", {"BAETYL_SERVICE_INSTANCE_NAME": "x.y.1"}, "from-baetyl"),
+        ("BAETYL_SERVICE_NAME", "OPENEDGE_SERVICE_ADDRESS", {"BAETYL_SERVICE_NAME": "x"}, "from-baetyl"),
+        ("an empty BAETYL_SERVICE_NAME", "OPENEDGE_SERVICE_ADDRESS", {"BAETYL_SERVICE_NAME": ""}, "from-openedge"),
+    )
+
+    def test_each_variable(self):
+        codedir = os.path.join(ROOT, "functions", "conformance")
+        for name, address_env, env, want in self.CASES:
+            with self.subTest(name), tempfile.TemporaryDirectory() as d:
+                for which in ("openedge", "baetyl"):
+                    write(
+                        os.path.join(d, "etc", which, "service.yml"),
+                        "functions:\n  - {name: from-%s, handler: fixtures.echo, codedir: %s}\n" % (which, codedir),
+                    )
+                rt = Runtime(cwd=d, address_env=address_env, env=env)
+                try:
+                    stub = rt.wait_ready()
+                    self.assertEqual(stub.Call(message(want, b"x"), timeout=10).Payload, b"x")
+                finally:
+                    rt.close()
+
+
+class StartErrorsWithALogFileTest(unittest.TestCase):
+    """Errors at start go to stderr even when logger.path sends the log to a
+    file (and to the file too once it is open); configuration errors exit
+    2, a port that cannot be listened on 1."""
+
+    LOGGER = "logger:\n  path: var/log/rt/service.log\n"
+
+    def start(self, config, env=None, args=("-c", "etc/openedge/service.yml"), address_env="OPENEDGE_SERVICE_ADDRESS", files=None):
+        d = tempfile.TemporaryDirectory()
+        self.addCleanup(d.cleanup)
+        write(os.path.join(d.name, "etc/openedge/service.yml"), config)
+        write(os.path.join(d.name, "afile"), "a file, not a directory")
+        rt = Runtime(list(args), cwd=d.name, env=env, address_env=address_env)
+        self.addCleanup(rt.close)
+        code = rt.wait(15)
+        try:
+            with open(os.path.join(d.name, "var/log/rt/service.log")) as f:
+                file_log = f.read()
+        except FileNotFoundError:
+            file_log = None
+        return code, rt.log(), file_log
+
+    def echo(self):
+        return "functions:\n  - {name: f, handler: fixtures.echo, codedir: %s}\n" % os.path.join(ROOT, "functions", "conformance")
+
+    def test_missing_module(self):
+        code, err, file_log = self.start("functions:\n  - {name: f, handler: nope.handler, codedir: .}\n" + self.LOGGER)
+        self.assertEqual(code, 2)
+        self.assertIn("function 'f': import nope", err)
+        self.assertIn("function 'f': import nope", file_log)
+
+    def test_no_address(self):
+        code, err, file_log = self.start(self.echo() + self.LOGGER, address_env=None)
+        self.assertEqual(code, 2)
+        self.assertIn("no address to listen on", err)
+        self.assertIn("no address to listen on", file_log)
+
+    def test_port_taken(self):
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            s.listen(1)
+            addr = "127.0.0.1:%d" % s.getsockname()[1]
+            code, err, file_log = self.start(self.echo() + self.LOGGER, env={"OPENEDGE_SERVICE_ADDRESS": addr})
+        self.assertEqual(code, 1)
+        self.assertIn("listen on %s" % addr, err)
+        self.assertIn("listen on %s" % addr, file_log)
+
+    def test_unknown_logger_key(self):
+        code, err, file_log = self.start(self.echo() + self.LOGGER + "  rotate: daily\n")
+        self.assertEqual(code, 2)
+        self.assertIn("etc/openedge/service.yml:5: unknown key 'rotate' in logger", err)
+        self.assertIsNone(file_log)
+
+    def test_log_directory_cannot_be_made(self):
+        code, err, _ = self.start(self.echo() + "logger:\n  path: afile/service.log\n")
+        self.assertEqual(code, 2)
+        self.assertIn("logger.path afile/service.log", err)
+        self.assertNotIn("Traceback", err)
+
+    def test_missing_default_says_why(self):
+        code, err, _ = self.start(self.echo(), env={"BAETYL_SERVICE_NAME": "svc"}, args=())
+        self.assertEqual(code, 2)
+        for want in ("etc/baetyl/service.yml", "BAETYL_SERVICE_NAME is set", "-c"):
+            self.assertIn(want, err)
+
+    def test_empty_c(self):
+        code, err, _ = self.start(self.echo(), args=("-c", ""))
+        self.assertEqual(code, 2)
+        self.assertIn("-c needs a file", err)
 
 
 class TLSTest(unittest.TestCase):

@@ -3,6 +3,8 @@
 // runtime. Keep them configured (etc/openedge/service.yml) so that the
 // runtime can be checked at any time.
 
+// echo returns its event: JSON as JSON, bytes as they are; an empty payload,
+// which functions get as {} (as under Baetyl), comes back as {}.
 exports.echo = (event, context, callback) => callback(null, event);
 
 exports.context = (event, context, callback) => callback(null, {

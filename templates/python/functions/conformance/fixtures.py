@@ -4,7 +4,8 @@ their names (echo, context, none, fail, sleep)."""
 
 
 def echo(event, context):
-    """Returns the payload unchanged (JSON comes back re-serialised)."""
+    """Returns the payload unchanged (JSON comes back re-serialised; an empty
+    payload, which functions get as {} as in Baetyl, comes back as {})."""
     return event
 
 

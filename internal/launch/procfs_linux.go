@@ -10,25 +10,27 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
 
-// Proc is one process as /proc shows it.
-type Proc struct {
-	Pid     int
-	PPid    int
-	State   byte
-	Start   uint64 // start time in clock ticks since boot: tells reused pids apart
-	RSS     int64  // bytes
-	Threads int
-	Cmdline string
+// EnableSubreaper makes the calling process a child subreaper, so that
+// orphaned descendants are re-parented to it rather than to init, where the
+// launcher finds, reports, ends and reaps them. Process-wide: call it once,
+// from the command layer or a test's TestMain.
+func EnableSubreaper() error {
+	if err := unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); err != nil {
+		return fmt.Errorf("become a child subreaper: %w", err)
+	}
+	return nil
 }
 
-// EnableSubreaper makes the calling process a child subreaper (Linux), so
-// that orphaned descendants are re-parented to it. Process-wide.
-func EnableSubreaper() error {
-	return unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+// isSubreaper reports whether this process is a child subreaper.
+func isSubreaper() bool {
+	var v int32
+	err := unix.Prctl(unix.PR_GET_CHILD_SUBREAPER, uintptr(unsafe.Pointer(&v)), 0, 0, 0)
+	return err == nil && v != 0
 }
 
 func readStat(pid int) (Proc, error) {
@@ -47,6 +49,8 @@ func readStat(pid int) (Proc, error) {
 	}
 	p := Proc{Pid: pid, State: f[0][0]}
 	p.PPid, _ = strconv.Atoi(f[1])
+	p.pgid, _ = strconv.Atoi(f[2])
+	p.sid, _ = strconv.Atoi(f[3])
 	p.Threads, _ = strconv.Atoi(f[17])
 	p.Start, _ = strconv.ParseUint(f[19], 10, 64)
 	pages, _ := strconv.ParseInt(f[21], 10, 64)
@@ -77,10 +81,10 @@ func All() []Proc {
 // included, with no memory).
 func Tree(root int) []Proc {
 	all := All()
-	children := map[int][]Proc{}
+	kids := map[int][]Proc{}
 	var rootP *Proc
 	for i := range all {
-		children[all[i].PPid] = append(children[all[i].PPid], all[i])
+		kids[all[i].PPid] = append(kids[all[i].PPid], all[i])
 		if all[i].Pid == root {
 			rootP = &all[i]
 		}
@@ -90,7 +94,7 @@ func Tree(root int) []Proc {
 	}
 	out := []Proc{*rootP}
 	for i := 0; i < len(out); i++ {
-		out = append(out, children[out[i].Pid]...)
+		out = append(out, kids[out[i].Pid]...)
 	}
 	return out
 }
@@ -197,4 +201,63 @@ func Marked(kv string) []Proc {
 		}
 	}
 	return out
+}
+
+// cmdline returns pid's argv joined with spaces, or its command name in
+// brackets when argv is empty (a kernel thread, a zombie).
+func cmdline(pid int) string {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/cmdline")
+	if err == nil {
+		if s := strings.TrimSpace(strings.ReplaceAll(string(bytes.TrimRight(b, "\x00")), "\x00", " ")); s != "" {
+			return s
+		}
+	}
+	c, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/comm")
+	if err != nil {
+		return "[?]"
+	}
+	return "[" + strings.TrimSpace(string(c)) + "]"
+}
+
+// children returns the PIDs of pid's children, from
+// /proc/PID/task/*/children (every thread's).
+func children(pid int) []int {
+	dir := "/proc/" + strconv.Itoa(pid) + "/task"
+	tasks, err := os.ReadDir(dir)
+	if err != nil {
+		return nil
+	}
+	var out []int
+	for _, t := range tasks {
+		b, err := os.ReadFile(dir + "/" + t.Name() + "/children")
+		if err != nil {
+			continue
+		}
+		for _, f := range strings.Fields(string(b)) {
+			if c, err := strconv.Atoi(f); err == nil {
+				out = append(out, c)
+			}
+		}
+	}
+	return out
+}
+
+// hasToken reports whether pid's environment marks it with the launch
+// token (CookieEnv holds a comma-separated list of tokens).
+func hasToken(pid int, token string) bool {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/environ")
+	if err != nil {
+		return false
+	}
+	prefix := []byte(CookieEnv + "=")
+	for _, e := range bytes.Split(b, []byte{0}) {
+		if v, ok := bytes.CutPrefix(e, prefix); ok {
+			for _, t := range bytes.Split(v, []byte{','}) {
+				if string(t) == token {
+					return true
+				}
+			}
+		}
+	}
+	return false
 }

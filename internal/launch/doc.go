@@ -1,0 +1,160 @@
+// Package launch starts a runtime the way the function manager's master
+// does, watches it, stops it the way the master does, and then makes sure
+// that nothing it started is left — whatever the runtime does. It is the one
+// launcher of oe-rt: conform and bench use it.
+//
+// Linux only (the parts that need it are in *_linux.go); elsewhere Start
+// returns an error.
+//
+// # Starting
+//
+// [Start] runs Spec.Path — looked up in PATH when it has no slash, else
+// taken relative to this process's working directory (not to Spec.Dir) —
+// with argv[0] = Spec.Argv0 (the master puts the instance name there), in
+// Spec.Dir, with exactly Spec.Env plus the launch marker [CookieEnv]. The
+// program gets stdin /dev/null, a process group of its own, SIGKILL as its
+// parent-death signal, and, where the machine allows, a tracking cgroup
+// (below). A program that cannot be started gives a [*StartError], which
+// matches [ErrStart] and names the cause: no such file, no such name in
+// PATH, not executable, a directory, a #! line naming a missing
+// interpreter, CRLF line endings in the #! line, "#!/usr/bin/env NAME" with
+// no NAME in the program's PATH, a byte-order mark before #!, a missing
+// dynamic loader, a file that is no program, a missing working directory.
+// Other errors (no file descriptors left, fork failing) are the launcher's
+// own and do not match ErrStart.
+//
+// # Output
+//
+// Stdout and stderr are read all the time (a program that floods them never
+// blocks). Each is kept twice, each bounded by Spec.TailBytes: the raw tail
+// ([Process.Stdout], [Process.Stderr]) and time-stamped lines
+// ([Process.Lines]): a line is stamped when its first byte was read, is at
+// most [MaxLineBytes] (the rest is dropped and the line marked Cut), and
+// [Process.Lines] returns the lines of both streams of a time window in the
+// order they were read. Output the program wrote just before it exited may
+// be read, and stamped, just after Exit.At.
+//
+// # Life
+//
+// [Process.Done] is closed as soon as the program has exited and been
+// reaped, and what it wrote before it exited has been read — it does not
+// wait for the pipes to close, which a descendant may hold open for ever;
+// their output is still read until they close or Cleanup ends the holder.
+// [Exit.At] is when the program exited. [Exit.String] names the signal:
+// "exit status 3", "killed by SIGKILL", "terminated by SIGTERM (default
+// action)", "killed by SIGSEGV (core dumped)". [Process.Stopped] says
+// whether the program is stopped (SIGSTOP) right now. The sampler
+// ([Process.Sample], every Spec.SampleEvery) records the peak memory and
+// threads of the program and its descendants ([Process.Usage]) and every
+// member of the launch it sees.
+//
+// # Stopping
+//
+// [Process.Signal] and [Process.Terminate] act on the program's PID only,
+// as the master does: Terminate sends SIGTERM, waits up to the grace
+// period, then sends SIGKILL and waits (bounded). They touch no other
+// process. What is left is for [Process.Survivors] to list ("under the
+// master, pid N (`sleep 300`) would have kept running") and for
+// [Process.Cleanup] to end: it kills the program if it still runs, every
+// member of the launch, and the program's process group while that is
+// safe; it reaps what is this process's child, removes the tracking cgroup
+// and closes the pipes. [Process.Stop] is Terminate then Cleanup;
+// [Process.Kill] is SIGKILL then Cleanup. Call one of Cleanup, Stop or
+// Kill for every Process: until then its sampler runs and the guard stays.
+//
+// Every wait is bounded, whatever the processes do — leave the group (even
+// for this process's own group, which is never signalled), stop themselves,
+// ignore signals, fork: Terminate by the grace period plus 5s for SIGKILL
+// to act; Cleanup by 3s of find-and-kill rounds (a few milliseconds when
+// SIGKILL works, as it does on stopped processes), then 300ms for the pipes
+// to close, 1s to remove the cgroup and 2s for the guard to exit. Cleanup,
+// Stop and Kill may be called more than once and at the same time.
+//
+// # The members of a launch
+//
+// Survivors and Cleanup find the members of a launch — every process it
+// started, directly or not, other than the program — in one scan of /proc,
+// as the union of:
+//
+//   - the tracking cgroup, when there is one: nothing leaves it by setsid,
+//     double fork or env -i, so this alone finds them all;
+//   - the program's descendants by parent links, while it is unreaped;
+//   - members seen before by the sampler, still the same process (same
+//     start time);
+//   - processes whose environment carries the launch's marker;
+//   - the program's process group, while the program is unreaped or a
+//     member is in it;
+//   - orphans: with [EnableSubreaper], an orphaned descendant is re-parented
+//     to this process rather than to init. Every child of this process that
+//     the launcher did not start is such an orphan. One is a member of the
+//     launches it can be attributed to by the means above; failing those —
+//     with no tracking cgroup, when it left the tree, the process group and
+//     the environment before the sampler saw it — by when it started: a
+//     process that left this process's session (setsid) and started after
+//     the program and before the launch's first Cleanup is a member of
+//     every such launch. An ambiguous orphan is thus reported by each of
+//     the launches running when it started, and ended by the first Cleanup;
+//     it is never left running because the attribution was unsure. The
+//     flip side: a child that other code of this program started with its
+//     own session would be taken for an orphan; where that matters, use a
+//     machine with a tracking cgroup.
+//
+// and the descendants of all of these. Without a tracking cgroup and
+// without EnableSubreaper, an orphan that dropped the marker before the
+// sampler saw it goes to init, and is not found.
+//
+// # Tracking cgroups
+//
+// Where this process may create a cgroup beside its own, each launch gets
+// one (oe-rt-launch.PID.N), and the program is born in it: on cgroup v2
+// through CLONE_INTO_CGROUP (inside Spec.CgroupFD when one is given, so
+// that its limits apply), emptied with cgroup.kill; on cgroup v1 in the
+// pids hierarchy, by moving the forking thread into it for the fork.
+// [Process.Tracking] says which, or why there is none. The environment
+// variable OE_RT_LAUNCH_TRACKING=v2|v1|none forces the choice (for tests,
+// and for a machine where the automatic choice misbehaves). Launchers nest:
+// a launcher started by a launcher makes its cgroups inside the outer
+// one's and adds its marker to the one it inherited.
+//
+// # Never a recycled PID
+//
+// The program is signalled only through its pidfd (os.Process), so never
+// after it was reaped. Its process group is signalled only while it is
+// unreaped: the waiter first waits without reaping (WNOWAIT), then reaps
+// under a lock that group signals hold. Any other process is signalled
+// through a pidfd opened before its start time is checked against the one
+// recorded when it was found, so a PID that went to a stranger is never
+// signalled; this process and its own group never are.
+//
+// # When this process dies
+//
+// If this process is killed (SIGKILL, the OOM killer) its direct children
+// die of their parent-death signal. Go fires that signal when the thread
+// that forked the child exits (golang/go#27505), so every fork happens on
+// one OS thread locked for the life of the process. Descendants that left
+// the tree are ended by the guard: while a launch is live, this executable
+// runs again as a small guard process (re-executed with
+// OE_RT_LAUNCH_GUARD set, caught by this package's init before main). It
+// is told of each launch before its fork and of its members as they are
+// found; when its pipe from this process closes with launches still on it,
+// it kills the tracking cgroups' processes, the members (checked by start
+// time) and every process with a launch's marker, removes the cgroups and
+// exits. It runs in its own process group and ignores SIGINT, SIGTERM and
+// SIGHUP. It exits with the last Cleanup, so that no process outlives the
+// launches.
+//
+// # Cost
+//
+// Measured with `go test -bench . ./internal/launch/` on the 2-core
+// development machine (shared, so compare within one run): a start, exit
+// and Cleanup of true takes about 4 ms while another launch is live
+// (3-4x a bare fork and exec of true), about 7 ms alone (the guard starts
+// and stops with it); one sample takes about 0.3 ms, a fifth of the
+// whole-/proc scan the sampler made before; Survivors about 1.7 ms.
+//
+// # Process-wide
+//
+// [EnableSubreaper] is process-wide: call it once, from the command layer
+// or a test's TestMain. [Tree], [All], [Listeners], [Marked], [Alive],
+// [Exists] and [FreePort] are small /proc and network helpers.
+package launch

@@ -1,0 +1,443 @@
+package launch
+
+import (
+	"bytes"
+	"debug/elf"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// reg is what this process started and has not reaped, and the launches
+// not yet cleaned up.
+var reg = struct {
+	sync.Mutex
+	// direct are the PIDs of children the launcher started (programs and
+	// the guard): never taken for an orphan, never reaped but by their
+	// own waiter. The lock is held across a fork, so that no one looks for
+	// orphans while a child is born unregistered.
+	direct map[int]bool
+	live   map[*Process]bool
+}{direct: map[int]bool{}, live: map[*Process]bool{}}
+
+func registered(pid int) bool {
+	reg.Lock()
+	defer reg.Unlock()
+	return reg.direct[pid]
+}
+
+// Forks happen on one OS thread that never exits: PR_SET_PDEATHSIG fires
+// when the thread that forked the child exits, not the process
+// (golang/go#27505), so a thread that lives as long as the process makes it
+// mean "when this process dies". The same thread joins a v1 tracking cgroup
+// for the fork.
+type forkJob struct {
+	path  string
+	argv  []string
+	attr  *os.ProcAttr
+	v1dir string // a v1 cgroup to be born in, or ""
+	res   chan forkResult
+}
+
+type forkResult struct {
+	proc    *os.Process
+	started time.Time
+	err     error
+	cgErr   error // the tracking cgroup could not be used
+}
+
+var forkJobs = make(chan forkJob)
+
+var startForker = sync.OnceFunc(func() {
+	go func() {
+		runtime.LockOSThread() // for ever: this goroutine never returns
+		for j := range forkJobs {
+			j.res <- j.run()
+		}
+	}()
+})
+
+// v1Broken is set when the forking thread could not leave a v1 tracking
+// cgroup; v1 tracking is then not used again.
+var v1Broken bool
+
+func (j forkJob) run() (r forkResult) {
+	if j.v1dir != "" && !v1Broken {
+		home, err := threadCgroupV1()
+		if err == nil {
+			err = writeTid(j.v1dir)
+		}
+		if err != nil {
+			r.cgErr = fmt.Errorf("join it: %w", err)
+		} else {
+			defer func() {
+				if err := writeTid(home); err != nil {
+					v1Broken = true
+				}
+			}()
+		}
+	}
+	r.started = time.Now()
+	r.proc, r.err = os.StartProcess(j.path, j.argv, j.attr)
+	return r
+}
+
+func writeTid(dir string) error {
+	return os.WriteFile(filepath.Join(dir, "tasks"), []byte(strconv.Itoa(unix.Gettid())), 0)
+}
+
+func fork(j forkJob) forkResult {
+	startForker()
+	j.res = make(chan forkResult, 1)
+	forkJobs <- j
+	return <-j.res
+}
+
+// Start starts the program described by spec: in a process group of its
+// own, in a tracking cgroup where the machine allows, with SIGKILL as its
+// parent-death signal, stdin /dev/null, stdout and stderr read all the
+// time. A program that cannot be started gives a *StartError (ErrStart).
+func Start(spec Spec) (*Process, error) {
+	path, err := resolve(spec)
+	if err != nil {
+		return nil, err
+	}
+	if err := checkScript(spec, path); err != nil {
+		return nil, err
+	}
+	tail := spec.TailBytes
+	if tail <= 0 {
+		tail = 64 << 10
+	}
+	every := spec.SampleEvery
+	if every <= 0 {
+		every = 20 * time.Millisecond
+	}
+	p := &Process{cookie: newCookie(), done: make(chan struct{})}
+	p.out[0] = newStream("stdout", tail, &p.seq)
+	p.out[1] = newStream("stderr", tail, &p.seq)
+	s := &p.sys
+	s.known = map[int]uint64{}
+	s.every = every
+
+	null, err := os.Open(os.DevNull)
+	if err != nil {
+		return nil, fmt.Errorf("start %s: %w", spec.Path, err)
+	}
+	defer null.Close()
+	var w [2]*os.File
+	for i := range w {
+		r, wr, err := os.Pipe()
+		if err != nil {
+			p.closeFiles()
+			if w[0] != nil {
+				w[0].Close()
+			}
+			return nil, fmt.Errorf("start %s: %w", spec.Path, err)
+		}
+		s.files[i], w[i] = r, wr
+	}
+	defer func() { w[0].Close(); w[1].Close() }()
+
+	s.cg, s.note = newCgroup(spec.CgroupFD)
+	sys := &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	var v1dir string
+	switch {
+	case s.cg != nil && s.cg.v2:
+		sys.UseCgroupFD, sys.CgroupFD = true, s.cg.fd
+	case spec.CgroupFD > 0:
+		sys.UseCgroupFD, sys.CgroupFD = true, spec.CgroupFD
+	}
+	if s.cg != nil && !s.cg.v2 {
+		v1dir = s.cg.dir
+	}
+	argv0 := spec.Argv0
+	if argv0 == "" {
+		argv0 = spec.Path
+	}
+	job := forkJob{
+		path:  path,
+		argv:  append([]string{argv0}, spec.Args...),
+		attr:  &os.ProcAttr{Dir: spec.Dir, Env: environment(spec.Env, p.cookie), Files: []*os.File{null, w[0], w[1]}, Sys: sys},
+		v1dir: v1dir,
+	}
+
+	// The guard learns of the launch before the fork: if this process dies
+	// at any moment from here, the guard ends what is in the cgroup.
+	s.guardNote = guardAdd(p)
+	reg.Lock()
+	res := fork(job)
+	if res.err != nil && s.cg != nil && s.cg.v2 {
+		// The kernel may refuse the cgroup (one that takes no processes):
+		// try once without it. (A program that cannot be started fails
+		// twice, the same way.)
+		first := res.err
+		sys.UseCgroupFD, sys.CgroupFD = spec.CgroupFD > 0, spec.CgroupFD
+		if res = fork(job); res.err == nil {
+			res.cgErr = fmt.Errorf("clone into it: %w", first)
+		}
+	}
+	if res.err == nil {
+		reg.direct[res.proc.Pid] = true
+		reg.live[p] = true
+	}
+	reg.Unlock()
+	if res.err != nil {
+		p.closeFiles()
+		guardForget(p)
+		if s.cg != nil {
+			_ = s.cg.remove(time.Now().Add(time.Second))
+		}
+		return nil, diagnose(spec, path, res.err)
+	}
+	if res.cgErr != nil && s.cg != nil {
+		s.note = fmt.Sprintf("no tracking cgroup (%s: %v)", s.cg.dir, res.cgErr)
+		_ = s.cg.remove(time.Now())
+		s.cg = nil
+	}
+	s.proc, p.Pid, p.Started = res.proc, res.proc.Pid, res.started
+	if st, err := readStat(p.Pid); err == nil {
+		s.startTicks = st.Start
+	} else {
+		s.startTicks = ticksNow() - 1
+	}
+	guardSend(fmt.Sprintf("P %s %d %d\n", p.cookie, p.Pid, s.startTicks))
+
+	for i := range s.files {
+		s.flush[i] = make(chan chan struct{}, 1)
+		s.readerDone[i] = make(chan struct{})
+		s.readers.Add(1)
+		go p.drain(i)
+	}
+	go p.wait()
+	s.stopS, s.samplerDone = make(chan struct{}), make(chan struct{})
+	p.Sample()
+	go p.sampleLoop()
+	return p, nil
+}
+
+// environment is env with later entries winning, less the launcher's own
+// variables, plus the launch marker (added to one inherited, so that a
+// launcher started by a launcher keeps both).
+func environment(env []string, token string) []string {
+	idx := map[string]int{}
+	var out []string
+	inherited := ""
+	for _, kv := range env {
+		k, v, _ := strings.Cut(kv, "=")
+		switch k {
+		case guardEnv:
+			continue
+		case CookieEnv:
+			inherited = v
+			continue
+		}
+		if i, ok := idx[k]; ok {
+			out[i] = kv
+			continue
+		}
+		idx[k] = len(out)
+		out = append(out, kv)
+	}
+	if inherited != "" {
+		token = inherited + "," + token
+	}
+	return append(out, CookieEnv+"="+token)
+}
+
+// resolve finds the program: in PATH for a bare name, else made absolute
+// against this process's working directory.
+func resolve(spec Spec) (string, error) {
+	if spec.Path == "" {
+		return "", &StartError{Path: `""`, Reason: "no program given"}
+	}
+	if !strings.Contains(spec.Path, "/") {
+		lp, err := exec.LookPath(spec.Path)
+		if err != nil && !errors.Is(err, exec.ErrDot) {
+			return "", &StartError{Path: spec.Path, Reason: fmt.Sprintf("no executable named %q in PATH", spec.Path), Err: err}
+		}
+		if abs, err := filepath.Abs(lp); err == nil {
+			lp = abs
+		}
+		return lp, nil
+	}
+	abs, err := filepath.Abs(spec.Path)
+	if err != nil {
+		return "", fmt.Errorf("start %s: %w", spec.Path, err)
+	}
+	return abs, nil
+}
+
+// shebang is a script's #! line as the kernel reads it: the first 256
+// bytes, the interpreter up to a blank, the rest one argument.
+type shebang struct {
+	interp, arg string
+	crlf        bool
+}
+
+func readShebang(path string) (sb shebang, ok bool) {
+	f, err := os.Open(path)
+	if err != nil {
+		return sb, false
+	}
+	defer f.Close()
+	buf := make([]byte, 256)
+	n, _ := io.ReadFull(f, buf)
+	buf = buf[:n]
+	if !bytes.HasPrefix(buf, []byte("#!")) {
+		return sb, false
+	}
+	line := buf[2:]
+	if i := bytes.IndexByte(line, '\n'); i >= 0 {
+		line = line[:i]
+	}
+	sb.crlf = bytes.HasSuffix(line, []byte{'\r'})
+	s := strings.TrimLeft(string(line), " \t")
+	sb.interp, sb.arg, _ = strings.Cut(s, " ")
+	if i := strings.IndexByte(sb.interp, '\t'); i >= 0 {
+		sb.interp, sb.arg = sb.interp[:i], sb.interp[i+1:]+" "+sb.arg
+	}
+	sb.arg = strings.Trim(sb.arg, " \t")
+	return sb, true
+}
+
+// checkScript refuses, before starting it, a script whose #! line runs
+// "env NAME" with no NAME in the program's PATH: env would exit 127 after
+// the start, where the cause is easy to miss.
+func checkScript(spec Spec, path string) error {
+	sb, ok := readShebang(path)
+	if !ok || sb.crlf || filepath.Base(sb.interp) != "env" || sb.arg == "" || strings.HasPrefix(sb.arg, "-") || strings.ContainsAny(sb.arg, " \t=") {
+		return nil
+	}
+	name := sb.arg
+	pathVar := "/bin:/usr/bin" // execvp's default
+	for _, kv := range spec.Env {
+		if v, ok := strings.CutPrefix(kv, "PATH="); ok {
+			pathVar = v
+		}
+	}
+	if strings.Contains(name, "/") {
+		return nil
+	}
+	for _, d := range filepath.SplitList(pathVar) {
+		if d == "" {
+			d = "."
+		}
+		if !filepath.IsAbs(d) && spec.Dir != "" {
+			d = filepath.Join(spec.Dir, d)
+		}
+		if fi, err := os.Stat(filepath.Join(d, name)); err == nil && !fi.IsDir() && fi.Mode()&0o111 != 0 {
+			return nil
+		}
+	}
+	return &StartError{Path: spec.Path, Reason: fmt.Sprintf("bad interpreter: the #! line of %s runs %q, and there is no %s in the program's PATH (%s)", spec.Path, sb.interp+" "+name, name, pathVar), Err: fs.ErrNotExist}
+}
+
+// diagnose turns a failed start into an error that names the cause.
+func diagnose(spec Spec, path string, err error) error {
+	var pe *os.PathError
+	var errno syscall.Errno
+	if !errors.As(err, &errno) {
+		return fmt.Errorf("start %s: %w", spec.Path, err)
+	}
+	se := func(format string, a ...any) error {
+		return &StartError{Path: spec.Path, Reason: fmt.Sprintf(format, a...), Err: err}
+	}
+	// The child reports a failed chdir as the exec's error: look at the
+	// directory first.
+	if spec.Dir != "" {
+		fi, derr := os.Stat(spec.Dir)
+		switch {
+		case errors.Is(derr, fs.ErrNotExist):
+			return se("working directory %s: no such directory", spec.Dir)
+		case derr != nil:
+			return se("working directory %s: %v", spec.Dir, derr)
+		case !fi.IsDir():
+			return se("working directory %s: not a directory", spec.Dir)
+		case errors.As(err, &pe) && pe.Op == "chdir":
+			return se("working directory %s: %v", spec.Dir, errno)
+		}
+	}
+	fi, statErr := os.Stat(path)
+	switch errno {
+	case syscall.ENOENT:
+		if statErr != nil {
+			if path != spec.Path {
+				return se("no such file (%s)", path)
+			}
+			return se("no such file")
+		}
+		if sb, ok := readShebang(path); ok {
+			if sb.crlf {
+				return se("the #! line of %s ends in CRLF (Windows line endings), so the system looks for an interpreter named %q; convert the file to LF line endings", spec.Path, strings.TrimSuffix(sb.interp+" "+sb.arg, " ")+"\r")
+			}
+			return se("bad interpreter %s (named in the #! line of %s): no such file", sb.interp, spec.Path)
+		}
+		if f, err := elf.Open(path); err == nil {
+			defer f.Close()
+			for _, prog := range f.Progs {
+				if prog.Type == elf.PT_INTERP {
+					b, _ := io.ReadAll(prog.Open())
+					interp := strings.TrimRight(string(b), "\x00")
+					return se("its dynamic loader %s is missing (a program built for another system? build it statically)", interp)
+				}
+			}
+		}
+		return se("no such file or directory (%s)", path)
+	case syscall.EACCES:
+		switch {
+		case statErr != nil:
+			return se("permission denied (a directory on the way to %s cannot be searched)", path)
+		case fi.IsDir():
+			return se("%s is a directory, not a program", spec.Path)
+		case fi.Mode()&0o111 == 0:
+			return se("not executable (mode %v; chmod +x %s)", fi.Mode().Perm(), spec.Path)
+		}
+		if sb, ok := readShebang(path); ok {
+			if ifi, err := os.Stat(sb.interp); err == nil && (ifi.IsDir() || ifi.Mode()&0o111 == 0) {
+				return se("bad interpreter %s (named in the #! line of %s): not executable", sb.interp, spec.Path)
+			}
+		}
+		return se("permission denied (a file system mounted noexec?)")
+	case syscall.ENOEXEC:
+		if b, err := os.ReadFile(path); err == nil && bytes.HasPrefix(b, []byte("\xef\xbb\xbf#!")) {
+			return se("the file starts with a byte-order mark before its #! line; save it as UTF-8 without BOM")
+		}
+		return se("not a program this machine can run (no #! line, and not an executable for %s/%s)", runtime.GOOS, runtime.GOARCH)
+	case syscall.ENOTDIR:
+		return se("a component of %s is not a directory", path)
+	case syscall.ETXTBSY:
+		return se("the file is open for writing (text file busy)")
+	case syscall.E2BIG:
+		return se("arguments and environment too long")
+	case syscall.ELOOP, syscall.ENAMETOOLONG:
+		return se("%v", errno)
+	}
+	return fmt.Errorf("start %s: %w", spec.Path, err)
+}
+
+// ticksNow is the time since boot in clock ticks, as /proc/PID/stat's
+// start times.
+func ticksNow() uint64 {
+	var ts unix.Timespec
+	if err := unix.ClockGettime(unix.CLOCK_BOOTTIME, &ts); err != nil {
+		return 0
+	}
+	return uint64(ts.Sec)*clockTicks + uint64(ts.Nsec)*clockTicks/1e9
+}
+
+// clockTicks is USER_HZ, the unit of /proc/PID/stat's times; 100 on every
+// Linux architecture Go supports.
+const clockTicks = 100
