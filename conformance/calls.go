@@ -19,7 +19,9 @@ import (
 
 var callUnknownFunction = &Check{ID: "call.unknown-function", Level: MUST, phase: phaseCalls, Needs: []string{"echo"},
 	Description: "an unconfigured FunctionName gets a non-OK status and the runtime keeps serving",
-	run:         checkUnknownFunction}
+	Hint: "Look the FunctionName up and answer an error status, without crashing or hanging.\n" +
+		"grpc-go: status.Errorf(codes.NotFound, ...). Python grpcio: context.abort(grpc.StatusCode.NOT_FOUND, ...). Node @grpc/grpc-js: callback({code: grpc.status.NOT_FOUND, details: ...}).",
+	run: checkUnknownFunction}
 
 func checkUnknownFunction(c *checkCtx) Outcome {
 	m := &client.Message{FunctionName: "oe-rt-no-such-function-" + randomHex(4), Payload: []byte("x")}
@@ -38,6 +40,7 @@ func checkUnknownFunction(c *checkCtx) Outcome {
 
 var callMalformed = &Check{ID: "call.malformed", Level: MUST, phase: phaseCalls, Needs: []string{"echo"},
 	Description: "a request that is not a valid FunctionMessage gets a non-OK status; the runtime keeps serving",
+	Hint:        "Let the gRPC library decode requests with the generated code (grpc-go, grpcio and grpc-js reject bytes that do not parse); a custom codec or raw-bytes handler must reject them too, not serve an empty message.",
 	run:         checkMalformed}
 
 // malformed is a FunctionMessage cut short: field 4 (Payload) announces
@@ -61,7 +64,9 @@ func checkMalformed(c *checkCtx) Outcome {
 
 var callOversize = &Check{ID: "call.oversize", Level: SHOULD, phase: phaseLarge, Needs: []string{"echo"},
 	Description: "a request over the {maxmsg} limit gets RESOURCE_EXHAUSTED; the runtime keeps serving",
-	run:         checkOversize}
+	Hint: "Apply server.message.length.max to both directions of the server.\n" +
+		"grpc-go: grpc.MaxRecvMsgSize(n), grpc.MaxSendMsgSize(n). Python grpcio: options grpc.max_receive_message_length and grpc.max_send_message_length. Node @grpc/grpc-js: the same two options in new grpc.Server({...}).",
+	run: checkOversize}
 
 func checkOversize(c *checkCtx) Outcome {
 	limit := c.cfg().maxMessageSize()
@@ -86,6 +91,7 @@ func checkOversize(c *checkCtx) Outcome {
 
 var callUnimplemented = &Check{ID: "call.unimplemented", Level: SHOULD, phase: phaseCalls,
 	Description: "another method of the service gets UNIMPLEMENTED",
+	Hint:        "Register only the Call method with the generated service code, and no catch-all: grpc-go without grpc.UnknownServiceHandler; Python grpcio without a generic handler that accepts every method; grpc-js answers UNIMPLEMENTED by itself.",
 	run:         checkUnimplemented}
 
 func checkUnimplemented(c *checkCtx) Outcome {
@@ -104,7 +110,9 @@ func checkUnimplemented(c *checkCtx) Outcome {
 
 var callFields = &Check{ID: "call.fields", Level: MUST, phase: phaseCalls, Needs: []string{"echo"},
 	Description: "ID, QOS, Topic, FunctionName, FunctionInvokeID come back unchanged",
-	run:         checkFields}
+	Hint: "Answer with the request message itself, replacing only Payload; never build a fresh message.\n" +
+		"grpc-go: m.Payload = out; return m. Python grpcio: request.Payload = out; return request. Node @grpc/grpc-js: callback(null, {...call.request, Payload: out}).",
+	run: checkFields}
 
 func checkFields(c *checkCtx) Outcome {
 	m := &client.Message{
@@ -140,6 +148,7 @@ func checkFields(c *checkCtx) Outcome {
 
 var echoBytes = &Check{ID: "echo.bytes", Level: MUST, phase: phaseCalls, Needs: []string{"echo"},
 	Description: "non-JSON bytes (invalid UTF-8, NUL, 1 B to 1 MiB) come back byte for byte",
+	Hint:        "Pass a payload that is not JSON to the function as bytes and return bytes as they are: Python bytes (no .decode()/.encode() round trip), Node Buffer (no toString()); never append a newline.",
 	run:         checkEchoBytes}
 
 func checkEchoBytes(c *checkCtx) Outcome {
@@ -168,6 +177,7 @@ func checkEchoBytes(c *checkCtx) Outcome {
 
 var echoJSON = &Check{ID: "echo.json", Level: MUST, phase: phaseCalls, Needs: []string{"echo"},
 	Description: "a JSON payload comes back as an equal JSON value",
+	Hint:        "Decode a JSON payload and encode the result with the language's JSON library (json.loads/json.dumps, JSON.parse/JSON.stringify, encoding/json); do not build JSON by hand or encode it twice.",
 	run:         checkEchoJSON}
 
 func checkEchoJSON(c *checkCtx) Outcome {
@@ -190,6 +200,7 @@ func checkEchoJSON(c *checkCtx) Outcome {
 
 var echoEmpty = &Check{ID: "echo.empty", Level: SHOULD, phase: phaseCalls, Needs: []string{"echo"},
 	Description: "an empty payload comes back empty, or as {} (what Baetyl's own runtimes return)",
+	Hint:        "Turn an empty payload into an empty value (or {}) for the function, and a result of nothing into an empty payload: Python None -> b\"\" (not json.dumps(None), \"null\"); Node undefined -> Buffer.alloc(0).",
 	run:         checkEchoEmpty}
 
 func checkEchoEmpty(c *checkCtx) Outcome {
@@ -211,6 +222,7 @@ func checkEchoEmpty(c *checkCtx) Outcome {
 
 var echoLarge = &Check{ID: "echo.large", Level: SHOULD, phase: phaseLarge, Needs: []string{"echo"},
 	Description: "a payload just under the {maxmsg} limit comes back whole",
+	Hint:        "Set both the receive and the send limit to server.message.length.max (see call.oversize for each stack's option); then look for a copy that truncates or a text conversion of binary data (see echo.bytes).",
 	run:         checkEchoLarge}
 
 func checkEchoLarge(c *checkCtx) Outcome {
@@ -228,6 +240,7 @@ func checkEchoLarge(c *checkCtx) Outcome {
 
 var contextMetadata = &Check{ID: "context.metadata", Level: MUST, phase: phaseCalls, Needs: []string{"context"},
 	Description: "the function sees the call's QOS, Topic, FunctionName, FunctionInvokeID",
+	Hint:        "Build the function's context from the request under Baetyl's names: messageQOS, messageTopic, functionName, functionInvokeID; the context fixture returns them as JSON.",
 	run:         checkContext}
 
 func checkContext(c *checkCtx) Outcome {
@@ -256,6 +269,7 @@ func checkContext(c *checkCtx) Outcome {
 
 var noneEmpty = &Check{ID: "none.empty", Level: MUST, phase: phaseCalls, Needs: []string{"none"},
 	Description: "a function that returns nothing gives OK and an empty payload",
+	Hint:        "A function that returns nothing gives OK and an empty payload: Python None -> b\"\" (not \"null\"), Node undefined/null -> an empty Buffer, Go nil -> nil.",
 	run:         checkNone}
 
 func checkNone(c *checkCtx) Outcome {
@@ -272,7 +286,9 @@ func checkNone(c *checkCtx) Outcome {
 
 var failStatus = &Check{ID: "fail.status", Level: MUST, phase: phaseCalls, Needs: []string{"fail", "echo"},
 	Description: "a failing function gives a non-OK status carrying its message; the next call succeeds",
-	run:         checkFail}
+	Hint: "Catch what the function raises and answer a non-OK status carrying its message, then keep serving.\n" +
+		"grpc-go: status.Error(codes.Unknown, err.Error()), and recover panics. Python grpcio: let it raise (UNKNOWN) or context.abort(grpc.StatusCode.UNKNOWN, str(e)). Node @grpc/grpc-js: callback({code: grpc.status.UNKNOWN, details: err.message}); catch rejections.",
+	run: checkFail}
 
 func checkFail(c *checkCtx) Outcome {
 	m := &client.Message{FunctionName: c.fn("fail"), Payload: []byte(`{"fail":true}`)}
@@ -295,6 +311,7 @@ func checkFail(c *checkCtx) Outcome {
 
 var callSequence = &Check{ID: "call.sequence", Level: MUST, phase: phaseCalls, Needs: []string{"echo"},
 	Description: "200 calls in a row all succeed (p50/p99 reported)",
+	Hint:        "Look at the call number that failed and the output shown: state leaking from call to call (a shared buffer, a counter, a handle opened per call and never closed), a limit on calls per connection, a cache that evicts.",
 	run:         checkSequence}
 
 func checkSequence(c *checkCtx) Outcome {

@@ -61,7 +61,8 @@ type Check struct {
 	// Level is MUST, SHOULD or MAY.
 	Level Level
 	// Description says in one line what passes. It may name the configured
-	// limits as {memory}, {threads}, {grace}, {maxmsg}; Describe fills them in.
+	// limits as {memory}, {threads}, {grace}, {starttimeout}, {maxmsg};
+	// Describe fills them in.
 	Description string
 	// Needs lists the fixture roles the check calls.
 	Needs []string
@@ -73,6 +74,10 @@ type Check struct {
 	// Enabled, for an opt-in check, says whether the configuration turns
 	// it on.
 	Enabled func(*Config) bool
+	// Hint says in a few lines how to fix a failure, with what usually
+	// causes it in the stacks people use (one line per stack). It is shown
+	// under a failure; `oe-rt conform --explain ID` shows the whole page.
+	Hint string
 
 	phase phase
 	run   func(*checkCtx) Outcome
@@ -92,6 +97,7 @@ func descriptionVars(cfg *Config) *strings.Replacer {
 		"{memory}", mib(cfg.MemoryLimit),
 		"{threads}", fmt.Sprint(cfg.ThreadLimit),
 		"{grace}", cfg.Grace.String(),
+		"{starttimeout}", cfg.StartTimeout.String(),
 		"{maxmsg}", mib(int64(cfg.maxMessageSize())),
 	)
 }
@@ -148,6 +154,60 @@ var catalog = []*Check{
 // Catalog returns every check, in the order they are reported.
 func Catalog() []*Check { return catalog }
 
+// catalogHistory is the record of the catalog's versions: entry v-1 lists
+// the checks version v added and retired. It only grows: a released
+// version never changes, a retired ID is never reused, and a rule that
+// changes so that a runtime passing the old one could fail the new one is a
+// new check with a new ID (the old ID is retired). A report records the
+// version it was made with (catalog_version), so that a baseline from an
+// older catalog is read correctly: a check added after it is new to it.
+var catalogHistory = []catalogRelease{
+	{ // 1: the catalog when reports began to carry a version; a report
+		// without catalog_version is read as version 1.
+		added: []string{
+			"start.listen", "start.time", "start.scope", "run.alive",
+			"call.unknown-function", "call.malformed", "call.oversize", "call.unimplemented", "call.fields",
+			"echo.bytes", "echo.json", "echo.empty", "echo.large",
+			"context.metadata", "none.empty", "fail.status", "call.sequence",
+			"call.concurrent", "call.deadline",
+			"shutdown.sigterm", "shutdown.exit-code", "shutdown.drain", "shutdown.no-orphans",
+			"resources.memory", "resources.threads", "resources.limits",
+		},
+	},
+	{ // 2: the checks of the master's start and rights (issue 9).
+		added: []string{"start.address-aliases", "rights.master-api"},
+	},
+}
+
+type catalogRelease struct{ added, retired []string }
+
+// CatalogVersion is the version of this catalog: it grows by one with
+// every change that adds or retires a check.
+var CatalogVersion = len(catalogHistory)
+
+// Since returns the catalog version that added the check (0: none).
+func (c *Check) Since() int { return since(c.ID) }
+
+func since(id string) int {
+	for i, rel := range catalogHistory {
+		if contains(rel.added, id) {
+			return i + 1
+		}
+	}
+	return 0
+}
+
+// Retired returns the catalog version that retired a check ID (0: it was
+// not retired).
+func Retired(id string) int {
+	for i, rel := range catalogHistory {
+		if contains(rel.retired, id) {
+			return i + 1
+		}
+	}
+	return 0
+}
+
 // Lookup returns the check with the given ID, or nil.
 func Lookup(id string) *Check {
 	for _, c := range catalog {
@@ -161,7 +221,9 @@ func Lookup(id string) *Check {
 // Validate reports what is wrong with a catalog: duplicate or malformed
 // IDs, empty descriptions or unknown placeholders in them, unknown levels
 // or fixture roles, nil functions, opt-in checks with no switch, scenarios
-// with no function.
+// with no function, a check with no hint or no explain page (or a page
+// without its sections), and a check that is not in the catalog's history
+// (a new check needs a new catalog version) or whose ID was retired.
 func Validate(checks []*Check) error {
 	seen := map[string]bool{}
 	var errs []string
@@ -195,6 +257,27 @@ func Validate(checks []*Check) error {
 		for _, s := range c.Requires {
 			if s == nil || s.run == nil || s.Name == "" {
 				errs = append(errs, c.ID+": a required scenario has no name or function")
+			}
+		}
+		if strings.TrimSpace(c.Hint) == "" {
+			errs = append(errs, c.ID+": no hint (how to fix a failure)")
+		}
+		if err := validPage(c.ID); err != nil {
+			errs = append(errs, fmt.Sprintf("%s: %v", c.ID, err))
+		}
+		switch {
+		case Retired(c.ID) != 0:
+			errs = append(errs, fmt.Sprintf("%s: the ID was retired in catalog version %d and is never reused", c.ID, Retired(c.ID)))
+		case c.Since() == 0:
+			errs = append(errs, fmt.Sprintf("%s: not in the catalog's history: a new check goes into a new catalog version (catalogHistory)", c.ID))
+		}
+	}
+	added := map[string]int{}
+	for _, rel := range catalogHistory {
+		for _, id := range rel.added {
+			added[id]++
+			if added[id] == 2 {
+				errs = append(errs, fmt.Sprintf("%s: added twice in the catalog's history (an ID is never reused)", id))
 			}
 		}
 	}

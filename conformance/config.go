@@ -19,6 +19,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"strings"
 	"time"
 
@@ -91,8 +92,30 @@ type Config struct {
 	// ArtifactDir is where payload files for the reproduce lines are
 	// written ("" = a new temporary directory, made only when needed).
 	ArtifactDir string
-	// OnResult, when set, is called as each check finishes (for live output).
+	// OnResult, when set, is called as each check finishes (for live
+	// output); with Repeat, for every check of every run.
 	OnResult func(Result)
+	// Repeat runs the suite this many times (0 or 1: once), each time with
+	// fresh instances of the runtime, sharing nothing but the program, and
+	// reports per check in how many runs it failed: stable pass, stable
+	// fail or flaky. A flaky MUST fails the run; a flaky SHOULD warns.
+	Repeat int
+	// OnRun, when set, is called as each run of a repeated suite ends.
+	OnRun func(RunSummary)
+	// Baseline, when set, judges the run against an earlier report (see
+	// Baseline): the report keeps its raw verdict and adds the baseline's.
+	Baseline *Baseline
+	// Reference is the program conform starts as its reference to
+	// calibrate the timing checks against the machine: a bare gRPC server
+	// it controls, serving the echo and sleep fixtures on
+	// openedge.Function (ServeReference). conform never runs a program it
+	// is not given: empty means no reference, and the timing checks are
+	// judged against the absolute line and the runtime's own wait for a
+	// CPU only.
+	Reference []string
+	// OeRtVersion is the version of oe-rt recorded in the report ("": the
+	// version of the oe-rt module in the program's build information).
+	OeRtVersion string
 	// Logger receives the harness's log; nil discards it.
 	Logger *slog.Logger
 }
@@ -153,6 +176,9 @@ func (c *Config) validate() error {
 	if c.Grace <= 0 {
 		return &ConfigError{Err: fmt.Errorf("the grace period must be positive, got %s", c.Grace)}
 	}
+	if c.Repeat < 0 {
+		return &ConfigError{Err: fmt.Errorf("the repeat count must not be negative, got %d", c.Repeat)}
+	}
 	if c.MaxMessageSize < 0 {
 		return &ConfigError{Err: fmt.Errorf("the message size limit must not be negative, got %d", c.MaxMessageSize)}
 	}
@@ -165,6 +191,31 @@ type ConfigError struct{ Err error }
 
 func (e *ConfigError) Error() string { return e.Err.Error() }
 func (e *ConfigError) Unwrap() error { return e.Err }
+
+// oeRtVersion is the version recorded in reports.
+func (c *Config) oeRtVersion() string {
+	if c.OeRtVersion != "" {
+		return c.OeRtVersion
+	}
+	bi, ok := debug.ReadBuildInfo()
+	if !ok {
+		return ""
+	}
+	const module = "github.com/oe-rt/oe-rt"
+	v := ""
+	if bi.Main.Path == module {
+		v = bi.Main.Version
+	}
+	for _, d := range bi.Deps {
+		if d.Path == module {
+			v = d.Version
+		}
+	}
+	if v == "(devel)" {
+		v = "dev" // built from a checkout, as `oe-rt version` says
+	}
+	return v
+}
 
 func (c *Config) maxMessageSize() int {
 	if c.MaxMessageSize > 0 {

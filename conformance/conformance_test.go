@@ -19,6 +19,9 @@ import (
 )
 
 func TestMain(m *testing.M) {
+	if len(os.Args) > 1 && os.Args[1] == referenceArg {
+		os.Exit(referenceMain(os.Args[2:]))
+	}
 	if mode := os.Getenv("OE_RT_FAKE"); mode != "" {
 		os.Exit(fakeMain(mode))
 	}
@@ -34,6 +37,7 @@ func TestMain(m *testing.M) {
 		fmt.Fprintf(os.Stderr, "build oe-rt: %v\n%s", err, out)
 		os.Exit(2)
 	}
+	reference = []string{oeRT, "conform", "__reference"}
 	code := m.Run()
 	os.RemoveAll(dir)
 	os.Exit(code)
@@ -42,17 +46,24 @@ func TestMain(m *testing.M) {
 // oeRT is the oe-rt binary built for the tests.
 var oeRT string
 
+// reference is what the tests calibrate the timing checks with, as oe-rt
+// conform does: oe-rt's hidden reference command, in the binary built
+// without the race detector (a test binary's start is not a bare server's).
+var reference []string
+
 // config runs the test binary as a runtime in the given mode.
 func config(t testing.TB, mode string) *conformance.Config {
 	if mode == "serve" {
 		cfg := conformance.NewConfig(oeRT, "serve")
 		cfg.StartTimeout = 5 * time.Second
 		cfg.Grace = 3 * time.Second
+		cfg.Reference = reference
 		return cfg
 	}
 	self, err := os.Executable()
 	require.NoError(t, err)
 	cfg := conformance.NewConfig(self)
+	cfg.Reference = reference
 	// GORACE: under -race a Go program sleeps a second at exit, which would
 	// hide a runtime that exits too early.
 	cfg.Env = []string{"OE_RT_FAKE=" + mode, "GORACE=atexit_sleep_ms=0"}

@@ -18,6 +18,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -30,6 +31,7 @@ import (
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/oe-rt/oe-rt/conformance"
 	"github.com/oe-rt/oe-rt/internal/convention"
 	"github.com/oe-rt/oe-rt/proto/openedge"
 	"github.com/oe-rt/oe-rt/serve"
@@ -155,6 +157,28 @@ func fakeMain(mode string) int {
 		}()
 	case "exit-at-once":
 		return 3
+	case "busy":
+		for { // load for the calibration tests: one busy CPU
+		}
+	case "burn-start":
+		d, _ := time.ParseDuration(os.Getenv("OE_RT_FAKE_DELAY"))
+		burnCPU(d)
+	case "alternate":
+		// Every other run breaks echo.json and echo.empty: the main
+		// instance (number 1 of its run) counts the runs in a file.
+		if strings.HasSuffix(os.Getenv("OPENEDGE_SERVICE_NAME"), ".1") {
+			file := os.Getenv("OE_RT_FAKE_FILE")
+			b, _ := os.ReadFile(file)
+			n, _ := strconv.Atoi(string(b))
+			n++
+			if err := os.WriteFile(file, []byte(strconv.Itoa(n)), 0o644); err != nil {
+				fmt.Fprintln(os.Stderr, err)
+				return 1
+			}
+			if n%2 == 1 {
+				mode = "alternate-bad"
+			}
+		}
 	case "slow-start-var":
 		d, _ := time.ParseDuration(os.Getenv("OE_RT_FAKE_DELAY"))
 		time.Sleep(d)
@@ -244,6 +268,55 @@ func mapFile(n int) error {
 // hugeReply is what the "huge-reply" runtime answers every echo with
 // (made only in that mode: other fakes stay small, for the memory checks).
 var hugeReply = sync.OnceValue(func() []byte { return bytes.Repeat([]byte{'x'}, 100<<20) })
+
+// referenceArg makes the test binary conform's reference (the tests give
+// it in Config.Reference); "delay=D" after it makes a reference that
+// takes D to start, as on a machine too slow to judge.
+const referenceArg = "oe-rt-test-reference"
+
+func referenceMain(args []string) int {
+	for _, a := range args {
+		if d, ok := strings.CutPrefix(a, "delay="); ok {
+			t, _ := time.ParseDuration(d)
+			time.Sleep(t)
+		}
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	if err := conformance.ServeReference(ctx, ""); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	return 0
+}
+
+// burnCPU spins on the calling thread until it has used d of CPU.
+func burnCPU(d time.Duration) {
+	x := 0
+	for {
+		for i := 0; i < 1e6; i++ {
+			x += i
+		}
+		var ru syscall.Rusage
+		if err := syscall.Getrusage(rusageThread, &ru); err != nil {
+			return
+		}
+		if time.Duration(ru.Utime.Nano()+ru.Stime.Nano()) >= d {
+			return
+		}
+	}
+}
+
+// rusageThread is Linux's RUSAGE_THREAD.
+const rusageThread = 1
+
+func init() {
+	// The CPU-bound start burns on the main thread, as a Node or Python
+	// runtime starts: init locks the main goroutine to it.
+	if os.Getenv("OE_RT_FAKE") == "burn-start" {
+		runtime.LockOSThread()
+	}
+}
 
 type fake struct {
 	openedge.UnimplementedFunctionServer
@@ -352,8 +425,10 @@ func (f *fake) Call(ctx context.Context, m *openedge.FunctionMessage) (*openedge
 		out = append(out, '\n')
 	case f.mode == "json" && m.FunctionName == "echo" && len(out) > 0 && out[0] == '{':
 		out = []byte(`{"changed":true}`)
-	case f.mode == "empty" && m.FunctionName == "echo" && len(out) == 0:
+	case (f.mode == "empty" || f.mode == "alternate-bad") && m.FunctionName == "echo" && len(out) == 0:
 		out = []byte("null")
+	case f.mode == "alternate-bad" && m.FunctionName == "echo" && len(out) > 0 && out[0] == '{':
+		out = []byte(`{"changed":true}`)
 	case f.mode == "large" && m.FunctionName == "echo" && len(out) > 2<<20:
 		out = out[:2<<20]
 	case f.mode == "context" && m.FunctionName == "context":

@@ -37,8 +37,9 @@ type instance struct {
 	// ends itself; its end is that check's to judge, not run.alive's.
 	probe bool
 
-	readyIn  time.Duration // from exec to the connection opening
-	readyErr error
+	readyIn    time.Duration // from exec to the connection opening
+	readyErr   error
+	readySched sched // the scheduler's counters of its threads when it became ready (the first main instance)
 
 	mu       sync.Mutex
 	calls    []*callRecord
@@ -208,15 +209,26 @@ func (r *runner) startProcess(o instanceOpts) (*instance, error) {
 		Env:   env,
 	}
 	spec.Limits = r.limits // one cgroup per instance, as a container
+	inst, err := r.spawn(n, o.role, spec, addr, r.schema())
+	if err != nil {
+		return nil, err
+	}
+	inst.probe = o.probe
+	r.mu.Lock()
+	r.instances = append(r.instances, inst)
+	r.mu.Unlock()
+	return inst, nil
+}
+
+// spawn starts a program as an instance on addr and connects to it: the
+// one way conform starts anything, the runtime or its reference.
+func (r *runner) spawn(n int, role string, spec launch.Spec, addr string, schema *client.Schema) (*instance, error) {
 	proc, err := launch.Start(spec)
 	if err != nil {
 		return nil, err
 	}
-	inst := &instance{r: r, n: n, role: o.role, probe: o.probe, proc: proc, addr: addr, inFlight: map[*callRecord]context.CancelCauseFunc{}, watchEnd: make(chan struct{})}
-	r.mu.Lock()
-	r.instances = append(r.instances, inst)
-	r.mu.Unlock()
-	r.log.Debug("started instance", "n", inst.n, "role", o.role, "pid", proc.Pid, "address", addr, "dir", dir)
+	inst := &instance{r: r, n: n, role: role, proc: proc, addr: addr, inFlight: map[*callRecord]context.CancelCauseFunc{}, watchEnd: make(chan struct{})}
+	r.log.Debug("started instance", "n", inst.n, "role", role, "pid", proc.Pid, "address", addr)
 	go inst.watch()
 	conn, err := client.Dial(addr, client.Options{DialOptions: []grpc.DialOption{
 		grpc.WithConnectParams(grpc.ConnectParams{
@@ -233,7 +245,7 @@ func (r *runner) startProcess(o instanceOpts) (*instance, error) {
 		return nil, err
 	}
 	inst.conn = conn
-	inst.cli = client.New(conn, r.schema())
+	inst.cli = client.New(conn, schema)
 	return inst, nil
 }
 

@@ -44,6 +44,26 @@ type Result struct {
 	// last 20 lines, at most 4 KiB), for a result that did not pass.
 	Output  []OutputLine       `json:"output,omitempty"`
 	Figures map[string]float64 `json:"figures,omitempty"`
+	// Hint says how to fix a failure (the check's Hint), for a result that
+	// failed or warned; `oe-rt conform --explain ID` says more.
+	Hint string `json:"hint,omitempty"`
+
+	// With Config.Repeat: Runs is how many runs the check ran to a verdict
+	// in (pass, fail or warn), Failures how many of them failed or warned,
+	// NotRun how many runs it did not run in; Stability and FlakeRate
+	// (Failures/Runs) say what that means; Run is the run the message,
+	// output and reproduce line come from.
+	Runs      int       `json:"runs,omitempty"`
+	Failures  int       `json:"failures,omitempty"`
+	NotRun    int       `json:"not_run,omitempty"`
+	Stability Stability `json:"stability,omitempty"`
+	FlakeRate float64   `json:"flake_rate,omitempty"`
+	Run       int       `json:"run,omitempty"`
+
+	// With Config.Baseline: what the baseline says of this result (known,
+	// regression, new, improvement; empty when nothing), and in words.
+	Baseline     BaselineMark `json:"baseline,omitempty"`
+	BaselineNote string       `json:"baseline_note,omitempty"`
 }
 
 // OutputLine is one line a runtime wrote.
@@ -65,6 +85,8 @@ type CallReport struct {
 
 // InstanceReport is one instance's life.
 type InstanceReport struct {
+	// Run is the run it belongs to, with Config.Repeat.
+	Run       int      `json:"run,omitempty"`
 	N         int      `json:"n"`
 	Role      string   `json:"role"`
 	Pid       int      `json:"pid"`
@@ -137,19 +159,35 @@ type APIRequest struct {
 
 // Report is the suite's result.
 type Report struct {
-	Started  time.Time     `json:"started"`
-	Duration time.Duration `json:"-"`
-	WallMS   float64       `json:"duration_ms"`
-	Strict   bool          `json:"strict"`
-	Verdict  Verdict       `json:"verdict"`
+	// OeRtVersion is the version of oe-rt that made the report, and
+	// CatalogVersion the version of its catalog (see Check.Since), so that
+	// a report read back as a baseline is read correctly.
+	OeRtVersion    string        `json:"oe_rt_version,omitempty"`
+	CatalogVersion int           `json:"catalog_version"`
+	Started        time.Time     `json:"started"`
+	Duration       time.Duration `json:"-"`
+	WallMS         float64       `json:"duration_ms"`
+	Strict         bool          `json:"strict"`
+	// Verdict is the raw verdict: the verdict rules applied to the
+	// results, whatever a baseline says (see Baseline.Verdict, and Gate).
+	Verdict Verdict `json:"verdict"`
 	// Passed is Verdict == Passed.
 	Passed bool `json:"passed"`
 	// Reason says in one line why the run did not pass.
-	Reason    string           `json:"reason,omitempty"`
-	Runtime   Runtime          `json:"runtime"`
-	Instances []InstanceReport `json:"instances"`
-	Checks    []Result         `json:"checks"`
-	Counts    Counts           `json:"counts"`
+	Reason string `json:"reason,omitempty"`
+	// Baseline, with Config.Baseline, is the run judged against an earlier
+	// report: its own verdict, the known failures, regressions and
+	// improvements.
+	Baseline *BaselineReport `json:"baseline,omitempty"`
+	// Repeat is how many times the suite ran (Config.Repeat; absent for
+	// one run), and Runs each run's verdict.
+	Repeat      int              `json:"repeat,omitempty"`
+	Runs        []RunSummary     `json:"runs,omitempty"`
+	Calibration *Calibration     `json:"calibration,omitempty"`
+	Runtime     Runtime          `json:"runtime"`
+	Instances   []InstanceReport `json:"instances"`
+	Checks      []Result         `json:"checks"`
+	Counts      Counts           `json:"counts"`
 	// Artifacts is the directory of the payload files the reproduce lines
 	// name.
 	Artifacts string `json:"artifacts,omitempty"`
@@ -167,10 +205,6 @@ type Counts struct {
 	Error int `json:"error"`
 }
 
-// Counts reports whether a result decides the verdict: a MUST always, a
-// SHOULD or MAY only in strict mode.
-func (r *Report) counts(res Result) bool { return res.Level == MUST || r.Strict }
-
 // Finish sorts the results into catalog order and decides the counts and
 // the verdict. Run calls it; printers' tests may call it on a report built
 // by hand.
@@ -180,45 +214,64 @@ func (r *Report) Finish(interrupted bool) {
 		order[c.ID] = i
 	}
 	sort.SliceStable(r.Checks, func(i, j int) bool { return order[r.Checks[i].ID] < order[r.Checks[j].ID] })
+	if r.CatalogVersion == 0 {
+		r.CatalogVersion = CatalogVersion
+	}
 	r.Counts = Counts{}
-	var failed, notRun, errs []string
 	for _, c := range r.Checks {
 		switch c.Status {
 		case Pass:
 			r.Counts.Pass++
 		case Fail:
 			r.Counts.Fail++
-			failed = append(failed, c.ID)
 		case Warn:
 			r.Counts.Warn++
-			if r.Strict {
-				failed = append(failed, c.ID)
-			}
 		case Skip:
 			r.Counts.Skip++
-			if r.counts(c) {
-				notRun = append(notRun, c.ID)
-			}
 		case Error:
 			r.Counts.Error++
-			if r.counts(c) {
-				errs = append(errs, c.ID)
-			}
+		}
+	}
+	r.Verdict, r.Reason = judge(r.Checks, r.Strict, interrupted, nil, flakyLabel)
+	r.Passed = r.Verdict == Passed
+}
+
+// judge applies the verdict rules to results: every MUST (with strict,
+// every check) must have run and passed. Results excused says so (the
+// known failures of a baseline) do not count; nothing else is ever
+// excused — a check that did not run or could not run counts whatever a
+// baseline says. label names a result in the reason.
+func judge(checks []Result, strict, interrupted bool, excused func(Result) bool, label func(Result) string) (Verdict, string) {
+	var failed, notRun, errs []string
+	ran := 0
+	for _, c := range checks {
+		counts := c.Level == MUST || strict
+		if c.Status == Pass || c.Status == Fail || c.Status == Warn {
+			ran++
+		}
+		if excused != nil && excused(c) {
+			continue
+		}
+		switch {
+		case c.Status == Fail, c.Status == Warn && strict:
+			failed = append(failed, label(c))
+		case c.Status == Skip && counts:
+			notRun = append(notRun, label(c))
+		case c.Status == Error && counts:
+			errs = append(errs, label(c))
 		}
 	}
 	switch {
 	case interrupted:
-		r.Verdict = Interrupted
-		r.Reason = fmt.Sprintf("interrupted: %d of %d checks ran to a verdict", r.Counts.Pass+r.Counts.Fail+r.Counts.Warn, len(r.Checks))
+		return Interrupted, fmt.Sprintf("interrupted: %d of %d checks ran to a verdict", ran, len(checks))
 	case len(failed) > 0 || len(notRun) > 0:
-		r.Verdict = Failed
 		var parts []string
 		if len(failed) > 0 {
 			parts = append(parts, "failed: "+strings.Join(failed, ", "))
 		}
 		if len(notRun) > 0 {
 			level := "MUST"
-			if r.Strict {
+			if strict {
 				level = "selected"
 			}
 			parts = append(parts, fmt.Sprintf("%s %s not run: %s", level, plural(len(notRun), "check", "checks"), strings.Join(notRun, ", ")))
@@ -226,15 +279,19 @@ func (r *Report) Finish(interrupted bool) {
 		if len(errs) > 0 {
 			parts = append(parts, "conform could not run: "+strings.Join(errs, ", "))
 		}
-		r.Reason = strings.Join(parts, "; ")
+		return Failed, strings.Join(parts, "; ")
 	case len(errs) > 0:
-		r.Verdict = Errored
-		r.Reason = "conform could not run: " + strings.Join(errs, ", ")
-	default:
-		r.Verdict = Passed
-		r.Reason = ""
+		return Errored, "conform could not run: " + strings.Join(errs, ", ")
 	}
-	r.Passed = r.Verdict == Passed
+	return Passed, ""
+}
+
+// flakyLabel names a result, with its flake rate when it is flaky.
+func flakyLabel(r Result) string {
+	if r.Stability == Flaky {
+		return fmt.Sprintf("%s (flaky: failed %d of %d runs)", r.ID, r.Failures, r.Runs)
+	}
+	return r.ID
 }
 
 // report assembles the run's report.
@@ -284,6 +341,7 @@ func (r *runner) report() *Report {
 			rt.CallP50MS, rt.CallP99MS = &p50, &p99
 		}
 	}
+	rep.Calibration = r.calibration(rep.Checks)
 	for _, inst := range instances {
 		o, e := inst.proc.OutputBytes()
 		rt.OutputBytes += o + e

@@ -197,7 +197,10 @@ func (c *checkCtx) load() *loadResult { return c.resultOf(loadScenario).(*loadRe
 
 var resourcesMemory = &Check{ID: "resources.memory", Level: SHOULD, phase: phaseEnd, Requires: []*Scenario{loadScenario},
 	Description: "the runtime holds in {memory}: under enforced limits it answers the function manager's load (one call at a time, payloads up to {maxmsg}) without being killed; measured, its unreclaimable memory (RssAnon + RssShmem of the process tree) stays within it",
-	run:         checkMemory}
+	Hint: "Node: Node alone takes about 40 MiB; --max-old-space-size and --max-semi-space-size bound the heap, and a gc around megabyte calls gives buffers back (the template runs --expose-gc).\n" +
+		"Python grpcio: import less at start (modules stay resident).\n" +
+		"grpc-go: GOMEMLIMIT; per-call buffers of the message limit multiply by the concurrent calls.",
+	run: checkMemory}
 
 func checkMemory(c *checkCtx) Outcome {
 	l := c.load()
@@ -307,6 +310,7 @@ func (r *runner) suiteNote(load *instance) string {
 
 var resourcesThreads = &Check{ID: "resources.threads", Level: SHOULD, phase: phaseEnd, Requires: []*Scenario{loadScenario},
 	Description: "the runtime's process tree has at most {threads} threads and processes at once (enforced: pids.max refuses none)",
+	Hint:        "Bound the thread pools: Python grpcio ThreadPoolExecutor(max_workers=N) (None means CPUs + 4); Node UV_THREADPOOL_SIZE and --v8-pool-size; grpc-go GOMAXPROCS (blocking system calls and cgo add threads).",
 	run:         checkThreads}
 
 func checkThreads(c *checkCtx) Outcome {
@@ -353,6 +357,7 @@ func checkThreads(c *checkCtx) Outcome {
 var resourcesLimits = &Check{ID: "resources.limits", Level: SHOULD, phase: phaseEnd, OptIn: true, Requires: []*Scenario{loadScenario},
 	Enabled:     func(cfg *Config) bool { return cfg.CgroupLimits },
 	Description: "with the limits ({memory}, {threads} threads) enforced on every instance by a cgroup of its own, no instance is OOM-killed or refused a thread (only with --limit-memory/--limit-threads)",
+	Hint:        "Under the memory and pids limits the runtime was killed or could not start a thread: see resources.memory and resources.threads for each stack's knobs.",
 	run:         checkLimits}
 
 func checkLimits(c *checkCtx) Outcome {

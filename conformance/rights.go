@@ -12,7 +12,9 @@ import (
 
 var rightsMasterAPI = &Check{ID: "rights.master-api", Level: SHOULD, phase: phaseEnd,
 	Description: "makes no request to the master API, or keeps serving when the master refuses it (an instance has no token)",
-	run:         checkMasterAPI}
+	Hint: "Do not need the master API to serve: an instance gets its address but not the service token, so every request is refused (401).\n" +
+		"Read what you need from the environment and the configuration instead; treat a refusal as \"not available\" and go on serving.",
+	run: checkMasterAPI}
 
 // maxListed bounds how many requests a message lists.
 const maxListed = 5

@@ -67,6 +67,8 @@ type runner struct {
 	results      []Result
 	artifacts    string   // directory of payload files for reproduce lines
 	reflection   []string // the services server reflection lists
+
+	ref *referenceRun // the reference the timing checks are calibrated with
 }
 
 // fixture is what the run learned about a fixture role.
@@ -114,15 +116,63 @@ func Run(ctx context.Context, cfg *Config) (*Report, error) {
 	if len(checks) == 0 {
 		return nil, &ConfigError{Err: errors.New("the selection (--run, --skip) leaves no check to run (see --list)")}
 	}
-	r := newRunner(ctx, cfg)
-	m, err := newMaster(cfg)
+	start := time.Now()
+	n := max(1, cfg.Repeat)
+	var reps []*Report
+	for i := 1; i <= n; i++ {
+		if i > 1 && ctx.Err() != nil {
+			break // interrupted: no further run starts
+		}
+		rep, err := runOnce(ctx, cfg, checks)
+		if err != nil {
+			if i == 1 {
+				return nil, err
+			}
+			rep = harnessFailure(cfg, checks, fmt.Errorf("could not start the runtime for run %d of %d: %w", i, n, err))
+		}
+		reps = append(reps, rep)
+		if cfg.OnRun != nil && n > 1 {
+			cfg.OnRun(summarize(rep, i))
+		}
+	}
+	rep := reps[0]
+	if n > 1 {
+		rep = aggregate(reps, ctx.Err() != nil)
+		rep.Duration = time.Since(start)
+		rep.WallMS = ms(rep.Duration)
+	}
+	rep.OeRtVersion = cfg.oeRtVersion()
+	if cfg.Baseline != nil {
+		rep.applyBaseline(cfg.Baseline, ctx.Err() != nil)
+	}
+	return rep, nil
+}
+
+// runOnce runs the suite once, with fresh instances: it shares nothing
+// with another run but the configuration.
+func runOnce(ctx context.Context, cfg *Config, checks []*Check) (*Report, error) {
+	c := *cfg // the run may fill in the schema; the caller's value stays as it was
+	m, err := newMaster(&c)
 	if err != nil {
 		return nil, err
 	}
+	r := newRunner(ctx, &c)
 	r.master = m
 	m.owner = r.instanceOf
 	defer r.cleanup()
 	return r.run(checks)
+}
+
+// harnessFailure is the report of a run conform could not start: every
+// check is a harness error.
+func harnessFailure(cfg *Config, checks []*Check, err error) *Report {
+	rep := &Report{Started: time.Now(), Strict: cfg.Strict, Runtime: Runtime{Command: cfg.Command, Profile: cfg.Profile}}
+	for _, c := range checks {
+		o := harnessError("%v", err)
+		rep.Checks = append(rep.Checks, Result{ID: c.ID, Level: c.Level, Description: c.Describe(cfg), Status: o.Status, Message: o.Message})
+	}
+	rep.Finish(false)
+	return rep
 }
 
 func newRunner(parent context.Context, cfg *Config) *runner {
@@ -149,9 +199,11 @@ func (r *runner) run(checks []*Check) (*Report, error) {
 		return nil, fmt.Errorf("start runtime: %w", err)
 	}
 	r.first, r.main = main, main
+	r.startReference(checks)
 	r.startScenarios(checks)
 	main.readyErr = main.waitReady(r.ctx, r.cfg.StartTimeout, nil)
 	if main.readyErr == nil {
+		main.readySched = readSched(main.proc.Pid)
 		r.log.Debug("main instance ready", "after", main.readyIn)
 		if err := r.discover(main); err != nil {
 			close(r.schemaReady)
@@ -371,6 +423,13 @@ func (r *runner) record(c *Check, o Outcome, from, to time.Time, inst *instance)
 	if res.Status != Fail && res.Status != Warn {
 		res.Repro = "" // a line reproduces a failure, nothing else
 	}
+	if res.Status == Fail || res.Status == Warn {
+		res.Hint = c.Hint
+	}
+	if b := r.cfg.Baseline; b != nil && r.cfg.Repeat <= 1 {
+		// For live output; the report marks every result again at the end.
+		res.Baseline, res.BaselineNote = b.mark(res)
+	}
 	if o.output != nil {
 		res.Output = o.output
 	} else if res.Status != Pass && inst != nil {
@@ -473,6 +532,9 @@ func (r *runner) cleanup() {
 	r.mu.Lock()
 	all := append([]*instance(nil), r.instances...)
 	r.mu.Unlock()
+	if r.ref != nil && r.ref.inst != nil {
+		all = append(all, r.ref.inst)
+	}
 	var wg sync.WaitGroup
 	for _, inst := range all {
 		wg.Add(1)

@@ -218,7 +218,11 @@ func (s *shutdownResult) output() []OutputLine {
 
 var shutdownSigterm = &Check{ID: "shutdown.sigterm", Level: MUST, phase: phaseShutdown, Requires: []*Scenario{shutdownScenario},
 	Description: "after SIGTERM to its PID the runtime exits by itself within the grace period ({grace})",
-	run:         checkShutdownSigterm}
+	Hint: "Handle SIGTERM: stop accepting calls, let those in flight finish, exit.\n" +
+		"grpc-go: signal.Notify(ch, syscall.SIGTERM), then s.GracefulStop() and return from main.\n" +
+		"Python grpcio: signal.signal(SIGTERM, handler) on the main thread (handlers only run there), then server.stop(grace).wait().\n" +
+		"Node @grpc/grpc-js: process.on(\"SIGTERM\", () => server.tryShutdown(() => process.exit(0))). A shell wrapper must exec the runtime.",
+	run: checkShutdownSigterm}
 
 func checkShutdownSigterm(c *checkCtx) Outcome {
 	s := c.shutdown()
@@ -238,7 +242,9 @@ func checkShutdownSigterm(c *checkCtx) Outcome {
 
 var shutdownExitCode = &Check{ID: "shutdown.exit-code", Level: SHOULD, phase: phaseShutdown, Requires: []*Scenario{shutdownScenario},
 	Description: "exit status 0 after SIGTERM",
-	run:         checkShutdownExitCode}
+	Hint: "Exit 0 after a graceful stop.\n" +
+		"grpc-go: return from main after GracefulStop, not log.Fatal/os.Exit(1) on grpc.ErrServerStopped. Python: sys.exit(0) once server.stop(...) finished. Node: process.exit(0) in tryShutdown's callback.",
+	run: checkShutdownExitCode}
 
 func checkShutdownExitCode(c *checkCtx) Outcome {
 	s := c.shutdown()
@@ -256,7 +262,11 @@ func checkShutdownExitCode(c *checkCtx) Outcome {
 
 var shutdownDrain = &Check{ID: "shutdown.drain", Level: MUST, phase: phaseShutdown, Needs: []string{"sleep"}, Requires: []*Scenario{shutdownScenario},
 	Description: "a call in flight when SIGTERM arrives completes successfully",
-	run:         checkShutdownDrain}
+	Hint: "Stop gracefully, not forcefully.\n" +
+		"grpc-go: GracefulStop() (Stop() cancels calls in flight).\n" +
+		"Python grpcio: server.stop(grace) with a grace period, then wait on the event it returns; server.stop(None) aborts the calls in flight — Baetyl's Python runtime passes None unless server.timeout is set.\n" +
+		"Node @grpc/grpc-js: tryShutdown(cb) (forceShutdown() cancels them).",
+	run: checkShutdownDrain}
 
 func checkShutdownDrain(c *checkCtx) Outcome {
 	s := c.shutdown()
@@ -284,6 +294,7 @@ func checkShutdownDrain(c *checkCtx) Outcome {
 
 var shutdownNoOrphans = &Check{ID: "shutdown.no-orphans", Level: MUST, phase: phaseShutdown, Requires: []*Scenario{shutdownScenario},
 	Description: "no process the runtime started outlives it",
+	Hint:        "End what you start before exiting: exec the runtime from wrapper scripts; Python: terminate() and wait() your Popen children in the SIGTERM handler, no start_new_session; Node: child.kill(), no detached + unref(); grpc-go: exec.CommandContext cancelled at shutdown; no setsid, nohup or daemonising.",
 	run:         checkShutdownOrphans}
 
 func checkShutdownOrphans(c *checkCtx) Outcome {

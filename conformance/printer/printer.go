@@ -51,6 +51,9 @@ func (p Text) mark(s conformance.Status) string {
 // its details). It is used for live output as each check finishes.
 func (p Text) Result(w io.Writer, r conformance.Result) {
 	fmt.Fprintf(w, "%s  %-24s %-6s %7s  %s\n", p.mark(r.Status), r.ID, r.Level, fmtDur(r.Duration), oneLine(r.Message))
+	if r.BaselineNote != "" {
+		fmt.Fprintf(w, "      %s\n", Escape(r.BaselineNote))
+	}
 	if r.Status == conformance.Pass {
 		return
 	}
@@ -62,6 +65,16 @@ func (p Text) Result(w io.Writer, r conformance.Result) {
 		for _, l := range r.Output {
 			fmt.Fprintf(w, "        #%d %s | %s\n", l.Instance, l.Stream, Escape(l.Text))
 		}
+	}
+	if r.Hint != "" {
+		for i, l := range strings.Split(r.Hint, "\n") {
+			lead := "      how to fix: "
+			if i > 0 {
+				lead = "                  "
+			}
+			fmt.Fprintf(w, "%s%s\n", lead, Escape(l))
+		}
+		fmt.Fprintf(w, "                  (oe-rt conform --explain %s)\n", r.ID)
 	}
 }
 
@@ -85,6 +98,9 @@ func (p Text) Summary(w io.Writer, rep *conformance.Report) error {
 			line += fmt.Sprintf(", first call answered after %.0f ms", *rt.FirstCallMS)
 		}
 		fmt.Fprintln(w, line)
+	}
+	if line := calibrationLine(rep.Calibration); line != "" {
+		fmt.Fprintf(w, "machine:  %s\n", Escape(line))
 	}
 	if rt.CallP50MS != nil && rt.CallP99MS != nil {
 		fmt.Fprintf(w, "calls:    p50 %.2f ms, p99 %.2f ms (call.sequence)\n", *rt.CallP50MS, *rt.CallP99MS)
@@ -118,14 +134,12 @@ func (p Text) Summary(w io.Writer, rep *conformance.Report) error {
 	if hasRepro(rep) {
 		fmt.Fprintf(w, "start it by hand for the reproduce lines:\n  %s\n", Escape(rt.StartByHand))
 	}
-	verdict := strings.ToUpper(string(rep.Verdict))
-	switch rep.Verdict {
-	case conformance.Passed:
-		verdict = p.paint("32;1", "PASSED")
-	case conformance.Errored:
-		verdict = p.paint("35;1", "ERROR")
-	default:
-		verdict = p.paint("31;1", verdict)
+	for _, run := range rep.Runs {
+		line := fmt.Sprintf("run %d:    %s in %s", run.N, strings.ToUpper(string(run.Verdict)), fmtDur(time.Duration(run.WallMS*float64(time.Millisecond))))
+		if run.Reason != "" {
+			line += ": " + run.Reason
+		}
+		fmt.Fprintln(w, Escape(line))
 	}
 	strict := ""
 	if rep.Strict {
@@ -135,11 +149,100 @@ func (p Text) Summary(w io.Writer, rep *conformance.Report) error {
 	if rep.Counts.Error > 0 {
 		counts += fmt.Sprintf(", %d could not be run by conform", rep.Counts.Error)
 	}
-	_, err := fmt.Fprintf(w, "%s%s: %s in %s\n", verdict, strict, counts, fmtDur(rep.Duration))
-	if err == nil && rep.Reason != "" {
-		_, err = fmt.Fprintf(w, "  %s\n", Escape(rep.Reason))
+	if rep.Repeat > 1 {
+		counts += fmt.Sprintf(" over %d runs", rep.Repeat)
 	}
+	raw := ""
+	if rep.Baseline != nil {
+		raw = " (the raw verdict; against the baseline below)"
+	}
+	fmt.Fprintf(w, "%s%s: %s in %s%s\n", p.verdict(rep.Verdict), strict, counts, fmtDur(rep.Duration), raw)
+	if rep.Reason != "" {
+		fmt.Fprintf(w, "  %s\n", Escape(rep.Reason))
+	}
+	b := rep.Baseline
+	if b == nil {
+		return nil
+	}
+	fmt.Fprintf(w, "baseline: %s\n", Escape(baselineLine(b)))
+	for _, l := range []struct {
+		what string
+		ids  []string
+	}{{"known failures", b.Known}, {"regressions", b.Regressions}, {"new checks that do not pass", b.New}, {"now passing (update the baseline)", b.Improvements}} {
+		if len(l.ids) > 0 {
+			fmt.Fprintf(w, "  %s: %s\n", l.what, strings.Join(l.ids, ", "))
+		}
+	}
+	for _, ig := range b.Ignored {
+		fmt.Fprintf(w, "  ignored: %s\n", Escape(ig))
+	}
+	// Not a line that starts with a verdict word: the raw verdict above
+	// keeps that place.
+	_, err := fmt.Fprintf(w, "against the baseline: %s: %s\n", p.verdict(b.Verdict), Escape(b.Reason))
 	return err
+}
+
+// verdict renders a verdict word, in colour when asked.
+func (p Text) verdict(v conformance.Verdict) string {
+	switch v {
+	case conformance.Passed:
+		return p.paint("32;1", "PASSED")
+	case conformance.Errored:
+		return p.paint("35;1", "ERROR")
+	}
+	return p.paint("31;1", strings.ToUpper(string(v)))
+}
+
+// baselineLine names a baseline: its file, when it ran, with which oe-rt
+// and catalog.
+func baselineLine(b *conformance.BaselineReport) string {
+	s := b.File
+	var of []string
+	if !b.Started.IsZero() {
+		of = append(of, "the run of "+b.Started.UTC().Format("2006-01-02 15:04 UTC"))
+	}
+	if b.OeRtVersion != "" {
+		of = append(of, "oe-rt "+b.OeRtVersion)
+	}
+	of = append(of, fmt.Sprintf("catalog version %d", b.CatalogVersion))
+	return s + " (" + strings.Join(of, ", ") + ")"
+}
+
+// calibrationLine says what was observed of the machine: the reference's
+// figures and the runtime's waits for a CPU, only those measured.
+func calibrationLine(c *conformance.Calibration) string {
+	if c == nil {
+		return ""
+	}
+	var ref, wait []string
+	if c.ReferenceReadyMS != nil {
+		ref = append(ref, fmt.Sprintf("started in %.0f ms", *c.ReferenceReadyMS))
+	}
+	if c.ReferenceConcurrentMS != nil {
+		ref = append(ref, fmt.Sprintf("its 4 parallel 500 ms sleeps took %.0f ms", *c.ReferenceConcurrentMS))
+	}
+	if c.ReferenceNextCallMS != nil {
+		ref = append(ref, fmt.Sprintf("its call after a deadline %.0f ms", *c.ReferenceNextCallMS))
+	}
+	for _, w := range []struct {
+		v    *float64
+		when string
+	}{{c.StartCPUWaitMS, "starting"}, {c.ConcurrentCPUWaitMS, "in call.concurrent"}, {c.DeadlineCPUWaitMS, "in call.deadline"}} {
+		if w.v != nil {
+			wait = append(wait, fmt.Sprintf("%.0f ms %s", *w.v, w.when))
+		}
+	}
+	var parts []string
+	switch {
+	case len(ref) > 0:
+		parts = append(parts, "the reference (a bare gRPC server) "+strings.Join(ref, ", "))
+	case c.Error != "":
+		parts = append(parts, "no reference figures ("+c.Error+")")
+	}
+	if len(wait) > 0 {
+		parts = append(parts, "the runtime waited for a CPU "+strings.Join(wait, ", "))
+	}
+	return strings.Join(parts, "; ")
 }
 
 // instanceLine describes an instance's life in one line.
@@ -247,6 +350,9 @@ type junitMessage struct {
 	Body    string `xml:",chardata"`
 }
 
+// JUnit marks: a known failure of a baseline is a skipped test case whose
+// message says so; the suite's properties carry both verdicts.
+
 // JUnit writes the report as JUnit XML: one test case per check. A failed
 // MUST is a failure, and so is a failed SHOULD/MAY in strict mode
 // (otherwise its message is in system-out); a check that did not run is a
@@ -264,10 +370,25 @@ func JUnit(w io.Writer, rep *conformance.Report) error {
 			{"profile", string(rep.Runtime.Profile)},
 			{"strict", fmt.Sprint(rep.Strict)},
 			{"restarts", fmt.Sprint(rep.Runtime.Restarts)},
+			{"catalog_version", fmt.Sprint(rep.CatalogVersion)},
 		},
+	}
+	if rep.OeRtVersion != "" {
+		s.Properties = append(s.Properties, junitProperty{"oe_rt_version", rep.OeRtVersion})
+	}
+	if rep.Repeat > 1 {
+		s.Properties = append(s.Properties, junitProperty{"repeat", fmt.Sprint(rep.Repeat)})
+	}
+	if b := rep.Baseline; b != nil {
+		s.Properties = append(s.Properties,
+			junitProperty{"baseline_verdict", string(b.Verdict)},
+			junitProperty{"baseline", baselineLine(b)})
 	}
 	if rep.Runtime.ReadyMS != nil {
 		s.Properties = append(s.Properties, junitProperty{"ready_ms", fmt.Sprintf("%.1f", *rep.Runtime.ReadyMS)})
+	}
+	if line := calibrationLine(rep.Calibration); line != "" {
+		s.Properties = append(s.Properties, junitProperty{"machine", line})
 	}
 	if rep.Runtime.PeakRSS > 0 {
 		s.Properties = append(s.Properties,
@@ -285,6 +406,12 @@ func JUnit(w io.Writer, rep *conformance.Report) error {
 	out.WriteString("\n")
 	if l := resourcesLine(rep.Resources); l != "" {
 		fmt.Fprintf(&out, "%s\n", l)
+	}
+	if b := rep.Baseline; b != nil {
+		fmt.Fprintf(&out, "the verdict above is the raw one; against the baseline %s: %s: %s\n", baselineLine(b), strings.ToUpper(string(b.Verdict)), b.Reason)
+	}
+	for _, run := range rep.Runs {
+		fmt.Fprintf(&out, "run %d: %s %s\n", run.N, strings.ToUpper(string(run.Verdict)), run.Reason)
 	}
 	for _, in := range rep.Instances {
 		fmt.Fprintf(&out, "instance %s\n", instanceLine(in))
@@ -306,9 +433,16 @@ func JUnit(w io.Writer, rep *conformance.Report) error {
 			}
 			body += fmt.Sprintf("\n#%d %s | %s", l.Instance, l.Stream, l.Text)
 		}
+		if r.Hint != "" {
+			body += "\nhow to fix (oe-rt conform --explain " + r.ID + "):\n" + r.Hint
+		}
 		msg, body := xmlSafe(r.Message), xmlSafe(body)
 		counts := r.Level == conformance.MUST || rep.Strict
 		switch {
+		case r.Baseline == conformance.Known:
+			// Known failures stay visible but do not turn CI red.
+			c.Skipped = &junitMessage{Message: xmlSafe(r.BaselineNote), Body: body}
+			s.Skipped++
 		case r.Status == conformance.Fail || (r.Status == conformance.Warn && rep.Strict):
 			c.Failure = &junitMessage{Message: msg, Type: string(r.Level), Body: body}
 			s.Failures++

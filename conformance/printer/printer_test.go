@@ -27,7 +27,8 @@ func report(strict bool) *conformance.Report {
 		Checks: []conformance.Result{
 			{ID: "start.listen", Level: conformance.MUST, Status: conformance.Pass, Message: "answered", Duration: time.Millisecond},
 			{ID: "echo.bytes", Level: conformance.MUST, Status: conformance.Fail, Message: "came back different <&>",
-				Repro: "oe-rt call --address 127.0.0.1:50051 echo x", Output: []conformance.OutputLine{{Instance: 1, Stream: "stderr", Text: "Traceback: boom \x1b[2J"}}},
+				Repro: "oe-rt call --address 127.0.0.1:50051 echo x", Output: []conformance.OutputLine{{Instance: 1, Stream: "stderr", Text: "Traceback: boom \x1b[2J"}},
+				Hint: "Pass bytes as they are.\nPython: no .decode()."},
 			{ID: "echo.empty", Level: conformance.SHOULD, Status: conformance.Warn, Message: "returned null"},
 			{ID: "call.concurrent", Level: conformance.SHOULD, Status: conformance.Skip, Message: "not run: no sleep fixture"},
 		},
@@ -48,6 +49,7 @@ func TestText(t *testing.T) {
 	assert.Contains(t, out, "FAILED: 1 passed, 1 failed, 1 warnings, 1 not run")
 	assert.Contains(t, out, "start it by hand for the reproduce lines:\n  OPENEDGE_SERVICE_ADDRESS=127.0.0.1:50051")
 	assert.NotContains(t, out, "\x1b[", "no colour unless asked")
+	assert.Contains(t, out, "      how to fix: Pass bytes as they are.\n                  Python: no .decode().\n                  (oe-rt conform --explain echo.bytes)\n")
 
 	b.Reset()
 	require.NoError(t, Text{Color: true}.Write(&b, report(false)))
@@ -70,6 +72,8 @@ func TestJSON(t *testing.T) {
 		assert.Contains(t, rt, k)
 	}
 	assert.Equal(t, "fail", checks[1].(map[string]any)["status"])
+	assert.Equal(t, "Pass bytes as they are.\nPython: no .decode().", checks[1].(map[string]any)["hint"])
+	assert.NotContains(t, first, "hint", "a pass carries no hint")
 }
 
 type suites struct {
@@ -107,6 +111,7 @@ func TestJUnitParsesBack(t *testing.T) {
 		require.NotNil(t, c.Failure)
 		assert.Equal(t, "came back different <&>", c.Failure.Message)
 		assert.True(t, strings.Contains(c.Failure.Body, "reproduce: oe-rt call"))
+		assert.Contains(t, c.Failure.Body, "how to fix (oe-rt conform --explain echo.bytes):\nPass bytes as they are.")
 		assert.NotContains(t, b.String(), "\x1b", "no control character reaches the XML")
 		if !strict {
 			assert.NotNil(t, s.Suite[0].Cases[3].Skipped)
@@ -188,4 +193,30 @@ func TestResourcesLine(t *testing.T) {
 	b.Reset()
 	require.NoError(t, JSON(&b, rep))
 	assert.Contains(t, b.String(), `"mode": "enforced"`)
+}
+
+// The summary shows the machine's figures, the runs of a repeated suite,
+// and both verdicts of a run judged against a baseline, none of them
+// starting a line with a verdict word but the raw verdict.
+func TestTextCalibrationRepeatBaseline(t *testing.T) {
+	rep := report(false)
+	ready, conc, wait := 12.0, 503.0, 1580.0
+	rep.Calibration = &conformance.Calibration{ReferenceReadyMS: &ready, ReferenceConcurrentMS: &conc, StartCPUWaitMS: &wait}
+	rep.Repeat = 2
+	rep.Runs = []conformance.RunSummary{{N: 1, Verdict: conformance.Failed, Reason: "failed: echo.bytes", WallMS: 1200}, {N: 2, Verdict: conformance.Passed, WallMS: 1100}}
+	rep.Baseline = &conformance.BaselineReport{File: "b.json", CatalogVersion: 1, Verdict: conformance.Passed, Reason: "no regression; 1 known failure: echo.bytes", Known: []string{"echo.bytes"}}
+	var b bytes.Buffer
+	require.NoError(t, Text{}.Write(&b, rep))
+	out := b.String()
+	assert.Contains(t, out, "machine:  the reference (a bare gRPC server) started in 12 ms, its 4 parallel 500 ms sleeps took 503 ms; the runtime waited for a CPU 1580 ms starting\n")
+	assert.Contains(t, out, "run 1:    FAILED in 1.20s: failed: echo.bytes\n")
+	assert.Contains(t, out, "over 2 runs")
+	assert.Contains(t, out, "(the raw verdict; against the baseline below)")
+	assert.Contains(t, out, "baseline: b.json (catalog version 1)\n  known failures: echo.bytes\n")
+	assert.Contains(t, out, "against the baseline: PASSED: no regression; 1 known failure: echo.bytes\n")
+	assert.NotRegexp(t, `(?m)^PASSED`, out, "the raw verdict is FAILED: no line starts with PASSED")
+	b.Reset()
+	require.NoError(t, JUnit(&b, rep))
+	assert.Contains(t, b.String(), `name="baseline_verdict" value="passed"`)
+	assert.Contains(t, b.String(), `name="machine" value="the reference (a bare gRPC server) started in 12 ms`)
 }

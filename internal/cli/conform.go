@@ -29,6 +29,9 @@ type conformOptions struct {
 	functions    []string
 	run, skip    []string
 	list         bool
+	explain      string
+	baseline     string
+	update       string
 	format       string
 	output       string
 	junit        string
@@ -57,14 +60,20 @@ sleep (see docs/conformance.md); checks that need a missing one are skipped.
 
 Exit status: 0 when every MUST check passed (with --strict, every SHOULD
 too), 1 when not, 2 for usage errors, when the harness could not run, when
-a report could not be written, or when interrupted (SIGINT, SIGTERM).`,
+a report could not be written, or when interrupted (SIGINT, SIGTERM).
+With --baseline the exit status follows the verdict against the baseline:
+only regressions, new checks and checks that did not run fail the run.`,
 		Example: `  oe-rt conform
   oe-rt conform ./bin/myruntime -- -c etc/openedge/service.yml
   oe-rt conform --profile baetyl --config etc/openedge/service.yml ./bin/myruntime   # as the Baetyl master starts it
   oe-rt conform --strict --format junit -o report.xml ./bin/myruntime
   oe-rt conform --junit report.xml ./bin/myruntime     # text on screen, JUnit to a file
   oe-rt conform --profile baetyl --run 'call.*,echo.*' ./bin/myruntime
-  oe-rt conform --list`,
+  oe-rt conform --list
+  oe-rt conform --explain shutdown.drain
+  oe-rt conform --update-baseline conform-baseline.json ./bin/myruntime   # once: record today's state
+  oe-rt conform --baseline conform-baseline.json ./bin/myruntime          # in CI: fail on regressions only
+  oe-rt conform --repeat 5 ./bin/myruntime                                 # find flaky checks`,
 		ValidArgsFunction: func(_ *cobra.Command, args []string, _ string) ([]cobra.Completion, cobra.ShellCompDirective) {
 			return nil, cobra.ShellCompDirectiveDefault // RUNTIME is a file; ARGS are the runtime's
 		},
@@ -100,12 +109,17 @@ a report could not be written, or when interrupted (SIGINT, SIGTERM).`,
 	f.StringSliceVar(&o.skip, "skip", nil, "skip these `IDS` (comma-separated IDs or prefix.*)")
 	f.BoolVar(&o.cfg.Strict, "strict", false, "a failed SHOULD check fails the run")
 	f.BoolVar(&o.list, "list", false, "print the check catalog and exit")
+	f.StringVar(&o.explain, "explain", "", "print the page of check `ID` (its rule, why it exists, how it is measured, how to fix it) and exit")
 	f.StringVar(&o.format, "format", "text", "report `format`: text, json or junit")
 	bindOutput(f, &o.output, "the report")
 	f.StringVar(&o.junit, "junit", "", "also write a JUnit report to `FILE`")
 	f.BoolVarP(&o.verbose, "verbose", "v", false, "log the harness's steps (runtime started, each check's result) to standard error")
 	f.Var(sizeValue{&o.limitMemory}, "limit-memory", "enforce this memory limit on every instance, each in a cgroup of its own, e.g. 50m (root, or a delegated cgroup v2)")
 	f.IntVar(&o.limitThreads, "limit-threads", 0, "enforce this thread limit (pids.max) on every instance, each in a cgroup of its own, e.g. 20 (root, or a delegated cgroup v2)")
+	f.StringVar(&o.baseline, "baseline", "", "judge the run against an earlier JSON report `FILE`: fail only on regressions, list known failures")
+	f.StringVar(&o.update, "update-baseline", "", "write this run's JSON report to `FILE`, as the baseline for later runs")
+	f.IntVar(&o.cfg.Repeat, "repeat", 1, "run the suite `N` times, with fresh instances each time, and report flaky checks")
+	cmd.AddCommand(newReferenceCmd())
 
 	completeFormats(cmd, formatText, formatJSON, formatJUnit)
 	o.schema.complete(cmd)
@@ -141,6 +155,15 @@ func (o *conformOptions) check(cmd *cobra.Command, args []string) error {
 			return usageError("--list takes no RUNTIME")
 		}
 		return nil
+	}
+	if o.explain != "" {
+		if len(args) > 0 {
+			return usageError("--explain takes no RUNTIME")
+		}
+		return nil
+	}
+	if err := atLeast(fs, "repeat", o.cfg.Repeat, 1); err != nil {
+		return err
 	}
 	if err := oneOf(fs, "format", o.format, "text", "json", "junit"); err != nil {
 		return err
@@ -258,6 +281,21 @@ func (o *conformOptions) config(ctx context.Context) (*conformance.Config, error
 		cfg.Functions[role] = name
 	}
 	cfg.Run, cfg.Skip = o.run, o.skip
+	self, err := os.Executable()
+	if err != nil {
+		return nil, usageError("find oe-rt's own executable: %w", err)
+	}
+	cfg.Reference = []string{self, "conform", referenceCmd}
+	if o.baseline != "" {
+		b, err := conformance.ReadBaseline(o.baseline)
+		if err != nil {
+			return nil, usageError("--baseline: %w", err)
+		}
+		cfg.Baseline = b
+	}
+	if Version != "dev" {
+		cfg.OeRtVersion = Version
+	}
 	if o.limitMemory > 0 || o.limitThreads > 0 {
 		cfg.CgroupLimits = true
 		if o.limitMemory > 0 {
@@ -273,6 +311,14 @@ func (o *conformOptions) config(ctx context.Context) (*conformance.Config, error
 func runConform(ctx context.Context, e *env, o *conformOptions) error {
 	if o.list {
 		return writeFailed("the catalog", printCatalog(e.stdout))
+	}
+	if o.explain != "" {
+		page, err := conformance.Explain(o.explain, o.cfg)
+		if err != nil {
+			return usageError("--explain: %w", err)
+		}
+		_, err = io.WriteString(e.stdout, page)
+		return writeFailed("the explain page", err)
 	}
 	cfg, err := o.config(ctx)
 	if err != nil {
@@ -304,8 +350,15 @@ func runConform(ctx context.Context, e *env, o *conformOptions) error {
 		if log != nil {
 			log.Info("check done", "id", r.ID, "level", string(r.Level), "status", string(r.Status), "duration", r.Duration, "message", r.Message)
 		}
-		if live {
+		if live && cfg.Repeat <= 1 {
 			text.Result(out, r)
+		}
+	}
+	if live && cfg.Repeat > 1 {
+		cfg.OnRun = func(s conformance.RunSummary) {
+			mu.Lock()
+			defer mu.Unlock()
+			fmt.Fprintf(out, "run %d of %d: %s in %.2fs %s\n", s.N, cfg.Repeat, strings.ToUpper(string(s.Verdict)), s.WallMS/1000, printer.Escape(s.Reason))
 		}
 	}
 	// Payload files for the reproduce lines go beside the report written
@@ -331,7 +384,12 @@ func runConform(ctx context.Context, e *env, o *conformOptions) error {
 	if err != nil {
 		return &ExitError{Code: ExitUsage, Err: fmt.Errorf("conform: %w", err)}
 	}
-	switch rep.Verdict {
+	if o.update != "" {
+		if err := writeBaseline(o.update, rep); err != nil {
+			return &ExitError{Code: ExitUsage, Err: err}
+		}
+	}
+	switch rep.Gate() {
 	case conformance.Passed:
 		return nil
 	case conformance.Failed:
@@ -371,6 +429,50 @@ func (o *conformOptions) writeReports(out *output, text printer.Text, live bool,
 		}
 	}
 	return nil
+}
+
+// writeBaseline writes the report as a baseline, whole or not at all. A run
+// that was interrupted, or that conform could not run, makes no baseline:
+// it would forget the known failures of the checks it did not run.
+func writeBaseline(path string, rep *conformance.Report) error {
+	if rep.Verdict == conformance.Interrupted || rep.Verdict == conformance.Errored {
+		return fmt.Errorf("--update-baseline: not written, the run's verdict is %s (%s)", strings.ToUpper(string(rep.Verdict)), rep.Reason)
+	}
+	var b bytes.Buffer
+	_ = printer.JSON(&b, rep)
+	tmp, err := os.CreateTemp(filepath.Dir(path), ".baseline-*")
+	if err != nil {
+		return fmt.Errorf("--update-baseline: %w", err)
+	}
+	defer os.Remove(tmp.Name())
+	if _, err := tmp.Write(b.Bytes()); err != nil {
+		tmp.Close()
+		return fmt.Errorf("--update-baseline: %w", err)
+	}
+	if err := tmp.Close(); err != nil {
+		return fmt.Errorf("--update-baseline: %w", err)
+	}
+	if err := os.Rename(tmp.Name(), path); err != nil {
+		return fmt.Errorf("--update-baseline: %w", err)
+	}
+	return nil
+}
+
+// referenceCmd is the reference conform calibrates its timing checks
+// with (conformance.ServeReference): conform starts this very executable
+// with it, so that it never runs a program it was not given.
+const referenceCmd = "__reference"
+
+func newReferenceCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:    referenceCmd,
+		Short:  "The bare gRPC server conform calibrates its timing checks with (internal)",
+		Hidden: true,
+		Args:   cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return conformance.ServeReference(cmd.Context(), "")
+		},
+	}
 }
 
 func firstNonEmpty(s ...string) string {

@@ -5,8 +5,11 @@ import (
 	"encoding/xml"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/spf13/pflag"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -30,6 +33,7 @@ func TestConformReferenceRuntime(t *testing.T) {
 	code, out, errOut := runMain("conform", "--strict", "--junit", junit, oeRT, "--", "serve")
 	assert.Equal(t, 0, code, "stdout:\n%s\nstderr:\n%s", out, errOut)
 	assert.Contains(t, out, "PASSED (strict): 27 passed, 0 failed")
+	assert.Contains(t, out, "machine:  the reference (a bare gRPC server) started in", "calibrated against oe-rt's own reference")
 	for _, c := range conformance.Catalog() {
 		if c.ID != "resources.limits" {
 			assert.Contains(t, out, c.ID)
@@ -125,6 +129,100 @@ func TestConformLimitsReportedOnce(t *testing.T) {
 		}
 	}
 	assert.Equal(t, 1, n)
+}
+
+func TestConformExplain(t *testing.T) {
+	code, out, _ := runMain("conform", "--explain", "shutdown.drain")
+	assert.Equal(t, 0, code)
+	for _, want := range []string{"shutdown.drain — MUST", "## Rule", "## Why", "## How conform measures it", "## How to fix", "tryShutdown", "server.stop(None)"} {
+		assert.Contains(t, out, want)
+	}
+	code, _, errOut := runMain("conform", "--explain", "shutdown.drian")
+	assert.Equal(t, 2, code)
+	assert.Contains(t, errOut, "did you mean")
+}
+
+// Day one: record the baseline (the run fails, the file is written); then
+// the known failure passes the gate and a regression fails it. JUnit
+// shows the known failure as skipped with the reason.
+func TestConformBaseline(t *testing.T) {
+	dir := t.TempDir()
+	base := filepath.Join(dir, "conform-baseline.json")
+	// resources.memory warns against a 1 MiB budget: with --strict it
+	// fails the run.
+	args := func(extra ...string) []string {
+		a := []string{"conform", "--strict", "--run", "echo.json,resources.memory"}
+		return append(append(a, extra...), oeRT, "--", "serve")
+	}
+	code, out, errOut := runMain(args("--limit-memory", "1M", "--update-baseline", base)...)
+	assert.Equal(t, 1, code, "%s\n%s", out, errOut)
+	b, err := os.ReadFile(base)
+	require.NoError(t, err)
+	var rep conformance.Report
+	require.NoError(t, json.Unmarshal(b, &rep))
+	assert.Equal(t, conformance.CatalogVersion, rep.CatalogVersion)
+	assert.NotEmpty(t, rep.OeRtVersion)
+
+	junit := filepath.Join(dir, "report.xml")
+	code, out, errOut = runMain(args("--limit-memory", "1M", "--baseline", base, "--junit", junit)...)
+	assert.Equal(t, 0, code, "%s\n%s", out, errOut)
+	assert.Contains(t, out, "known: resources.memory, since the baseline of")
+	assert.Contains(t, out, "FAILED (strict)")
+	assert.Contains(t, out, "against the baseline: PASSED")
+	x, err := os.ReadFile(junit)
+	require.NoError(t, err)
+	assert.Contains(t, string(x), `<skipped message="known: resources.memory, since the baseline of`)
+	assert.Contains(t, string(x), `failures="0"`)
+
+	// A baseline where resources.memory passed: now it is a regression.
+	code, _, _ = runMain(args("--update-baseline", base)...)
+	require.Equal(t, 0, code)
+	code, out, _ = runMain(args("--limit-memory", "1M", "--baseline", base)...)
+	assert.Equal(t, 1, code)
+	assert.Contains(t, out, "regression: resources.memory passed in the baseline of")
+	assert.Contains(t, out, "against the baseline: FAILED")
+
+	for _, bad := range []struct{ content, want string }{
+		{"not json", "not a JSON report of oe-rt conform"},
+		{`{"checks":[]}`, "holds no checks"},
+	} {
+		f := filepath.Join(dir, "bad.json")
+		require.NoError(t, os.WriteFile(f, []byte(bad.content), 0o644))
+		code, _, errOut := runMain("conform", "--baseline", f, oeRT, "--", "serve")
+		assert.Equal(t, 2, code)
+		assert.Contains(t, errOut, bad.want)
+	}
+	code, _, errOut = runMain("conform", "--repeat", "0", oeRT, "--", "serve")
+	assert.Equal(t, 2, code)
+	assert.Contains(t, errOut, "--repeat must be at least 1, got 0")
+	assertNoChildren(t)
+}
+
+// Every flag of oe-rt conform is in the flags table of docs/conformance.md
+// (by its long name, or its shorthand), and the table names no flag that
+// does not exist.
+func TestConformDocsNameEveryFlag(t *testing.T) {
+	doc, err := os.ReadFile(filepath.Join("..", "..", "docs", "conformance.md"))
+	require.NoError(t, err)
+	table := string(doc)
+	start := strings.Index(table, "## Flags")
+	require.GreaterOrEqual(t, start, 0, "docs/conformance.md has a ## Flags section")
+	table = table[start:]
+	table = table[:strings.Index(table[3:], "\n## ")+3]
+	cmd := newConformCmd(&env{}, nil)
+	flags := map[string]bool{}
+	cmd.Flags().VisitAll(func(f *pflag.Flag) {
+		flags[f.Name] = true
+		if f.Name == "help" {
+			return
+		}
+		long := strings.Contains(table, "`--"+f.Name+"`") || strings.Contains(table, "`--"+f.Name+" ")
+		short := f.Shorthand != "" && (strings.Contains(table, "`-"+f.Shorthand+"`") || strings.Contains(table, "`-"+f.Shorthand+" "))
+		assert.True(t, long || short, "docs/conformance.md's flags table documents --%s", f.Name)
+	})
+	for _, m := range regexp.MustCompile("`--([a-z-]+)[` ]").FindAllStringSubmatch(table, -1) {
+		assert.True(t, flags[m[1]], "docs/conformance.md names --%s, which oe-rt conform does not have", m[1])
+	}
 }
 
 // -v logs the harness's steps to standard error: the runtime it starts,

@@ -1,0 +1,52 @@
+package conformance
+
+import (
+	"runtime"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+)
+
+func sample(main int, threads map[int][2]time.Duration) sched {
+	return sched{ok: true, threads: threads, mains: map[int]bool{main: true}}
+}
+
+// Only the main thread's wait counts, at most the window less the CPU the
+// tree used over the CPUs: a runtime that keeps every core busy itself
+// excuses nothing.
+func TestWaitBetween(t *testing.T) {
+	ms := time.Millisecond
+	from := sample(1, map[int][2]time.Duration{1: {10 * ms, 5 * ms}, 2: {0, 0}})
+	to := sample(1, map[int][2]time.Duration{1: {110 * ms, 805 * ms}, 2: {50 * ms, 900 * ms}, 3: {40 * ms, 10 * ms}})
+	w := waitBetween(from, to, time.Second)
+	assert.Equal(t, 800*ms, w.longest, "the main thread's wait; the other thread's is off the path")
+	assert.Equal(t, 190*ms, w.used)
+	assert.Equal(t, 800*ms, w.excused)
+
+	cpus := time.Duration(runtime.NumCPU())
+	busy := sample(1, map[int][2]time.Duration{1: {200 * ms, 800 * ms}, 2: {cpus * time.Second, 0}})
+	w = waitBetween(sched{}, busy, time.Second)
+	assert.Equal(t, time.Duration(0), w.excused, "its own threads kept every CPU busy")
+
+	w = waitBetween(sched{}, sched{}, time.Second)
+	assert.False(t, w.ok)
+	assert.Contains(t, w.notKnown, "schedstat")
+}
+
+func TestMachineJudge(t *testing.T) {
+	ms := time.Millisecond
+	m := machine{ref: 90 * ms, refWords: "the reference started in 90ms", wait: cpuWait{ok: true, longest: 20 * ms, excused: 20 * ms}}
+	ok, tail := m.judge(1300*ms, time.Second)
+	assert.False(t, ok)
+	assert.Equal(t, ", over the 1s line; the reference started in 90ms; the runtime's main thread waited 20ms for a CPU, so this is the runtime, not the machine (1.21s without the machine's part)", tail)
+
+	m.wait = cpuWait{ok: true, longest: 600 * ms, excused: 600 * ms}
+	ok, tail = m.judge(1300*ms, time.Second)
+	assert.True(t, ok)
+	assert.Contains(t, tail, "600ms of it is the machine's, so this is the machine, not the runtime (700ms without it)")
+
+	ok, tail = m.judge(900*ms, time.Second)
+	assert.True(t, ok)
+	assert.Equal(t, " (the reference started in 90ms; the runtime's main thread waited 600ms for a CPU)", tail)
+}
