@@ -56,11 +56,13 @@ check graceful shutdown and resources, and report check by check.
 
 Without RUNTIME it checks oe-rt's own reference runtime (oe-rt serve).
 The runtime must serve the fixture functions echo, context, none, fail and
-sleep (see docs/conformance.md); checks that need a missing one are skipped.
+sleep (see docs/conformance.md); checks that need a missing one are not
+run, and a MUST check that did not run fails the run.
 
-Exit status: 0 when every MUST check passed (with --strict, every SHOULD
-too), 1 when not, 2 for usage errors, when the harness could not run, when
-a report could not be written, or when interrupted (SIGINT, SIGTERM).
+Exit status: 0 (PASSED) when every selected MUST check ran and passed (with
+--strict, every selected check), 1 (FAILED) when not, 2 for usage errors,
+when the harness could not run a check (ERROR), when a report could not be
+written, or when interrupted (INTERRUPTED: SIGINT, SIGTERM).
 With --baseline the exit status follows the verdict against the baseline:
 only regressions, new checks and checks that did not run fail the run.`,
 		Example: `  oe-rt conform
