@@ -352,9 +352,6 @@ func selection(cfg *Config) []*Check {
 type Scenario struct {
 	// Name says what the scenario does, for messages ("the shutdown scenario").
 	Name string
-	// Quiet makes the timing checks wait until the scenario has ended,
-	// so that the processes it starts do not disturb their timing.
-	Quiet bool
 	// late scenarios start once the main instance's checks are done, so
 	// that their load does not disturb those checks' timing; the others
 	// start with the suite and run beside it.

@@ -59,14 +59,9 @@ type runner struct {
 	noService   string // the runtime does not serve the service: what it answered
 	noServiceBy string // the check that found it
 	scenarios   map[*Scenario]*scenarioRun
-	// termSent is closed once the shutdown scenario has sent SIGTERM (or
-	// will not): the address-alias instances start after that, so as not
-	// to crowd the moment the shutdown checks judge.
-	termSent     chan struct{}
-	termSentOnce sync.Once
-	results      []Result
-	artifacts    string   // directory of payload files for reproduce lines
-	reflection   []string // the services server reflection lists
+	results     []Result
+	artifacts   string   // directory of payload files for reproduce lines
+	reflection  []string // the services server reflection lists
 
 	ref *referenceRun // the reference the timing checks are calibrated with
 }
@@ -179,7 +174,7 @@ func newRunner(parent context.Context, cfg *Config) *runner {
 	r := &runner{
 		cfg: cfg, log: discard(cfg.Logger), started: time.Now(), parent: parent,
 		baseEnv: os.Environ(), fixtures: map[string]*fixture{}, scenarios: map[*Scenario]*scenarioRun{},
-		schemaReady: make(chan struct{}), artifacts: cfg.ArtifactDir, termSent: make(chan struct{}),
+		schemaReady: make(chan struct{}), artifacts: cfg.ArtifactDir,
 	}
 	for _, role := range Roles {
 		r.fixtures[role] = &fixture{}
@@ -213,13 +208,10 @@ func (r *runner) run(checks []*Check) (*Report, error) {
 	close(r.schemaReady)
 
 	for _, p := range []phase{phaseStart, phaseCalls, phaseLarge, phaseTiming} {
-		if p == phaseTiming {
-			r.waitScenarios(true)
-		}
 		r.runPhase(checks, p)
 	}
 	r.startLateScenarios(checks)
-	r.waitScenarios(false)
+	r.waitScenarios()
 	r.settleResources()
 	r.runPhase(checks, phaseShutdown)
 	r.runPhase(checks, phaseEnd)
@@ -451,14 +443,7 @@ func (r *runner) interrupted() bool { return r.parent.Err() != nil }
 
 // startScenarios starts, each in its own goroutine, the scenarios the
 // selected checks require (those that run late: startLateScenarios).
-func (r *runner) startScenarios(checks []*Check) {
-	defer func() {
-		if _, ok := r.scenarios[shutdownScenario]; !ok {
-			r.markTermSent()
-		}
-	}()
-	r.startRequired(checks, false)
-}
+func (r *runner) startScenarios(checks []*Check) { r.startRequired(checks, false) }
 
 // startLateScenarios starts the required scenarios that wait for the main
 // instance's checks to be done.
@@ -480,16 +465,10 @@ func (r *runner) startRequired(checks []*Check, late bool) {
 	}
 }
 
-// waitScenarios waits for the scenarios to end (only the quiet ones, when
-// quietOnly).
-// markTermSent says the shutdown scenario has sent SIGTERM or will not.
-func (r *runner) markTermSent() { r.termSentOnce.Do(func() { close(r.termSent) }) }
-
-func (r *runner) waitScenarios(quietOnly bool) {
-	for s, sr := range r.scenarios {
-		if !quietOnly || s.Quiet {
-			<-sr.done
-		}
+// waitScenarios waits for the scenarios to end.
+func (r *runner) waitScenarios() {
+	for _, sr := range r.scenarios {
+		<-sr.done
 	}
 }
 

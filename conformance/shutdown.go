@@ -48,7 +48,6 @@ const scenarioOwner = "the shutdown scenario"
 func runShutdownScenario(r *runner) any {
 	res := &shutdownResult{from: time.Now()}
 	defer func() { res.to = time.Now() }()
-	defer r.markTermSent()
 	select {
 	case <-r.schemaReady:
 	case <-r.ctx.Done():
@@ -134,7 +133,6 @@ func runShutdownScenario(r *runner) any {
 	inst.mu.Unlock()
 	res.sent = time.Now()
 	_ = inst.proc.Signal(syscall.SIGTERM)
-	r.markTermSent()
 	timer := time.NewTimer(r.cfg.Grace)
 	select {
 	case <-inst.proc.Done():

@@ -170,7 +170,10 @@ var startAddressAliases = &Check{ID: aliasCheckID, Level: SHOULD, phase: phaseEn
 		"grpc-go: a loop over the three names with os.LookupEnv; Python: next((os.environ[k] for k in NAMES if os.environ.get(k)), None); Node: NAMES.map(k => process.env[k]).find(Boolean).",
 	run: checkAddressAliases}
 
-var aliasScenario = &Scenario{Name: "the address-alias instances", Quiet: true, run: runAliasScenario}
+// aliasScenario runs late, once the main instance's checks are done, beside
+// the function manager's load: its processes then disturb no timing check
+// and not the moment the shutdown checks judge.
+var aliasScenario = &Scenario{Name: "the address-alias instances", late: true, run: runAliasScenario}
 
 // addressAlias is one of the address variables, the master whose
 // environment the instance gets with it, and the era that introduced it.
@@ -222,12 +225,6 @@ func runAliasScenario(r *runner) any {
 	}
 	if r.first.readyErr != nil { // read once schemaReady is closed
 		return res // start.listen tells
-	}
-	// Not while the shutdown instance's call is in flight before SIGTERM:
-	// starting processes then could delay what the shutdown checks judge.
-	select {
-	case <-r.termSent:
-	case <-r.ctx.Done():
 	}
 	// An instance given an address it does not read usually exits or
 	// listens elsewhere at once; one that does neither is given a few
