@@ -27,18 +27,19 @@ import (
 	"github.com/oe-rt/oe-rt/internal/convention"
 )
 
-// Profile names the environment and the proto a runtime is started with.
-type Profile string
+// Profile names the environment and the proto a runtime is started with
+// (convention.Profile: conform, bench and call share it).
+type Profile = convention.Profile
 
 // The profiles.
 const (
 	// ProfileOpenEdge starts the runtime as OpenEdge 0.1.2's master does
 	// (convention.Instance.Vars says with which variables) and calls
 	// /openedge.Function/Call.
-	ProfileOpenEdge Profile = "openedge"
+	ProfileOpenEdge = convention.ProfileOpenEdge
 	// ProfileBaetyl starts the runtime as Baetyl's master does and calls
 	// /baetyl.Function/Call.
-	ProfileBaetyl Profile = "baetyl"
+	ProfileBaetyl = convention.ProfileBaetyl
 )
 
 // Config configures a run of the suite. Start from NewConfig.
@@ -141,10 +142,8 @@ func (c *Config) validate() error {
 	if len(c.Command) == 0 || c.Command[0] == "" {
 		return &ConfigError{Err: fmt.Errorf("no runtime to check")}
 	}
-	switch c.Profile {
-	case ProfileOpenEdge, ProfileBaetyl:
-	default:
-		return &ConfigError{Err: fmt.Errorf("profile %q: want openedge or baetyl", c.Profile)}
+	if _, err := convention.ParseProfile(string(c.Profile)); err != nil {
+		return &ConfigError{Err: err}
 	}
 	for role := range c.Functions {
 		if !contains(Roles, role) {

@@ -118,7 +118,7 @@ func (o *benchOptions) check(cmd *cobra.Command, args []string) error {
 	if err := oneOf(fs, "format", o.format, "text", "json"); err != nil {
 		return err
 	}
-	if err := o.schema.checkProfile(fs); err != nil {
+	if err := o.schema.checkProfile(); err != nil {
 		return err
 	}
 	// -z replaces the default -n; both given is a mistake.
@@ -242,7 +242,7 @@ func (o *benchOptions) checkPayloads(fs *pflag.FlagSet) error {
 func (o *benchOptions) config(ctx context.Context) (bench.Config, error) {
 	cfg := o.cfg
 	var err error
-	if cfg.Schema, err = o.schema.schema(ctx, nil); err != nil {
+	if cfg.Schema, err = o.schema.schema(ctx); err != nil {
 		return cfg, err
 	}
 	if cfg.Dial.TLS, err = o.tls.config(); err != nil {

@@ -71,7 +71,7 @@ func (l *launchFlags) starter(path string, args []string, profile string) bench.
 		}
 		proc, err := launch.Start(launch.Spec{
 			Path: path, Args: args, Dir: l.dir,
-			Env: convention.RuntimeEnv(os.Environ(), profile, addr, "oe-rt-bench", nil),
+			Env: convention.RuntimeEnv(os.Environ(), convention.Profile(profile), addr, "oe-rt-bench", nil),
 		})
 		if err != nil {
 			return nil, err
