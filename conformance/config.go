@@ -18,7 +18,6 @@ import (
 	"io"
 	"log/slog"
 	"os"
-	"path/filepath"
 	"runtime/debug"
 	"strings"
 	"time"
@@ -264,33 +263,4 @@ var fixtureContract = map[string]string{
 	"none":    "returns nothing",
 	"fail":    `raises an error whose message contains "conformance failure"`,
 	"sleep":   `waits {"ms": N} milliseconds and returns its payload`,
-}
-
-// resolveProgram makes a relative RUNTIME path (one with a slash) absolute:
-// relative to --dir, where the runtime is run (`--dir proj ./bin/rt` is
-// proj/bin/rt), or, when it is not there, to the current directory
-// (`--dir proj proj/bin/rt`). A name without a slash is left for PATH.
-func resolveProgram(path, dir string) (string, error) {
-	if !strings.Contains(path, "/") || filepath.IsAbs(path) {
-		return path, nil
-	}
-	var tried []string
-	for _, base := range []string{dir, "."} {
-		if base == "" {
-			continue
-		}
-		p, err := filepath.Abs(filepath.Join(base, path))
-		if err != nil {
-			return "", &ConfigError{Err: fmt.Errorf("runtime %s: %w", path, err)}
-		}
-		if _, err := os.Stat(p); err == nil {
-			return p, nil
-		}
-		tried = append(tried, p)
-	}
-	if dir == "" {
-		abs, _ := filepath.Abs(path)
-		return abs, nil // launch.Start names what is wrong with it
-	}
-	return "", &ConfigError{Err: fmt.Errorf("runtime %s: no such file: neither %s", path, strings.Join(tried, " nor "))}
 }

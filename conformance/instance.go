@@ -202,7 +202,7 @@ func (r *runner) startProcess(o instanceOpts) (*instance, error) {
 		env = onlyAddress(env, o.addrVar, addr)
 	}
 	spec := launch.Spec{
-		Path:  r.cfg.Command[0], // absolute, or a name looked up in PATH (resolveProgram)
+		Path:  r.cfg.Command[0], // absolute, or a name looked up in PATH (runtimeproc.Resolve)
 		Args:  r.cfg.Command[1:],
 		Argv0: argv0(o.era, name),
 		Dir:   dir,
