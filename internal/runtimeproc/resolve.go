@@ -5,6 +5,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/oe-rt/oe-rt/internal/launch"
 )
 
 // Resolve makes a relative RUNTIME path (one with a slash) absolute:
@@ -13,8 +15,8 @@ import (
 // (`--dir proj proj/bin/rt`). An absolute path, and a name without a slash
 // (left for PATH), are returned as they are. With no dir, a relative path
 // is made absolute whether or not it exists (launch.Start then names what
-// is wrong with it); with a dir, a path found in neither place is an error
-// that names both.
+// is wrong with it); with a dir, a path found in neither place is a
+// *NotFoundError, which names both.
 func Resolve(path, dir string) (string, error) {
 	if !strings.Contains(path, "/") || filepath.IsAbs(path) {
 		return path, nil
@@ -37,5 +39,21 @@ func Resolve(path, dir string) (string, error) {
 		abs, _ := filepath.Abs(path)
 		return abs, nil
 	}
-	return "", fmt.Errorf("runtime %s: no such file: neither %s", path, strings.Join(tried, " nor "))
+	return "", &NotFoundError{Path: path, Tried: tried}
 }
+
+// NotFoundError is a relative RUNTIME path found neither under --dir nor
+// in the current directory. It matches launch.ErrStart.
+type NotFoundError struct {
+	// Path is the path as given.
+	Path string
+	// Tried are the absolute paths looked at, --dir's first.
+	Tried []string
+}
+
+func (e *NotFoundError) Error() string {
+	return fmt.Sprintf("runtime %s: no such file: neither %s", e.Path, strings.Join(e.Tried, " nor "))
+}
+
+// Is reports whether target is launch.ErrStart.
+func (e *NotFoundError) Is(target error) bool { return target == launch.ErrStart }
