@@ -50,6 +50,11 @@ type Wait struct {
 // connection's state does not change.
 const pollEvery = 20 * time.Millisecond
 
+// retryEvery is how often WaitReady has gRPC try to connect again while
+// the runtime refuses: gRPC's own back-off (DialOptions) would wait up to
+// 50 ms, and a runtime would be seen ready up to 50 ms after it listens.
+const retryEvery = 10 * time.Millisecond
+
 // WaitReady waits until conn is READY — the TCP connection accepted and
 // the HTTP/2 handshake (and TLS, if any) done, as the function manager
 // waits for an instance: no call is made, so that no call can crash the
@@ -72,6 +77,7 @@ func WaitReady(ctx context.Context, conn *grpc.ClientConn, w Wait) (time.Duratio
 	deadline := since.Add(w.Timeout)
 	conn.Connect()
 	nextAsk := time.Now().Add(100 * time.Millisecond)
+	var retried time.Time
 	for {
 		st := conn.GetState()
 		if st == connectivity.Ready {
@@ -102,10 +108,22 @@ func WaitReady(ctx context.Context, conn *grpc.ClientConn, w Wait) (time.Duratio
 			}
 			nextAsk = time.Now().Add(100 * time.Millisecond)
 		}
-		if st == connectivity.Idle || st == connectivity.TransientFailure {
+		wait := pollEvery
+		switch st {
+		case connectivity.Idle:
 			conn.Connect()
+		case connectivity.TransientFailure:
+			// Connect again now rather than after gRPC's back-off, at most
+			// every retryEvery: a refused connection fails at once, and
+			// retrying at each state change would spin.
+			if since := time.Since(retried); since >= retryEvery {
+				conn.ResetConnectBackoff()
+				retried = time.Now()
+			} else {
+				wait = retryEvery - since
+			}
 		}
-		wctx, cancel := context.WithTimeout(ctx, pollEvery)
+		wctx, cancel := context.WithTimeout(ctx, wait)
 		conn.WaitForStateChange(wctx, st)
 		cancel()
 		if ctx.Err() != nil {

@@ -15,7 +15,7 @@ import (
 )
 
 // dial opens a connection to addr as conform and bench do.
-func dial(t *testing.T, addr string) *grpc.ClientConn {
+func dial(t testing.TB, addr string) *grpc.ClientConn {
 	t.Helper()
 	c, err := grpc.NewClient(addr, append(DialOptions(), grpc.WithTransportCredentials(insecure.NewCredentials()))...)
 	if err != nil {
@@ -169,4 +169,43 @@ func TestWaitReadyAddressOnly(t *testing.T) {
 	if !errors.As(err, &nr) || time.Since(begin) > 30*time.Second {
 		t.Errorf("got %v after %s, want the time run out at once", err, time.Since(begin))
 	}
+}
+
+// While the runtime refuses, WaitReady has gRPC connect again every 10 ms
+// rather than after its back-off, and never spins: against a port that
+// accepts and closes at once (each attempt fails at once), a 1 s wait
+// makes about a hundred attempts, not thousands.
+func TestWaitReadyRetriesWithoutSpinning(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	accepted := make(chan int)
+	go func() {
+		n := 0
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				accepted <- n
+				return
+			}
+			n++
+			c.Close()
+		}
+	}()
+	addr := l.Addr().String()
+	conn := dial(t, addr)
+	_, err = WaitReady(context.Background(), conn, Wait{Addr: addr, Timeout: time.Second})
+	var nr *NotReadyError
+	if !errors.As(err, &nr) {
+		t.Fatalf("got %v, want the time to run out", err)
+	}
+	conn.Close()
+	l.Close()
+	n := <-accepted
+	if n < 2 || n > 300 {
+		t.Errorf("%d connection attempts in 1s, want about 100", n)
+	}
+	t.Logf("%d connection attempts in 1s", n)
 }
