@@ -422,6 +422,7 @@ func TestRunCallersCappedByCalls(t *testing.T) {
 // bench starts the runtime, loads it, stops it, and reports its usage.
 func TestRunStartedRuntime(t *testing.T) {
 	cfg := launched("serve")
+	cfg.Connections = 2 // each waited for
 	rep, err := bench.Run(context.Background(), cfg)
 	require.NoError(t, err)
 	consistent(t, rep.Result)

@@ -53,6 +53,9 @@ func runtimeMain(mode string) int {
 		_ = syscall.Kill(os.Getpid(), syscall.SIGSTOP)
 	case "elsewhere":
 		o.Address = "127.0.0.1:0" // not the address it was given
+	case "tls":
+		o.Config = serve.DefaultConfig()
+		o.Config.Server.Cert, o.Config.Server.Key = os.Getenv("TLS_CERT"), os.Getenv("TLS_KEY")
 	default:
 		fmt.Fprintln(os.Stderr, "unknown mode", mode)
 		return 2
