@@ -207,6 +207,9 @@ func (r *runner) run(checks []*Check) (*Report, error) {
 		main.readySched = readSched(main.proc.Pid)
 		r.log.Debug("main instance ready", "after", main.readyIn)
 		if err := r.discover(main); err != nil {
+			// Cancel first: a scenario waiting for the schema must start
+			// no instance now, or it could outlive Run's return.
+			r.cancel()
 			close(r.schemaReady)
 			return nil, err
 		}
