@@ -38,8 +38,9 @@
 // --format json`, `runtime.startup_ms`) has the same median as with
 // bench's former TCP poll: 19.1 against 18.4 ms for a runtime that
 // listens at once, 518.3 against 518.3 ms for one that listens after
-// 500 ms (530 ms with the back-off alone). While the runtime refuses, a
-// wait costs about 0.3% of a CPU.
+// 500 ms (530 ms with the back-off alone). The retries cost little: bench
+// waiting 10 s for a runtime that never listens used 0.5–0.6 s of CPU in
+// all (the launcher's sampler included), against 0.4 s with its TCP poll.
 //
 // Linux only, as launch is: elsewhere Start returns launch's error.
 package runtimeproc
