@@ -9,6 +9,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/oe-rt/oe-rt/bench"
+	"github.com/oe-rt/oe-rt/internal/launch"
 )
 
 func TestParseAssert(t *testing.T) {
@@ -94,7 +95,7 @@ func TestCheck(t *testing.T) {
 	vs = check("rss<50m")
 	require.Len(t, vs, 1)
 	assert.Contains(t, vs[0].Error(), "bench did not start the runtime")
-	rep.Runtime = &bench.RuntimeReport{Usage: bench.Usage{PeakRSS: 60 << 20, PeakThreads: 12}}
+	rep.Runtime = &bench.RuntimeReport{Usage: launch.Usage{PeakRSS: 60 << 20, PeakThreads: 12}}
 	vs = check("rss<50m,threads<=20")
 	require.Len(t, vs, 1)
 	assert.Equal(t, "rss is 60.0MiB, want < 50m", vs[0].Error())

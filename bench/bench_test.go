@@ -2,9 +2,10 @@ package bench_test
 
 import (
 	"context"
-	"errors"
 	"math"
 	"net"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/oe-rt/oe-rt/bench"
 	"github.com/oe-rt/oe-rt/client"
+	"github.com/oe-rt/oe-rt/internal/launch"
 	"github.com/oe-rt/oe-rt/serve"
 )
 
@@ -325,7 +327,10 @@ func TestConfigValidate(t *testing.T) {
 		want string
 	}{
 		{"no target", func(c *bench.Config) { c.Address = "" }, "no runtime"},
-		{"both targets", func(c *bench.Config) { c.Start = func(context.Context) (bench.Runtime, error) { return nil, nil } }, "not both"},
+		{"both targets", func(c *bench.Config) { c.Launch = &bench.Launch{Command: []string{"rt"}} }, "not both"},
+		{"no program", func(c *bench.Config) { c.Address = ""; c.Launch = &bench.Launch{} }, "no runtime program to start"},
+		{"negative grace", func(c *bench.Config) { c.Address = ""; c.Launch = &bench.Launch{Command: []string{"rt"}, Grace: -1} }, "grace period must not be negative"},
+		{"profile", func(c *bench.Config) { c.Profile = "mqtt" }, `profile "mqtt": want openedge or baetyl`},
 		{"concurrency", func(c *bench.Config) { c.Concurrency = 0 }, "concurrency must be at least 1"},
 		{"connections", func(c *bench.Config) { c.Connections = 5; c.Concurrency = 2 }, "cannot exceed concurrency"},
 		{"n and z", func(c *bench.Config) { c.Duration = time.Second }, "not both"},
@@ -373,16 +378,16 @@ func TestParseSizes(t *testing.T) {
 // ConfigError that says which limit to raise, instead of a report of calls
 // that failed in bench itself.
 func TestRunRefusesPayloadOverSendLimit(t *testing.T) {
-	started := false
+	marker := filepath.Join(t.TempDir(), "started")
 	cfg := config("")
-	cfg.Start = func(context.Context) (bench.Runtime, error) { started = true; return nil, errors.New("not reached") }
+	cfg.Launch = &bench.Launch{Command: []string{"/bin/sh", "-c", "touch " + marker + "; exec sleep 60"}}
 	big, err := bench.ParseSizes("1k,10m")
 	require.NoError(t, err)
 	cfg.Payloads = big
 	rep, err := bench.Run(context.Background(), cfg)
 	require.Error(t, err)
 	assert.Nil(t, rep)
-	assert.False(t, started, "nothing is started for a run that cannot send")
+	assert.NoFileExists(t, marker, "nothing is started for a run that cannot send")
 	var ce *bench.ConfigError
 	require.ErrorAs(t, err, &ce)
 	assert.Contains(t, err.Error(), "payload 10m: a request of 10485")
@@ -414,87 +419,76 @@ func TestRunCallersCappedByCalls(t *testing.T) {
 	assert.Equal(t, 7, rep.Concurrency)
 }
 
-// fakeRuntime is a Runtime whose "process" is the reference runtime served
-// in this process; die stops it as if the process had exited.
-type fakeRuntime struct {
-	addr    string
-	exited  chan struct{}
-	stop    context.CancelFunc
-	done    chan error
-	stopped bool
-}
-
-func (f *fakeRuntime) Address() string         { return f.addr }
-func (f *fakeRuntime) Exited() <-chan struct{} { return f.exited }
-func (f *fakeRuntime) ExitErr() error          { return errors.New("exit status 3; last output: boom") }
-func (f *fakeRuntime) Usage() bench.Usage {
-	return bench.Usage{PeakRSS: 12 << 20, PeakThreads: 7, Samples: 3}
-}
-func (f *fakeRuntime) Stop(ctx context.Context) error {
-	f.stopped = true
-	f.stop()
-	<-f.done
-	return nil
-}
-
-func startFake(t *testing.T) *fakeRuntime {
-	ctx, cancel := context.WithCancel(context.Background())
-	ready := make(chan string, 1)
-	f := &fakeRuntime{exited: make(chan struct{}), stop: cancel, done: make(chan error, 1)}
-	go func() {
-		err := serve.Run(ctx, serve.Options{Address: "127.0.0.1:0", Ready: func(a net.Addr) { ready <- a.String() }})
-		close(f.exited)
-		f.done <- err
-	}()
-	select {
-	case f.addr = <-ready:
-	case <-time.After(10 * time.Second):
-		t.Fatal("serve did not start")
-	}
-	t.Cleanup(func() { cancel() })
-	return f
-}
-
+// bench starts the runtime, loads it, stops it, and reports its usage.
 func TestRunStartedRuntime(t *testing.T) {
-	f := startFake(t)
-	cfg := config("")
-	cfg.Start = func(context.Context) (bench.Runtime, error) { return f, nil }
+	cfg := launched("serve")
+	cfg.Connections = 2 // each waited for
 	rep, err := bench.Run(context.Background(), cfg)
 	require.NoError(t, err)
 	consistent(t, rep.Result)
-	assert.True(t, f.stopped, "the runtime is stopped after the run")
+	assert.EqualValues(t, 200, rep.OK)
 	require.NotNil(t, rep.Runtime)
-	assert.EqualValues(t, 12<<20, rep.Runtime.PeakRSS)
-	assert.Equal(t, 7, rep.Runtime.PeakThreads)
+	assert.Positive(t, rep.Runtime.PeakRSS)
+	assert.Positive(t, rep.Runtime.PeakThreads)
+	assert.GreaterOrEqual(t, rep.Runtime.Samples, 3, "at start, after the first call, after the run")
 	assert.Positive(t, rep.Runtime.Startup)
-	assert.Equal(t, f.addr, rep.Target)
+	assert.True(t, strings.HasPrefix(rep.Target, "127.0.0.1:"), rep.Target)
+	assertNoChildren(t)
 }
 
+// A started runtime that dies mid-run ends the run with how it ended and
+// what it wrote last; the calls made so far are reported.
 func TestRunStartedRuntimeDies(t *testing.T) {
-	f := startFake(t)
-	cfg := config("")
+	cfg := launched("die")
 	cfg.Total = 0
 	cfg.Duration = time.Minute
-	cfg.Start = func(context.Context) (bench.Runtime, error) { return f, nil }
-	time.AfterFunc(300*time.Millisecond, f.stop)
 	start := time.Now()
 	rep, err := bench.Run(context.Background(), cfg)
 	require.Error(t, err)
-	assert.Contains(t, err.Error(), "runtime exited during the run: exit status 3; last output: boom")
+	assert.Contains(t, err.Error(), "runtime exited during the run: the runtime ended (exit status 3); its stderr ends with:\nboom")
 	assert.Less(t, time.Since(start), 30*time.Second)
 	require.NotNil(t, rep)
 	consistent(t, rep.Result)
-	assert.True(t, f.stopped)
+	assert.Positive(t, rep.Runtime.Samples, "the usage of a runtime that died is reported")
+	assertNoChildren(t)
 }
 
+// A program that cannot be started is a StartError that names it: a
+// relative one found neither under Dir nor in the current directory names
+// both places.
 func TestRunStartFails(t *testing.T) {
+	dir := t.TempDir()
 	cfg := config("")
-	cfg.Start = func(context.Context) (bench.Runtime, error) { return nil, errors.New("exec ./nope: no such file") }
+	cfg.Launch = &bench.Launch{Command: []string{"./nope"}, Dir: dir}
 	_, err := bench.Run(context.Background(), cfg)
 	require.Error(t, err)
-	assert.True(t, strings.HasPrefix(err.Error(), "start runtime: exec ./nope"), err.Error())
+	assert.True(t, strings.HasPrefix(err.Error(), "start runtime: runtime ./nope: no such file: neither "+filepath.Join(dir, "nope")+" nor "), err.Error())
 	var se *bench.StartError
 	assert.ErrorAs(t, err, &se)
+	assert.ErrorIs(t, err, launch.ErrStart)
+
+	cfg.Launch = &bench.Launch{Command: []string{dir}}
+	_, err = bench.Run(context.Background(), cfg)
+	assert.ErrorAs(t, err, &se, "a directory")
+	assertNoChildren(t)
+}
+
+// A relative program is run from Dir: --dir proj ./bin/rt is proj/bin/rt,
+// and --dir proj proj/bin/rt works too.
+func TestRunStartsUnderDir(t *testing.T) {
+	top := t.TempDir()
+	require.NoError(t, os.MkdirAll(filepath.Join(top, "proj", "bin"), 0o755))
+	require.NoError(t, os.Symlink(os.Args[0], filepath.Join(top, "proj", "bin", "rt")))
+	t.Chdir(top)
+	for _, path := range []string{"./bin/rt", "proj/bin/rt"} {
+		cfg := launched("serve")
+		cfg.Launch.Command[0], cfg.Launch.Dir = path, "proj"
+		cfg.Total = 10
+		rep, err := bench.Run(context.Background(), cfg)
+		require.NoError(t, err, path)
+		assert.EqualValues(t, 10, rep.OK, path)
+	}
+	assertNoChildren(t)
 }
 
 // More callers than histograms: callers share them, and every call is
@@ -511,33 +505,46 @@ func TestRunManyCallers(t *testing.T) {
 	assert.EqualValues(t, 1500, rep.OK)
 }
 
-// exitedRuntime is a started runtime that exited before it listened.
-type exitedRuntime struct {
-	addr    string
-	exited  chan struct{}
-	stopped bool
-}
-
-func (x *exitedRuntime) Address() string         { return x.addr }
-func (x *exitedRuntime) Exited() <-chan struct{} { return x.exited }
-func (x *exitedRuntime) ExitErr() error {
-	return errors.New("exit status 1; last output: ImportError: no module named grpc")
-}
-func (x *exitedRuntime) Usage() bench.Usage             { return bench.Usage{} }
-func (x *exitedRuntime) Stop(ctx context.Context) error { x.stopped = true; return x.ExitErr() }
-
+// A started runtime that exits before it listens ends the wait at once,
+// with how it ended and what it wrote last.
 func TestRunStartedRuntimeExitsBeforeReady(t *testing.T) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	addr := l.Addr().String()
-	l.Close()
-	x := &exitedRuntime{addr: addr, exited: make(chan struct{})}
-	time.AfterFunc(100*time.Millisecond, func() { close(x.exited) })
-	cfg := config("")
-	cfg.Start = func(context.Context) (bench.Runtime, error) { return x, nil }
+	cfg := launched("exit")
+	cfg.ConnectTimeout = 5 * time.Minute // never reached
 	rep, err := bench.Run(context.Background(), cfg)
 	require.Error(t, err)
 	assert.Nil(t, rep)
-	assert.Equal(t, "runtime exited before it was ready: exit status 1; last output: ImportError: no module named grpc", err.Error())
-	assert.True(t, x.stopped, "Stop is called in every case")
+	assert.Equal(t, "runtime exited before it was ready: the runtime ended (exit status 1); its stderr ends with:\nImportError: no module named grpc", err.Error())
+	assertNoChildren(t)
+}
+
+// A started runtime that stops itself (SIGSTOP) before it listens ends
+// the wait at once, and is ended at once (SIGTERM cannot).
+func TestRunStartedRuntimeStopped(t *testing.T) {
+	cfg := launched("stop")
+	cfg.ConnectTimeout = 5 * time.Minute // never reached
+	cfg.Launch.Grace = 5 * time.Minute   // never waited
+	done := make(chan error, 1)
+	go func() {
+		_, err := bench.Run(context.Background(), cfg)
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		require.Error(t, err)
+		assert.Contains(t, err.Error(), "the runtime was stopped (SIGSTOP) before it accepted a connection on 127.0.0.1:")
+	case <-time.After(2 * time.Minute):
+		t.Fatal("bench waited for a stopped runtime")
+	}
+	assertNoChildren(t)
+}
+
+// A started runtime that listens elsewhere: when the time runs out, the
+// error says where it listens.
+func TestRunStartedRuntimeListensElsewhere(t *testing.T) {
+	cfg := launched("elsewhere")
+	cfg.ConnectTimeout = time.Second
+	_, err := bench.Run(context.Background(), cfg)
+	require.Error(t, err)
+	assert.Regexp(t, `^no gRPC connection on 127\.0\.0\.1:\d+ within 1s of exec \(the runtime listens on 127\.0\.0\.1:\d+ instead: read the address from the environment\)$`, err.Error())
+	assertNoChildren(t)
 }

@@ -1,7 +1,6 @@
 package bench
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"math"
@@ -11,20 +10,25 @@ import (
 	"time"
 
 	"github.com/oe-rt/oe-rt/client"
+	"github.com/oe-rt/oe-rt/internal/convention"
 	"github.com/oe-rt/oe-rt/internal/size"
 )
 
 // Config describes one load test. NewConfig returns the defaults; the command
 // layer binds its flags onto the fields.
 type Config struct {
-	// Address is the runtime to load (host:port). Either Address or Start
+	// Address is the runtime to load (host:port). Either Address or Launch
 	// must be set.
 	Address string
-	// Start, when Address is empty, starts the runtime before the run and
-	// Run stops it afterwards. See Starter.
-	Start Starter
+	// Launch, when Address is empty, is the runtime Run starts before the
+	// run, loads, and stops afterwards.
+	Launch *Launch
+	// Profile chooses the default Schema and, for a runtime bench starts,
+	// the variables it is given its address and name in ("" = openedge).
+	Profile convention.Profile
 
-	// Schema is the Call method and message types (nil means client.OpenEdge()).
+	// Schema is the Call method and message types (nil means the
+	// profile's: client.OpenEdge() or client.Baetyl()).
 	Schema *client.Schema
 	// Dial holds the TLS and message size options of the connections.
 	Dial client.Options
@@ -59,7 +63,7 @@ type Config struct {
 	// a DeadlineExceeded error).
 	Timeout time.Duration
 	// ConnectTimeout bounds the wait for the connections to be ready
-	// (default 10s).
+	// (default 10s), from the runtime's exec when bench starts it.
 	ConnectTimeout time.Duration
 
 	// Progress, when set, is called about every ProgressInterval while calls
@@ -73,6 +77,7 @@ type Config struct {
 // connection, 1000 calls, an empty payload, a 20s timeout per call.
 func NewConfig() Config {
 	return Config{
+		Profile:          convention.ProfileOpenEdge,
 		Function:         "echo",
 		Concurrency:      10,
 		Connections:      1,
@@ -94,10 +99,14 @@ func (c *Config) Validate() error {
 
 func (c *Config) validate() error {
 	switch {
-	case c.Address == "" && c.Start == nil:
+	case c.Address == "" && c.Launch == nil:
 		return errors.New("no runtime: give an address or a runtime to start")
-	case c.Address != "" && c.Start != nil:
+	case c.Address != "" && c.Launch != nil:
 		return errors.New("give an address or a runtime to start, not both")
+	case c.Launch != nil && (len(c.Launch.Command) == 0 || c.Launch.Command[0] == ""):
+		return errors.New("no runtime program to start")
+	case c.Launch != nil && c.Launch.Grace < 0:
+		return fmt.Errorf("grace period must not be negative, got %s", c.Launch.Grace)
 	case c.Function == "":
 		return errors.New("function name is empty")
 	case c.Concurrency < 1:
@@ -123,6 +132,11 @@ func (c *Config) validate() error {
 	case c.Timeout < 0:
 		return fmt.Errorf("timeout must not be negative, got %s", c.Timeout)
 	}
+	if c.Profile != "" {
+		if _, err := convention.ParseProfile(string(c.Profile)); err != nil {
+			return err
+		}
+	}
 	seen := map[string]bool{}
 	for _, p := range c.Payloads {
 		if seen[p.Name] {
@@ -140,58 +154,35 @@ type ConfigError struct{ Err error }
 func (e *ConfigError) Error() string { return e.Err.Error() }
 func (e *ConfigError) Unwrap() error { return e.Err }
 
-// StartError is a runtime that Config.Start could not start.
+// StartError is a runtime that Config.Launch could not start: its
+// program could not be found or run (it matches launch.ErrStart then), or
+// the launcher failed.
 type StartError struct{ Err error }
 
 func (e *StartError) Error() string { return "start runtime: " + e.Err.Error() }
 func (e *StartError) Unwrap() error { return e.Err }
 
-// A Starter starts a runtime for a run. It returns once the process is
-// started; Run waits for the runtime to answer a call. The returned Runtime
-// is stopped by Run in every case.
-type Starter func(ctx context.Context) (Runtime, error)
-
-// Runtime is a runtime process that bench started (see Starter). The
-// launcher that implements it owns the process: its group, its output, its
-// descendants.
-type Runtime interface {
-	// Address is the host:port the runtime was told to listen on.
-	Address() string
-	// Exited is closed when the runtime's process has exited.
-	Exited() <-chan struct{}
-	// ExitErr tells, after Exited is closed, how the process ended, with
-	// what it wrote last, as an error (nil for a clean exit).
-	ExitErr() error
-	// Usage returns the peak resources of the runtime's process tree so far.
-	Usage() Usage
-	// Stop ends the runtime (SIGTERM, then SIGKILL after a grace period)
-	// and every process it started, and waits for them. It returns how the
-	// process exited when it was not asked to (nil when it stopped cleanly).
-	Stop(ctx context.Context) error
-}
-
-// Sampler is a Runtime that can sample its resources on demand: bench
-// does so after the first call and after each phase, so that a short run's
-// peak is measured, not its start.
-type Sampler interface {
-	Sample()
+// Launch says how bench starts the runtime it loads: as conform does (see
+// internal/runtimeproc), on a free port of 127.0.0.1 given in the
+// profile's variables, in its own process group; every process it starts
+// is gone when Run returns.
+type Launch struct {
+	// Command is the runtime program and its arguments. A relative program
+	// path (one with a slash) is found under Dir, else in the current
+	// directory; a name without a slash is looked up in PATH.
+	Command []string
+	// Dir is the runtime's working directory ("" = the current one).
+	Dir string
+	// Env adds variables (K=V) to its environment.
+	Env []string
+	// Grace is how long it may take to exit after SIGTERM before SIGKILL
+	// (0 = 10s).
+	Grace time.Duration
 }
 
 // FewSamples: a peak thread count from fewer samples is reported as
 // such (the memory peak is the kernel's own high-water mark).
 const FewSamples = 10
-
-// Usage is what a started runtime used at its peak.
-type Usage struct {
-	// PeakRSS is the highest resident set size of the whole process tree,
-	// in bytes: each process's own high-water mark (VmHWM), so that no
-	// peak between samples is missed.
-	PeakRSS int64
-	// PeakThreads is the highest number of threads of the process tree.
-	PeakThreads int
-	// Samples is how many times the tree was sampled.
-	Samples int
-}
 
 // Payload is one request payload.
 type Payload struct {

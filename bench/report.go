@@ -2,6 +2,8 @@ package bench
 
 import (
 	"time"
+
+	"github.com/oe-rt/oe-rt/internal/launch"
 )
 
 // Report is the outcome of Run: plain data. The printers (package
@@ -81,5 +83,8 @@ type RuntimeReport struct {
 	// Startup is the time from starting the process to its first answered
 	// call.
 	Startup time.Duration
-	Usage
+	// Usage is what the launcher's sampler saw of the runtime's process
+	// tree: PeakRSS (each process's own high-water mark, so that no peak
+	// between samples is missed), PeakThreads, and how many Samples.
+	launch.Usage
 }

@@ -12,11 +12,8 @@ import (
 
 	"github.com/oe-rt/oe-rt/client"
 	"github.com/oe-rt/oe-rt/internal/convention"
+	"github.com/oe-rt/oe-rt/internal/runtimeproc"
 )
-
-// stopTimeout bounds the wait for a started runtime to stop; the launcher's
-// own grace period (SIGTERM, then SIGKILL) is shorter.
-const stopTimeout = 60 * time.Second
 
 // errRuntimeExited is the cause of the run's cancellation when the runtime
 // that bench started exits on its own.
@@ -25,18 +22,22 @@ var errRuntimeExited = errors.New("runtime exited")
 // Run loads a runtime as cfg says and reports what it measured. When the
 // run is interrupted (ctx is cancelled) or the runtime that Run started
 // exits, Run returns the report of the calls completed so far together with
-// an error.
+// an error. When Run returns, every process it started has ended.
 //
 // Errors found before anything is started or sent are *ConfigError values
 // (a configuration that cannot make a run, such as a payload over the send
-// limit); a runtime that Config.Start could not start is a *StartError.
-// Anything else is about the runtime: it could not be reached, or exited.
+// limit); a runtime that Config.Launch could not start is a *StartError.
+// Anything else is about the runtime: it could not be reached, was not
+// ready in time, or exited.
 func Run(ctx context.Context, cfg Config) (*Report, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
 	if cfg.Schema == nil {
 		cfg.Schema = client.OpenEdge()
+		if cfg.Profile == convention.ProfileBaetyl {
+			cfg.Schema = client.Baetyl()
+		}
 	}
 	if cfg.ConnectTimeout <= 0 {
 		cfg.ConnectTimeout = 10 * time.Second
@@ -56,7 +57,7 @@ type runner struct {
 	cfg       Config
 	method    string
 	opts      []grpc.CallOption
-	rt        Runtime
+	rt        *runtimeproc.Runtime // the runtime Run started, if it did
 	conns     []*grpc.ClientConn
 	workers   []*worker
 	recorders []*recorder
@@ -100,28 +101,27 @@ func (r *runner) run(ctx context.Context) (rep *Report, err error) {
 	runCtx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	started := time.Now()
-	if cfg.Start != nil {
-		rt, err := cfg.Start(ctx)
+	if l := cfg.Launch; l != nil {
+		rt, err := runtimeproc.Start(runtimeproc.Options{Command: l.Command, Dir: l.Dir, Profile: cfg.Profile,
+			Name: "oe-rt-bench", Env: l.Env, Grace: l.Grace})
 		if err != nil {
 			return nil, &StartError{Err: err}
 		}
 		r.rt = rt
-		rep.Target = rt.Address()
+		rep.Target = rt.Addr
 		rtr := &RuntimeReport{}
 		rep.Runtime = rtr
 		defer func() {
 			// rep may be nil by now (an early error return): fill rtr.
-			sctx, scancel := context.WithTimeout(context.WithoutCancel(ctx), stopTimeout)
-			defer scancel()
-			serr := rt.Stop(sctx)
-			rtr.Usage = rt.Usage()
+			serr := rt.Stop()
+			rtr.Usage = rt.Proc.Usage()
 			if serr != nil && err == nil {
 				err = fmt.Errorf("stop runtime: %w", serr)
 			}
 		}()
 		go func() {
 			select {
-			case <-rt.Exited():
+			case <-rt.Proc.Done():
 				cancel(errRuntimeExited)
 			case <-runCtx.Done():
 			}
@@ -142,7 +142,7 @@ func (r *runner) run(ctx context.Context) (rep *Report, err error) {
 	if rep.Runtime != nil {
 		r.firstCall(runCtx, reqs[0])
 		rep.Runtime.Startup = time.Since(started)
-		sample(r.rt)
+		r.sample()
 	}
 
 	r.recorders = make([]*recorder, min(callers, maxRecorders))
@@ -169,7 +169,7 @@ func (r *runner) run(ctx context.Context) (rep *Report, err error) {
 			rep.Sweep = append(rep.Sweep, res)
 		}
 		all.add(pr)
-		sample(r.rt) // the memory the phase moved, before the next
+		r.sample() // the memory the phase moved, before the next
 		if runCtx.Err() != nil {
 			break
 		}
@@ -190,9 +190,11 @@ func (r *runner) run(ctx context.Context) (rep *Report, err error) {
 	return rep, nil
 }
 
-// explain turns the cancellation of the run into the reason for it.
+// explain turns the cancellation of the run, or a runtime that exited
+// before it was ready, into the reason for it.
 func (r *runner) explain(runCtx context.Context, when string, err error) error {
-	if errors.Is(context.Cause(runCtx), errRuntimeExited) {
+	var nr *runtimeproc.NotReadyError
+	if errors.Is(context.Cause(runCtx), errRuntimeExited) || errors.As(err, &nr) && nr.Exit != nil {
 		if xerr := r.rt.ExitErr(); xerr != nil {
 			return fmt.Errorf("runtime exited %s: %w", when, xerr)
 		}
@@ -238,11 +240,11 @@ func (r *runner) encode(payload []byte) ([]byte, error) {
 	return b, nil
 }
 
-// sample takes a sample of a started runtime's resources now, when the
-// Runtime can (Sampler): at the run's boundaries, where its memory moved,
-// beside the launcher's own timer.
-func sample(rt Runtime) {
-	if s, ok := rt.(Sampler); ok {
-		s.Sample()
+// sample takes a sample of a started runtime's resources now: at the
+// run's boundaries, where its memory moved, beside the launcher's own
+// timer.
+func (r *runner) sample() {
+	if r.rt != nil && !r.rt.Proc.Exited() {
+		r.rt.Proc.Sample()
 	}
 }

@@ -84,3 +84,24 @@ func TestRunTLS(t *testing.T) {
 	assert.Contains(t, err.Error(), "not ready within 500ms")
 	assert.Contains(t, err.Error(), "check --cacert")
 }
+
+// A RUNTIME that bench starts with TLS: with its CA, the run works;
+// plaintext against it is not ready in time, with the runtimeproc's words
+// (the port is open, the handshake never completed) and bench's TLS hint.
+func TestRunStartedTLS(t *testing.T) {
+	cert, key := writeCert(t, t.TempDir())
+	cfg := launched("tls")
+	cfg.Launch.Env = append(cfg.Launch.Env, "TLS_CERT="+cert, "TLS_KEY="+key)
+	cfg.Dial.TLS = &client.TLS{CACert: cert}
+	rep, err := bench.Run(context.Background(), cfg)
+	require.NoError(t, err)
+	assert.EqualValues(t, 200, rep.OK)
+
+	cfg.Dial.TLS = nil
+	cfg.ConnectTimeout = time.Second
+	_, err = bench.Run(context.Background(), cfg)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "within 1s of exec (the port is open, but the HTTP/2 handshake never completed")
+	assert.Contains(t, err.Error(), "check --cacert")
+	assertNoChildren(t)
+}

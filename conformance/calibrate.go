@@ -92,7 +92,7 @@ func (r *runner) startReference(checks []*Check) {
 	r.ref = ref
 	addr, err := launch.FreePort()
 	if err == nil {
-		env := convention.RuntimeEnv(r.baseEnv, string(ProfileOpenEdge), addr, "oe-rt-conform.reference", nil)
+		env := convention.RuntimeEnv(r.baseEnv, ProfileOpenEdge, addr, "oe-rt-conform.reference", nil)
 		ref.inst, err = r.spawn(0, "reference", launch.Spec{Path: r.cfg.Reference[0], Args: r.cfg.Reference[1:], Env: env}, addr, client.OpenEdge())
 	}
 	if err != nil {

@@ -18,7 +18,6 @@ import (
 	"io"
 	"log/slog"
 	"os"
-	"path/filepath"
 	"runtime/debug"
 	"strings"
 	"time"
@@ -27,18 +26,19 @@ import (
 	"github.com/oe-rt/oe-rt/internal/convention"
 )
 
-// Profile names the environment and the proto a runtime is started with.
-type Profile string
+// Profile names the environment and the proto a runtime is started with
+// (convention.Profile: conform, bench and call share it).
+type Profile = convention.Profile
 
 // The profiles.
 const (
 	// ProfileOpenEdge starts the runtime as OpenEdge 0.1.2's master does
 	// (convention.Instance.Vars says with which variables) and calls
 	// /openedge.Function/Call.
-	ProfileOpenEdge Profile = "openedge"
+	ProfileOpenEdge = convention.ProfileOpenEdge
 	// ProfileBaetyl starts the runtime as Baetyl's master does and calls
 	// /baetyl.Function/Call.
-	ProfileBaetyl Profile = "baetyl"
+	ProfileBaetyl = convention.ProfileBaetyl
 )
 
 // Config configures a run of the suite. Start from NewConfig.
@@ -141,10 +141,8 @@ func (c *Config) validate() error {
 	if len(c.Command) == 0 || c.Command[0] == "" {
 		return &ConfigError{Err: fmt.Errorf("no runtime to check")}
 	}
-	switch c.Profile {
-	case ProfileOpenEdge, ProfileBaetyl:
-	default:
-		return &ConfigError{Err: fmt.Errorf("profile %q: want openedge or baetyl", c.Profile)}
+	if _, err := convention.ParseProfile(string(c.Profile)); err != nil {
+		return &ConfigError{Err: err}
 	}
 	for role := range c.Functions {
 		if !contains(Roles, role) {
@@ -265,33 +263,4 @@ var fixtureContract = map[string]string{
 	"none":    "returns nothing",
 	"fail":    `raises an error whose message contains "conformance failure"`,
 	"sleep":   `waits {"ms": N} milliseconds and returns its payload`,
-}
-
-// resolveProgram makes a relative RUNTIME path (one with a slash) absolute:
-// relative to --dir, where the runtime is run (`--dir proj ./bin/rt` is
-// proj/bin/rt), or, when it is not there, to the current directory
-// (`--dir proj proj/bin/rt`). A name without a slash is left for PATH.
-func resolveProgram(path, dir string) (string, error) {
-	if !strings.Contains(path, "/") || filepath.IsAbs(path) {
-		return path, nil
-	}
-	var tried []string
-	for _, base := range []string{dir, "."} {
-		if base == "" {
-			continue
-		}
-		p, err := filepath.Abs(filepath.Join(base, path))
-		if err != nil {
-			return "", &ConfigError{Err: fmt.Errorf("runtime %s: %w", path, err)}
-		}
-		if _, err := os.Stat(p); err == nil {
-			return p, nil
-		}
-		tried = append(tried, p)
-	}
-	if dir == "" {
-		abs, _ := filepath.Abs(path)
-		return abs, nil // launch.Start names what is wrong with it
-	}
-	return "", &ConfigError{Err: fmt.Errorf("runtime %s: no such file: neither %s", path, strings.Join(tried, " nor "))}
 }

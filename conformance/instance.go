@@ -11,14 +11,13 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/backoff"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/connectivity"
 	"google.golang.org/grpc/status"
 
 	"github.com/oe-rt/oe-rt/client"
 	"github.com/oe-rt/oe-rt/internal/convention"
 	"github.com/oe-rt/oe-rt/internal/launch"
+	"github.com/oe-rt/oe-rt/internal/runtimeproc"
 )
 
 // instance is one started runtime: its process, its connection, its life
@@ -202,7 +201,7 @@ func (r *runner) startProcess(o instanceOpts) (*instance, error) {
 		env = onlyAddress(env, o.addrVar, addr)
 	}
 	spec := launch.Spec{
-		Path:  r.cfg.Command[0], // absolute, or a name looked up in PATH (resolveProgram)
+		Path:  r.cfg.Command[0], // absolute, or a name looked up in PATH (runtimeproc.Resolve)
 		Args:  r.cfg.Command[1:],
 		Argv0: argv0(o.era, name),
 		Dir:   dir,
@@ -230,16 +229,12 @@ func (r *runner) spawn(n int, role string, spec launch.Spec, addr string, schema
 	inst := &instance{r: r, n: n, role: role, proc: proc, addr: addr, inFlight: map[*callRecord]context.CancelCauseFunc{}, watchEnd: make(chan struct{})}
 	r.log.Debug("started instance", "n", inst.n, "role", role, "pid", proc.Pid, "address", addr)
 	go inst.watch()
-	conn, err := client.Dial(addr, client.Options{DialOptions: []grpc.DialOption{
-		grpc.WithConnectParams(grpc.ConnectParams{
-			Backoff:           backoff.Config{BaseDelay: 10 * time.Millisecond, Multiplier: 1.2, MaxDelay: 50 * time.Millisecond},
-			MinConnectTimeout: time.Second,
-		}),
+	conn, err := client.Dial(addr, client.Options{DialOptions: append(runtimeproc.DialOptions(),
 		// Replies up to the runtime's limit plus a margin: a larger one is
 		// the runtime's doing, recognised by this exact limit, and never
 		// buffered whole.
 		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(r.recvLimit())),
-	}})
+	)})
 	if err != nil {
 		inst.kill("conform could not connect to it")
 		return nil, err
@@ -414,63 +409,18 @@ func (inst *instance) hungWords() string {
 }
 
 // waitReady waits for the connection to open, as the function manager
-// does: no probe call, so that a call cannot crash it before any check ran.
+// does: no probe call, so that a call cannot crash it before any check ran
+// (runtimeproc.WaitReady: bench waits the same way).
 //
 // giveUp, when set, is asked every 100 ms whether to stop waiting: a
 // non-nil error ends the wait with it.
 func (inst *instance) waitReady(ctx context.Context, timeout time.Duration, giveUp func() error) error {
-	deadline := inst.proc.Started.Add(timeout)
-	inst.conn.Connect()
-	nextAsk := time.Now().Add(100 * time.Millisecond)
-	for {
-		st := inst.conn.GetState()
-		if st == connectivity.Ready {
-			inst.readyIn = time.Since(inst.proc.Started)
-			return nil
-		}
-		if inst.proc.Exited() {
-			return fmt.Errorf("the runtime exited (%s) before it accepted a connection on %s", inst.exitWords(), inst.addr)
-		}
-		if inst.proc.Stopped() {
-			return fmt.Errorf("the runtime was stopped (SIGSTOP) before it accepted a connection on %s", inst.addr)
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("no gRPC connection on %s within %s of exec%s", inst.addr, timeout, inst.listenHint())
-		}
-		if giveUp != nil && time.Now().After(nextAsk) {
-			if err := giveUp(); err != nil {
-				return err
-			}
-			nextAsk = time.Now().Add(100 * time.Millisecond)
-		}
-		if st == connectivity.Idle || st == connectivity.TransientFailure {
-			inst.conn.Connect()
-		}
-		wctx, cancel := context.WithTimeout(ctx, 20*time.Millisecond)
-		inst.conn.WaitForStateChange(wctx, st)
-		cancel()
-		if ctx.Err() != nil {
-			return ctx.Err()
-		}
+	in, err := runtimeproc.WaitReady(ctx, inst.conn, runtimeproc.Wait{Addr: inst.addr, Proc: inst.proc, Timeout: timeout,
+		ExitWords: func(launch.Exit) string { return inst.exitWords() }, GiveUp: giveUp})
+	if err == nil {
+		inst.readyIn = in
 	}
-}
-
-// listenHint says where the runtime listens instead, when it does.
-func (inst *instance) listenHint() string {
-	pids := []int{}
-	for _, p := range launch.Tree(inst.proc.Pid) {
-		pids = append(pids, p.Pid)
-	}
-	addrs, err := launch.Listeners(pids)
-	if err != nil || len(addrs) == 0 {
-		return " (the runtime listens on no TCP port)"
-	}
-	for _, a := range addrs {
-		if a == inst.addr {
-			return " (the port is open, but the HTTP/2 handshake never completed: is it a gRPC server?)"
-		}
-	}
-	return fmt.Sprintf(" (the runtime listens on %s instead: read the address from the environment)", strings.Join(addrs, ", "))
+	return err
 }
 
 // call calls the instance's Call method, records it and classifies a

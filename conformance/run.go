@@ -14,6 +14,7 @@ import (
 
 	"github.com/oe-rt/oe-rt/client"
 	"github.com/oe-rt/oe-rt/internal/launch"
+	"github.com/oe-rt/oe-rt/internal/runtimeproc"
 )
 
 // maxRestarts bounds how many fresh main instances conform starts after
@@ -102,9 +103,9 @@ func Run(ctx context.Context, cfg *Config) (*Report, error) {
 		}
 		cfg.ConfigFile = abs
 	}
-	cmd0, err := resolveProgram(cfg.Command[0], cfg.Dir)
+	cmd0, err := runtimeproc.Resolve(cfg.Command[0], cfg.Dir)
 	if err != nil {
-		return nil, err
+		return nil, &ConfigError{Err: err}
 	}
 	cfg.Command = append([]string{cmd0}, cfg.Command[1:]...)
 	checks := selection(cfg)
@@ -201,6 +202,9 @@ func (r *runner) run(checks []*Check) (*Report, error) {
 		main.readySched = readSched(main.proc.Pid)
 		r.log.Debug("main instance ready", "after", main.readyIn)
 		if err := r.discover(main); err != nil {
+			// Cancel first: a scenario waiting for the schema must start
+			// no instance now, or it could outlive Run's return.
+			r.cancel()
 			close(r.schemaReady)
 			return nil, err
 		}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/oe-rt/oe-rt/bench"
 	"github.com/oe-rt/oe-rt/bench/printer"
+	"github.com/oe-rt/oe-rt/internal/launch"
 )
 
 func report() *bench.Report {
@@ -28,7 +29,7 @@ func report() *bench.Report {
 				P90: 1200 * time.Microsecond, P99: 4321 * time.Microsecond, P999: 12 * time.Millisecond, Max: 15 * time.Millisecond},
 			Histogram: []bench.Bucket{{UpTo: time.Millisecond, Count: 600}, {UpTo: 15 * time.Millisecond, Count: 390}},
 		},
-		Runtime: &bench.RuntimeReport{Startup: 42 * time.Millisecond, Usage: bench.Usage{PeakRSS: 15 << 20, PeakThreads: 9, Samples: 5}},
+		Runtime: &bench.RuntimeReport{Startup: 42 * time.Millisecond, Usage: launch.Usage{PeakRSS: 15 << 20, PeakThreads: 9, Samples: 5}},
 	}
 }
 

@@ -12,6 +12,7 @@ import (
 	"github.com/oe-rt/oe-rt/bench"
 	"github.com/oe-rt/oe-rt/bench/printer"
 	"github.com/oe-rt/oe-rt/internal/convention"
+	"github.com/oe-rt/oe-rt/internal/launch"
 )
 
 // benchOptions are oe-rt bench's flags and arguments.
@@ -46,8 +47,9 @@ max, from an HDR histogram) and errors by gRPC status code.
 
 Target a running runtime with --address, or name a RUNTIME program (with its
 ARGS after --): bench starts it the way conform does, on a free port of
-127.0.0.1, waits for it to answer, measures its peak RSS and threads, and
-stops it afterwards.
+127.0.0.1, waits until it is ready (its gRPC connections open), measures
+its peak RSS and threads, and stops it afterwards. A relative RUNTIME is
+found under --dir, else in the current directory.
 
 The load is -n calls, or calls for -z; with --rps the calls are paced at a
 fixed arrival rate and each call's latency counts from when it was due, so a
@@ -90,7 +92,7 @@ not be started, a report that could not be written, or an interruption.`,
 	f.StringVar(&o.payloadFile, "payload-file", "", "read the payload from this `file`")
 	f.StringVar(&o.payloadSize, "payload-size", "", "random payload of this many bytes (512, 1k, 1m), or a sweep: 1k,64k,1m")
 	f.DurationVar(&o.cfg.Timeout, "timeout", o.cfg.Timeout, "deadline of each call (0: none)")
-	f.DurationVar(&o.cfg.ConnectTimeout, "connect-timeout", o.cfg.ConnectTimeout, "how long to wait for the runtime to accept connections")
+	f.DurationVar(&o.cfg.ConnectTimeout, "connect-timeout", o.cfg.ConnectTimeout, "how long to wait for the runtime to be ready (from its start, for a RUNTIME)")
 	f.StringVar(&o.format, "format", "text", "report `format`: text or json")
 	bindOutput(f, &o.output, "the report")
 	f.StringVar(&o.assert, "assert", "", "bounds to hold, e.g. 'p99<20ms,errors=0,rps>5000' (see docs/bench.md); exit 1 when one is broken")
@@ -118,7 +120,7 @@ func (o *benchOptions) check(cmd *cobra.Command, args []string) error {
 	if err := oneOf(fs, "format", o.format, "text", "json"); err != nil {
 		return err
 	}
-	if err := o.schema.checkProfile(fs); err != nil {
+	if err := o.schema.checkProfile(); err != nil {
 		return err
 	}
 	// -z replaces the default -n; both given is a mistake.
@@ -242,15 +244,18 @@ func (o *benchOptions) checkPayloads(fs *pflag.FlagSet) error {
 func (o *benchOptions) config(ctx context.Context) (bench.Config, error) {
 	cfg := o.cfg
 	var err error
-	if cfg.Schema, err = o.schema.schema(ctx, nil); err != nil {
+	if cfg.Schema, err = o.schema.schema(ctx); err != nil {
 		return cfg, err
 	}
 	if cfg.Dial.TLS, err = o.tls.config(); err != nil {
 		return cfg, err
 	}
+	if cfg.Profile, err = o.schema.parsedProfile(); err != nil {
+		return cfg, err
+	}
 	cfg.Dial.MaxMsgSize = int(o.maxMsgSize)
 	if len(o.runtime) > 0 {
-		cfg.Start = o.launch.starter(o.runtime[0], o.runtime[1:], o.schema.profile)
+		cfg.Launch = &bench.Launch{Command: o.runtime, Dir: o.launch.dir, Grace: o.launch.grace}
 	} else {
 		cfg.Address = o.address
 	}
@@ -261,6 +266,9 @@ func runBench(ctx context.Context, e *env, o *benchOptions) error {
 	cfg, err := o.config(ctx)
 	if err != nil {
 		return err
+	}
+	if cfg.Launch != nil {
+		_ = launch.EnableSubreaper() // orphans of the runtime come back to bench, to be ended
 	}
 	out, err := openOutput(o.output, e.stdout)
 	if err != nil {
@@ -310,7 +318,7 @@ type launchFlags struct {
 }
 
 func (l *launchFlags) bind(fs *pflag.FlagSet) {
-	fs.StringVar(&l.dir, "dir", "", "working `directory` of a RUNTIME that bench starts (default: the current one)")
+	fs.StringVar(&l.dir, "dir", "", "working `directory` of a RUNTIME that bench starts, where a relative RUNTIME is found first (default: the current one)")
 	fs.DurationVar(&l.grace, "grace", 10*time.Second, "how long a started RUNTIME may take to exit after SIGTERM before SIGKILL")
 }
 

@@ -250,3 +250,27 @@ func TestBenchShortRunPeak(t *testing.T) {
 	}
 	assertNoChildren(t)
 }
+
+// --dir resolves a relative RUNTIME as conform does: under --dir, where
+// it runs (`--dir proj ./bin/rt`), else in the current directory
+// (`--dir proj proj/bin/rt`); found in neither, the error names both, and
+// the exit status is 2.
+func TestBenchDirResolvesRuntime(t *testing.T) {
+	top := t.TempDir()
+	require.NoError(t, os.MkdirAll(filepath.Join(top, "proj", "bin"), 0o755))
+	require.NoError(t, os.Symlink(oeRT, filepath.Join(top, "proj", "bin", "rt")))
+	t.Chdir(top)
+	for _, path := range []string{"./bin/rt", "proj/bin/rt"} {
+		code, out, errOut := runMain("bench", "-n", "20", "--format", "json", "--dir", "proj", path, "--", "serve")
+		require.Equal(t, ExitOK, code, "%s: %s", path, errOut)
+		assert.Contains(t, out, `"requests": 20`, path)
+	}
+	code, _, errOut := runMain("bench", "--dir", "proj", "./nope/rt")
+	assert.Equal(t, ExitUsage, code, errOut)
+	assert.Contains(t, errOut, "runtime ./nope/rt: no such file: neither "+filepath.Join(top, "proj", "nope", "rt")+" nor "+filepath.Join(top, "nope", "rt"))
+	// conform says the same.
+	code, _, errOut2 := runMain("conform", "--dir", "proj", "./nope/rt")
+	assert.Equal(t, ExitUsage, code, errOut2)
+	assert.Contains(t, errOut2, "runtime ./nope/rt: no such file: neither "+filepath.Join(top, "proj", "nope", "rt")+" nor "+filepath.Join(top, "nope", "rt"))
+	assertNoChildren(t)
+}

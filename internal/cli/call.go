@@ -125,7 +125,7 @@ func (o *callOptions) check(cmd *cobra.Command) error {
 	if err := positive(fs, "timeout", o.timeout); err != nil {
 		return err
 	}
-	if err := o.schema.checkProfile(fs); err != nil {
+	if err := o.schema.checkProfile(); err != nil {
 		return err
 	}
 	o.addr = o.address
@@ -188,7 +188,7 @@ func runCall(ctx context.Context, e *env, o *callOptions) error {
 	if err != nil {
 		return err
 	}
-	schema, err := o.schema.schema(ctx, nil)
+	schema, err := o.schema.schema(ctx)
 	if err != nil {
 		return err
 	}

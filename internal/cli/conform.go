@@ -170,7 +170,7 @@ func (o *conformOptions) check(cmd *cobra.Command, args []string) error {
 	if err := oneOf(fs, "format", o.format, "text", "json", "junit"); err != nil {
 		return err
 	}
-	if err := o.schema.checkProfile(fs); err != nil {
+	if err := o.schema.checkProfile(); err != nil {
 		return err
 	}
 	if err := positive(fs, "start-timeout", o.cfg.StartTimeout); err != nil {
@@ -261,7 +261,11 @@ func (o *conformOptions) config(ctx context.Context) (*conformance.Config, error
 		}
 		cfg.Command = []string{self, "serve", "--log-level", "warn"}
 	}
-	cfg.Profile = conformance.Profile(o.schema.profile)
+	profile, err := o.schema.parsedProfile()
+	if err != nil {
+		return nil, err
+	}
+	cfg.Profile = profile
 	// --service without --proto: the descriptor comes from the runtime's
 	// server reflection once it is up.
 	sf := o.schema
@@ -269,7 +273,7 @@ func (o *conformOptions) config(ctx context.Context) (*conformance.Config, error
 		sf.service = ""
 		cfg.Service = o.schema.service
 	}
-	schema, err := sf.schema(ctx, nil)
+	schema, err := sf.schema(ctx)
 	if err != nil {
 		return nil, err
 	}

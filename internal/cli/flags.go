@@ -173,13 +173,25 @@ func (s *schemaFlags) complete(c *cobra.Command) {
 	_ = c.RegisterFlagCompletionFunc("service", cobra.NoFileCompletions)
 }
 
-// checkProfile checks --profile alone.
-func (s *schemaFlags) checkProfile(fs *pflag.FlagSet) error {
-	return oneOf(fs, "profile", s.profile, "openedge", "baetyl")
+// checkProfile checks --profile alone, with convention.ParseProfile.
+func (s *schemaFlags) checkProfile() error {
+	_, err := s.parsedProfile()
+	return err
 }
 
-func (s *schemaFlags) schema(ctx context.Context, fs *pflag.FlagSet) (*client.Schema, error) {
-	if err := s.checkProfile(fs); err != nil {
+// parsedProfile returns --profile as a convention.Profile, or a usage
+// error that names the flag: --profile "x": want openedge or baetyl.
+func (s *schemaFlags) parsedProfile() (convention.Profile, error) {
+	p, err := convention.ParseProfile(s.profile)
+	if err != nil {
+		return "", usageError("--%w", err) // the error reads `profile "x": want …`
+	}
+	return p, nil
+}
+
+func (s *schemaFlags) schema(ctx context.Context) (*client.Schema, error) {
+	profile, err := s.parsedProfile()
+	if err != nil {
 		return nil, err
 	}
 	if s.service != "" && s.proto == "" {
@@ -192,7 +204,7 @@ func (s *schemaFlags) schema(ctx context.Context, fs *pflag.FlagSet) (*client.Sc
 		}
 		return sc, nil
 	}
-	if s.profile == "baetyl" {
+	if profile == convention.ProfileBaetyl {
 		return client.Baetyl(), nil
 	}
 	return client.OpenEdge(), nil

@@ -76,7 +76,7 @@ func HostPort(addr string) string {
 
 // RuntimeEnv builds the environment of a runtime instance with no master
 // API: InstanceEnv for an instance named name, of a service named name,
-// under the master of era profile ("openedge" or "baetyl").
-func RuntimeEnv(base []string, profile, addr, name string, extra []string) []string {
-	return InstanceEnv(base, Instance{Era: profile, Service: name, Name: name, Address: addr}, extra)
+// under the master of the profile's era.
+func RuntimeEnv(base []string, profile Profile, addr, name string, extra []string) []string {
+	return InstanceEnv(base, Instance{Era: profile.Era(), Service: name, Name: name, Address: addr}, extra)
 }
