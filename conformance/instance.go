@@ -165,6 +165,21 @@ func (r *runner) startInstance(role string) (*instance, error) {
 	return inst, nil
 }
 
+// scenarioInstance starts a fresh instance for a scenario: err when
+// conform could not start it, notReady when it did not become ready (it is
+// then ended). The caller ends a ready one (proc.Cleanup).
+func (r *runner) scenarioInstance(role string) (inst *instance, err, notReady error) {
+	inst, err = r.startInstance(role)
+	if err != nil {
+		return nil, err, nil
+	}
+	if inst.readyErr != nil {
+		inst.kill("it did not become ready")
+		return inst, nil, inst.readyErr
+	}
+	return inst, nil, nil
+}
+
 // instanceOpts says how to start an instance, beyond the configuration.
 type instanceOpts struct {
 	role string

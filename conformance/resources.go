@@ -71,18 +71,12 @@ func runLoadScenario(r *runner) any {
 		res.notStarted = true
 		return res
 	}
-	inst, err := r.startInstance("load")
-	if err != nil {
-		res.harnessErr = err
+	inst, err, notReady := r.scenarioInstance("load")
+	res.inst, res.harnessErr, res.notReady = inst, err, notReady
+	if err != nil || notReady != nil {
 		return res
 	}
-	res.inst = inst
 	defer inst.proc.Cleanup()
-	if inst.readyErr != nil {
-		res.notReady = inst.readyErr
-		inst.kill("it did not become ready")
-		return res
-	}
 	for _, m := range loadMessages(r) {
 		if r.ctx.Err() != nil {
 			res.interrupted = r.interrupted()

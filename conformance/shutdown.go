@@ -56,18 +56,12 @@ func runShutdownScenario(r *runner) any {
 		res.interrupted = true
 		return res
 	}
-	inst, err := r.startInstance("shutdown")
-	if err != nil {
-		res.harnessErr = err
+	inst, err, notReady := r.scenarioInstance("shutdown")
+	res.inst, res.harnessErr, res.notReady = inst, err, notReady
+	if err != nil || notReady != nil {
 		return res
 	}
-	res.inst = inst
 	defer inst.proc.Cleanup()
-	if inst.readyErr != nil {
-		res.notReady = inst.readyErr
-		inst.kill("it did not become ready")
-		return res
-	}
 	drainDone := make(chan struct{})
 	if !r.isMissing("sleep") {
 		res.drainRan = true
