@@ -88,7 +88,7 @@ type scenarioRun struct {
 // is alive. Run ends within StartTimeout + Grace + 15 s whatever the
 // runtime does.
 func Run(ctx context.Context, cfg *Config) (*Report, error) {
-	if err := Validate(catalog); err != nil {
+	if err := catalogValid(); err != nil {
 		return nil, err
 	}
 	if err := cfg.validate(); err != nil {
@@ -144,6 +144,10 @@ func Run(ctx context.Context, cfg *Config) (*Report, error) {
 	return rep, nil
 }
 
+// catalogValid validates the catalog once a process: it does not change,
+// and its explain pages take milliseconds to check.
+var catalogValid = sync.OnceValue(func() error { return Validate(catalog) })
+
 // runOnce runs the suite once, with fresh instances: it shares nothing
 // with another run but the configuration.
 func runOnce(ctx context.Context, cfg *Config, checks []*Check) (*Report, error) {
@@ -190,7 +194,7 @@ func (r *runner) run(checks []*Check) (*Report, error) {
 	if r.cfg.CgroupLimits {
 		r.openLimits()
 	}
-	main, err := r.launchInstance("main")
+	main, err := r.startProcess(instanceOpts{role: "main"}) // ready below, beside the scenarios
 	if err != nil {
 		return nil, fmt.Errorf("start runtime: %w", err)
 	}
@@ -484,11 +488,6 @@ func (r *runner) resultOf(s *Scenario) any {
 	}
 	<-sr.done
 	return sr.res
-}
-
-// launchInstance starts a process without waiting for it to be ready.
-func (r *runner) launchInstance(role string) (*instance, error) {
-	return r.startProcess(instanceOpts{role: role})
 }
 
 // stopMain stops the current main instance without waiting out calls the

@@ -35,7 +35,6 @@ type shutdownResult struct {
 	exited    bool          // exited within the grace period
 	exit      launch.Exit   // how it ended
 	took      time.Duration // from SIGTERM to its exit
-	killed    bool          // conform sent SIGKILL after the grace period
 	survivors []launch.Proc // processes of its launch alive after it ended
 	from, to  time.Time
 }
@@ -67,44 +66,50 @@ func runShutdownScenario(r *runner) any {
 		res.drainRan = true
 		m := &client.Message{FunctionName: r.cfg.fn("sleep"), Payload: []byte(fmt.Sprintf(`{"ms":%d}`, drainSleep.Milliseconds()))}
 		started := time.Now()
+		// The call's goroutine writes only these; the scenario reads them
+		// once drainDone is closed, and copies them into res.
 		var end time.Time
+		var drainErr *callErr
+		endedBeforeSignal := false // the call ended before conform could send SIGTERM
 		go func() {
 			defer close(drainDone)
-			_, err := inst.call(r.ctx, scenarioOwner, m, r.cfg.Grace+5*time.Second)
+			_, drainErr = inst.call(r.ctx, scenarioOwner, m, r.cfg.Grace+5*time.Second)
 			end = time.Now()
-			r.learn(scenarioOwner, m.FunctionName, err)
-			switch {
-			case err == nil:
-			case err.kind == kindMissing:
-				res.drainMissing = r.missingWords("sleep")
-			case err.kind == kindNoService:
-				res.drainMissing = err.describe()
-			default:
-				res.drainErr = err
-			}
+			r.learn(scenarioOwner, m.FunctionName, drainErr)
 		}()
 		defer func() {
-			// Read only after the call ended (drainDone is closed then).
+			// The call ends with the instance (at most a bound later).
 			select {
 			case <-drainDone:
-				if !res.sent.IsZero() {
-					res.drainAfter = end.Sub(res.sent)
-				}
+			case <-time.After(2 * time.Second):
+				return
+			}
+			switch {
+			case drainErr == nil:
+			case drainErr.kind == kindMissing:
+				res.drainMissing = r.missingWords("sleep")
+			case drainErr.kind == kindNoService:
+				res.drainMissing = drainErr.describe()
 			default:
+				res.drainErr = drainErr
+			}
+			if !res.sent.IsZero() {
+				res.drainAfter = end.Sub(res.sent)
+			}
+			if endedBeforeSignal && drainErr == nil {
+				if took := end.Sub(started); took < drainSleep {
+					res.drainEarly = fmt.Sprintf("sleep %d ms returned after %s, before SIGTERM could be sent: the sleep fixture must wait the time asked, so nothing was in flight to drain",
+						drainSleep.Milliseconds(), took.Round(time.Millisecond))
+				} else {
+					res.drainLate = true
+				}
 			}
 		}()
 		// Let the call reach the runtime before the signal, and make sure
 		// it is still in flight when the signal goes.
 		select {
 		case <-drainDone:
-			took := end.Sub(started)
-			switch {
-			case res.drainErr == nil && res.drainMissing == "" && took < drainSleep:
-				res.drainEarly = fmt.Sprintf("sleep %d ms returned after %s, before SIGTERM could be sent: the sleep fixture must wait the time asked, so nothing was in flight to drain",
-					drainSleep.Milliseconds(), took.Round(time.Millisecond))
-			case res.drainErr == nil && res.drainMissing == "":
-				res.drainLate = true
-			}
+			endedBeforeSignal = true
 		case <-time.After(200 * time.Millisecond):
 		case <-r.ctx.Done():
 		}
@@ -138,7 +143,6 @@ func runShutdownScenario(r *runner) any {
 	timer.Stop()
 	if !res.exited {
 		// After the grace period, SIGKILL to the PID, as the master does.
-		res.killed = !res.interrupted
 		_ = inst.proc.Signal(syscall.SIGKILL)
 		select {
 		case <-inst.proc.Done():
@@ -161,6 +165,8 @@ func runShutdownScenario(r *runner) any {
 		}
 	}
 	if res.drainRan {
+		// The call in flight ends with the runtime, or is answered by
+		// what the runtime left running, as under the master.
 		select {
 		case <-drainDone:
 		case <-time.After(2 * time.Second):

@@ -69,11 +69,7 @@ func checkStartScope(c *checkCtx) Outcome {
 	if c.inst.ending() != nil {
 		return notRun("instance #%d %s before its sockets could be read (see run.alive)", c.inst.n, c.inst.endWords())
 	}
-	var pids []int
-	for _, p := range launch.Tree(c.inst.proc.Pid) {
-		pids = append(pids, p.Pid)
-	}
-	addrs, err := launch.Listeners(pids)
+	addrs, err := launch.TreeListeners(c.inst.proc.Pid)
 	if err != nil {
 		return harnessError("cannot read the listening sockets: %v", err)
 	}
@@ -282,11 +278,7 @@ func (inst *instance) giveUpWhenElsewhere() func() error {
 // listensElsewhere returns the TCP addresses the instance's processes
 // listen on, when none of them is its own address.
 func (inst *instance) listensElsewhere() []string {
-	var pids []int
-	for _, p := range launch.Tree(inst.proc.Pid) {
-		pids = append(pids, p.Pid)
-	}
-	addrs, err := launch.Listeners(pids)
+	addrs, err := launch.TreeListeners(inst.proc.Pid)
 	if err != nil {
 		return nil
 	}

@@ -40,6 +40,13 @@ func startServer(t *testing.T, cfg *Config, tweak func(*Server)) string {
 	if tweak != nil {
 		tweak(srv)
 	}
+	return serveOnLoopback(t, srv)
+}
+
+// serveOnLoopback serves srv on a free port of 127.0.0.1 for the length of
+// the test, and checks that it stops cleanly. It returns the address.
+func serveOnLoopback(t *testing.T, srv *Server) string {
+	t.Helper()
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
 	ctx, cancel := context.WithCancel(context.Background())

@@ -386,3 +386,13 @@ var cookieSeq atomic.Int64
 func newCookie() string {
 	return fmt.Sprintf("%d.%d.%d", os.Getpid(), time.Now().UnixNano(), cookieSeq.Add(1))
 }
+
+// TreeListeners returns the TCP addresses that the process root and its
+// descendants listen on.
+func TreeListeners(root int) ([]string, error) {
+	var pids []int
+	for _, p := range Tree(root) {
+		pids = append(pids, p.Pid)
+	}
+	return Listeners(pids)
+}

@@ -175,11 +175,7 @@ func (e *NotReadyError) Error() string {
 // listenHint says where the process pid and its descendants listen, when
 // not on addr, and whether they listen on addr.
 func listenHint(pid int, addr string) (hint string, portOpen bool) {
-	pids := []int{}
-	for _, p := range launch.Tree(pid) {
-		pids = append(pids, p.Pid)
-	}
-	addrs, err := launch.Listeners(pids)
+	addrs, err := launch.TreeListeners(pid)
 	if err != nil || len(addrs) == 0 {
 		return "the runtime listens on no TCP port", false
 	}
