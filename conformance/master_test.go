@@ -7,6 +7,7 @@ package conformance_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -18,6 +19,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/oe-rt/oe-rt/conformance"
+	"github.com/oe-rt/oe-rt/internal/launch"
 )
 
 // startedAs runs the "env" runtime for start.listen only and returns what
@@ -317,4 +319,26 @@ func TestMasterDirectoryRemovedOnInterrupt(t *testing.T) {
 	_, err = os.Stat(root)
 	assert.True(t, os.IsNotExist(err), "%s is removed", root)
 	assertNoChildren(t)
+}
+
+// A start script that leaves an orphan without the environment (and so
+// without the launch's marker) and in a session of its own: conform still
+// finds it, fails shutdown.no-orphans, and nothing is left running.
+func TestOrphanWithoutEnvironment(t *testing.T) {
+	self, err := os.Executable()
+	require.NoError(t, err)
+	script := filepath.Join(t.TempDir(), "start.sh")
+	require.NoError(t, os.WriteFile(script, []byte("#!/bin/sh\nenv -i setsid -f sleep 301.5 </dev/null >/dev/null 2>&1\nexec \""+self+"\"\n"), 0o755))
+	rep := run(t, "plain", func(c *conformance.Config) {
+		c.Command = []string{script}
+		c.Run = []string{"shutdown.*"}
+	})
+	r := result(t, rep, "shutdown.no-orphans")
+	assert.Equal(t, conformance.Fail, r.Status, r.Message)
+	assert.Contains(t, r.Message, "(`sleep 301.5`) would have kept running after the runtime exited")
+	for _, p := range launch.All() {
+		if b, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", p.Pid)); err == nil && p.State != 'Z' {
+			assert.NotContains(t, string(b), "sleep\x00301.5", "pid %d outlived the run", p.Pid)
+		}
+	}
 }
