@@ -25,7 +25,11 @@ var startListen = &Check{ID: "start.listen", Level: MUST, phase: phaseStart,
 
 func checkStartListen(c *checkCtx) Outcome {
 	if err := c.inst.readyErr; err != nil {
-		return fail("%v%s%s", err, c.r.apiHint(c.inst), c.r.configHint(c.inst))
+		o := fail("%v%s%s", err, c.r.apiHint(c.inst), c.r.configHint(c.inst))
+		// What it wrote while it tried to start (a traceback, a bad
+		// configuration), not only while the check looked.
+		o.output = c.inst.lines(c.inst.proc.Started, time.Now())
+		return o
 	}
 	return pass("accepted a connection on %s %s after exec", c.inst.addr, c.inst.readyIn.Round(time.Millisecond))
 }

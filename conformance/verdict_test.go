@@ -114,6 +114,8 @@ func TestVerdictNeverStarts(t *testing.T) {
 	r := result(t, rep, "start.listen")
 	assert.Equal(t, conformance.Fail, r.Status)
 	assert.Contains(t, r.Message, "exit status 3")
+	require.NotEmpty(t, r.Output, "what the runtime wrote while it tried to start")
+	assert.Contains(t, r.Output[0].Text, "fake runtime, mode exit-at-once")
 	assert.Nil(t, rep.Runtime.ReadyMS, "no start figure for a runtime that never started")
 	assert.Nil(t, rep.Runtime.CallP50MS)
 }
