@@ -16,7 +16,7 @@
 // package templates for the template layout).
 //
 // The library works from plain Go programs and tests; the command layer
-// (internal/cli/new.go) only maps flags onto Options and prints the Result.
+// (cmd/oe-rt/internal/cli/new.go) only maps flags onto Options and prints the Result.
 package scaffold
 
 import (

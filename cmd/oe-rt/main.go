@@ -7,7 +7,7 @@ package main
 import (
 	"os"
 
-	"github.com/oe-rt/oe-rt/internal/cli"
+	"github.com/oe-rt/oe-rt/cmd/oe-rt/internal/cli"
 )
 
 func main() {

@@ -85,9 +85,9 @@ var (
 // texts.
 func docExamples(t *testing.T) []docExample {
 	t.Helper()
-	files, err := filepath.Glob(filepath.Join("..", "..", "docs", "*.md"))
+	files, err := filepath.Glob(filepath.Join(repoRoot, "docs", "*.md"))
 	require.NoError(t, err)
-	files = append([]string{filepath.Join("..", "..", "README.md")}, files...)
+	files = append([]string{filepath.Join(repoRoot, "README.md")}, files...)
 	var out []docExample
 	for _, f := range files {
 		out = append(out, markdownExamples(t, f)...)
@@ -117,7 +117,7 @@ func markdownExamples(t *testing.T, path string) []docExample {
 	f, err := os.Open(path)
 	require.NoError(t, err)
 	defer f.Close()
-	rel := strings.TrimPrefix(filepath.ToSlash(path), "../../")
+	rel := strings.TrimPrefix(filepath.ToSlash(path), repoRoot+"/")
 	var out []docExample
 	var block []string
 	var start int

@@ -81,7 +81,7 @@ func TestNewDryRun(t *testing.T) {
 // Every flag of oe-rt new is in the flags table of docs/new.md, and the
 // table names no flag that oe-rt new does not have.
 func TestNewDocsNameEveryFlag(t *testing.T) {
-	b, err := os.ReadFile(filepath.Join("..", "..", "docs", "new.md"))
+	b, err := os.ReadFile(filepath.Join(repoRoot, "docs", "new.md"))
 	require.NoError(t, err)
 	doc := string(b)
 	start := strings.Index(doc, "## Flags")

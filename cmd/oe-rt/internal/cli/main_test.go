@@ -10,6 +10,9 @@ import (
 	"github.com/oe-rt/oe-rt/internal/launch"
 )
 
+// repoRoot is the repository's top, from this package's directory.
+const repoRoot = "../../../.."
+
 // oeRT is the oe-rt binary, built once for the tests that start it as a
 // child process.
 var oeRT string
@@ -26,7 +29,7 @@ func TestMain(m *testing.M) {
 		panic(err)
 	}
 	oeRT = filepath.Join(dir, "oe-rt")
-	if out, err := exec.Command("go", "build", "-o", oeRT, "../../cmd/oe-rt").CombinedOutput(); err != nil {
+	if out, err := exec.Command("go", "build", "-o", oeRT, "../..").CombinedOutput(); err != nil {
 		fmt.Fprintf(os.Stderr, "build oe-rt: %v\n%s", err, out)
 		os.Exit(2)
 	}

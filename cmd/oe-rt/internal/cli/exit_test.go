@@ -214,7 +214,7 @@ func TestInterruptedTwice(t *testing.T) {
 // The exit codes are documented where users look: the README has the table
 // and each command's --help says them.
 func TestExitCodesDocumented(t *testing.T) {
-	readme, err := os.ReadFile(filepath.Join("..", "..", "README.md"))
+	readme, err := os.ReadFile(filepath.Join(repoRoot, "README.md"))
 	require.NoError(t, err)
 	for _, s := range []string{"| 0 |", "| 1 |", "| 2 |", "SIGINT"} {
 		assert.Contains(t, string(readme), s)

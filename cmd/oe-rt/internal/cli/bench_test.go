@@ -177,7 +177,7 @@ func TestBenchUnreachable(t *testing.T) {
 // Every flag of oe-rt bench is documented in docs/bench.md, and the doc
 // names no flag that does not exist.
 func TestBenchDocsNameEveryFlag(t *testing.T) {
-	doc, err := os.ReadFile(filepath.Join("..", "..", "docs", "bench.md"))
+	doc, err := os.ReadFile(filepath.Join(repoRoot, "docs", "bench.md"))
 	require.NoError(t, err)
 	cmd := newBenchCmd(&env{}, nil)
 	flags := map[string]bool{}

@@ -203,7 +203,7 @@ func TestConformBaseline(t *testing.T) {
 // (by its long name, or its shorthand), and the table names no flag that
 // does not exist.
 func TestConformDocsNameEveryFlag(t *testing.T) {
-	doc, err := os.ReadFile(filepath.Join("..", "..", "docs", "conformance.md"))
+	doc, err := os.ReadFile(filepath.Join(repoRoot, "docs", "conformance.md"))
 	require.NoError(t, err)
 	table := string(doc)
 	start := strings.Index(table, "## Flags")
