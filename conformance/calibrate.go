@@ -159,7 +159,7 @@ type callFunc func(m *client.Message, timeout time.Duration) (*client.Message, *
 // measurement, and returns a function that waits for its result (nil and
 // why when there is no reference).
 func (c *checkCtx) onReference(measure func(call callFunc) any) func() (any, string) {
-	ref, why := c.r.reference(referenceTimeout(c.r.cfg))
+	ref, why := c.reference(referenceTimeout(c.cfg()))
 	if ref == nil {
 		return func() (any, string) { return nil, why }
 	}

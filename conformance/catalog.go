@@ -67,7 +67,7 @@ type Check struct {
 	// Needs lists the fixture roles the check calls.
 	Needs []string
 	// Requires lists the shared scenarios whose results the check reads.
-	Requires []*Scenario
+	Requires []Requirement
 	// OptIn checks run only when Enabled says so, or when named by their
 	// full ID in Config.Run.
 	OptIn bool
@@ -255,7 +255,7 @@ func Validate(checks []*Check) error {
 			}
 		}
 		for _, s := range c.Requires {
-			if s == nil || s.run == nil || s.Name == "" {
+			if !validRequirement(s) {
 				errs = append(errs, c.ID+": a required scenario has no name or function")
 			}
 		}
@@ -347,16 +347,49 @@ func selection(cfg *Config) []*Check {
 
 // Scenario is work that several checks share and read back, as
 // go/analysis analyzers share results through Requires and ResultOf. The
-// runner runs each required scenario once; a check reads its result with
-// checkCtx.resultOf.
-type Scenario struct {
+// runner runs each required scenario once; a check reads its result, of
+// type T, with resultOf(c, s): no type assertion in the check, and a check
+// cannot read a result of the wrong type.
+type Scenario[T any] struct {
 	// Name says what the scenario does, for messages ("the shutdown scenario").
 	Name string
 	// late scenarios start once the main instance's checks are done, so
 	// that their load does not disturb those checks' timing; the others
 	// start with the suite and run beside it.
 	late bool
-	run  func(*runner) any
+	run  func(*runner) T
+}
+
+// Requirement is a scenario a check requires, whatever its result's type
+// (a *Scenario[T]).
+type Requirement interface {
+	// scenarioName is the scenario's Name.
+	scenarioName() string
+	isLate() bool
+	// start runs the scenario and returns its result.
+	start(r *runner) any
+	valid() bool
+}
+
+func (s *Scenario[T]) scenarioName() string { return s.Name }
+func (s *Scenario[T]) isLate() bool         { return s.late }
+func (s *Scenario[T]) start(r *runner) any {
+	if s.run == nil {
+		return nil
+	}
+	return s.run(r)
+}
+
+// validRequirement reports whether a requirement is a scenario with a
+// name and a function.
+func validRequirement(s Requirement) bool { return s != nil && s.valid() }
+
+func (s *Scenario[T]) valid() bool { return s != nil && s.Name != "" && s.run != nil }
+
+// scenarioResult is resultOf for the runner.
+func scenarioResult[T any](r *runner, s *Scenario[T]) T {
+	v, _ := r.resultOf(s).(T)
+	return v
 }
 
 // checkTimeouts: how long a check's calls may take before conform gives up.

@@ -14,10 +14,15 @@ import (
 	"github.com/oe-rt/oe-rt/internal/shellquote"
 )
 
-// checkCtx is what a check's function works with: calls to its instance
-// (recorded under the check's ID), the fixture names, the configured
-// limits, and the results of the scenarios it requires. It exposes nothing
-// else of the runner.
+// checkCtx is what a check's function works with, and its only door into
+// the engine: calls to its instance (recorded under the check's ID), the
+// fixture names, the configuration and the limits, the instances of the
+// run, the reference, the master's record, and the results of the
+// scenarios it requires (resultOf). The methods in this file are the door;
+// a check's function uses them and nothing else of the runner: it never
+// names c.r, a runner or a lock. TestChecksSeeOnlyTheirContext type-checks
+// the package and fails when a check reaches past the door
+// (docs/architecture.md says why a test and not a package of their own).
 type checkCtx struct {
 	ctx   context.Context
 	r     *runner
@@ -89,9 +94,6 @@ func (c *checkCtx) fn(role string) string { return c.r.cfg.fn(role) }
 // cfg is the suite's configuration, to read.
 func (c *checkCtx) cfg() *Config { return c.r.cfg }
 
-// resultOf returns the result of a scenario the check requires.
-func (c *checkCtx) resultOf(s *Scenario) any { return c.r.resultOf(s) }
-
 // failed turns a failed call into the check's outcome: what describes the
 // call ("the echo of 1 MiB"). A runtime's answer is a failure of the check;
 // the runtime ending or hanging during the call is the check's failure too;
@@ -114,7 +116,7 @@ func (c *checkCtx) failed(e *callErr, what string) Outcome {
 		o.retry = true
 		return o
 	case kindNoAnswer:
-		return fail("no answer to %s within %s; %s", what, e.rec.end.Sub(e.rec.start).Round(time.Millisecond), c.r.hangWords(e))
+		return fail("no answer to %s within %s; %s", what, e.rec.end.Sub(e.rec.start).Round(time.Millisecond), hangWords(e))
 	case kindHung:
 		return fail("%s: the runtime had stopped answering (%s)", what, e.inst.hungWords())
 	case kindTooLarge, kindConnLost:
@@ -203,7 +205,8 @@ func (r *runner) hangFound(c *checkCtx, e *callErr) {
 	e.hang = fmt.Sprintf("the runtime stopped answering any call (instance #%d answered %d calls, then a probe got no answer within 1s either): conform ended it and goes on with a fresh instance", inst.n, answered)
 }
 
-func (r *runner) hangWords(e *callErr) string {
+// hangWords says what the hang probe found after a call got no answer.
+func hangWords(e *callErr) string {
 	if e.hang != "" {
 		return e.hang
 	}
@@ -356,3 +359,60 @@ func (r *runner) missingWords(role string) string {
 	defer r.mu.Unlock()
 	return r.fixtures[role].missing
 }
+
+// missingWords says why a fixture role counts as missing.
+func (c *checkCtx) missingWords(role string) string { return c.r.missingWords(role) }
+
+// reference returns the reference once it is ready, waiting at most wait;
+// nil and why when there is none.
+func (c *checkCtx) reference(wait time.Duration) (*instance, string) { return c.r.reference(wait) }
+
+// first is the run's first main instance, which the start checks judge.
+func (c *checkCtx) first() *instance { return c.r.first }
+
+// instances returns every instance of the run so far, in start order.
+func (c *checkCtx) instances() []*instance { return c.r.allInstances() }
+
+// instanceN returns instance n, or nil.
+func (c *checkCtx) instanceN(n int) *instance { return c.r.instanceN(n) }
+
+// watchFirst waits until the first instance has been watched for
+// aliveWindow after it became ready, or it ended.
+func (c *checkCtx) watchFirst() { c.r.watchFirst(c.ctx) }
+
+// masterRequests returns the requests the instances made to the master
+// API, how many more were not kept, and the addresses the master gave.
+func (c *checkCtx) masterRequests() (reqs []apiRequest, more int, addresses string) {
+	reqs, more = c.r.master.requests()
+	return reqs, more, c.r.master.addresses()
+}
+
+// startHints says, for an instance that did not start, what the master
+// API refused it and what it wrote about its configuration.
+func (c *checkCtx) startHints(inst *instance) string {
+	return c.r.apiHint(inst) + c.r.configHint(inst)
+}
+
+// limitsView is what the resource checks read of the limits: whether they
+// were enforced and how, why not, and the settled figures.
+type limitsView struct {
+	enforced    bool
+	kind        string // "cgroup v1", "cgroup v2"
+	notEnforced string // why the limits asked for cannot be enforced
+	figures     *resourceFigures
+	suiteNote   func(load *instance) string
+}
+
+// limits returns the run's limits and resource figures (settled once the
+// main instance's checks and the scenarios are done).
+func (c *checkCtx) limits() limitsView {
+	v := limitsView{enforced: c.r.enforced(), kind: c.r.limitKind, figures: c.r.res, suiteNote: c.r.suiteNote}
+	if c.r.limitErr != nil {
+		v.notEnforced = c.r.notEnforcedWords()
+	}
+	return v
+}
+
+// resultOf returns the result of a scenario the check requires, once the
+// scenario has finished (the zero T when the check does not require it).
+func resultOf[T any](c *checkCtx, s *Scenario[T]) T { return scenarioResult(c.r, s) }

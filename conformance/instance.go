@@ -158,8 +158,7 @@ func (r *runner) startInstance(role string) (*instance, error) {
 	if err != nil {
 		return nil, err
 	}
-	inst.readyErr = inst.waitReady(r.ctx, r.cfg.StartTimeout, nil)
-	if inst.readyErr == nil {
+	if inst.awaitReady(r.ctx, r.cfg.StartTimeout, nil) == nil {
 		r.log.Debug("instance ready", "n", inst.n, "after", inst.readyIn)
 	}
 	return inst, nil
@@ -348,11 +347,7 @@ func (inst *instance) ended(stopped bool) {
 
 // kill ends the instance at once, recording why conform did it.
 func (inst *instance) kill(why string) {
-	inst.mu.Lock()
-	if inst.asked == "" {
-		inst.asked = why
-	}
-	inst.mu.Unlock()
+	inst.ask(why)
 	if inst.conn != nil {
 		inst.conn.Close()
 	}
@@ -364,11 +359,7 @@ func (inst *instance) kill(why string) {
 // grace, recording that conform asked; then everything of its launch is
 // ended.
 func (inst *instance) stop(why string, grace time.Duration) {
-	inst.mu.Lock()
-	if inst.asked == "" {
-		inst.asked = why
-	}
-	inst.mu.Unlock()
+	inst.ask(why)
 	if inst.conn != nil {
 		inst.conn.Close()
 	}
@@ -421,6 +412,56 @@ func (inst *instance) hungWords() string {
 	inst.mu.Lock()
 	defer inst.mu.Unlock()
 	return inst.hung
+}
+
+// awaitReady waits for the instance to be ready (waitReady) and records
+// the outcome: readyErr, and the scheduler's counters when it became ready.
+func (inst *instance) awaitReady(ctx context.Context, timeout time.Duration, giveUp func() error) error {
+	err := inst.waitReady(ctx, timeout, giveUp)
+	inst.readyErr = err
+	if err == nil {
+		inst.readySched = readSched(inst.proc.Pid)
+	}
+	return err
+}
+
+// useSchema makes the instance's calls use schema (found by server
+// reflection).
+func (inst *instance) useSchema(schema *client.Schema) { inst.cli = client.New(inst.conn, schema) }
+
+// begin records that check id runs on the instance from now on; finish
+// that it is over.
+func (inst *instance) begin(id string) {
+	inst.mu.Lock()
+	inst.current = id
+	inst.mu.Unlock()
+	inst.checked(id)
+}
+
+func (inst *instance) finish() {
+	inst.mu.Lock()
+	inst.current = ""
+	inst.mu.Unlock()
+}
+
+// ask records why conform stops the instance (the first reason stays).
+func (inst *instance) ask(why string) {
+	inst.mu.Lock()
+	defer inst.mu.Unlock()
+	if inst.asked == "" {
+		inst.asked = why
+	}
+}
+
+// endedUnasked records that the instance had ended before conform asked
+// it to (the signal came too late to count): it ended by itself.
+func (inst *instance) endedUnasked() {
+	inst.mu.Lock()
+	defer inst.mu.Unlock()
+	inst.asked = ""
+	if inst.end != nil {
+		inst.end.byItself, inst.end.asked = true, ""
+	}
 }
 
 // waitReady waits for the connection to open, as the function manager

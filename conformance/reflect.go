@@ -57,6 +57,6 @@ func (r *runner) discover(inst *instance) error {
 	r.schemaMu.Lock()
 	r.schemaSet = schema
 	r.schemaMu.Unlock()
-	inst.cli = client.New(inst.conn, schema)
+	inst.useSchema(schema)
 	return nil
 }

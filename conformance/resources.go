@@ -37,7 +37,7 @@ import (
 // one call at a time, each fixture, payloads up to the message limit, a
 // few rounds. It runs late, alone with the idle main instance, so that its
 // load disturbs no timing check.
-var loadScenario = &Scenario{Name: "the function manager's load", run: runLoadScenario, late: true}
+var loadScenario = &Scenario[*loadResult]{Name: "the function manager's load", run: runLoadScenario, late: true}
 
 const (
 	loadOwner  = "the function manager's load"
@@ -60,7 +60,7 @@ type loadResult struct {
 	from, to    time.Time
 }
 
-func runLoadScenario(r *runner) any {
+func runLoadScenario(r *runner) *loadResult {
 	res := &loadResult{from: time.Now()}
 	defer func() { res.to = time.Now() }()
 	switch {
@@ -187,9 +187,9 @@ func (l *loadResult) output() []OutputLine {
 	return l.inst.lines(l.from, l.to)
 }
 
-func (c *checkCtx) load() *loadResult { return c.resultOf(loadScenario).(*loadResult) }
+func (c *checkCtx) load() *loadResult { return resultOf(c, loadScenario) }
 
-var resourcesMemory = &Check{ID: "resources.memory", Level: SHOULD, phase: phaseEnd, Requires: []*Scenario{loadScenario},
+var resourcesMemory = &Check{ID: "resources.memory", Level: SHOULD, phase: phaseEnd, Requires: []Requirement{loadScenario},
 	Description: "the runtime holds in {memory}: under enforced limits it answers the function manager's load (one call at a time, payloads up to {maxmsg}) without being killed; measured, its unreclaimable memory (RssAnon + RssShmem of the process tree) stays within it",
 	Hint: "Node: Node alone takes about 40 MiB; --max-old-space-size and --max-semi-space-size bound the heap, and a gc around megabyte calls gives buffers back (the template runs --expose-gc).\n" +
 		"Python grpcio: import less at start (modules stay resident).\n" +
@@ -201,10 +201,11 @@ func checkMemory(c *checkCtx) Outcome {
 	if o := l.unusable(); o != nil {
 		return *o
 	}
-	if c.r.enforced() {
+	ls := c.limits()
+	if ls.enforced {
 		return c.memoryEnforced(l)
 	}
-	f := c.r.res
+	f := ls.figures
 	if f.rep.Samples == 0 {
 		return notRun("no /proc to measure memory")
 	}
@@ -238,7 +239,7 @@ func loadNote(l *loadResult) string {
 func mibs(n int64) string { return fmt.Sprintf("%.1f", float64(n)/(1<<20)) }
 
 func (c *checkCtx) memoryEnforced(l *loadResult) Outcome {
-	st, _ := c.r.res.cgroup(l.inst)
+	st, _ := c.limits().figures.cgroup(l.inst)
 	if idle := l.idle(); idle != "" && l.inst.ending() == nil {
 		o := notRun("the function manager's load could not drive the runtime: %s", idle)
 		o.output = l.output()
@@ -267,7 +268,7 @@ func (c *checkCtx) memoryEnforced(l *loadResult) Outcome {
 		peak = "cgroup peak " + mib(st.MemoryPeak)
 	}
 	return pass("enforced (%s): the function manager's load, %d calls one at a time up to %s, ran without a kill on #%d: %s, %s, no OOM kill%s",
-		memoryLimitWords(st), l.calls, size(l.largest), l.inst.n, peak, reclaim, c.r.suiteNote(l.inst))
+		memoryLimitWords(st), l.calls, size(l.largest), l.inst.n, peak, reclaim, c.limits().suiteNote(l.inst))
 }
 
 // suiteNote says whether the rest of the suite — the other instances,
@@ -302,7 +303,7 @@ func (r *runner) suiteNote(load *instance) string {
 	return ""
 }
 
-var resourcesThreads = &Check{ID: "resources.threads", Level: SHOULD, phase: phaseEnd, Requires: []*Scenario{loadScenario},
+var resourcesThreads = &Check{ID: "resources.threads", Level: SHOULD, phase: phaseEnd, Requires: []Requirement{loadScenario},
 	Description: "the runtime's process tree has at most {threads} threads and processes at once (enforced: pids.max refuses none)",
 	Hint:        "Bound the thread pools: Python grpcio ThreadPoolExecutor(max_workers=N) (None means CPUs + 4); Node UV_THREADPOOL_SIZE and --v8-pool-size; grpc-go GOMAXPROCS (blocking system calls and cgo add threads).",
 	run:         checkThreads}
@@ -311,11 +312,12 @@ func checkThreads(c *checkCtx) Outcome {
 	if l := c.load(); l.interrupted || l.notStarted {
 		return *l.unusable()
 	}
-	f := c.r.res
+	ls := c.limits()
+	f := ls.figures
 	lim := c.cfg().ThreadLimit
-	if c.r.enforced() {
+	if ls.enforced {
 		var refused []string
-		for _, inst := range c.r.allInstances() {
+		for _, inst := range c.instances() {
 			if st, ok := f.cgroup(inst); ok && st.TasksRefused > 0 {
 				w := fmt.Sprintf("instance #%d (%s): %s", inst.n, inst.role, refusedWords(st))
 				if l := inst.threadComplaint(); l != "" {
@@ -335,7 +337,7 @@ func checkThreads(c *checkCtx) Outcome {
 		return notRun("no /proc to count threads")
 	}
 	mode := "measured"
-	if c.r.enforced() {
+	if ls.enforced {
 		mode = "enforced, none refused; measured"
 	}
 	msg := fmt.Sprintf("%s: peak %d threads (instance #%d's process tree) against %d%s", mode, f.rep.Threads, f.rep.ThreadsInstance, lim, f.samplesNote())
@@ -348,25 +350,26 @@ func checkThreads(c *checkCtx) Outcome {
 // resourcesLimits is opt-in: it runs with --limit-memory/--limit-threads,
 // and says whether the runtime ran the whole suite within the limits
 // enforced; the other checks then judge by the kernel's counters.
-var resourcesLimits = &Check{ID: "resources.limits", Level: SHOULD, phase: phaseEnd, OptIn: true, Requires: []*Scenario{loadScenario},
+var resourcesLimits = &Check{ID: "resources.limits", Level: SHOULD, phase: phaseEnd, OptIn: true, Requires: []Requirement{loadScenario},
 	Enabled:     func(cfg *Config) bool { return cfg.CgroupLimits },
 	Description: "with the limits ({memory}, {threads} threads) enforced on every instance by a cgroup of its own, no instance is OOM-killed or refused a thread (only with --limit-memory/--limit-threads)",
 	Hint:        "Under the memory and pids limits the runtime was killed or could not start a thread: see resources.memory and resources.threads for each stack's knobs.",
 	run:         checkLimits}
 
 func checkLimits(c *checkCtx) Outcome {
+	ls := c.limits()
 	switch {
-	case c.r.limitErr != nil:
-		return notRun("%s", c.r.notEnforcedWords())
-	case !c.r.enforced():
+	case ls.notEnforced != "":
+		return notRun("%s", ls.notEnforced)
+	case !ls.enforced:
 		return notRun("no limits asked for: pass --limit-memory and --limit-threads (%s)", limitsDoc)
 	}
 	var problems, peaks []string
 	n := 0
 	var st launch.CgroupStats
-	for _, inst := range c.r.allInstances() {
+	for _, inst := range c.instances() {
 		var ok bool
-		if st, ok = c.r.res.cgroup(inst); !ok {
+		if st, ok = ls.figures.cgroup(inst); !ok {
 			continue
 		}
 		n++
@@ -391,7 +394,7 @@ func checkLimits(c *checkCtx) Outcome {
 		return fail("%s", strings.Join(problems, "; "))
 	}
 	msg := fmt.Sprintf("each of the %d instances ran in a %s of its own (%s, pids.max %d) with no OOM kill and no thread refused",
-		n, c.r.limitKind, memoryLimitWords(st), st.Limits.Tasks)
+		n, ls.kind, memoryLimitWords(st), st.Limits.Tasks)
 	if len(peaks) > 0 {
 		msg += "; cgroup peaks " + strings.Join(peaks, ", ")
 	}

@@ -22,10 +22,10 @@ const maxListed = 5
 func checkMasterAPI(c *checkCtx) Outcome {
 	// Give a runtime that asks the API at start-up and gives up a moment
 	// to do so.
-	c.r.watchFirst(c.ctx)
-	reqs, more := c.r.master.requests()
+	c.watchFirst()
+	reqs, more, addrs := c.masterRequests()
 	if len(reqs) == 0 {
-		return pass("made no request to the master API (%s)", c.r.master.addresses())
+		return pass("made no request to the master API (%s)", addrs)
 	}
 	var broke []string
 	judged := map[int]bool{}
@@ -33,7 +33,7 @@ func checkMasterAPI(c *checkCtx) Outcome {
 		if q.inst == 0 || judged[q.inst] {
 			continue
 		}
-		inst := c.r.instanceN(q.inst)
+		inst := c.instanceN(q.inst)
 		if inst == nil {
 			continue
 		}

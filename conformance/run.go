@@ -59,7 +59,7 @@ type runner struct {
 	fixtures    map[string]*fixture
 	noService   string // the runtime does not serve the service: what it answered
 	noServiceBy string // the check that found it
-	scenarios   map[*Scenario]*scenarioRun
+	scenarios   map[Requirement]*scenarioRun
 	results     []Result
 	artifacts   string   // directory of payload files for reproduce lines
 	reflection  []string // the services server reflection lists
@@ -178,7 +178,7 @@ func harnessFailure(cfg *Config, checks []*Check, err error) *Report {
 func newRunner(parent context.Context, cfg *Config) *runner {
 	r := &runner{
 		cfg: cfg, log: discard(cfg.Logger), started: time.Now(), parent: parent,
-		baseEnv: os.Environ(), fixtures: map[string]*fixture{}, scenarios: map[*Scenario]*scenarioRun{},
+		baseEnv: os.Environ(), fixtures: map[string]*fixture{}, scenarios: map[Requirement]*scenarioRun{},
 		schemaReady: make(chan struct{}), artifacts: cfg.ArtifactDir,
 	}
 	for _, role := range Roles {
@@ -201,9 +201,7 @@ func (r *runner) run(checks []*Check) (*Report, error) {
 	r.first, r.main = main, main
 	r.startReference(checks)
 	r.startScenarios(checks)
-	main.readyErr = main.waitReady(r.ctx, r.cfg.StartTimeout, nil)
-	if main.readyErr == nil {
-		main.readySched = readSched(main.proc.Pid)
+	if main.awaitReady(r.ctx, r.cfg.StartTimeout, nil) == nil {
 		r.log.Debug("main instance ready", "after", main.readyIn)
 		if err := r.discover(main); err != nil {
 			// Cancel first: a scenario waiting for the schema must start
@@ -285,7 +283,7 @@ func (r *runner) attempt(c *Check) (Outcome, *instance) {
 		return c.run(&checkCtx{ctx: r.ctx, r: r, check: c, inst: inst}), nil
 	case phaseShutdown:
 		o := c.run(&checkCtx{ctx: r.ctx, r: r, check: c})
-		if res, ok := r.resultOf(shutdownScenario).(*shutdownResult); ok && res.inst != nil {
+		if res := scenarioResult(r, shutdownScenario); res != nil && res.inst != nil {
 			res.inst.checked(c.ID)
 			return o, res.inst
 		}
@@ -297,14 +295,9 @@ func (r *runner) attempt(c *Check) (Outcome, *instance) {
 		}
 	}
 	inst.proc.Sample()
-	inst.mu.Lock()
-	inst.current = c.ID
-	inst.mu.Unlock()
-	inst.checked(c.ID)
+	inst.begin(c.ID)
 	o := c.run(&checkCtx{ctx: r.ctx, r: r, check: c, inst: inst})
-	inst.mu.Lock()
-	inst.current = ""
-	inst.mu.Unlock()
+	inst.finish()
 	inst.proc.Sample()
 	if r.interrupted() && o.Status != Pass {
 		o = notRun("interrupted")
@@ -460,14 +453,14 @@ func (r *runner) startLateScenarios(checks []*Check) { r.startRequired(checks, t
 func (r *runner) startRequired(checks []*Check, late bool) {
 	for _, c := range checks {
 		for _, s := range c.Requires {
-			if _, ok := r.scenarios[s]; ok || s.late != late {
+			if _, ok := r.scenarios[s]; ok || s.isLate() != late {
 				continue
 			}
 			sr := &scenarioRun{done: make(chan struct{})}
 			r.scenarios[s] = sr
 			go func() {
 				defer close(sr.done)
-				sr.res = s.run(r)
+				sr.res = s.start(r)
 			}()
 		}
 	}
@@ -481,7 +474,7 @@ func (r *runner) waitScenarios() {
 }
 
 // resultOf returns a scenario's result; the scenario has finished.
-func (r *runner) resultOf(s *Scenario) any {
+func (r *runner) resultOf(s Requirement) any {
 	sr, ok := r.scenarios[s]
 	if !ok {
 		return nil
@@ -525,11 +518,7 @@ func (r *runner) cleanup() {
 			if inst.conn != nil {
 				inst.conn.Close()
 			}
-			inst.mu.Lock()
-			if inst.asked == "" {
-				inst.asked = "the run ended"
-			}
-			inst.mu.Unlock()
+			inst.ask("the run ended")
 			inst.proc.Kill()
 		}()
 	}

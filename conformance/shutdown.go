@@ -14,7 +14,7 @@ import (
 // master stops one: SIGTERM to the runtime's PID, up to the grace period,
 // then SIGKILL to the PID. They read the result of one shared scenario.
 
-var shutdownScenario = &Scenario{Name: "the shutdown scenario", run: runShutdownScenario}
+var shutdownScenario = &Scenario[*shutdownResult]{Name: "the shutdown scenario", run: runShutdownScenario}
 
 // shutdownResult is what the shutdown scenario observed.
 type shutdownResult struct {
@@ -44,7 +44,7 @@ const drainSleep = time.Second
 
 const scenarioOwner = "the shutdown scenario"
 
-func runShutdownScenario(r *runner) any {
+func runShutdownScenario(r *runner) *shutdownResult {
 	res := &shutdownResult{from: time.Now()}
 	defer func() { res.to = time.Now() }()
 	select {
@@ -127,9 +127,7 @@ func runShutdownScenario(r *runner) any {
 	}
 
 	// As the master stops an instance: SIGTERM to the PID only.
-	inst.mu.Lock()
-	inst.asked = "SIGTERM (shutdown scenario)"
-	inst.mu.Unlock()
+	inst.ask("SIGTERM (shutdown scenario)")
 	res.sent = time.Now()
 	_ = inst.proc.Signal(syscall.SIGTERM)
 	timer := time.NewTimer(r.cfg.Grace)
@@ -154,12 +152,7 @@ func runShutdownScenario(r *runner) any {
 		res.took = e.At.Sub(res.sent)
 		if e.At.Before(res.sent) {
 			// It was gone before the signal: it did not handle it.
-			inst.mu.Lock()
-			inst.asked = ""
-			if inst.end != nil {
-				inst.end.byItself, inst.end.asked = true, ""
-			}
-			inst.mu.Unlock()
+			inst.endedUnasked()
 			res.endedBefore = inst.endWords()
 			res.exited = false
 		}
@@ -202,7 +195,7 @@ func (s *shutdownResult) unusable(id string) *Outcome {
 }
 
 func (c *checkCtx) shutdown() *shutdownResult {
-	return c.resultOf(shutdownScenario).(*shutdownResult)
+	return resultOf(c, shutdownScenario)
 }
 
 // scenarioOutput shows what the shutdown instance wrote during the
@@ -214,7 +207,7 @@ func (s *shutdownResult) output() []OutputLine {
 	return s.inst.lines(s.from, s.to)
 }
 
-var shutdownSigterm = &Check{ID: "shutdown.sigterm", Level: MUST, phase: phaseShutdown, Requires: []*Scenario{shutdownScenario},
+var shutdownSigterm = &Check{ID: "shutdown.sigterm", Level: MUST, phase: phaseShutdown, Requires: []Requirement{shutdownScenario},
 	Description: "after SIGTERM to its PID the runtime exits by itself within the grace period ({grace})",
 	Hint: "Handle SIGTERM: stop accepting calls, let those in flight finish, exit.\n" +
 		"grpc-go: signal.Notify(ch, syscall.SIGTERM), then s.GracefulStop() and return from main.\n" +
@@ -238,7 +231,7 @@ func checkShutdownSigterm(c *checkCtx) Outcome {
 	return pass("exited by itself %s after SIGTERM (%s)", s.took.Round(time.Millisecond), s.exit)
 }
 
-var shutdownExitCode = &Check{ID: "shutdown.exit-code", Level: SHOULD, phase: phaseShutdown, Requires: []*Scenario{shutdownScenario},
+var shutdownExitCode = &Check{ID: "shutdown.exit-code", Level: SHOULD, phase: phaseShutdown, Requires: []Requirement{shutdownScenario},
 	Description: "exit status 0 after SIGTERM",
 	Hint: "Exit 0 after a graceful stop.\n" +
 		"grpc-go: return from main after GracefulStop, not log.Fatal/os.Exit(1) on grpc.ErrServerStopped. Python: sys.exit(0) once server.stop(...) finished. Node: process.exit(0) in tryShutdown's callback.",
@@ -258,7 +251,7 @@ func checkShutdownExitCode(c *checkCtx) Outcome {
 	return pass("exit status 0")
 }
 
-var shutdownDrain = &Check{ID: "shutdown.drain", Level: MUST, phase: phaseShutdown, Needs: []string{"sleep"}, Requires: []*Scenario{shutdownScenario},
+var shutdownDrain = &Check{ID: "shutdown.drain", Level: MUST, phase: phaseShutdown, Needs: []string{"sleep"}, Requires: []Requirement{shutdownScenario},
 	Description: "a call in flight when SIGTERM arrives completes successfully",
 	Hint: "Stop gracefully, not forcefully.\n" +
 		"grpc-go: GracefulStop() (Stop() cancels calls in flight).\n" +
@@ -275,7 +268,7 @@ func checkShutdownDrain(c *checkCtx) Outcome {
 	case s.drainMissing != "":
 		return notRun("%s", s.drainMissing)
 	case !s.drainRan:
-		return notRun("%s", c.r.missingWords("sleep"))
+		return notRun("%s", c.missingWords("sleep"))
 	case s.drainEarly != "":
 		return s.withOutput(fail("%s", s.drainEarly))
 	case s.drainLate:
@@ -290,7 +283,7 @@ func checkShutdownDrain(c *checkCtx) Outcome {
 	return pass("the %s call in flight completed, %s after SIGTERM", drainSleep, s.drainAfter.Round(time.Millisecond))
 }
 
-var shutdownNoOrphans = &Check{ID: "shutdown.no-orphans", Level: MUST, phase: phaseShutdown, Requires: []*Scenario{shutdownScenario},
+var shutdownNoOrphans = &Check{ID: "shutdown.no-orphans", Level: MUST, phase: phaseShutdown, Requires: []Requirement{shutdownScenario},
 	Description: "no process the runtime started outlives it",
 	Hint:        "End what you start before exiting: exec the runtime from wrapper scripts; Python: terminate() and wait() your Popen children in the SIGTERM handler, no start_new_session; Node: child.kill(), no detached + unref(); grpc-go: exec.CommandContext cancelled at shutdown; no setsid, nohup or daemonising.",
 	run:         checkShutdownOrphans}

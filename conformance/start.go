@@ -25,7 +25,7 @@ var startListen = &Check{ID: "start.listen", Level: MUST, phase: phaseStart,
 
 func checkStartListen(c *checkCtx) Outcome {
 	if err := c.inst.readyErr; err != nil {
-		o := fail("%v%s%s", err, c.r.apiHint(c.inst), c.r.configHint(c.inst))
+		o := fail("%v%s", err, c.startHints(c.inst))
 		// What it wrote while it tried to start (a traceback, a bad
 		// configuration), not only while the check looked.
 		o.output = c.inst.lines(c.inst.proc.Started, time.Now())
@@ -48,7 +48,7 @@ func checkStartTime(c *checkCtx) Outcome {
 	if took > line {
 		wait = referenceTimeout(c.cfg()) // the verdict needs it
 	}
-	if ref, why := c.r.reference(wait); ref != nil {
+	if ref, why := c.reference(wait); ref != nil {
 		m.ref = ref.readyIn
 		m.refWords = fmt.Sprintf("the reference started in %s on this machine at the same moment", dur(ref.readyIn))
 	} else {
@@ -120,11 +120,9 @@ func (r *runner) watchFirst(ctx context.Context) {
 }
 
 func checkRunAlive(c *checkCtx) Outcome {
-	first := c.r.first
-	c.r.watchFirst(c.ctx)
-	c.r.mu.Lock()
-	all := append([]*instance(nil), c.r.instances...)
-	c.r.mu.Unlock()
+	first := c.first()
+	c.watchFirst()
+	all := c.instances()
 	var ended, limited []string
 	for _, inst := range all {
 		e := inst.ending()
@@ -164,7 +162,7 @@ func checkRunAlive(c *checkCtx) Outcome {
 
 const aliasCheckID = "start.address-aliases"
 
-var startAddressAliases = &Check{ID: aliasCheckID, Level: SHOULD, phase: phaseEnd, Requires: []*Scenario{aliasScenario},
+var startAddressAliases = &Check{ID: aliasCheckID, Level: SHOULD, phase: phaseEnd, Requires: []Requirement{aliasScenario},
 	Description: "starts with each of the three address variables alone, so that a master of every era can start it",
 	Hint: "Read the first of BAETYL_SERVICE_INSTANCE_ADDRESS, OPENEDGE_SERVICE_INSTANCE_ADDRESS, OPENEDGE_SERVICE_ADDRESS that is set (Baetyl's first), then server.address.\n" +
 		"grpc-go: a loop over the three names with os.LookupEnv; Python: next((os.environ[k] for k in NAMES if os.environ.get(k)), None); Node: NAMES.map(k => process.env[k]).find(Boolean).",
@@ -173,7 +171,7 @@ var startAddressAliases = &Check{ID: aliasCheckID, Level: SHOULD, phase: phaseEn
 // aliasScenario runs late, once the main instance's checks are done, beside
 // the function manager's load: its processes then disturb no timing check
 // and not the moment the shutdown checks judge.
-var aliasScenario = &Scenario{Name: "the address-alias instances", late: true, run: runAliasScenario}
+var aliasScenario = &Scenario[*aliasResult]{Name: "the address-alias instances", late: true, run: runAliasScenario}
 
 // addressAlias is one of the address variables, the master whose
 // environment the instance gets with it, and the era that introduced it.
@@ -212,7 +210,7 @@ const listenElsewhere = 300 * time.Millisecond
 // connection (the start timeout, when it is shorter).
 const aliasMinWait = 3 * time.Second
 
-func runAliasScenario(r *runner) any {
+func runAliasScenario(r *runner) *aliasResult {
 	res := &aliasResult{}
 	select {
 	case <-r.schemaReady:
@@ -249,8 +247,7 @@ func runAliasScenario(r *runner) any {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			try.err = inst.waitReady(r.ctx, timeout, inst.giveUpWhenElsewhere())
-			inst.readyErr = try.err
+			try.err = inst.awaitReady(r.ctx, timeout, inst.giveUpWhenElsewhere())
 			inst.kill("start.address-aliases was done with it")
 		}()
 	}
@@ -295,7 +292,7 @@ func (inst *instance) listensElsewhere() []string {
 }
 
 func checkAddressAliases(c *checkCtx) Outcome {
-	res := c.resultOf(aliasScenario).(*aliasResult)
+	res := resultOf(c, aliasScenario)
 	var read, unread []string
 	reads := map[string]bool{}
 	for _, t := range res.tries {

@@ -137,7 +137,7 @@ func checkDeadline(c *checkCtx) Outcome {
 	after := readSched(c.inst.proc.Pid)
 	if err != nil {
 		if err.kind == kindNoAnswer {
-			return fail("the echo call after the deadline got no answer within %s: the abandoned sleep still holds the runtime; %s", callTimeout, c.r.hangWords(err))
+			return fail("the echo call after the deadline got no answer within %s: the abandoned sleep still holds the runtime; %s", callTimeout, hangWords(err))
 		}
 		return c.failed(err, "the echo call after the deadline").with(c.repro(next))
 	}
