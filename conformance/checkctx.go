@@ -275,8 +275,13 @@ func (inst *instance) endWords() string {
 // hand as the report's "start it by hand" line says. A payload that does not
 // fit on a command line is written to a file whose path the line names.
 func (c *checkCtx) repro(m *client.Message, extra ...string) string {
+	return c.r.repro(c.check.ID, m, extra...)
+}
+
+// repro is checkCtx.repro for the check id.
+func (r *runner) repro(id string, m *client.Message, extra ...string) string {
 	parts := []string{"oe-rt", "call", "--address", reproAddress}
-	parts = append(parts, c.r.schemaFlags()...)
+	parts = append(parts, r.schemaFlags()...)
 	if m.ID != 0 {
 		parts = append(parts, "--id", fmt.Sprint(m.ID))
 	}
@@ -298,7 +303,7 @@ func (c *checkCtx) repro(m *client.Message, extra ...string) string {
 		if len(m.Payload) <= 80 && printable(m.Payload) {
 			parts = append(parts, shellquote.Quote(string(m.Payload)))
 		} else {
-			path, err := c.r.payloadFile(c.check.ID, m.Payload)
+			path, err := r.payloadFile(id, m.Payload)
 			if err != nil {
 				return "" // no line rather than one that does not work
 			}

@@ -24,6 +24,7 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+	"unicode/utf8"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -218,7 +219,8 @@ func fakeMain(mode string) int {
 		opts = append(opts, grpc.UnknownServiceHandler(func(any, grpc.ServerStream) error { return nil }))
 	}
 	s := grpc.NewServer(opts...)
-	openedge.RegisterFunctionServer(s, &fake{mode: mode})
+	f := &fake{mode: mode, term: make(chan struct{})}
+	openedge.RegisterFunctionServer(s, f)
 	go s.Serve(lis)
 
 	sig := make(chan os.Signal, 1)
@@ -226,6 +228,7 @@ func fakeMain(mode string) int {
 		signal.Notify(sig, syscall.SIGTERM, syscall.SIGINT)
 	}
 	<-sig
+	close(f.term)
 	switch mode {
 	case "drop", "sleep-instant-drop":
 		return 0
@@ -324,6 +327,25 @@ type fake struct {
 	calls atomic.Int64 // every call
 	seq   atomic.Int64 // echo calls, for "sequence"
 	mu    sync.Mutex
+	term  chan struct{} // closed when SIGTERM arrives
+}
+
+// quietLie is how the "quiet-liar" runtime breaks the rules only on calls
+// no check judges by itself: a fresh message from none, UTF-8 text echoed
+// as a JSON string, and the load's sleeps (of 100 and 10 ms) answered at
+// once.
+func quietLie(m *openedge.FunctionMessage) (*openedge.FunctionMessage, bool) {
+	switch {
+	case m.FunctionName == "none":
+		return &openedge.FunctionMessage{}, true
+	case m.FunctionName == "echo" && len(m.Payload) > 0 && utf8.Valid(m.Payload) && !json.Valid(m.Payload):
+		q, _ := json.Marshal(string(m.Payload))
+		m.Payload = q
+		return m, true
+	case m.FunctionName == "sleep" && (bytes.Equal(m.Payload, []byte(`{"ms":100}`)) || bytes.Equal(m.Payload, []byte(`{"ms":10}`))):
+		return m, true
+	}
+	return nil, false
 }
 
 func (f *fake) Call(ctx context.Context, m *openedge.FunctionMessage) (*openedge.FunctionMessage, error) {
@@ -377,6 +399,23 @@ func (f *fake) Call(ctx context.Context, m *openedge.FunctionMessage) (*openedge
 	case "sleep-instant-drop":
 		if m.FunctionName == "sleep" {
 			return m, nil // returns at once
+		}
+	case "quiet-liar":
+		if res, ok := quietLie(m); ok {
+			return res, nil
+		}
+	case "drain-cut":
+		// A sleep in flight when SIGTERM arrives answers OK at once.
+		if m.FunctionName == "sleep" {
+			var arg struct{ MS int64 }
+			_ = json.Unmarshal(m.Payload, &arg)
+			select {
+			case <-time.After(time.Duration(arg.MS) * time.Millisecond):
+			case <-f.term:
+			case <-ctx.Done():
+				return nil, status.FromContextError(ctx.Err()).Err()
+			}
+			return m, nil
 		}
 	case "huge-reply":
 		if m.FunctionName == "echo" {

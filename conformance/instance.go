@@ -68,6 +68,7 @@ type instanceEnd struct {
 // callRecord is one call conform made: every call is on a record.
 type callRecord struct {
 	inst     int
+	seq      int    // 1-based: the instance's calls in the order they were made
 	owner    string // check ID, or the phase or scenario that made it
 	function string // FunctionName, or the method for raw calls
 	start    time.Time
@@ -483,11 +484,14 @@ func (inst *instance) waitReady(ctx context.Context, timeout time.Duration, give
 // failure.
 func (inst *instance) call(ctx context.Context, owner string, m *client.Message, timeout time.Duration, opts ...grpc.CallOption) (*client.Message, *callErr) {
 	var res *client.Message
-	cerr := inst.do(ctx, owner, m.FunctionName, len(m.Payload), timeout, func(cctx context.Context) error {
+	rec, cerr := inst.do(ctx, owner, m.FunctionName, len(m.Payload), timeout, func(cctx context.Context) error {
 		var err error
 		res, err = inst.cli.Call(cctx, m, opts...)
 		return err
 	})
+	if cerr == nil {
+		inst.judge(rec, m, res)
+	}
 	return res, cerr
 }
 
@@ -498,7 +502,7 @@ func (inst *instance) callRaw(ctx context.Context, owner, method string, req []b
 	if name == "" {
 		name = "(raw bytes)"
 	}
-	cerr := inst.do(ctx, owner, name, len(req), timeout, func(cctx context.Context) error {
+	_, cerr := inst.do(ctx, owner, name, len(req), timeout, func(cctx context.Context) error {
 		var err error
 		res, err = inst.cli.CallRaw(cctx, method, req)
 		return err
@@ -506,19 +510,20 @@ func (inst *instance) callRaw(ctx context.Context, owner, method string, req []b
 	return res, cerr
 }
 
-func (inst *instance) do(ctx context.Context, owner, function string, reqBytes int, timeout time.Duration, f func(context.Context) error) *callErr {
+func (inst *instance) do(ctx context.Context, owner, function string, reqBytes int, timeout time.Duration, f func(context.Context) error) (*callRecord, *callErr) {
 	rec := &callRecord{inst: inst.n, owner: owner, function: function, start: time.Now(), reqBytes: reqBytes}
 	inst.mu.Lock()
 	inst.calls = append(inst.calls, rec)
+	rec.seq = len(inst.calls)
 	if inst.end != nil || inst.hung != "" {
 		defer inst.mu.Unlock()
 		rec.end = rec.start
 		if inst.hung != "" {
 			rec.kind = kindHung
-			return &callErr{kind: kindHung, rec: rec, inst: inst}
+			return rec, &callErr{kind: kindHung, rec: rec, inst: inst}
 		}
 		rec.kind = kindGone
-		return &callErr{kind: kindGone, rec: rec, inst: inst}
+		return rec, &callErr{kind: kindGone, rec: rec, inst: inst}
 	}
 	cctx, cancel := context.WithCancelCause(ctx)
 	inst.inFlight[rec] = cancel
@@ -547,7 +552,7 @@ func (inst *instance) do(ctx context.Context, owner, function string, reqBytes i
 	delete(inst.inFlight, rec)
 	inst.mu.Unlock()
 	cancel(nil)
-	return ce
+	return rec, ce
 }
 
 var tooLarge = regexp.MustCompile(`received message larger than max \((\d+) vs\. (\d+)\)`)

@@ -144,10 +144,20 @@ func loadMessages(r *runner) []*client.Message {
 			&client.Message{ID: uint64(round + 1), QOS: 1, Topic: "oe-rt/conform/load", FunctionName: r.cfg.fn("context"), Payload: []byte(`{}`), FunctionInvokeID: "oe-rt-load-" + randomHex(4)},
 			&client.Message{FunctionName: r.cfg.fn("none"), Payload: []byte(`{}`)},
 			&client.Message{FunctionName: r.cfg.fn("fail"), Payload: []byte(`{"fail":true}`)},
-			&client.Message{FunctionName: r.cfg.fn("sleep"), Payload: []byte(`{"ms":10}`)},
+			&client.Message{FunctionName: r.cfg.fn("sleep"), Payload: []byte(fmt.Sprintf(`{"ms":%d}`, loadSleep(round).Milliseconds()))},
 		)
 	}
 	return out
+}
+
+// loadSleep is what the load's sleep of a round asks: 100 ms in the first
+// round, so that a sleep answered OK before its time is told from the
+// call's own round trip even on a busy machine; 10 ms after.
+func loadSleep(round int) time.Duration {
+	if round == 0 {
+		return 100 * time.Millisecond
+	}
+	return 10 * time.Millisecond
 }
 
 // unusable says why the load's result cannot be judged, or nil.

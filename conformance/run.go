@@ -65,6 +65,17 @@ type runner struct {
 	reflection  []string // the services server reflection lists
 
 	ref *referenceRun // the reference the timing checks are calibrated with
+
+	oracles oracleLog   // the rules every answer broke (oracle.go)
+	held    []heldCheck // results of checks that own a run-wide rule, recorded at the end
+}
+
+// heldCheck is a check's outcome waiting for every call of the run.
+type heldCheck struct {
+	c        *Check
+	o        Outcome
+	from, to time.Time
+	inst     *instance
 }
 
 // fixture is what the run learned about a fixture role.
@@ -220,6 +231,7 @@ func (r *runner) run(checks []*Check) (*Report, error) {
 	r.waitScenarios()
 	r.settleResources()
 	r.runPhase(checks, phaseShutdown)
+	r.recordHeld()
 	r.runPhase(checks, phaseEnd)
 	if main.readyErr != nil && !r.ran(startListen.ID) {
 		// A runtime that did not start fails the run, whatever the
@@ -263,7 +275,21 @@ func (r *runner) runCheck(c *Check) {
 			o.retry = false
 		}
 	}
+	if ownsRunWideRule(c) {
+		// Judged again once every call of the run was made.
+		r.held = append(r.held, heldCheck{c, o, start, time.Now(), inst})
+		return
+	}
 	r.record(c, o, start, time.Now(), inst)
+}
+
+// recordHeld records the held checks, now that every call of the run
+// was made and judged.
+func (r *runner) recordHeld() {
+	for _, h := range r.held {
+		r.record(h.c, h.o, h.from, h.to, h.inst)
+	}
+	r.held = nil
 }
 
 // attempt checks what the check needs, finds its instance and runs it.
@@ -406,6 +432,7 @@ func (r *runner) endedList() string {
 
 // record makes the check's result.
 func (r *runner) record(c *Check, o Outcome, from, to time.Time, inst *instance) {
+	o = r.oracleOutcome(c, o)
 	res := Result{
 		ID: c.ID, Level: c.Level, Description: c.Describe(r.cfg), Status: o.Status, Message: o.Message,
 		Duration: to.Sub(from), DurationMS: ms(to.Sub(from)), Repro: o.Repro, Figures: o.figures,

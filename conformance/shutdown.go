@@ -29,6 +29,8 @@ type shutdownResult struct {
 	drainEarly   string        // the sleep returned before its time, before SIGTERM
 	drainErr     *callErr      // the in-flight call's failure
 	drainAfter   time.Duration // from SIGTERM to the in-flight call's end
+	drainEnded   bool          // the in-flight call ended (within 2 s of the runtime's end)
+	drainTook    time.Duration // the in-flight call's own time, from its start to its end
 	drainLate    bool          // the call ended before SIGTERM could be sent
 
 	sent      time.Time
@@ -93,6 +95,7 @@ func runShutdownScenario(r *runner) *shutdownResult {
 			default:
 				res.drainErr = drainErr
 			}
+			res.drainEnded, res.drainTook = true, end.Sub(started)
 			if !res.sent.IsZero() {
 				res.drainAfter = end.Sub(res.sent)
 			}
@@ -279,6 +282,11 @@ func checkShutdownDrain(c *checkCtx) Outcome {
 		return s.withOutput(fail("the %s call in flight when SIGTERM arrived failed: the runtime answered %s", drainSleep, s.drainErr.statusText()))
 	case s.drainErr != nil:
 		return s.withOutput(fail("the %s call in flight when SIGTERM arrived failed: %s", drainSleep, s.drainErr.describe()))
+	case s.drainEnded && s.drainTook < drainSleep:
+		// Judged by the call's own clock: an OK that came before the
+		// sleep's time is a call cut short, not drained.
+		return s.withOutput(fail("the %s sleep in flight when SIGTERM arrived returned OK %s into its time, %s after SIGTERM: cut short, not drained (a sleep answered OK must take the time asked)",
+			drainSleep, s.drainTook.Round(time.Millisecond), s.drainAfter.Round(time.Millisecond)))
 	}
 	return pass("the %s call in flight completed, %s after SIGTERM", drainSleep, s.drainAfter.Round(time.Millisecond))
 }

@@ -1,0 +1,59 @@
+package conformance_test
+
+// Every answer is judged: a runtime that breaks a rule only on calls that
+// no check judges by itself — another fixture's fields, a text payload of
+// a probe, the load's short sleeps — fails the check that owns the rule,
+// and the message names the call. (Not parallel: each run asserts that no
+// process of the test outlived it.)
+
+import (
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/oe-rt/oe-rt/conformance"
+)
+
+// TestOraclesJudgeEveryAnswer: one run of the "quiet-liar" runtime, which
+// answers none with a fresh message, echoes UTF-8 text as a JSON string
+// and answers the function manager's load's sleeps at once. Each
+// check owning the broken rule fails and names the call; the checks whose
+// own calls were answered right still pass their own rule.
+func TestOraclesJudgeEveryAnswer(t *testing.T) {
+	rep := run(t, "quiet-liar", func(c *conformance.Config) {
+		c.Strict = true
+		c.Run = []string{"call.fields", "none.empty", "echo.bytes", "call.unknown-function", "call.concurrent", "resources.memory"}
+	})
+	assert.Equal(t, conformance.Failed, rep.Verdict)
+	assert.Equal(t, conformance.Failed, rep.Gate(), "conform exits 1")
+
+	fields := result(t, rep, "call.fields")
+	assert.Equal(t, conformance.Fail, fields.Status)
+	assert.Regexp(t, `^call #\d+ to none on instance #1 \(main\), made by none.empty [\d.]+m?s into the run: the response must be the request with only Payload replaced: `, fields.Message)
+	assert.Contains(t, fields.Message, `FunctionName = "", want "none"`, "what was sent against what came back")
+	assert.Contains(t, fields.Repro, "oe-rt call --address 127.0.0.1:50051 none")
+	assert.Equal(t, conformance.Pass, result(t, rep, "none.empty").Status, "none's own rule held")
+
+	bytes := result(t, rep, "echo.bytes")
+	assert.Equal(t, conformance.Fail, bytes.Status)
+	assert.Regexp(t, `call #\d+ to echo on instance #1 \(main\), made by call.unknown-function [\d.]+m?s into the run: an echo must come back as sent: `, bytes.Message, "the probe after the unknown function")
+	assert.Contains(t, bytes.Message, `sent 14 bytes "still serving?", got 16 bytes "\"still serving?\""`)
+	assert.Contains(t, bytes.Repro, `echo 'still serving?'`, "the reproduce line carries the payload")
+
+	conc := result(t, rep, "call.concurrent")
+	assert.Equal(t, conformance.Warn, conc.Status)
+	assert.Regexp(t, `call #\d+ to sleep on instance #\d+ \(load\), made by the function manager's load [\d.]+m?s into the run: a sleep answered OK must take at least the time asked: sleep 100 ms answered OK after [\d.]+m?s`, conc.Message)
+}
+
+// TestDrainJudgedByTheCallsClock: a runtime whose sleeps answer OK at
+// once when SIGTERM arrives cut the call in flight short: shutdown.drain
+// fails, saying how far into its time it returned.
+func TestDrainJudgedByTheCallsClock(t *testing.T) {
+	rep := run(t, "drain-cut", func(c *conformance.Config) { c.Run = []string{"shutdown.*"} })
+	assert.Equal(t, conformance.Failed, rep.Verdict)
+	r := result(t, rep, "shutdown.drain")
+	require.Equal(t, conformance.Fail, r.Status, r.Message)
+	assert.Regexp(t, `the 1s sleep in flight when SIGTERM arrived returned OK \d+ms into its time, \d+ms after SIGTERM: cut short`, r.Message)
+	assert.Equal(t, conformance.Pass, result(t, rep, "shutdown.sigterm").Status)
+}
