@@ -372,6 +372,10 @@ func (c *checkCtx) missingWords(role string) string { return c.r.missingWords(ro
 // nil and why when there is none.
 func (c *checkCtx) reference(wait time.Duration) (*instance, string) { return c.r.reference(wait) }
 
+// firstCall is how the call made as soon as the main instance was ready
+// went.
+func (c *checkCtx) firstCall() firstCallResult { return c.r.firstCall }
+
 // first is the run's first main instance, which the start checks judge.
 func (c *checkCtx) first() *instance { return c.r.first }
 

@@ -400,6 +400,11 @@ func (f *fake) Call(ctx context.Context, m *openedge.FunctionMessage) (*openedge
 		if m.FunctionName == "sleep" {
 			return m, nil // returns at once
 		}
+	case "slow-first-call":
+		// Listens at once, answers its first call 3 s late.
+		if n == 1 {
+			time.Sleep(3 * time.Second)
+		}
 	case "quiet-liar":
 		if res, ok := quietLie(m); ok {
 			return res, nil

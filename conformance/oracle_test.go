@@ -57,3 +57,19 @@ func TestDrainJudgedByTheCallsClock(t *testing.T) {
 	assert.Regexp(t, `the 1s sleep in flight when SIGTERM arrived returned OK \d+ms into its time, \d+ms after SIGTERM: cut short`, r.Message)
 	assert.Equal(t, conformance.Pass, result(t, rep, "shutdown.sigterm").Status)
 }
+
+// TestFirstCallIsTheStart: a runtime that listens at once but answers its
+// first call 3 s late fails start.time (a SHOULD: strict fails the run),
+// which says so; the check whose call comes next is not blamed.
+func TestFirstCallIsTheStart(t *testing.T) {
+	rep := run(t, "slow-first-call", func(c *conformance.Config) {
+		c.Strict = true
+		c.Run = []string{"start.time", "call.unknown-function"}
+	})
+	assert.Equal(t, conformance.Failed, rep.Verdict)
+	st := result(t, rep, "start.time")
+	assert.Equal(t, conformance.Warn, st.Status, st.Message)
+	assert.Regexp(t, `^accepted its first connection [\d.]+m?s and answered its first call [3-9][\d.]*s after exec`, st.Message)
+	u := result(t, rep, "call.unknown-function")
+	assert.Equal(t, conformance.Pass, u.Status, "the wait is start.time's: %s", u.Message)
+}

@@ -66,8 +66,9 @@ type runner struct {
 
 	ref *referenceRun // the reference the timing checks are calibrated with
 
-	oracles oracleLog   // the rules every answer broke (oracle.go)
-	held    []heldCheck // results of checks that own a run-wide rule, recorded at the end
+	oracles   oracleLog       // the rules every answer broke (oracle.go)
+	firstCall firstCallResult // the call made as soon as the main instance was ready
+	held      []heldCheck     // results of checks that own a run-wide rule, recorded at the end
 }
 
 // heldCheck is a check's outcome waiting for every call of the run.
@@ -223,6 +224,9 @@ func (r *runner) run(checks []*Check) (*Report, error) {
 		}
 	}
 	close(r.schemaReady)
+	if main.readyErr == nil {
+		r.makeFirstCall(main)
+	}
 
 	for _, p := range []phase{phaseStart, phaseCalls, phaseLarge, phaseTiming} {
 		r.runPhase(checks, p)
