@@ -148,6 +148,7 @@ var catalog = []*Check{
 	callConcurrent, callDeadline,
 	shutdownSigterm, shutdownExitCode, shutdownDrain, shutdownNoOrphans,
 	resourcesMemory, resourcesThreads, resourcesLimits,
+	lifeCallsCheck, lifeLeaks, lifeMemory,
 	rightsMasterAPI,
 }
 
@@ -176,6 +177,9 @@ var catalogHistory = []catalogRelease{
 	},
 	{ // 2: the checks of the master's start and rights (issue 9).
 		added: []string{"start.address-aliases", "rights.master-api"},
+	},
+	{ // 3: the long life: 1,000 calls on one instance, what they leave behind.
+		added: []string{"life.calls", "life.leaks", "life.memory"},
 	},
 }
 

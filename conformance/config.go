@@ -100,6 +100,13 @@ type Config struct {
 	// reports per check in how many runs it failed: stable pass, stable
 	// fail or flaky. A flaky MUST fails the run; a flaky SHOULD warns.
 	Repeat int
+	// LifeCalls is how many calls the long life makes on one instance (0:
+	// DefaultLifeCalls).
+	LifeCalls int
+	// Soak, when set, makes the long life go on for this long (and at
+	// least LifeCalls calls), with the same oracles and leak checks; the
+	// run's time budget grows by as much.
+	Soak time.Duration
 	// OnRun, when set, is called as each run of a repeated suite ends.
 	OnRun func(RunSummary)
 	// Baseline, when set, judges the run against an earlier report (see
@@ -177,10 +184,24 @@ func (c *Config) validate() error {
 	if c.Repeat < 0 {
 		return &ConfigError{Err: fmt.Errorf("the repeat count must not be negative, got %d", c.Repeat)}
 	}
+	if c.LifeCalls < 0 {
+		return &ConfigError{Err: fmt.Errorf("the long life's call count must not be negative, got %d", c.LifeCalls)}
+	}
+	if c.Soak < 0 {
+		return &ConfigError{Err: fmt.Errorf("--soak must not be negative, got %s", c.Soak)}
+	}
 	if c.MaxMessageSize < 0 {
 		return &ConfigError{Err: fmt.Errorf("the message size limit must not be negative, got %d", c.MaxMessageSize)}
 	}
 	return nil
+}
+
+// lifeCalls is how many calls the long life makes.
+func (c *Config) lifeCalls() int {
+	if c.LifeCalls > 0 {
+		return c.LifeCalls
+	}
+	return DefaultLifeCalls
 }
 
 // ConfigError is a configuration that cannot work: a usage error for the

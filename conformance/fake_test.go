@@ -243,6 +243,7 @@ func fakeMain(mode string) int {
 var (
 	ballast  []byte
 	ballasts [][]byte
+	leaked   []*os.File
 	mapped   []byte
 	pageSum  int
 )
@@ -399,6 +400,23 @@ func (f *fake) Call(ctx context.Context, m *openedge.FunctionMessage) (*openedge
 	case "sleep-instant-drop":
 		if m.FunctionName == "sleep" {
 			return m, nil // returns at once
+		}
+	case "leaky":
+		// Every call leaves an open file and 128 KiB of memory behind,
+		// every 5th a zombie; after 300 calls every call fails.
+		if n > 300 {
+			return nil, status.Errorf(codes.Internal, "out of handles after %d calls", n-1)
+		}
+		if fh, err := os.Open(os.DevNull); err == nil {
+			leaked = append(leaked, fh)
+		}
+		b := make([]byte, 128<<10)
+		for i := 0; i < len(b); i += 4096 {
+			b[i] = 1
+		}
+		ballasts = append(ballasts, b)
+		if n%5 == 0 {
+			_ = exec.Command("true").Start() // never waited for
 		}
 	case "slow-first-call":
 		// Listens at once, answers its first call 3 s late.

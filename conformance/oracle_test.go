@@ -73,3 +73,25 @@ func TestFirstCallIsTheStart(t *testing.T) {
 	u := result(t, rep, "call.unknown-function")
 	assert.Equal(t, conformance.Pass, u.Status, "the wait is start.time's: %s", u.Message)
 }
+
+// TestLongLife: a runtime whose every call leaves an open file and
+// 128 KiB behind, every 5th a zombie, and that fails every call after its
+// 300th, fails life.calls ("after 300 OK calls"), fails life.leaks with the
+// projections and the zombies named, and warns in life.memory.
+func TestLongLife(t *testing.T) {
+	rep := run(t, "leaky", func(c *conformance.Config) {
+		c.Run = []string{"life.*"}
+		c.LifeCalls = 400
+	})
+	assert.Equal(t, conformance.Failed, rep.Verdict)
+	calls := result(t, rep, "life.calls")
+	assert.Equal(t, conformance.Fail, calls.Status)
+	assert.Regexp(t, `^the first failure came after 300 OK calls: call #\d+ to \w+ on instance #\d+ \(life\), call 301 of the long life: answered INTERNAL: out of handles after 300 calls`, calls.Message)
+	leaks := result(t, rep, "life.leaks")
+	assert.Equal(t, conformance.Fail, leaks.Status)
+	assert.Regexp(t, `1 fd per call: the [\d,]+ fd limit is reached after about [\d,]+ calls \(fds [\d,]+ → [\d,]+ over 250 calls\)`, leaks.Message)
+	assert.Regexp(t, `1 zombie every 5 calls: .* child processes that ended and were never waited for`, leaks.Message)
+	mem := result(t, rep, "life.memory")
+	assert.Equal(t, conformance.Warn, mem.Status)
+	assert.Regexp(t, `unreclaimable memory grew [\d.]+ MiB → [\d.]+ MiB, about 1\d\d\.\d KiB per call: the 50 MiB memory limit is reached after about [\d,]+ calls`, mem.Message)
+}

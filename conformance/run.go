@@ -67,6 +67,7 @@ type runner struct {
 	ref *referenceRun // the reference the timing checks are calibrated with
 
 	oracles   oracleLog       // the rules every answer broke (oracle.go)
+	quiet     sync.RWMutex    // held while the timing checks run: the long life pauses
 	firstCall firstCallResult // the call made as soon as the main instance was ready
 	held      []heldCheck     // results of checks that own a run-wide rule, recorded at the end
 }
@@ -196,7 +197,7 @@ func newRunner(parent context.Context, cfg *Config) *runner {
 	for _, role := range Roles {
 		r.fixtures[role] = &fixture{}
 	}
-	r.budget = cfg.StartTimeout + cfg.Grace + budgetSlack
+	r.budget = cfg.StartTimeout + cfg.Grace + budgetSlack + cfg.Soak
 	r.ctx, r.cancel = context.WithDeadline(parent, r.started.Add(r.budget))
 	return r
 }
@@ -228,9 +229,12 @@ func (r *runner) run(checks []*Check) (*Report, error) {
 		r.makeFirstCall(main)
 	}
 
-	for _, p := range []phase{phaseStart, phaseCalls, phaseLarge, phaseTiming} {
+	for _, p := range []phase{phaseStart, phaseCalls, phaseLarge} {
 		r.runPhase(checks, p)
 	}
+	r.quiet.Lock() // the long life pauses: nothing else disturbs the timing checks
+	r.runPhase(checks, phaseTiming)
+	r.quiet.Unlock()
 	r.startLateScenarios(checks)
 	r.waitScenarios()
 	r.settleResources()
