@@ -121,6 +121,7 @@ only regressions, new checks and checks that did not run fail the run.`,
 	f.StringVar(&o.baseline, "baseline", "", "judge the run against an earlier JSON report `FILE`: fail only on regressions, list known failures")
 	f.StringVar(&o.update, "update-baseline", "", "write this run's JSON report to `FILE`, as the baseline for later runs")
 	f.IntVar(&o.cfg.Repeat, "repeat", 1, "run the suite `N` times, with fresh instances each time, and report flaky checks")
+	f.DurationVar(&o.cfg.Soak, "soak", 0, "make the long life go on for `DURATION` (at least 1,000 calls on one instance, the same oracles and leak checks); the run's time bound grows by as much")
 	cmd.AddCommand(newReferenceCmd())
 
 	completeFormats(cmd, formatText, formatJSON, formatJUnit)
