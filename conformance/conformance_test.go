@@ -58,6 +58,7 @@ func config(t testing.TB, mode string) *conformance.Config {
 		cfg.StartTimeout = 5 * time.Second
 		cfg.Grace = 3 * time.Second
 		cfg.Reference = reference
+		cfg.LifeCalls = testLifeCalls
 		return cfg
 	}
 	self, err := os.Executable()
@@ -69,8 +70,16 @@ func config(t testing.TB, mode string) *conformance.Config {
 	cfg.Env = []string{"OE_RT_FAKE=" + mode, "GORACE=atexit_sleep_ms=0"}
 	cfg.StartTimeout = 5 * time.Second
 	cfg.Grace = 3 * time.Second
+	// A shorter long life than the default 1,000 calls: enough samples for
+	// the leak checks, and every test of the package that runs the whole
+	// catalog stays quick under -race (TestReferenceRuntimePassesStrict
+	// and TestLongLife set their own).
+	cfg.LifeCalls = testLifeCalls
 	return cfg
 }
+
+// testLifeCalls is the long life of the tests' runs.
+const testLifeCalls = 200
 
 // assertNoChildren fails when a process started by the test is still alive.
 func assertNoChildren(t *testing.T) {
@@ -96,6 +105,7 @@ func byID(rep *conformance.Report) map[string]conformance.Result {
 func TestReferenceRuntimePassesStrict(t *testing.T) {
 	cfg := config(t, "serve")
 	cfg.Strict = true
+	cfg.LifeCalls = conformance.DefaultLifeCalls
 	rep, err := conformance.Run(context.Background(), cfg)
 	require.NoError(t, err)
 	for _, r := range rep.Checks {

@@ -405,6 +405,7 @@ func (f *fake) Call(ctx context.Context, m *openedge.FunctionMessage) (*openedge
 		// Every call leaves an open file and 128 KiB of memory behind,
 		// every 5th a zombie; after 300 calls every call fails.
 		if n > 300 {
+			fmt.Fprintf(os.Stderr, "call %d: out of handles\n", n)
 			return nil, status.Errorf(codes.Internal, "out of handles after %d calls", n-1)
 		}
 		if fh, err := os.Open(os.DevNull); err == nil {

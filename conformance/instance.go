@@ -154,8 +154,11 @@ func (e *callErr) describe() string {
 // accepts a connection, the start timeout passes, or it ends. The instance
 // is returned even when it did not become ready (readyErr says why); err
 // means the harness could not start it at all.
-func (r *runner) startInstance(role string) (*instance, error) {
+func (r *runner) startInstance(role string, spawned ...func()) (*instance, error) {
 	inst, err := r.startProcess(instanceOpts{role: role})
+	for _, f := range spawned {
+		f()
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -168,8 +171,8 @@ func (r *runner) startInstance(role string) (*instance, error) {
 // scenarioInstance starts a fresh instance for a scenario: err when
 // conform could not start it, notReady when it did not become ready (it is
 // then ended). The caller ends a ready one (proc.Cleanup).
-func (r *runner) scenarioInstance(role string) (inst *instance, err, notReady error) {
-	inst, err = r.startInstance(role)
+func (r *runner) scenarioInstance(role string, spawned ...func()) (inst *instance, err, notReady error) {
+	inst, err = r.startInstance(role, spawned...)
 	if err != nil {
 		return nil, err, nil
 	}

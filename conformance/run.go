@@ -68,6 +68,12 @@ type runner struct {
 
 	oracles   oracleLog       // the rules every answer broke (oracle.go)
 	quiet     sync.RWMutex    // held while the timing checks run: the long life pauses
+	mainDone  chan struct{}   // closed once the main instance's checks are done
+	// spawned is closed once the shutdown scenario's instance was started
+	// (or will not be): the long life starts its own after it, so that
+	// the instances' numbers do not depend on the scheduler.
+	spawned     chan struct{}
+	spawnedOnce sync.Once
 	firstCall firstCallResult // the call made as soon as the main instance was ready
 	held      []heldCheck     // results of checks that own a run-wide rule, recorded at the end
 }
@@ -192,7 +198,7 @@ func newRunner(parent context.Context, cfg *Config) *runner {
 	r := &runner{
 		cfg: cfg, log: discard(cfg.Logger), started: time.Now(), parent: parent,
 		baseEnv: os.Environ(), fixtures: map[string]*fixture{}, scenarios: map[Requirement]*scenarioRun{},
-		schemaReady: make(chan struct{}), artifacts: cfg.ArtifactDir,
+		schemaReady: make(chan struct{}), mainDone: make(chan struct{}), spawned: make(chan struct{}), artifacts: cfg.ArtifactDir,
 	}
 	for _, role := range Roles {
 		r.fixtures[role] = &fixture{}
@@ -213,6 +219,9 @@ func (r *runner) run(checks []*Check) (*Report, error) {
 	}
 	r.first, r.main = main, main
 	r.startReference(checks)
+	if !requires(checks, shutdownScenario) {
+		r.shutdownSpawned()
+	}
 	r.startScenarios(checks)
 	if main.awaitReady(r.ctx, r.cfg.StartTimeout, nil) == nil {
 		r.log.Debug("main instance ready", "after", main.readyIn)
@@ -235,6 +244,7 @@ func (r *runner) run(checks []*Check) (*Report, error) {
 	r.quiet.Lock() // the long life pauses: nothing else disturbs the timing checks
 	r.runPhase(checks, phaseTiming)
 	r.quiet.Unlock()
+	close(r.mainDone)
 	r.startLateScenarios(checks)
 	r.waitScenarios()
 	r.settleResources()
@@ -499,6 +509,22 @@ func (r *runner) startRequired(checks []*Check, late bool) {
 			}()
 		}
 	}
+}
+
+// shutdownSpawned records that the shutdown scenario's instance was
+// started, or will not be.
+func (r *runner) shutdownSpawned() { r.spawnedOnce.Do(func() { close(r.spawned) }) }
+
+// requires reports whether any of the checks requires the scenario.
+func requires(checks []*Check, s Requirement) bool {
+	for _, c := range checks {
+		for _, q := range c.Requires {
+			if q == s {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // waitScenarios waits for the scenarios to end.

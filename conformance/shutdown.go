@@ -47,6 +47,7 @@ const drainSleep = time.Second
 const scenarioOwner = "the shutdown scenario"
 
 func runShutdownScenario(r *runner) *shutdownResult {
+	defer r.shutdownSpawned() // however it returns
 	res := &shutdownResult{from: time.Now()}
 	defer func() { res.to = time.Now() }()
 	select {
@@ -57,7 +58,7 @@ func runShutdownScenario(r *runner) *shutdownResult {
 		res.interrupted = true
 		return res
 	}
-	inst, err, notReady := r.scenarioInstance("shutdown")
+	inst, err, notReady := r.scenarioInstance("shutdown", r.shutdownSpawned)
 	res.inst, res.harnessErr, res.notReady = inst, err, notReady
 	if err != nil || notReady != nil {
 		return res
