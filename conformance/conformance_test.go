@@ -144,6 +144,9 @@ func TestEveryCheckCanFail(t *testing.T) {
 		"shutdown.sigterm":      "ignore-term",
 		"shutdown.exit-code":    "exit1",
 		"shutdown.drain":        "drop",
+		"life.calls":            "leaky",
+		"life.leaks":            "leaky",
+		"life.memory":           "leaky",
 		"shutdown.no-orphans":   "orphan",
 		"resources.memory":      "memory",
 		"resources.threads":     "threads",
@@ -170,6 +173,9 @@ func TestEveryCheckCanFail(t *testing.T) {
 				cfg.Run = []string{id}
 				if id == "start.listen" {
 					cfg.StartTimeout = time.Second
+				}
+				if strings.HasPrefix(id, "life.") {
+					cfg.LifeCalls = 400 // "leaky" breaks after 300
 				}
 				rep, err := conformance.Run(context.Background(), cfg)
 				require.NoError(t, err)

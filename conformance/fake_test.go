@@ -235,6 +235,13 @@ func fakeMain(mode string) int {
 	case "exit1":
 		s.GracefulStop()
 		return 1
+	case "drain-reraise":
+		// Drains, then ends by its own SIGTERM, default action.
+		s.GracefulStop()
+		signal.Reset(syscall.SIGTERM)
+		_ = syscall.Kill(os.Getpid(), syscall.SIGTERM)
+		time.Sleep(time.Second)
+		return 0
 	}
 	s.GracefulStop()
 	return 0

@@ -40,10 +40,11 @@ const (
 	// memoryLeast is the least growth of unreclaimable memory over the
 	// run that counts.
 	memoryLeast = 16 << 20
-	// lifeOvertime is how long the long life may go on once the main
-	// instance's checks are done (without --soak): on a machine so slow
-	// that its calls take that much longer, it stops there and says so,
-	// rather than make the run wait for it.
+	// lifeOvertime is how long the long life may go on once the rest of
+	// the suite is done (without --soak, and unless the long life's checks
+	// are all that was selected): on a machine so slow that its calls take
+	// that much longer, it stops there and says so, rather than make the
+	// run wait for it.
 	lifeOvertime = 3 * time.Second
 )
 
@@ -118,9 +119,9 @@ func runLifeScenario(r *runner) *lifeResult {
 	want := r.cfg.lifeCalls()
 	var overtime <-chan time.Time // set once the main instance's checks are done
 	for i := 0; r.ctx.Err() == nil && (res.calls < want || !until.IsZero() && time.Now().Before(until)); i++ {
-		if overtime == nil && until.IsZero() {
+		if overtime == nil && until.IsZero() && !r.lifeOnly {
 			select {
-			case <-r.mainDone:
+			case <-r.othersDone:
 				overtime = time.After(lifeOvertime)
 			default:
 			}
@@ -160,6 +161,10 @@ func runLifeScenario(r *runner) *lifeResult {
 			var rec *callRecord
 			if cerr != nil {
 				rec = cerr.rec
+			}
+			if cerr != nil && cerr.kind == kindNoAnswer {
+				words = fmt.Sprintf("%s, after it answered %d calls", words, inst.answered())
+				inst.markHung(fmt.Sprintf("no answer within %s to %s", cerr.rec.end.Sub(cerr.rec.start).Round(time.Millisecond), cerr.rec.describeCall()))
 			}
 			res.firstFail = &callFailure{n: res.calls, rec: rec, err: cerr, words: words}
 			break
@@ -485,7 +490,7 @@ func checkLifeCalls(c *checkCtx) Outcome {
 	}
 	cut := ""
 	if l.cut {
-		cut = fmt.Sprintf(" (of the %s asked: conform stopped the long life %s after the other checks were done, not to make the run wait for it; the machine was slow)",
+		cut = fmt.Sprintf(" (of the %s asked: conform stopped the long life %s after the rest of the suite was done, not to make the run wait for it; the machine was slow)",
 			thousands(c.cfg().lifeCalls()), dur(lifeOvertime))
 	}
 	o := pass("%s calls in a row on instance #%d, each answered as its fixture answers, in %s%s", thousands(l.calls), l.inst.n, dur(l.took), cut)

@@ -96,3 +96,20 @@ func TestLongLife(t *testing.T) {
 	assert.Equal(t, conformance.Warn, mem.Status)
 	assert.Regexp(t, `unreclaimable memory grew [\d.]+ MiB → [\d.]+ MiB, about [\d.]+ KiB per call: the 50 MiB memory limit is reached after about [\d,]+ calls`, mem.Message)
 }
+
+// TestReraisedSigtermAfterDrain: a runtime that drains its call in flight
+// and then ends by re-raising SIGTERM with the default action handled the
+// signal: shutdown.sigterm and shutdown.drain pass, shutdown.exit-code says
+// how it ended.
+func TestReraisedSigtermAfterDrain(t *testing.T) {
+	rep := run(t, "drain-reraise", func(c *conformance.Config) { c.Run = []string{"shutdown.*"} })
+	drain := result(t, rep, "shutdown.drain")
+	require.Equal(t, conformance.Pass, drain.Status, drain.Message)
+	st := result(t, rep, "shutdown.sigterm")
+	assert.Equal(t, conformance.Pass, st.Status, st.Message)
+	assert.Contains(t, st.Message, "drained its call in flight, then ended by its own re-raised SIGTERM")
+	code := result(t, rep, "shutdown.exit-code")
+	assert.Equal(t, conformance.Warn, code.Status)
+	assert.Contains(t, code.Message, "terminated by SIGTERM")
+	assert.Equal(t, conformance.Passed, rep.Verdict, "a warning only, without --strict")
+}

@@ -66,16 +66,17 @@ type runner struct {
 
 	ref *referenceRun // the reference the timing checks are calibrated with
 
-	oracles   oracleLog       // the rules every answer broke (oracle.go)
-	quiet     sync.RWMutex    // held while the timing checks run: the long life pauses
-	mainDone  chan struct{}   // closed once the main instance's checks are done
+	oracles    oracleLog     // the rules every answer broke (oracle.go)
+	quiet      sync.RWMutex  // held while the timing checks run: the long life pauses
+	othersDone chan struct{} // closed once every scenario but the long life is done
+	lifeOnly   bool          // the long life's checks are all the selection
 	// spawned is closed once the shutdown scenario's instance was started
 	// (or will not be): the long life starts its own after it, so that
 	// the instances' numbers do not depend on the scheduler.
 	spawned     chan struct{}
 	spawnedOnce sync.Once
-	firstCall firstCallResult // the call made as soon as the main instance was ready
-	held      []heldCheck     // results of checks that own a run-wide rule, recorded at the end
+	firstCall   firstCallResult // the call made as soon as the main instance was ready
+	held        []heldCheck     // results of checks that own a run-wide rule, recorded at the end
 }
 
 // heldCheck is a check's outcome waiting for every call of the run.
@@ -198,7 +199,7 @@ func newRunner(parent context.Context, cfg *Config) *runner {
 	r := &runner{
 		cfg: cfg, log: discard(cfg.Logger), started: time.Now(), parent: parent,
 		baseEnv: os.Environ(), fixtures: map[string]*fixture{}, scenarios: map[Requirement]*scenarioRun{},
-		schemaReady: make(chan struct{}), mainDone: make(chan struct{}), spawned: make(chan struct{}), artifacts: cfg.ArtifactDir,
+		schemaReady: make(chan struct{}), spawned: make(chan struct{}), othersDone: make(chan struct{}), artifacts: cfg.ArtifactDir,
 	}
 	for _, role := range Roles {
 		r.fixtures[role] = &fixture{}
@@ -219,6 +220,10 @@ func (r *runner) run(checks []*Check) (*Report, error) {
 	}
 	r.first, r.main = main, main
 	r.startReference(checks)
+	r.lifeOnly = true
+	for _, c := range checks {
+		r.lifeOnly = r.lifeOnly && requires([]*Check{c}, lifeScenario)
+	}
 	if !requires(checks, shutdownScenario) {
 		r.shutdownSpawned()
 	}
@@ -244,7 +249,6 @@ func (r *runner) run(checks []*Check) (*Report, error) {
 	r.quiet.Lock() // the long life pauses: nothing else disturbs the timing checks
 	r.runPhase(checks, phaseTiming)
 	r.quiet.Unlock()
-	close(r.mainDone)
 	r.startLateScenarios(checks)
 	r.waitScenarios()
 	r.settleResources()
@@ -527,8 +531,15 @@ func requires(checks []*Check, s Requirement) bool {
 	return false
 }
 
-// waitScenarios waits for the scenarios to end.
+// waitScenarios waits for the scenarios to end: the long life last, told
+// when the others are done.
 func (r *runner) waitScenarios() {
+	for s, sr := range r.scenarios {
+		if s != Requirement(lifeScenario) {
+			<-sr.done
+		}
+	}
+	close(r.othersDone)
 	for _, sr := range r.scenarios {
 		<-sr.done
 	}

@@ -227,6 +227,11 @@ func checkShutdownSigterm(c *checkCtx) Outcome {
 	switch {
 	case !s.exited:
 		return s.withOutput(fail("still running %s after SIGTERM to its PID: handle SIGTERM, stop accepting calls, finish those in flight and exit; conform sent SIGKILL", c.cfg().Grace))
+	case s.exit.Signal == syscall.SIGTERM && s.drained():
+		// It handled SIGTERM — drained its call in flight — and then ended
+		// by re-raising it with the default action (a common idiom):
+		// exiting was its own doing. shutdown.exit-code says how it ended.
+		return pass("drained its call in flight, then ended by its own re-raised SIGTERM %s after SIGTERM (%s; see shutdown.exit-code)", s.took.Round(time.Millisecond), s.exit)
 	case s.exit.Signal == syscall.SIGTERM:
 		return s.withOutput(fail("%s %s after SIGTERM instead of handling it: calls in flight are lost that way", s.exit, s.took.Round(time.Millisecond)))
 	case s.exit.Signal != 0:
@@ -315,6 +320,12 @@ func checkShutdownOrphans(c *checkCtx) Outcome {
 			strings.Join(each, ", "), how, plural(len(each), "it", "them")))
 	}
 	return pass("no process of the runtime outlived it")
+}
+
+// drained reports whether the call in flight at SIGTERM completed OK
+// after its full time.
+func (s *shutdownResult) drained() bool {
+	return s.drainRan && s.drainEnded && s.drainErr == nil && s.drainMissing == "" && s.drainEarly == "" && !s.drainLate && s.drainTook >= drainSleep
 }
 
 func (s *shutdownResult) withOutput(o Outcome) Outcome {

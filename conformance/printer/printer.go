@@ -524,13 +524,20 @@ func fmtDur(d time.Duration) string {
 	}
 }
 
+// oneLine puts a message on one line, whole: a cause is never cut short
+// (the terminal wraps it). Only what no cause needs — a message over
+// 4 KiB, which a runtime's own status text can make — is cut, and says by
+// how much.
 func oneLine(s string) string {
 	s = Escape(strings.ReplaceAll(s, "\n", " "))
-	if len(s) > 300 {
-		s = s[:300] + "…"
+	if len(s) > maxMessage {
+		s = fmt.Sprintf("%s… (%d bytes more; the JSON report has the whole message)", s[:maxMessage], len(s)-maxMessage)
 	}
 	return s
 }
+
+// maxMessage bounds a message line of the text report.
+const maxMessage = 4 << 10
 
 // resourcesLine says in one line how memory and threads were judged —
 // measured or enforced — with the figures the resource checks read.
