@@ -43,10 +43,10 @@ export PATH="$work:$PATH"
 
 # project LANG: a generated, built project of the template (once).
 project() {
-	local dir=$work/$1
+	local dir=$work/rt-$1
 	if [ ! -d "$dir" ]; then
-		"$oert" new "$dir" --lang "$1" >/dev/null
-		make -C "$dir" build >/dev/null
+		"$oert" new "rt-$1" --dir "$dir" --lang "$1" >/dev/null || return 1
+		make -C "$dir" build >/dev/null || return 1
 	fi
 	echo "$dir"
 }
@@ -55,16 +55,19 @@ project() {
 conform_of() {
 	case $1 in
 	serve) echo "cd $work && $oert conform --strict --format json" ;;
-	go) echo "cd $(project go) && $oert conform --strict --format json ./bin/$(basename "$(project go)") -- -c etc/openedge/service.yml" ;;
-	python | node) echo "cd $(project "$1") && $oert conform --strict --format json ./bin/runtime -- -c etc/openedge/service.yml" ;;
-	baetyl-like) echo "cd $work && OE_RT_PY_PROJECT=$(project python) $oert conform --strict --format json $(command -v python3) -- $PWD/scripts/testdata/baetyl_like.py" ;;
+	go) d=$(project go) && echo "cd $d && $oert conform --strict --format json ./bin/rt-go -- -c etc/openedge/service.yml" ;;
+	python | node) d=$(project "$1") && echo "cd $d && $oert conform --strict --format json ./bin/runtime -- -c etc/openedge/service.yml" ;;
+	baetyl-like) d=$(project python) && echo "cd $work && OE_RT_PY_PROJECT=$d $oert conform --strict --format json $(command -v python3) -- $PWD/scripts/testdata/baetyl_like.py" ;;
 	*) echo "load-verdicts: unknown runtime $1" >&2; exit 2 ;;
 	esac
 }
 
 # Build everything before the hogs start.
 cmds=()
-for rt in "$@"; do cmds+=("$(conform_of "$rt")"); done
+for rt in "$@"; do
+	c=$(conform_of "$rt") || { echo "load-verdicts: could not prepare $rt" >&2; exit 2; }
+	cmds+=("$c")
+done
 
 cores=$(nproc)
 for _ in $(seq $((cores * per_core))); do

@@ -1,3 +1,5 @@
+//go:build unix
+
 // Package servetest is the one fake runtime of oe-rt's tests: a test binary
 // that re-executes itself (the way go-plugin's tests do) becomes the
 // reference runtime misbehaving in one chosen way. A package's TestMain
