@@ -34,6 +34,21 @@ func TestWaitBetween(t *testing.T) {
 	assert.Contains(t, w.notKnown, "schedstat")
 }
 
+// Over a window of calls, a thread that served them counts (grpcio's
+// thread pool: the main thread only waits); a thread that did not run in
+// the window does not.
+func TestWaitBetweenCalls(t *testing.T) {
+	ms := time.Millisecond
+	from := sample(1, map[int][2]time.Duration{1: {10 * ms, 0}, 2: {0, 0}, 3: {0, 0}})
+	to := sample(1, map[int][2]time.Duration{1: {10 * ms, 0}, 2: {50 * ms, 400 * ms}, 3: {0, 900 * ms}})
+	w := waitBetweenCalls(from, to, time.Second)
+	assert.Equal(t, 400*ms, w.longest, "the worker that ran; not thread 3, which did not")
+	assert.Equal(t, "busiest thread", w.who)
+	assert.Equal(t, time.Duration(0), waitBetween(from, to, time.Second).longest, "the main thread alone waited nothing")
+	m := machine{wait: w}
+	assert.Contains(t, m.observed(), "the runtime's busiest thread waited 400ms for a CPU")
+}
+
 func TestMachineJudge(t *testing.T) {
 	ms := time.Millisecond
 	m := machine{ref: 90 * ms, refWords: "the reference started in 90ms", wait: cpuWait{ok: true, longest: 20 * ms, excused: 20 * ms}}
