@@ -298,7 +298,12 @@ func (r *runner) runCheck(c *Check) {
 		}
 	}
 	if ownsRunWideRule(c) {
-		// Judged again once every call of the run was made.
+		// Judged again once every call of the run was made. Its output
+		// window ends now: what the runtime wrote before it is taken
+		// from the pipes first.
+		if inst != nil {
+			inst.proc.Flush(time.Second)
+		}
 		r.held = append(r.held, heldCheck{c, o, start, time.Now(), inst})
 		return
 	}
@@ -309,7 +314,7 @@ func (r *runner) runCheck(c *Check) {
 // was made and judged.
 func (r *runner) recordHeld() {
 	for _, h := range r.held {
-		r.record(h.c, h.o, h.from, h.to, h.inst)
+		r.recordAs(h.c, h.o, h.from, h.to, h.inst, true)
 	}
 	r.held = nil
 }
@@ -454,6 +459,12 @@ func (r *runner) endedList() string {
 
 // record makes the check's result.
 func (r *runner) record(c *Check, o Outcome, from, to time.Time, inst *instance) {
+	r.recordAs(c, o, from, to, inst, false)
+}
+
+// recordAs is record; held says the check's output window was closed (and
+// the pipes flushed) at to, when it ran, not now.
+func (r *runner) recordAs(c *Check, o Outcome, from, to time.Time, inst *instance, held bool) {
 	o = r.oracleOutcome(c, o)
 	res := Result{
 		ID: c.ID, Level: c.Level, Description: c.Describe(r.cfg), Status: o.Status, Message: o.Message,
@@ -477,8 +488,12 @@ func (r *runner) record(c *Check, o Outcome, from, to time.Time, inst *instance)
 	} else if res.Status != Pass && inst != nil {
 		// What the runtime wrote before it answered is in the pipes:
 		// take it before reading the check's window, up to now.
-		inst.proc.Flush(time.Second)
-		res.Output = inst.lines(from, time.Now())
+		end := to
+		if !held {
+			inst.proc.Flush(time.Second)
+			end = time.Now()
+		}
+		res.Output = inst.lines(from, end)
 	}
 	if inst != nil {
 		res.Instance = inst.n
