@@ -441,6 +441,12 @@ func (f *fake) Call(ctx context.Context, m *openedge.FunctionMessage) (*openedge
 		if n%5 == 0 {
 			_ = exec.Command("true").Start() // never waited for
 		}
+	case "bytes-result":
+		// Every function returns a dict holding bytes, which the runtime
+		// cannot encode: one cause for every call.
+		if known && m.FunctionName != "fail" {
+			return nil, status.Error(codes.Unknown, "TypeError: Object of type bytes is not JSON serializable")
+		}
 	case "slow-first-call":
 		// Listens at once, answers its first call 3 s late.
 		if n == 1 {

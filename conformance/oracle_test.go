@@ -7,12 +7,14 @@ package conformance_test
 // process of the test outlived it.)
 
 import (
+	"bytes"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/oe-rt/oe-rt/conformance"
+	"github.com/oe-rt/oe-rt/conformance/printer"
 )
 
 // TestOraclesJudgeEveryAnswer: one run of the "quiet-liar" runtime, which
@@ -35,11 +37,11 @@ func TestOraclesJudgeEveryAnswer(t *testing.T) {
 	assert.Contains(t, fields.Repro, "oe-rt call --address 127.0.0.1:50051 none")
 	assert.Equal(t, conformance.Pass, result(t, rep, "none.empty").Status, "none's own rule held")
 
-	bytes := result(t, rep, "echo.bytes")
-	assert.Equal(t, conformance.Fail, bytes.Status)
-	assert.Regexp(t, `call #\d+ to echo on instance #1 \(main\), made by call.unknown-function [\d.]+m?s into the run: an echo must come back as sent: `, bytes.Message, "the probe after the unknown function")
-	assert.Contains(t, bytes.Message, `sent 14 bytes "still serving?", got 16 bytes "\"still serving?\""`)
-	assert.Contains(t, bytes.Repro, `echo 'still serving?'`, "the reproduce line carries the payload")
+	eb := result(t, rep, "echo.bytes")
+	assert.Equal(t, conformance.Fail, eb.Status)
+	assert.Regexp(t, `call #\d+ to echo on instance #1 \(main\), made by call.unknown-function [\d.]+m?s into the run: an echo must come back as sent: `, eb.Message, "the probe after the unknown function")
+	assert.Contains(t, eb.Message, `sent 14 bytes "still serving?", got 16 bytes "\"still serving?\""`)
+	assert.Contains(t, eb.Repro, `echo 'still serving?'`, "the reproduce line carries the payload")
 
 	conc := result(t, rep, "call.concurrent")
 	assert.Equal(t, conformance.Warn, conc.Status)
@@ -112,4 +114,24 @@ func TestReraisedSigtermAfterDrain(t *testing.T) {
 	assert.Equal(t, conformance.Warn, code.Status)
 	assert.Contains(t, code.Message, "terminated by SIGTERM")
 	assert.Equal(t, conformance.Passed, rep.Verdict, "a warning only, without --strict")
+}
+
+// TestOneCauseSaidOnce: a runtime whose every function fails with the same
+// error fails several checks; the report says once that they failed with
+// the same error, and the hints of all but the first point to it.
+func TestOneCauseSaidOnce(t *testing.T) {
+	rep := run(t, "bytes-result", func(c *conformance.Config) {
+		c.Run = []string{"echo.json", "echo.bytes", "context.metadata", "none.empty"}
+	})
+	assert.Equal(t, conformance.Failed, rep.Verdict)
+	require.Len(t, rep.SameCause, 1, "one cause")
+	c := rep.SameCause[0]
+	assert.Equal(t, "UNKNOWN: TypeError: Object of type bytes is not JSON serializable", c.Error)
+	assert.Equal(t, []string{"echo.bytes", "echo.json", "context.metadata", "none.empty"}, c.Checks)
+	assert.Equal(t, "4 checks failed with the same error: UNKNOWN: TypeError: Object of type bytes is not JSON serializable — see echo.bytes", c.String())
+	assert.NotContains(t, result(t, rep, "echo.bytes").Hint, "The same error as")
+	assert.Contains(t, result(t, rep, "none.empty").Hint, "The same error as echo.bytes")
+	var text bytes.Buffer
+	require.NoError(t, printer.Text{}.Write(&text, rep))
+	assert.Contains(t, text.String(), "cause:    4 checks failed with the same error: UNKNOWN: TypeError: Object of type bytes is not JSON serializable — see echo.bytes\n")
 }

@@ -195,6 +195,8 @@ type Report struct {
 	// Resources says how memory and threads were judged (measured or
 	// enforced) and the figures the resource checks read.
 	Resources *Resources `json:"resources,omitempty"`
+	// SameCause groups the checks that failed with the same error.
+	SameCause []SameCause `json:"same_cause,omitempty"`
 }
 
 // Counts tallies the statuses.
@@ -206,15 +208,20 @@ type Counts struct {
 	Error int `json:"error"`
 }
 
-// Finish sorts the results into catalog order and decides the counts and
-// the verdict. Run calls it; printers' tests may call it on a report built
-// by hand.
-func (r *Report) Finish(interrupted bool) {
+// sortByCatalog sorts results into catalog order.
+func sortByCatalog(results []Result) {
 	order := map[string]int{}
 	for i, c := range catalog {
 		order[c.ID] = i
 	}
-	sort.SliceStable(r.Checks, func(i, j int) bool { return order[r.Checks[i].ID] < order[r.Checks[j].ID] })
+	sort.SliceStable(results, func(i, j int) bool { return order[results[i].ID] < order[results[j].ID] })
+}
+
+// Finish sorts the results into catalog order and decides the counts and
+// the verdict. Run calls it; printers' tests may call it on a report built
+// by hand.
+func (r *Report) Finish(interrupted bool) {
+	sortByCatalog(r.Checks)
 	if r.CatalogVersion == 0 {
 		r.CatalogVersion = CatalogVersion
 	}
@@ -343,6 +350,9 @@ func (r *runner) report() *Report {
 		}
 	}
 	rep.Calibration = r.calibration(rep.Checks)
+	sortByCatalog(rep.Checks)
+	rep.SameCause = r.sameCauses(rep.Checks, instances)
+	pointHints(rep.Checks, rep.SameCause)
 	for _, inst := range instances {
 		o, e := inst.proc.OutputBytes()
 		rt.OutputBytes += o + e

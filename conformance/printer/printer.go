@@ -131,6 +131,9 @@ func (p Text) Summary(w io.Writer, rep *conformance.Report) error {
 	} else if rt.Exit != "" {
 		fmt.Fprintf(w, "stopped:  %s\n", rt.Exit)
 	}
+	for _, c := range rep.SameCause {
+		fmt.Fprintf(w, "cause:    %s\n", oneLine(c.String()))
+	}
 	if hasRepro(rep) {
 		fmt.Fprintf(w, "start it by hand for the reproduce lines:\n  %s\n", Escape(rt.StartByHand))
 	}
