@@ -38,13 +38,7 @@ func (r *runner) sameCauses(results []Result, instances []*instance) []SameCause
 	// such answer of each check.
 	answered := map[string]string{}
 	for _, inst := range instances {
-		inst.mu.Lock()
-		for _, c := range inst.calls {
-			if c.kind == kindAnswered && c.code != codes.OK && answered[c.owner] == "" {
-				answered[c.owner] = client.CodeName(c.code) + ": " + c.message
-			}
-		}
-		inst.mu.Unlock()
+		inst.answeredErrors(answered)
 	}
 	var out []SameCause
 	index := map[string]int{}
@@ -83,6 +77,18 @@ func pointHints(results []Result, groups []SameCause) {
 					results[i].Hint = fmt.Sprintf("The same error as %s (%s): one cause; see %s's hint (oe-rt conform --explain %s).", g.Checks[0], g.Error, g.Checks[0], g.Checks[0])
 				}
 			}
+		}
+	}
+}
+
+// answeredErrors adds to errs, for each owner of its calls not in it yet,
+// the first non-OK status the instance answered one of them with.
+func (inst *instance) answeredErrors(errs map[string]string) {
+	inst.mu.Lock()
+	defer inst.mu.Unlock()
+	for _, c := range inst.calls {
+		if c.kind == kindAnswered && c.code != codes.OK && errs[c.owner] == "" {
+			errs[c.owner] = client.CodeName(c.code) + ": " + c.message
 		}
 	}
 }
