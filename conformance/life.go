@@ -46,6 +46,9 @@ const (
 	// that much longer, it stops there and says so, rather than make the
 	// run wait for it.
 	lifeOvertime = 3 * time.Second
+	// lifeBudgetMargin: the long life stops when less than this is left
+	// of conform's time budget.
+	lifeBudgetMargin = 3 * time.Second
 )
 
 var lifeScenario = &Scenario[*lifeResult]{Name: "the long life", run: runLifeScenario}
@@ -132,9 +135,12 @@ func runLifeScenario(r *runner) *lifeResult {
 				res.cut = true
 			default:
 			}
-			if res.cut {
-				break
-			}
+		}
+		if dl, ok := r.ctx.Deadline(); ok && time.Until(dl) < lifeBudgetMargin {
+			res.cut = true // what is left of the time budget is the shutdown's and the report's
+		}
+		if res.cut {
+			break
 		}
 		m := msgs[i%len(msgs)]
 		role := r.roleOf(m.FunctionName)
@@ -490,7 +496,7 @@ func checkLifeCalls(c *checkCtx) Outcome {
 	}
 	cut := ""
 	if l.cut {
-		cut = fmt.Sprintf(" (of the %s asked: conform stopped the long life %s after the rest of the suite was done, not to make the run wait for it; the machine was slow)",
+		cut = fmt.Sprintf(" (of the %s asked: conform stopped the long life %s after the rest of the suite was done, or when its time budget was nearly spent, not to make the run wait for it; the machine was slow)",
 			thousands(c.cfg().lifeCalls()), dur(lifeOvertime))
 	}
 	o := pass("%s calls in a row on instance #%d, each answered as its fixture answers, in %s%s", thousands(l.calls), l.inst.n, dur(l.took), cut)
