@@ -67,7 +67,6 @@ type runner struct {
 	ref *referenceRun // the reference the timing checks are calibrated with
 
 	oracles    oracleLog     // the rules every answer broke (oracle.go)
-	quiet      sync.RWMutex  // held while the timing checks run: the long life pauses
 	othersDone chan struct{} // closed once every scenario but the long life is done
 	lifeOnly   bool          // the long life's checks are all the selection
 	// spawned is closed once the shutdown scenario's instance was started
@@ -243,12 +242,9 @@ func (r *runner) run(checks []*Check) (*Report, error) {
 		r.makeFirstCall(main)
 	}
 
-	for _, p := range []phase{phaseStart, phaseCalls, phaseLarge} {
+	for _, p := range []phase{phaseStart, phaseCalls, phaseLarge, phaseTiming} {
 		r.runPhase(checks, p)
 	}
-	r.quiet.Lock() // the long life pauses: nothing else disturbs the timing checks
-	r.runPhase(checks, phaseTiming)
-	r.quiet.Unlock()
 	r.startLateScenarios(checks)
 	r.waitScenarios()
 	r.settleResources()
