@@ -447,6 +447,8 @@ func (f *fake) Call(ctx context.Context, m *openedge.FunctionMessage) (*openedge
 		if known && m.FunctionName != "fail" {
 			return nil, status.Error(codes.Unknown, "TypeError: Object of type bytes is not JSON serializable")
 		}
+	case "zombie-per-call":
+		_ = exec.Command("true").Start() // never waited for
 	case "slow-first-call":
 		// Listens at once, answers its first call 3 s late.
 		if n == 1 {

@@ -135,3 +135,13 @@ func TestOneCauseSaidOnce(t *testing.T) {
 	require.NoError(t, printer.Text{}.Write(&text, rep))
 	assert.Contains(t, text.String(), "cause:    4 checks failed with the same error: UNKNOWN: TypeError: Object of type bytes is not JSON serializable — see echo.bytes\n")
 }
+
+// TestZombiesNamed: a runtime that never waits for its children is not
+// told to bound its thread pool: resources.threads says the threads
+// counted are zombies.
+func TestZombiesNamed(t *testing.T) {
+	rep := run(t, "zombie-per-call", func(c *conformance.Config) { c.Run = []string{"resources.threads"} })
+	r := result(t, rep, "resources.threads")
+	require.Equal(t, conformance.Warn, r.Status, r.Message)
+	assert.Regexp(t, `peak \d+ threads .*; \d+ of them are zombies: child processes that ended and were never waited for`, r.Message)
+}

@@ -351,6 +351,9 @@ func checkThreads(c *checkCtx) Outcome {
 		mode = "enforced, none refused; measured"
 	}
 	msg := fmt.Sprintf("%s: peak %d threads (instance #%d's process tree) against %d%s", mode, f.rep.Threads, f.rep.ThreadsInstance, lim, f.samplesNote())
+	if z := f.rep.ThreadsZombies; z > 0 {
+		msg += fmt.Sprintf("; %d of them %s: child processes that ended and were never waited for, each holding a PID (pids.max counts them) — wait() for every child, not a bigger thread pool", z, plural(z, "is a zombie", "are zombies"))
+	}
 	if f.rep.Threads > lim {
 		return fail("%s: over the limit", msg)
 	}
@@ -437,10 +440,13 @@ type Resources struct {
 	MemoryInstance int   `json:"memory_instance,omitempty"`
 	// Threads is the highest peak thread count sampled; TasksPeak the
 	// highest pids.peak (enforced, where the kernel keeps one).
-	Threads         int   `json:"threads"`
-	ThreadsInstance int   `json:"threads_instance,omitempty"`
-	TasksPeak       int64 `json:"tasks_peak,omitempty"`
-	TasksInstance   int   `json:"tasks_instance,omitempty"`
+	Threads         int `json:"threads"`
+	ThreadsInstance int `json:"threads_instance,omitempty"`
+	// ThreadsZombies is how many of Threads were zombies: child processes
+	// that ended and were never waited for.
+	ThreadsZombies int   `json:"threads_zombies,omitempty"`
+	TasksPeak      int64 `json:"tasks_peak,omitempty"`
+	TasksInstance  int   `json:"tasks_instance,omitempty"`
 	// Samples is how many samples the measured figures come from (those
 	// of their instance); FewSamples is set when they are too few to
 	// trust.
@@ -465,6 +471,8 @@ type InstanceResources struct {
 	// PeakUnreclaimable is the highest RssAnon + RssShmem.
 	PeakUnreclaimable int64 `json:"peak_unreclaimable_bytes"`
 	PeakThreads       int   `json:"peak_threads"`
+	// ZombiesAtPeak is how many of the peak's threads were zombies.
+	ZombiesAtPeak int `json:"zombies_at_peak_threads,omitempty"`
 	// Samples were taken over SampledMS, from the first to the last.
 	Samples   int     `json:"samples"`
 	SampledMS float64 `json:"sampled_ms"`
@@ -557,7 +565,7 @@ func (r *runner) settleResources() {
 		}
 		u := inst.proc.Usage()
 		ir := &InstanceResources{PeakRSS: u.PeakRSS, RSS: RSSSplit{u.AtPeak.Anon, u.AtPeak.File, u.AtPeak.Shmem},
-			PeakUnreclaimable: u.PeakUnreclaimable, PeakThreads: u.PeakThreads, Samples: u.Samples}
+			PeakUnreclaimable: u.PeakUnreclaimable, PeakThreads: u.PeakThreads, ZombiesAtPeak: u.ZombiesAtPeak, Samples: u.Samples}
 		if u.Samples > 0 {
 			ir.SampledMS = ms(u.Last.Sub(u.First))
 		}
@@ -586,7 +594,7 @@ func (r *runner) settleResources() {
 			f.memInst, memSamples = inst, u.Samples
 		}
 		if u.Samples > 0 && (rep.ThreadsInstance == 0 || ir.PeakThreads > rep.Threads) {
-			rep.Threads, rep.ThreadsInstance = ir.PeakThreads, inst.n
+			rep.Threads, rep.ThreadsInstance, rep.ThreadsZombies = ir.PeakThreads, inst.n, ir.ZombiesAtPeak
 		}
 	}
 	if f.memInst != nil {

@@ -207,8 +207,11 @@ type Usage struct {
 	// (without swap), where file-backed pages (RssFile: the program's own
 	// code, mapped files) are reclaimed under a limit and read again.
 	PeakUnreclaimable int64
-	// PeakThreads is the largest total thread count of the same.
-	PeakThreads int
+	// PeakThreads is the largest total thread count of the same, and
+	// ZombiesAtPeak how many of those counted were zombies (processes that
+	// ended and were never waited for: each still holds a PID).
+	PeakThreads   int
+	ZombiesAtPeak int
 	// Samples is how many samples saw the program; 0 means nothing could be
 	// measured (no /proc).
 	Samples int

@@ -510,9 +510,13 @@ func (p *Process) Sample() {
 	if s.hwm == nil {
 		s.hwm = map[[2]uint64]int64{}
 	}
+	zombies := 0
 	for i, m := range members {
 		rss += m.RSS
 		thr += m.Threads
+		if m.State == 'Z' {
+			zombies++
+		}
 		if k := [2]uint64{uint64(m.Pid), m.Start}; hwms[i] > s.hwm[k] && (len(s.hwm) < maxHWM || s.hwm[k] > 0) {
 			s.hwm[k] = hwms[i]
 		}
@@ -543,7 +547,9 @@ func (p *Process) Sample() {
 		// when its processes peaked at different times.
 		u.PeakRSS = max(u.PeakRSS, s.sampledPeak, sum)
 		u.PeakUnreclaimable = max(u.PeakUnreclaimable, split.Unreclaimable())
-		u.PeakThreads = max(u.PeakThreads, thr)
+		if thr > u.PeakThreads {
+			u.PeakThreads, u.ZombiesAtPeak = thr, zombies
+		}
 	}
 	p.mu.Unlock()
 	p.tellGuard(fresh)
