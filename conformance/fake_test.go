@@ -54,6 +54,13 @@ func fakeMain(mode string) int {
 		}
 	case "only-baetyl":
 		addr = os.Getenv("BAETYL_SERVICE_INSTANCE_ADDRESS")
+	case "only-baetyl-exit":
+		// Reads only Baetyl's name; without it, says why and exits 1.
+		addr = os.Getenv("BAETYL_SERVICE_INSTANCE_ADDRESS")
+		if addr == "" {
+			fmt.Fprintln(os.Stderr, "fatal: BAETYL_SERVICE_INSTANCE_ADDRESS is not set")
+			return 1
+		}
 	case "config", "config-openedge-only":
 		// Reads its configuration from -c, else from the default path:
 		// "config" follows the templates' rule (etc/baetyl/service.yml

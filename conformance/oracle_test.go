@@ -145,3 +145,20 @@ func TestZombiesNamed(t *testing.T) {
 	require.Equal(t, conformance.Warn, r.Status, r.Message)
 	assert.Regexp(t, `peak \d+ threads .*; \d+ of them are zombies: child processes that ended and were never waited for`, r.Message)
 }
+
+// TestAliasExitReported: an alias instance that exits at start is
+// reported with its exit status and what it wrote, and its output is shown.
+func TestAliasExitReported(t *testing.T) {
+	rep := run(t, "only-baetyl-exit", func(c *conformance.Config) {
+		c.Profile = conformance.ProfileBaetyl
+		c.Run = []string{"start.address-aliases"}
+	})
+	r := result(t, rep, "start.address-aliases")
+	require.Equal(t, conformance.Warn, r.Status, r.Message)
+	assert.Regexp(t, `not with OPENEDGE_SERVICE_ADDRESS \(instance #\d with it alone: .*; it ended \(exit status 1\) and wrote "fatal: BAETYL_SERVICE_INSTANCE_ADDRESS is not set"\)`, r.Message)
+	var texts []string
+	for _, l := range r.Output {
+		texts = append(texts, l.Text)
+	}
+	assert.Contains(t, texts, "fatal: BAETYL_SERVICE_INSTANCE_ADDRESS is not set")
+}

@@ -295,6 +295,25 @@ func runAliasScenario(r *runner) *aliasResult {
 	return res
 }
 
+// lastWords is what an instance that ended by itself last wrote, for a
+// message ("; it exited (exit status 1) and wrote \"…\""), or "".
+func (inst *instance) lastWords() string {
+	e := inst.ending()
+	if e == nil || !e.byItself {
+		return ""
+	}
+	ls := inst.proc.Lines(inst.proc.Started, time.Now())
+	for i := len(ls) - 1; i >= 0; i-- {
+		if t := strings.TrimSpace(ls[i].Text); t != "" {
+			if len(t) > 500 {
+				t = t[:500] + "…"
+			}
+			return fmt.Sprintf("; it ended (%s) and wrote %q", e.exit, t)
+		}
+	}
+	return fmt.Sprintf("; it ended (%s) and wrote nothing", e.exit)
+}
+
 // giveUpWhenElsewhere is a waitReady hook: it ends the wait once the
 // instance has listened elsewhere, and not on its address, for
 // listenElsewhere.
@@ -332,6 +351,7 @@ func (inst *instance) listensElsewhere() []string {
 func checkAddressAliases(c *checkCtx) Outcome {
 	res := resultOf(c, aliasScenario)
 	var read, unread []string
+	var shown []OutputLine // what the instances that did not start wrote
 	reads := map[string]bool{}
 	for _, t := range res.tries {
 		switch {
@@ -342,7 +362,8 @@ func checkAddressAliases(c *checkCtx) Outcome {
 		case t.err != nil && res.budget:
 			return notRun("conform's time budget ran out while instance #%d started with %s alone", t.inst.n, t.alias.variable)
 		case t.err != nil:
-			unread = append(unread, fmt.Sprintf("%s (instance #%d with it alone: %v)", t.alias.variable, t.inst.n, t.err))
+			unread = append(unread, fmt.Sprintf("%s (instance #%d with it alone: %v%s)", t.alias.variable, t.inst.n, t.err, t.inst.lastWords()))
+			shown = append(shown, t.inst.lines(t.inst.proc.Started, time.Now())...)
 		default:
 			reads[t.alias.variable] = true
 			read = append(read, fmt.Sprintf("%s (#%d, %s)", t.alias.variable, t.inst.n, t.inst.readyIn.Round(time.Millisecond)))
@@ -388,8 +409,10 @@ func checkAddressAliases(c *checkCtx) Outcome {
 	if len(read) > 0 {
 		readWords = strings.Join(read, ", ")
 	}
-	return fail("%s%s. It starts with %s; not with %s. Read the first of %s that is set",
+	o := fail("%s%s. It starts with %s; not with %s. Read the first of %s that is set",
 		masters, why, readWords, strings.Join(unread, "; "), strings.Join(convention.AddressEnv, ", "))
+	o.output = shown
+	return o
 }
 
 // configWords recognise a line in which a runtime complains about its
