@@ -296,7 +296,7 @@ func runAliasScenario(r *runner) *aliasResult {
 }
 
 // lastWords is what an instance that ended by itself last wrote, for a
-// message ("; it exited (exit status 1) and wrote \"…\""), or "".
+// message ("; it ended (exit status 1) and wrote \"…\""), or "".
 func (inst *instance) lastWords() string {
 	e := inst.ending()
 	if e == nil || !e.byItself {
