@@ -306,12 +306,12 @@ func TestCallTLS(t *testing.T) {
 }
 
 // The README's by-hand example: a runtime started in the background and
-// called at once. call waits, within --timeout, for the runtime to listen.
+// called at once. With --wait, call waits for the runtime to listen.
 func TestCallWaitsForARuntimeStartingLate(t *testing.T) {
 	addr, err := launch.FreePort()
 	require.NoError(t, err)
 	done := make(chan oeResult, 1)
-	go func() { done <- oe(t, nil, nil, "call", "--address", addr, "--timeout", "20s", "echo", "late") }()
+	go func() { done <- oe(t, nil, nil, "call", "--address", addr, "--wait", "20s", "echo", "late") }()
 	time.Sleep(700 * time.Millisecond) // the call is waiting by now
 	select {
 	case r := <-done:
