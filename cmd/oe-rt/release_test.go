@@ -38,15 +38,19 @@ func TestReleaseBuilds(t *testing.T) {
 	const version = "v0.0.0-release-test"
 	dir := t.TempDir()
 	for _, tg := range releaseTargets {
-		t.Run("linux/"+tg.goarch+tg.goarm, func(t *testing.T) {
-			bin := filepath.Join(dir, "oe-rt-linux-"+tg.goarch+tg.goarm)
+		platform := "linux/" + tg.goarch
+		if tg.goarm != "" {
+			platform += "v" + tg.goarm
+		}
+		t.Run(platform, func(t *testing.T) {
+			bin := filepath.Join(dir, "oe-rt-"+strings.ReplaceAll(platform, "/", "-"))
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 			defer cancel()
 			build := exec.CommandContext(ctx, "go", "build", "-trimpath", "-o", bin,
 				"-ldflags", "-s -w -X github.com/oe-rt/oe-rt/cmd/oe-rt/internal/cli.Version="+version, ".")
 			build.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOARCH="+tg.goarch, "GOARM="+tg.goarm)
 			if out, err := build.CombinedOutput(); err != nil {
-				t.Fatalf("go build for linux/%s: %v\n%s", tg.goarch, err, out)
+				t.Fatalf("go build for %s: %v\n%s", platform, err, out)
 			}
 			var run *exec.Cmd
 			if tg.goarch == runtime.GOARCH {
@@ -68,9 +72,9 @@ func TestReleaseBuilds(t *testing.T) {
 			}
 			want := "oe-rt " + version + " linux/" + tg.goarch + " go"
 			if !strings.HasPrefix(string(out), want) {
-				t.Errorf("oe-rt version on linux/%s%s printed %q, want a line starting %q", tg.goarch, tg.goarm, out, want)
+				t.Errorf("oe-rt version on %s printed %q, want a line starting %q", platform, out, want)
 			}
-			t.Logf("linux/%s%s: %s", tg.goarch, tg.goarm, strings.TrimSpace(string(out)))
+			t.Logf("%s: %s", platform, strings.TrimSpace(string(out)))
 		})
 	}
 }

@@ -186,7 +186,7 @@ func TestCallFlags(t *testing.T) {
 	t.Run("unreachable runtime", func(t *testing.T) {
 		r := oe(t, nil, nil, "call", "--address", "127.0.0.1:1", "--timeout", "500ms", "echo")
 		assert.Equal(t, 1, r.code)
-		assert.Contains(t, r.stderr, `call "echo" at 127.0.0.1:1: UNAVAILABLE: nothing accepted a connection within --timeout 500ms: dial tcp 127.0.0.1:1: connect: connection refused`)
+		assert.Equal(t, "oe-rt: 127.0.0.1:1: nothing listens there (connection refused); start the runtime first, or give --wait 10s to wait for it\n", r.stderr)
 	})
 	t.Run("-o FILE", func(t *testing.T) {
 		out := filepath.Join(dir, "out.bin")
