@@ -61,8 +61,8 @@ for goos in darwin windows; do
 	step "build $goos/amd64" env GOOS=$goos GOARCH=amd64 go build -o /dev/null ./...
 done
 # shellcheck disable=SC2046 # one word per package
-step "go test -race" go test -race -count=1 -timeout 12m $(go list ./... | grep -v /scaffold/e2e)
-step "templates (scaffold/e2e)" go test -count=1 -timeout 12m ./scaffold/e2e
+step "go test -race" go test -race -count=1 -timeout 20m $(go list ./... | grep -v /scaffold/e2e)
+step "templates (scaffold/e2e)" go test -count=1 -timeout 20m ./scaffold/e2e
 
 echo
 echo "test.sh: summary ($((SECONDS - began)) s in all)"
