@@ -29,6 +29,10 @@ else
 	echo "test.sh: not root, or no writable cgroups: the enforced-limit tests may be skipped (each says why)"
 fi
 
+# The release test (cmd/oe-rt) runs the ARM builds' `oe-rt version` under
+# qemu-user-static, which install-deps.sh installs: here it must run.
+export OE_RT_TEST_REQUIRE_QEMU=1
+
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 summary=()
