@@ -1,11 +1,16 @@
 package conformance
 
 import (
+	"context"
+	"fmt"
 	"runtime"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/oe-rt/oe-rt/internal/runtimeproc"
 )
 
 func sample(main int, threads map[int][2]time.Duration) sched {
@@ -64,4 +69,19 @@ func TestMachineJudge(t *testing.T) {
 	ok, tail = m.judge(900*ms, time.Second)
 	assert.True(t, ok)
 	assert.Equal(t, " (the reference started in 90ms; the runtime's main thread waited 600ms for a CPU)", tail)
+}
+
+// A readiness wait that ended with the run's context is the budget's, not
+// the runtime's: the scenarios say "not run", never that the runtime did
+// not become ready.
+func TestBudgetSpentIsNotTheRuntime(t *testing.T) {
+	assert.True(t, budgetSpent(context.DeadlineExceeded))
+	assert.True(t, budgetSpent(fmt.Errorf("wait: %w", context.Canceled)))
+	assert.False(t, budgetSpent(&runtimeproc.NotReadyError{Addr: "127.0.0.1:1", Timeout: time.Second}))
+	assert.False(t, budgetSpent(nil))
+	l := &loadResult{inst: &instance{n: 4}, notReady: context.DeadlineExceeded}
+	o := l.unusable()
+	require.NotNil(t, o)
+	assert.Equal(t, Skip, o.Status)
+	assert.Contains(t, o.Message, "time budget ran out while instance #4")
 }
