@@ -18,9 +18,9 @@ var errGaveUp = errors.New("no answer within the call's timeout")
 // A call's timeout is counted in the runtime's own time. A machine that
 // keeps the runtime waiting for a CPU is not the runtime's failure: when
 // the timeout passes, conform looks at what the runtime's threads did over
-// the second half of it, and as long as one of them was busy — ready to
-// run or running for half of that window or more — and waited for a CPU a
-// quarter of it or more, the runtime is working and the machine is holding
+// the second half of it, and as long as they were busy — ready to run or
+// running, all threads together, for half of that window or more — and
+// waited for a CPU a quarter of it or more, the runtime is working and the machine is holding
 // it back: conform waits another half of the timeout and looks again, up
 // to the function manager's own 30 s. A runtime whose threads are idle (a
 // hung function, a deadlock, a sleep) is given up on at its timeout, as
@@ -86,18 +86,18 @@ func (inst *instance) waitSnap() waitSnap {
 	return readSched(inst.proc.Pid).threads
 }
 
-// starvedSince reports whether a thread of the runtime was busy (running
-// or ready to run) half of the window since from and waited for a CPU a
-// quarter of it (a thread new since from counts from its start).
+// starvedSince reports whether the runtime's threads together were busy
+// (running or ready to run) half of the window since from and waited for
+// a CPU a quarter of it (a thread new since from counts from its start).
+// Together: a Go runtime moves its goroutines from thread to thread.
 func (s waitSnap) starvedSince(from waitSnap, window time.Duration) bool {
+	var run, wait time.Duration
 	for tid, t := range s {
 		f := from[tid]
-		run, wait := t[0]-f[0], t[1]-f[1]
-		if wait >= window/starvedShare && run+wait >= window/busyShare {
-			return true
-		}
+		run += t[0] - f[0]
+		wait += t[1] - f[1]
 	}
-	return false
+	return wait >= window/starvedShare && run+wait >= window/busyShare
 }
 
 // letCallArrive waits for a call just sent to reach the runtime: 200 ms,
