@@ -342,16 +342,8 @@ func (o *conformOptions) limits() *conformance.Config {
 }
 
 func runConform(ctx context.Context, e *env, o *conformOptions) error {
-	if o.list {
-		return writeFailed("the catalog", printCatalog(e.stdout, o.limits(), o.format == "json"))
-	}
-	if o.explain != "" {
-		page, err := conformance.Explain(o.explain, o.limits())
-		if err != nil {
-			return usageError("--explain: %w", err)
-		}
-		_, err = io.WriteString(e.stdout, page)
-		return writeFailed("the explain page", err)
+	if o.list || o.explain != "" {
+		return o.describe(e)
 	}
 	cfg, err := o.config(ctx)
 	if err != nil {
@@ -376,27 +368,7 @@ func runConform(ctx context.Context, e *env, o *conformOptions) error {
 	defer out.close()
 	text := printer.Text{Color: e.colorOK(out.w), Verbose: o.verbose}
 	live := o.format == "text" && isTerminal(out.w)
-	var mu sync.Mutex
-	if live {
-		fmt.Fprintf(out, "oe-rt conform: %s\n", shellquote.Join(cfg.Command))
-	}
-	cfg.OnResult = func(r conformance.Result) {
-		mu.Lock()
-		defer mu.Unlock()
-		if log != nil {
-			log.Info("check done", "id", r.ID, "level", string(r.Level), "status", string(r.Status), "duration", r.Duration, "message", r.Message)
-		}
-		if live && cfg.Repeat <= 1 {
-			text.Result(out, r)
-		}
-	}
-	if live && cfg.Repeat > 1 {
-		cfg.OnRun = func(s conformance.RunSummary) {
-			mu.Lock()
-			defer mu.Unlock()
-			fmt.Fprintf(out, "run %d of %d: %s in %.2fs %s\n", s.N, cfg.Repeat, strings.ToUpper(string(s.Verdict)), s.WallMS/1000, printer.Escape(s.Reason))
-		}
-	}
+	watch(cfg, out, text, live, log)
 	// Payload files for the reproduce lines go beside the report written
 	// to a file; otherwise into a temporary directory, made only when a
 	// line needs one.
@@ -427,6 +399,47 @@ func runConform(ctx context.Context, e *env, o *conformOptions) error {
 		return &verdictError{gate: gate, reason: rep.Reason} // exitCode maps the gate
 	}
 	return nil
+}
+
+// describe prints what --list or --explain ask for: the catalog, or a
+// check's page, with the limits of the flags.
+func (o *conformOptions) describe(e *env) error {
+	if o.list {
+		return writeFailed("the catalog", printCatalog(e.stdout, o.limits(), o.format == "json"))
+	}
+	page, err := conformance.Explain(o.explain, o.limits())
+	if err != nil {
+		return usageError("--explain: %w", err)
+	}
+	_, err = io.WriteString(e.stdout, page)
+	return writeFailed("the explain page", err)
+}
+
+// watch sets cfg's callbacks: each check's result to the log, and, live
+// (text on a terminal), each result (or, with --repeat, each run's
+// summary) to out as it comes.
+func watch(cfg *conformance.Config, out *output, text printer.Text, live bool, log *slog.Logger) {
+	var mu sync.Mutex
+	if live {
+		fmt.Fprintf(out, "oe-rt conform: %s\n", shellquote.Join(cfg.Command))
+	}
+	cfg.OnResult = func(r conformance.Result) {
+		mu.Lock()
+		defer mu.Unlock()
+		if log != nil {
+			log.Info("check done", "id", r.ID, "level", string(r.Level), "status", string(r.Status), "duration", r.Duration, "message", r.Message)
+		}
+		if live && cfg.Repeat <= 1 {
+			text.Result(out, r)
+		}
+	}
+	if live && cfg.Repeat > 1 {
+		cfg.OnRun = func(s conformance.RunSummary) {
+			mu.Lock()
+			defer mu.Unlock()
+			fmt.Fprintf(out, "run %d of %d: %s in %.2fs %s\n", s.N, cfg.Repeat, strings.ToUpper(string(s.Verdict)), s.WallMS/1000, printer.Escape(s.Reason))
+		}
+	}
 }
 
 // writeReports writes the report in --format to out (the summary only,
