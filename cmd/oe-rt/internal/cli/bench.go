@@ -137,6 +137,7 @@ func (o *benchOptions) check(cmd *cobra.Command, args []string) error {
 		if fs.Changed("total") {
 			return usageError("give -n/--total (calls) or -z/--duration (time), not both")
 		}
+		// -z 0s given is a mistake; to the library a zero Duration is none.
 		if err := positive(fs, "duration", cfg.Duration); err != nil {
 			return err
 		}
@@ -146,7 +147,9 @@ func (o *benchOptions) check(cmd *cobra.Command, args []string) error {
 		return usageError("%s %d is more than the %d calls of %s: at most %d callers can have a call in flight",
 			flagName(fs, "concurrency"), cfg.Concurrency, cfg.Total, flagName(fs, "total"), cfg.Total)
 	}
-	if cfg.Connections > cfg.Concurrency && cfg.Connections >= 1 && cfg.Concurrency >= 1 {
+	// Said in the flags' words (bench.Config.Validate has the same rule):
+	// it names two flags. A -c below 1 is Validate's to report.
+	if cfg.Connections > cfg.Concurrency && cfg.Concurrency >= 1 {
 		return usageError("--connections %d is more than the %d callers of %s", cfg.Connections, cfg.Concurrency, flagName(fs, "concurrency"))
 	}
 	// The library reads a zero connect timeout as its default.
@@ -183,6 +186,7 @@ func (o *benchOptions) check(cmd *cobra.Command, args []string) error {
 	case dash > 1 || (dash < 0 && len(args) > 1):
 		return usageError("unexpected argument %q after RUNTIME: a RUNTIME's arguments go after --", args[1])
 	default:
+		// The library reads a zero grace as its default.
 		if err := positive(fs, "grace", o.launch.grace); err != nil {
 			return err
 		}
