@@ -194,6 +194,7 @@ func (o *conformOptions) check(cmd *cobra.Command, args []string) error {
 		}
 		return nil
 	}
+	// --repeat 0 given is a mistake; to the library a zero Repeat is once.
 	if err := atLeast(fs, "repeat", o.cfg.Repeat, 1); err != nil {
 		return err
 	}
@@ -203,7 +204,7 @@ func (o *conformOptions) check(cmd *cobra.Command, args []string) error {
 	if err := o.schema.checkProfile(); err != nil {
 		return err
 	}
-	o.threadsGiven = fs.Changed("limit-threads")
+	o.threadsGiven = fs.Changed("limit-threads") // Validate judges its value
 	for _, kv := range o.functions {
 		if _, name, ok := strings.Cut(kv, "="); !ok || name == "" {
 			return usageError("--function %q: want ROLE=NAME, e.g. echo=my-echo", kv)
