@@ -148,7 +148,7 @@ var catalog = []*Check{
 	callConcurrent, callDeadline,
 	shutdownSigterm, shutdownExitCode, shutdownDrain, shutdownNoOrphans,
 	resourcesMemory, resourcesThreads, resourcesLimits,
-	rightsMasterAPI,
+	rightsMasterAPI, configBaetylForms,
 }
 
 // Catalog returns every check, in the order they are reported.
@@ -176,6 +176,9 @@ var catalogHistory = []catalogRelease{
 	},
 	{ // 2: the checks of the master's start and rights (issue 9).
 		added: []string{"start.address-aliases", "rights.master-api"},
+	},
+	{ // 3: as the master runs it, round two (issue 17).
+		added: []string{"config.baetyl-forms"},
 	},
 }
 

@@ -96,6 +96,8 @@ func byID(rep *conformance.Report) map[string]conformance.Result {
 func TestReferenceRuntimePassesStrict(t *testing.T) {
 	cfg := config(t, "serve")
 	cfg.Strict = true
+	// A configuration, for config.baetyl-forms to rewrite.
+	cfg.ConfigFile = writeConfig(t, "server:\n  timeout: 2s\n")
 	rep, err := conformance.Run(context.Background(), cfg)
 	require.NoError(t, err)
 	for _, r := range rep.Checks {
@@ -139,6 +141,7 @@ func TestEveryCheckCanFail(t *testing.T) {
 		"resources.threads":     "threads",
 		"start.address-aliases": "only-osa",
 		"rights.master-api":     "api-exit",
+		"config.baetyl-forms":   "forms-strict",
 	}
 	for _, c := range conformance.Catalog() {
 		if c.ID == "resources.limits" {
@@ -160,6 +163,9 @@ func TestEveryCheckCanFail(t *testing.T) {
 				cfg.Run = []string{id}
 				if id == "start.listen" {
 					cfg.StartTimeout = time.Second
+				}
+				if id == "config.baetyl-forms" {
+					cfg.Command = append(cfg.Command, "-c", writeConfig(t, "server:\n  timeout: 2s\n"))
 				}
 				rep, err := conformance.Run(context.Background(), cfg)
 				require.NoError(t, err)

@@ -88,6 +88,10 @@ func fakeMain(mode string) int {
 				return 2
 			}
 		}
+	case "forms-strict":
+		if code := formsStrict(); code != 0 {
+			return code
+		}
 	case "api-exit", "api-ok":
 		// Asks the master API for something, as a service would; an
 		// instance has no token, so the master refuses.

@@ -190,6 +190,11 @@ type instanceOpts struct {
 	// set (start.address-aliases).
 	addrVar string
 	probe   bool
+	// config, when set, replaces the runtime's configuration file in its
+	// working directory, and args, when set, its arguments
+	// (config.baetyl-forms).
+	config string
+	args   []string
 }
 
 // startProcess starts the runtime as the master of the era starts an
@@ -207,7 +212,7 @@ func (r *runner) startProcess(o instanceOpts) (*instance, error) {
 	n := r.nextN
 	r.mu.Unlock()
 	name := instanceName(r.cfg, n)
-	in, dir, err := r.master.instance(o.era, name, addr)
+	in, dir, err := r.master.instanceWith(o.era, o.config, name, addr)
 	if err != nil {
 		return nil, err
 	}
@@ -221,6 +226,9 @@ func (r *runner) startProcess(o instanceOpts) (*instance, error) {
 		Argv0: argv0(o.era, name),
 		Dir:   dir,
 		Env:   env,
+	}
+	if o.args != nil {
+		spec.Args = o.args
 	}
 	spec.Limits = r.limits // one cgroup per instance, as a container
 	inst, err := r.spawn(n, o.role, spec, addr, r.schema())
