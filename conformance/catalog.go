@@ -359,7 +359,11 @@ type Scenario struct {
 	// that their load does not disturb those checks' timing; the others
 	// start with the suite and run beside it.
 	late bool
-	run  func(*runner) any
+	// after, when that scenario runs too, is waited for before this one
+	// starts (it must come first in the catalog): instances that would
+	// slow each other down start one group after the other.
+	after *Scenario
+	run   func(*runner) any
 }
 
 // checkTimeouts: how long a check's calls may take before conform gives up.

@@ -431,6 +431,8 @@ func (f *fake) Call(ctx context.Context, m *openedge.FunctionMessage) (*openedge
 		out = []byte(`{"changed":true}`)
 	case (f.mode == "empty" || f.mode == "alternate-bad") && m.FunctionName == "echo" && len(out) == 0:
 		out = []byte("null")
+	case f.mode == "empty-object" && m.FunctionName == "echo" && len(out) == 0:
+		out = []byte("{}") // as Baetyl's runtimes, whatever the era
 	case f.mode == "alternate-bad" && m.FunctionName == "echo" && len(out) > 0 && out[0] == '{':
 		out = []byte(`{"changed":true}`)
 	case f.mode == "large" && m.FunctionName == "echo" && len(out) > 2<<20:

@@ -33,8 +33,9 @@ var configBaetylForms = &Check{ID: formsCheckID, Level: SHOULD, phase: phaseEnd,
 		"grpc-go: strconv.ParseInt before time.ParseDuration. Python: int(text) / 1e9 when the text is all digits. Node: Number(text) / 1e6 milliseconds.",
 	run: checkBaetylForms}
 
-// formsScenario runs late, beside the other instances of the end phase.
-var formsScenario = &Scenario{Name: "the Baetyl-forms instance", late: true, run: runFormsScenario}
+// formsScenario runs late, once the address-alias instances are done, so
+// that neither slows the other's start.
+var formsScenario = &Scenario{Name: "the Baetyl-forms instance", late: true, after: aliasScenario, run: runFormsScenario}
 
 // formsResult is what the scenario did.
 type formsResult struct {

@@ -465,8 +465,15 @@ func (r *runner) startRequired(checks []*Check, late bool) {
 			}
 			sr := &scenarioRun{done: make(chan struct{})}
 			r.scenarios[s] = sr
+			var before chan struct{}
+			if prev, ok := r.scenarios[s.after]; ok && s.after != nil {
+				before = prev.done
+			}
 			go func() {
 				defer close(sr.done)
+				if before != nil {
+					<-before
+				}
 				sr.res = s.run(r)
 			}()
 		}

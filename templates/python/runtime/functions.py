@@ -6,8 +6,12 @@ import its neighbours) and ``function(event, context)`` is called for each
 Call, exactly as Baetyl's own Python runtime calls it, so that a function
 written for Baetyl runs unchanged:
 
-- event: the payload decoded from JSON when it is JSON, else the raw bytes;
-  an empty dict ``{}`` for an empty payload.
+- event: the payload decoded from JSON when it is JSON, else the raw bytes.
+  An empty payload is what the era's own runtimes give: a new empty dict
+  ``{}`` for a call of baetyl.Function (Baetyl's runtimes; a function that
+  returns it makes the function manager publish ``{}``), None for a call of
+  openedge.Function (OpenEdge 0.1.2's; returned, the manager publishes
+  nothing).
 - context: a dict with messageQOS, messageTopic, messageTimestamp (0 for
   an OpenEdge call, which has none), functionName, functionInvokeID and
   invokeid (the same as functionInvokeID), which also has the methods of
@@ -110,12 +114,13 @@ class Context(dict):
         return self._grpc.time_remaining() if self._grpc is not None else None
 
 
-def decode_event(payload):
-    """The event a function receives for a payload (bytes or a memoryview):
-    its JSON value when it is JSON text, else the bytes; a new empty dict
-    when empty, as Baetyl's runtime gives."""
+def decode_event(payload, package="baetyl"):
+    """The event a function receives for a payload (bytes or a memoryview)
+    of a call of package's Function: its JSON value when it is JSON text,
+    else the bytes; when empty, a new empty dict under Baetyl and None under
+    OpenEdge, as each era's own runtimes give."""
     if not payload:
-        return {}
+        return {} if package == "baetyl" else None
     # Only text that starts like JSON is tried, so that binary payloads are
     # not decoded as a whole for nothing.
     head = bytes(payload[:64]).lstrip(b" \t\r\n")

@@ -100,7 +100,7 @@ class Runtime(object):
             "invokeid": req["FunctionInvokeID"],
         }
         ctx = Context(values, ended, context)
-        event = decode_event(payload)
+        event = decode_event(payload, package)
         del payload  # the function has it (or its JSON) now: do not hold two copies
         start = time.monotonic()
         failure = None
