@@ -141,7 +141,7 @@ func (o Outcome) with(repro string) Outcome { o.Repro = repro; return o }
 // value sits beside its function in the file of its area: start.go,
 // calls.go, timing.go, shutdown.go, resources.go, rights.go.
 var catalog = []*Check{
-	startListen, startTime, startScope, startAddressAliases, runAlive,
+	startListen, startTime, startScope, startAddressAliases, runAlive, runProcessGroup,
 	callUnknownFunction, callMalformed, callOversize, callUnimplemented, callFields,
 	echoBytes, echoJSON, echoEmpty, echoLarge,
 	contextMetadata, noneEmpty, failStatus, callSequence,
@@ -178,7 +178,7 @@ var catalogHistory = []catalogRelease{
 		added: []string{"start.address-aliases", "rights.master-api"},
 	},
 	{ // 3: as the master runs it, round two (issue 17).
-		added: []string{"config.baetyl-forms"},
+		added: []string{"run.process-group", "config.baetyl-forms"},
 	},
 }
 

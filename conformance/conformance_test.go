@@ -142,6 +142,7 @@ func TestEveryCheckCanFail(t *testing.T) {
 		"start.address-aliases": "only-osa",
 		"rights.master-api":     "api-exit",
 		"config.baetyl-forms":   "forms-strict",
+		"run.process-group":     "group-term",
 	}
 	for _, c := range conformance.Catalog() {
 		if c.ID == "resources.limits" {

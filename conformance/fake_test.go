@@ -233,6 +233,12 @@ func fakeMain(mode string) int {
 	switch mode {
 	case "drop", "sleep-instant-drop":
 		return 0
+	case "group-term":
+		// Passes SIGTERM on to its whole process group, as a start
+		// script's kill -TERM 0 does.
+		signal.Reset(syscall.SIGTERM)
+		signal.Ignore(syscall.SIGTERM)
+		_ = syscall.Kill(0, syscall.SIGTERM)
 	case "exit1":
 		s.GracefulStop()
 		return 1

@@ -231,6 +231,7 @@ func (r *runner) startProcess(o instanceOpts) (*instance, error) {
 		spec.Args = o.args
 	}
 	spec.Limits = r.limits // one cgroup per instance, as a container
+	spec.MasterGroup = true // in the master's process group (run.process-group)
 	inst, err := r.spawn(n, o.role, spec, addr, r.schema())
 	if err != nil {
 		return nil, err
