@@ -230,7 +230,7 @@ func (r *runner) startProcess(o instanceOpts) (*instance, error) {
 	if o.args != nil {
 		spec.Args = o.args
 	}
-	spec.Limits = r.limits // one cgroup per instance, as a container
+	spec.Limits = r.limits  // one cgroup per instance, as a container
 	spec.MasterGroup = true // in the master's process group (run.process-group)
 	inst, err := r.spawn(n, o.role, spec, addr, r.schema())
 	if err != nil {
