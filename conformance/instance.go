@@ -221,7 +221,7 @@ func (r *runner) startProcess(o instanceOpts) (*instance, error) {
 		env = onlyAddress(env, o.addrVar, addr)
 	}
 	spec := launch.Spec{
-		Path:  r.cfg.Command[0], // absolute, or a name looked up in PATH (runtimeproc.Resolve)
+		Path:  r.master.entry(o.era, dir, r.cfg.Command[0]), // absolute, or a name looked up in PATH (runtimeproc.Resolve)
 		Args:  r.cfg.Command[1:],
 		Argv0: argv0(o.era, name),
 		Dir:   dir,

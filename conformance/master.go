@@ -146,6 +146,16 @@ func (m *master) setup(era, base, replaced string, e *eraSetup) error {
 	if replaced != "" {
 		l.place[configPath(era)] = replaced
 	}
+	if m.closedLayout() {
+		// Only what the master mounts: the package, the codedirs
+		// (layout.go), and the configuration below.
+		l.closed = true
+		config := m.cfg.ConfigFile
+		if replaced != "" {
+			config = replaced
+		}
+		m.placeMounts(l, era, config)
+	}
 	if m.cfg.ConfigFile != "" {
 		// The master mounts the configuration volume at etc/<era>: there
 		// the directory holds FILE as service.yml and the files beside
@@ -201,6 +211,8 @@ type layout struct {
 	place map[string]string
 	// opaque directories show nothing of --dir's.
 	opaque map[string]bool
+	// closed: no directory shows anything of --dir's but what is placed.
+	closed bool
 }
 
 // mirror makes dst/rel show src/rel: each entry a link to src's, except
@@ -220,7 +232,7 @@ func (l layout) mirror(dst, src, rel string) error {
 		name, _, _ := strings.Cut(r, "/")
 		here[name] = true
 	}
-	if !l.opaque[rel] {
+	if !l.opaque[rel] && !l.closed {
 		entries, err := os.ReadDir(filepath.Join(src, rel))
 		if err != nil && !errors.Is(err, os.ErrNotExist) && !errors.Is(err, syscall.ENOTDIR) {
 			return err

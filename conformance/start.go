@@ -25,7 +25,7 @@ var startListen = &Check{ID: "start.listen", Level: MUST, phase: phaseStart,
 
 func checkStartListen(c *checkCtx) Outcome {
 	if err := c.inst.readyErr; err != nil {
-		o := fail("%v%s%s", err, c.r.apiHint(c.inst), c.r.configHint(c.inst))
+		o := fail("%v%s%s%s", err, c.r.apiHint(c.inst), c.r.configHint(c.inst), c.r.layoutHint(c.inst))
 		// What it wrote while it tried to start (a traceback, a bad
 		// configuration), not only while the check looked.
 		o.output = c.inst.lines(c.inst.proc.Started, time.Now())
