@@ -121,3 +121,27 @@ func (r *runner) layoutHint(inst *instance) string {
 		"A path relative to the working directory to any other file of --dir is not there under the master either: find the runtime's own files from its own path ($0 in a start script, __file__, __dirname, os.Executable), as the master runs %s/<entry>",
 		strings.Join(mounts, ", "), packagePath(era))
 }
+
+// defaultConfigFile is the configuration to give as the master gives it:
+// --config; else, for the baetyl profile, whose master always mounts a
+// configuration volume at etc/baetyl, --dir's etc/baetyl/service.yml when
+// there is one and the runtime is given no -c or --config of its own.
+func defaultConfigFile(cfg *Config) string {
+	if cfg.ConfigFile != "" || cfg.Profile != ProfileBaetyl {
+		return cfg.ConfigFile
+	}
+	for _, a := range cfg.Command[1:] {
+		if a == "-c" || a == "--config" || a == "-config" || strings.HasPrefix(a, "-c=") || strings.HasPrefix(a, "--config=") || strings.HasPrefix(a, "-config=") {
+			return ""
+		}
+	}
+	dir := cfg.Dir
+	if dir == "" {
+		dir = "."
+	}
+	p := filepath.Join(dir, configPath(string(ProfileBaetyl)))
+	if st, err := os.Stat(p); err == nil && st.Mode().IsRegular() {
+		return p
+	}
+	return ""
+}

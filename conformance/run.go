@@ -96,6 +96,7 @@ func Run(ctx context.Context, cfg *Config) (*Report, error) {
 	}
 	c := *cfg // the run may fill in the schema; the caller's value stays as it was
 	cfg = &c
+	cfg.ConfigFile = defaultConfigFile(cfg)
 	if cfg.ConfigFile != "" {
 		abs, err := filepath.Abs(cfg.ConfigFile)
 		if err != nil {
