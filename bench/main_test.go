@@ -1,77 +1,30 @@
 package bench_test
 
-// The test binary doubles as the runtimes bench starts in these tests:
-// with OE_RT_BENCH_TEST_RUNTIME set it becomes one that behaves as the
-// mode says (the way go-plugin's tests re-execute themselves), serving
-// the reference runtime's fixtures on the address bench gives it.
+// The test binary doubles as the runtimes bench starts in these tests
+// (serve/servetest, the one fake runtime of bench's and runtimeproc's
+// tests), serving the reference runtime's fixtures on the address bench
+// gives it.
 
 import (
-	"context"
-	"fmt"
-	"net"
 	"os"
-	"os/signal"
-	"syscall"
 	"testing"
-	"time"
 
 	"github.com/stretchr/testify/assert"
 
 	"github.com/oe-rt/oe-rt/bench"
 	"github.com/oe-rt/oe-rt/internal/launch"
-	"github.com/oe-rt/oe-rt/serve"
+	"github.com/oe-rt/oe-rt/serve/servetest"
 )
 
-const runtimeEnv = "OE_RT_BENCH_TEST_RUNTIME"
-
 func TestMain(m *testing.M) {
-	if mode := os.Getenv(runtimeEnv); mode != "" {
-		os.Exit(runtimeMain(mode))
-	}
-	_ = launch.EnableSubreaper()
-	os.Exit(m.Run())
-}
-
-func runtimeMain(mode string) int {
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM)
-	defer stop()
-	o := serve.Options{}
-	switch mode {
-	case "serve":
-	case "die":
-		// Serves, then dies by itself 300 ms later.
-		o.Ready = func(net.Addr) {
-			time.AfterFunc(300*time.Millisecond, func() {
-				fmt.Fprintln(os.Stderr, "boom")
-				os.Exit(3)
-			})
-		}
-	case "exit":
-		fmt.Fprintln(os.Stderr, "ImportError: no module named grpc")
-		return 1
-	case "stop":
-		_ = syscall.Kill(os.Getpid(), syscall.SIGSTOP)
-	case "elsewhere":
-		o.Address = "127.0.0.1:0" // not the address it was given
-	case "tls":
-		o.Config = serve.DefaultConfig()
-		o.Config.Server.Cert, o.Config.Server.Key = os.Getenv("TLS_CERT"), os.Getenv("TLS_KEY")
-	default:
-		fmt.Fprintln(os.Stderr, "unknown mode", mode)
-		return 2
-	}
-	if err := serve.Run(ctx, o); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	return 0
+	servetest.Main(m, launch.EnableSubreaper)
 }
 
 // launched returns a configuration that has bench start this test binary
 // as a runtime in mode.
 func launched(mode string) bench.Config {
 	cfg := config("")
-	cfg.Launch = &bench.Launch{Command: []string{os.Args[0]}, Env: []string{runtimeEnv + "=" + mode}}
+	cfg.Launch = &bench.Launch{Command: []string{os.Args[0]}, Env: []string{servetest.Env(mode)}}
 	return cfg
 }
 

@@ -39,7 +39,7 @@ func (c *checkCtx) call(m *client.Message, timeout time.Duration, opts ...grpc.C
 // callWithin calls the instance expecting that the deadline may pass (the
 // deadline check): no hang probe follows.
 func (c *checkCtx) callWithin(m *client.Message, timeout time.Duration) (*client.Message, *callErr) {
-	res, err := c.inst.call(c.ctx, c.check.ID, m, timeout)
+	res, err := c.inst.callExact(c.ctx, c.check.ID, m, timeout)
 	c.learn(m.FunctionName, err)
 	return res, err
 }
@@ -272,7 +272,7 @@ func (inst *instance) endWords() string {
 // hand as the report's "start it by hand" line says. A payload that does not
 // fit on a command line is written to a file whose path the line names.
 func (c *checkCtx) repro(m *client.Message, extra ...string) string {
-	parts := []string{"oe-rt", "call", "--address", reproAddress}
+	parts := []string{"oe-rt", "call", "--address", ReproAddress}
 	parts = append(parts, c.r.schemaFlags()...)
 	if m.ID != 0 {
 		parts = append(parts, "--id", fmt.Sprint(m.ID))
@@ -305,8 +305,9 @@ func (c *checkCtx) repro(m *client.Message, extra ...string) string {
 	return strings.Join(parts, " ")
 }
 
-// reproAddress is the address the report's by-hand lines use.
-const reproAddress = "127.0.0.1:50051"
+// ReproAddress is the address the report's by-hand lines use (the
+// conventional port; a user may have to pick another where it is taken).
+const ReproAddress = "127.0.0.1:50051"
 
 // schemaFlags are the `oe-rt call` flags that select the schema the suite
 // used.

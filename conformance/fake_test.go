@@ -262,8 +262,13 @@ func mapFile(n int) error {
 	}
 	defer os.Remove(f.Name())
 	defer f.Close()
-	if _, err := f.Write(make([]byte, n)); err != nil {
-		return err
+	// Written a chunk at a time: one n-byte buffer would be n bytes of
+	// anonymous memory of the fake's own, counted against the bound.
+	chunk := make([]byte, 64<<10)
+	for w := 0; w < n; w += len(chunk) {
+		if _, err := f.Write(chunk); err != nil {
+			return err
+		}
 	}
 	mapped, err = syscall.Mmap(int(f.Fd()), 0, n, syscall.PROT_READ, syscall.MAP_SHARED)
 	if err != nil {
@@ -368,6 +373,16 @@ func (f *fake) Call(ctx context.Context, m *openedge.FunctionMessage) (*openedge
 		}
 	case "slow-300":
 		time.Sleep(300 * time.Millisecond)
+	case "starved-json":
+		// A JSON echo costs 300 ms of CPU: on a CPU it shares with busy
+		// loops, seconds of the wall clock (TestStarvedRuntimeIsNotHung).
+		if m.FunctionName == "echo" && bytes.HasPrefix(m.Payload, []byte("{")) {
+			runtime.LockOSThread()
+			var ru syscall.Rusage
+			_ = syscall.Getrusage(rusageThread, &ru)
+			burnCPU(time.Duration(ru.Utime.Nano()+ru.Stime.Nano()) + 300*time.Millisecond)
+			runtime.UnlockOSThread()
+		}
 	case "oom-on-large":
 		// A large echo makes it allocate without end: under a memory limit
 		// the OOM killer ends it while the call is in flight.

@@ -45,7 +45,8 @@ type instance struct {
 	inFlight map[*callRecord]context.CancelCauseFunc
 	checks   []string // IDs of the checks that ran on it
 	asked    string   // why conform stopped it ("" while it was not asked to)
-	current  string   // the check running on it now
+	askedAt  time.Time
+	current  string // the check running on it now
 	end      *instanceEnd
 	hung     string // set when it stopped answering: what found it
 	watchEnd chan struct{}
@@ -359,7 +360,7 @@ func (inst *instance) ended(stopped bool) {
 func (inst *instance) kill(why string) {
 	inst.mu.Lock()
 	if inst.asked == "" {
-		inst.asked = why
+		inst.asked, inst.askedAt = why, time.Now()
 	}
 	inst.mu.Unlock()
 	if inst.conn != nil {
@@ -375,7 +376,7 @@ func (inst *instance) kill(why string) {
 func (inst *instance) stop(why string, grace time.Duration) {
 	inst.mu.Lock()
 	if inst.asked == "" {
-		inst.asked = why
+		inst.asked, inst.askedAt = why, time.Now()
 	}
 	inst.mu.Unlock()
 	if inst.conn != nil {
@@ -449,9 +450,22 @@ func (inst *instance) waitReady(ctx context.Context, timeout time.Duration, give
 
 // call calls the instance's Call method, records it and classifies a
 // failure.
+//
+// The call is sent with the function manager's deadline and given up on
+// when the runtime had timeout of its own time (patience.go).
 func (inst *instance) call(ctx context.Context, owner string, m *client.Message, timeout time.Duration, opts ...grpc.CallOption) (*client.Message, *callErr) {
+	return inst.callDeadline(ctx, owner, m, timeout, false, opts...)
+}
+
+// callExact calls with exactly timeout as the deadline sent and kept (the
+// deadline check).
+func (inst *instance) callExact(ctx context.Context, owner string, m *client.Message, timeout time.Duration) (*client.Message, *callErr) {
+	return inst.callDeadline(ctx, owner, m, timeout, true)
+}
+
+func (inst *instance) callDeadline(ctx context.Context, owner string, m *client.Message, timeout time.Duration, exact bool, opts ...grpc.CallOption) (*client.Message, *callErr) {
 	var res *client.Message
-	cerr := inst.do(ctx, owner, m.FunctionName, len(m.Payload), timeout, func(cctx context.Context) error {
+	cerr := inst.do(ctx, owner, m.FunctionName, len(m.Payload), timeout, exact, func(cctx context.Context) error {
 		var err error
 		res, err = inst.cli.Call(cctx, m, opts...)
 		return err
@@ -466,7 +480,7 @@ func (inst *instance) callRaw(ctx context.Context, owner, method string, req []b
 	if name == "" {
 		name = "(raw bytes)"
 	}
-	cerr := inst.do(ctx, owner, name, len(req), timeout, func(cctx context.Context) error {
+	cerr := inst.do(ctx, owner, name, len(req), timeout, false, func(cctx context.Context) error {
 		var err error
 		res, err = inst.cli.CallRaw(cctx, method, req)
 		return err
@@ -474,7 +488,7 @@ func (inst *instance) callRaw(ctx context.Context, owner, method string, req []b
 	return res, cerr
 }
 
-func (inst *instance) do(ctx context.Context, owner, function string, reqBytes int, timeout time.Duration, f func(context.Context) error) *callErr {
+func (inst *instance) do(ctx context.Context, owner, function string, reqBytes int, timeout time.Duration, exact bool, f func(context.Context) error) *callErr {
 	rec := &callRecord{inst: inst.n, owner: owner, function: function, start: time.Now(), reqBytes: reqBytes}
 	inst.mu.Lock()
 	inst.calls = append(inst.calls, rec)
@@ -491,15 +505,14 @@ func (inst *instance) do(ctx context.Context, owner, function string, reqBytes i
 	cctx, cancel := context.WithCancelCause(ctx)
 	inst.inFlight[rec] = cancel
 	inst.mu.Unlock()
-	tctx, tcancel := context.WithTimeout(cctx, timeout)
-	err := f(tctx)
-	// conform's deadline passed: its own timer fired, or the runtime's
-	// side of it did a moment sooner (grpc-go's server resets the stream
-	// at the deadline it was sent, and the client reports that as
+	err, gaveUp := inst.patience(cctx, timeout, exact, f)
+	// conform's deadline passed: it gave up on the call (patience.go), or
+	// an exact deadline passed, by its own timer or a moment sooner on
+	// the runtime's side (grpc-go's server resets the stream at the
+	// deadline it was sent, and the client reports that as
 	// DEADLINE_EXCEEDED before its own timer).
-	timedOut := cctx.Err() == nil && (tctx.Err() == context.DeadlineExceeded ||
+	timedOut := cctx.Err() == nil && (gaveUp ||
 		status.Code(err) == codes.DeadlineExceeded && time.Since(rec.start) >= timeout*9/10)
-	tcancel()
 	end := time.Now()
 	// Classify while the call still counts as in flight: if the process
 	// ended under it, the instance's end lists it.
@@ -702,6 +715,10 @@ func (inst *instance) report() InstanceReport {
 		ir.Exit = e.exit
 		ir.ByItself = e.byItself
 		ir.StoppedBy = e.asked
+		if !inst.askedAt.IsZero() {
+			v := ms(inst.askedAt.Sub(inst.r.started))
+			ir.StopMS = &v
+		}
 		for _, c := range e.inFlight {
 			ir.InFlight = append(ir.InFlight, c.report(inst.r.started))
 		}

@@ -246,17 +246,17 @@ func TestAddressAliases(t *testing.T) {
 		assert.Equal(t, conformance.Pass, result(t, rep, "run.alive").Status, "the probes' ends are not run.alive's")
 	})
 	t.Run("silent without its name", func(t *testing.T) {
-		// An instance that neither listens nor exits is given up after a
-		// bound (at least 3 s), not the start timeout.
-		start := time.Now()
+		// An instance that neither listens nor exits is waited for as the
+		// function manager waits, the start timeout: a runtime still
+		// starting on a busy machine is never taken for one that does not
+		// read its variable.
 		rep := run(t, "only-osa-silent", func(c *conformance.Config) {
-			c.StartTimeout = 20 * time.Second
+			c.StartTimeout = 4 * time.Second
 			c.Run = []string{"start.address-aliases"}
 		})
 		r := result(t, rep, "start.address-aliases")
 		assert.Equal(t, conformance.Warn, r.Status, r.Message)
-		assert.Regexp(t, `not with OPENEDGE_SERVICE_INSTANCE_ADDRESS \(instance #3 with it alone: no gRPC connection on 127\.0\.0\.1:\d+ within [\d.]+s of exec \(the runtime listens on no TCP port\)\)`, r.Message)
-		assert.Less(t, time.Since(start), 15*time.Second)
+		assert.Regexp(t, `not with OPENEDGE_SERVICE_INSTANCE_ADDRESS \(instance #3 with it alone: no gRPC connection on 127\.0\.0\.1:\d+ within 4s of exec \(the runtime listens on no TCP port\)\)`, r.Message)
 	})
 	t.Run("every name", func(t *testing.T) {
 		rep := run(t, "plain", func(c *conformance.Config) { c.Run = []string{"start.address-aliases"} })

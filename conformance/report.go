@@ -98,8 +98,9 @@ type InstanceReport struct {
 	Exit      string   `json:"exit,omitempty"`
 	// ByItself: it ended without being asked to.
 	ByItself bool `json:"ended_by_itself,omitempty"`
-	// StoppedBy says why conform stopped it.
-	StoppedBy string `json:"stopped_by,omitempty"`
+	// StoppedBy says why conform stopped it; StopMS when it asked.
+	StoppedBy string   `json:"stopped_by,omitempty"`
+	StopMS    *float64 `json:"stop_ms,omitempty"`
 	// Checks ran on it.
 	Checks []string `json:"checks,omitempty"`
 	// Calls is how many calls conform made to it; Failed lists those that
@@ -363,7 +364,7 @@ func (r *runner) startByHand() string {
 	// The master's variables but its API, whose socket is gone when the
 	// run is over.
 	name := instanceName(r.cfg, 1)
-	env := convention.InstanceEnv(nil, convention.Instance{Era: string(r.cfg.Profile), Service: serviceName, Name: name, Address: reproAddress}, r.cfg.Env)
+	env := convention.InstanceEnv(nil, convention.Instance{Era: string(r.cfg.Profile), Service: serviceName, Name: name, Address: ReproAddress}, r.cfg.Env)
 	for _, kv := range env {
 		k, v, _ := strings.Cut(kv, "=")
 		parts = append(parts, k+"="+shellquote.Quote(v))

@@ -434,7 +434,10 @@ func (r *runner) record(c *Check, o Outcome, from, to time.Time, inst *instance)
 	if o.output != nil {
 		res.Output = o.output
 	} else if res.Status != Pass && inst != nil {
-		res.Output = inst.lines(from, to)
+		// What the runtime wrote before it answered is in the pipes:
+		// take it before reading the check's window, up to now.
+		inst.proc.Flush(time.Second)
+		res.Output = inst.lines(from, time.Now())
 	}
 	if inst != nil {
 		res.Instance = inst.n

@@ -1,14 +1,15 @@
 #!/usr/bin/env bash
 # Runs all of oe-rt's tests: installs what they need on a fresh machine, then
-# vets, cross-compiles for darwin and windows, and runs every Go test with
-# the race detector. The template tests (scaffold/e2e) generate each
-# language's runtime, build it with its own tools and run
-# `oe-rt conform --strict` on it. conform judges its timing checks against
-# the machine at the same moment (docs/conformance.md#timing-calibrated-to-
-# the-machine), so the templates would pass beside the other packages too;
-# they run last, alone, for the other packages' sake: the conformance tests'
-# race-built fake runtimes start slowly when npm and Python share the
-# machine's two cores.
+# vets, cross-compiles, and runs every Go test with the race detector. The
+# template tests (scaffold/e2e) generate each language's runtime, build it
+# with its own tools and run `oe-rt conform --strict` on it; they run last,
+# alone, for the other packages' sake: the conformance tests' race-built
+# fake runtimes start slowly when npm and Python share the machine's cores.
+#
+# Every step runs even when an earlier one fails; the last lines list each
+# step with its time and, for a failure, the failed packages and tests. The
+# exit status is 0 only when every step passed. docs/performance.md ("The
+# test command") says what takes the time.
 #
 # The limits --limit-memory/--limit-threads enforce (a cgroup per runtime
 # instance) are tested on the reference runtime, the launcher and every
@@ -16,9 +17,9 @@
 # cgroup v2's memory and pids controllers. There OE_RT_TEST_REQUIRE_LIMITS
 # is set, and a test that finds it cannot enforce them fails instead of
 # skipping; elsewhere those tests are skipped and say why.
-set -euo pipefail
+set -uo pipefail
 cd "$(dirname "$0")/.."
-./scripts/install-deps.sh
+./scripts/install-deps.sh || { echo "test.sh: installing the test dependencies failed" >&2; exit 2; }
 if [ "$(id -u)" = 0 ] && { { [ -w /sys/fs/cgroup/memory ] && [ -w /sys/fs/cgroup/pids ]; } ||
 	grep -qw memory /sys/fs/cgroup/cgroup.controllers 2>/dev/null; }; then
 	export OE_RT_TEST_REQUIRE_LIMITS=1
@@ -26,11 +27,49 @@ if [ "$(id -u)" = 0 ] && { { [ -w /sys/fs/cgroup/memory ] && [ -w /sys/fs/cgroup
 else
 	echo "test.sh: not root, or no writable cgroups: the enforced-limit tests may be skipped (each says why)"
 fi
-go vet ./...
+
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+summary=()
+passed=0
+failed=0
+began=$SECONDS
+
+# step NAME COMMAND...: runs COMMAND, its output shown as it comes and kept
+# for the summary; never stops the script.
+step() {
+	local name=$1
+	shift
+	echo "test.sh: == $name"
+	local t0=$SECONDS
+	"$@" 2>&1 | tee -a "$log"
+	local rc=${PIPESTATUS[0]}
+	local took=$((SECONDS - t0))
+	if [ "$rc" = 0 ]; then
+		summary+=("  ok    $name ($took s)")
+		passed=$((passed + 1))
+	else
+		summary+=("  FAIL  $name ($took s, exit $rc)")
+		failed=$((failed + 1))
+	fi
+}
+
+step "go vet" go vet ./...
 # oe-rt builds for every platform a runtime author may work on; what needs
 # Linux (/proc, cgroups, the subreaper) says so at run time there.
 for goos in darwin windows; do
-	GOOS=$goos GOARCH=amd64 go build -o /dev/null ./...
+	step "build $goos/amd64" env GOOS=$goos GOARCH=amd64 go build -o /dev/null ./...
 done
-go test -race -count=1 -timeout 10m $(go list ./... | grep -v /scaffold/e2e)
-go test -count=1 -timeout 15m ./scaffold/e2e
+# shellcheck disable=SC2046 # one word per package
+step "go test -race" go test -race -count=1 -timeout 12m $(go list ./... | grep -v /scaffold/e2e)
+step "templates (scaffold/e2e)" go test -count=1 -timeout 12m ./scaffold/e2e
+
+echo
+echo "test.sh: summary ($((SECONDS - began)) s in all)"
+printf '%s\n' "${summary[@]}"
+if [ "$failed" -gt 0 ]; then
+	echo "test.sh: what failed:"
+	grep -E '^(--- FAIL|FAIL[[:space:]]|panic:)' "$log" | sed 's/^/  /' | sort -u | head -50
+fi
+echo "test.sh: $passed passed, $failed failed"
+[ "$failed" = 0 ]

@@ -180,15 +180,9 @@
 //
 // # Cost
 //
-// Measured with `go test -bench . ./internal/launch/` on the 2-core
-// development machine (shared, so compare within one run): a start, exit
-// and Cleanup of true takes about 4 ms while another launch is live
-// (3-4x a bare fork and exec of true), about 7 ms alone (the guard starts
-// and stops with it); under limits (cgroup v1) about 2 ms more than
-// without, in the same run (4.0 ms against 2.1 ms); one sample takes about
-// 0.3 ms — 0.45 ms since it reads /proc/PID/status as well, for the RSS
-// split and the high-water mark —, a fifth of the whole-/proc scan the
-// sampler made before; Survivors about 1.7 ms.
+// What a launch costs (start, sample, Cleanup, under limits) is measured
+// by `go test -bench . ./internal/launch/`; the figures are in
+// docs/performance.md ("The launcher").
 //
 // # Process-wide
 //

@@ -114,6 +114,36 @@ func (p *Process) wait() {
 	close(p.done)
 }
 
+// Flush has the output readers take what the pipes hold now, waiting at
+// most timeout: a line the program wrote before a moment is then in Lines
+// once Flush returns after it (a check's output is read when its call has
+// been answered, not when the reader happens to catch up).
+func (p *Process) Flush(timeout time.Duration) {
+	s := &p.sys
+	deadline := time.After(timeout)
+	for i := range s.flush {
+		ack := make(chan struct{})
+		select {
+		case s.flush[i] <- ack:
+		case <-s.readerDone[i]:
+			continue
+		case <-deadline:
+			return
+		}
+		s.filesMu.Lock()
+		if f := s.files[i]; f != nil {
+			_ = f.SetReadDeadline(time.Now())
+		}
+		s.filesMu.Unlock()
+		select {
+		case <-ack:
+		case <-s.readerDone[i]:
+		case <-deadline:
+			return
+		}
+	}
+}
+
 // drain reads one output stream until it closes (or Cleanup closes it).
 // When the program has exited, the waiter asks it (through flush and a
 // read deadline) to take what is in the pipe at once.

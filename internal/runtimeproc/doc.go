@@ -30,17 +30,8 @@
 // # Cost
 //
 // `go test -bench ReadyAfterListen ./internal/runtimeproc/` measures how
-// long after a runtime starts listening WaitReady sees it ready, for one
-// that listens 500 ms after the wait began: 8.3 ms on the 2-core
-// development machine (shared), against 24 ms with gRPC's back-off alone
-// (the same benchmark, one run after the other). bench's start-up figure
-// against `oe-rt serve` (20 alternating starts each, `oe-rt bench -n 20
-// --format json`, `runtime.startup_ms`) has the same median as with
-// bench's former TCP poll: 19.1 against 18.4 ms for a runtime that
-// listens at once, 518.3 against 518.3 ms for one that listens after
-// 500 ms (530 ms with the back-off alone). The retries cost little: bench
-// waiting 10 s for a runtime that never listens used 0.5–0.6 s of CPU in
-// all (the launcher's sampler included), against 0.4 s with its TCP poll.
+// late WaitReady sees a runtime that starts listening; the figures are in
+// docs/performance.md ("The launcher").
 //
 // Linux only, as launch is: elsewhere Start returns launch's error.
 package runtimeproc

@@ -11,6 +11,7 @@ import (
 
 	"github.com/oe-rt/oe-rt/internal/convention"
 	"github.com/oe-rt/oe-rt/internal/launch"
+	"github.com/oe-rt/oe-rt/serve/servetest"
 )
 
 // ready waits for r and fails the test when it is not ready.
@@ -54,7 +55,7 @@ func TestStartResolvesUnderDir(t *testing.T) {
 	}
 	t.Chdir(top)
 	for _, path := range []string{"./bin/rt", "proj/bin/rt"} {
-		r, err := Start(Options{Command: []string{path}, Dir: "proj", Env: []string{modeEnv + "=serve"}})
+		r, err := Start(Options{Command: []string{path}, Dir: "proj", Env: []string{servetest.Env("serve")}})
 		if err != nil {
 			t.Fatalf("%s: %v", path, err)
 		}
