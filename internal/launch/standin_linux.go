@@ -11,6 +11,9 @@ import (
 	"sync"
 	"syscall"
 	"time"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
 )
 
 // The master's stand-in (Spec.MasterGroup). Baetyl's master starts an
@@ -38,16 +41,19 @@ func init() {
 	}
 }
 
-// standInSignals are the signals the stand-in records: every one a
-// process can catch, but SIGURG (the Go runtime's own preemption signal),
-// SIGCHLD and SIGWINCH, which reach a process without anyone sending them
-// to it. SIGKILL and SIGSTOP cannot be caught: a SIGKILL is seen as the
-// stand-in's death.
+// standInSignals are the signals the stand-in records by catching them:
+// every one a process can catch but SIGHUP, SIGINT and SIGTERM, SIGURG
+// (the Go runtime's own preemption signal), SIGCHLD and SIGWINCH (which
+// reach a process without anyone sending them). SIGHUP, SIGINT and
+// SIGTERM are left to the Go runtime's default, which ends the stand-in by
+// that very signal when it is delivered: the launcher sees it in the
+// stand-in's wait status, whatever the scheduling, as it sees SIGKILL.
 func standInSignals() []os.Signal {
 	var out []os.Signal
 	for s := syscall.Signal(1); s <= 31; s++ {
 		switch s {
-		case syscall.SIGKILL, syscall.SIGSTOP, syscall.SIGURG, syscall.SIGCHLD, syscall.SIGWINCH:
+		case syscall.SIGKILL, syscall.SIGSTOP, syscall.SIGHUP, syscall.SIGINT, syscall.SIGTERM,
+			syscall.SIGURG, syscall.SIGCHLD, syscall.SIGWINCH:
 			continue
 		}
 		out = append(out, s)
@@ -104,10 +110,12 @@ type standIn struct {
 	stdin *os.File
 	ready chan struct{}
 	read  chan struct{} // closed when its output is read to the end
+	ended chan struct{} // closed when it has exited (not yet reaped)
 
-	mu   sync.Mutex
-	sigs []GroupSignal
-	once sync.Once
+	mu     sync.Mutex
+	sigs   []GroupSignal
+	killed bool // the launcher killed it
+	once   sync.Once
 }
 
 // startStandIn starts a stand-in, in a process group of its own, and
@@ -151,8 +159,9 @@ func startStandIn() (*standIn, error) {
 		outR.Close()
 		return nil, fmt.Errorf("start the master's stand-in: %w", res.err)
 	}
-	si := &standIn{proc: res.proc, stdin: inW, ready: make(chan struct{}), read: make(chan struct{})}
+	si := &standIn{proc: res.proc, stdin: inW, ready: make(chan struct{}), read: make(chan struct{}), ended: make(chan struct{})}
 	go si.readOutput(outR)
+	go si.watch()
 	select {
 	case <-si.ready:
 		return si, nil
@@ -190,38 +199,63 @@ func (si *standIn) signals() []GroupSignal {
 	return append([]GroupSignal(nil), si.sigs...)
 }
 
-// close tells the stand-in to exit, takes what it wrote, and reaps it: a
-// stand-in that died on its own (SIGKILL, a signal it could not catch)
-// is recorded as such.
+// watch notes the stand-in's death by a signal (one it does not catch:
+// SIGHUP, SIGINT, SIGTERM, SIGKILL) when it happens, without reaping it:
+// until close reaps it, its PID, the group's ID, cannot be reused.
+func (si *standIn) watch() {
+	defer close(si.ended)
+	var info unix.Siginfo
+	for {
+		err := unix.Waitid(unix.P_PID, si.proc.Pid, &info, unix.WEXITED|unix.WNOWAIT, nil)
+		if err != unix.EINTR {
+			break
+		}
+	}
+	si.mu.Lock()
+	defer si.mu.Unlock()
+	if si.killed {
+		return
+	}
+	const cldKilled, cldDumped = 2, 3 // si_code of a child killed by a signal (<bits/siginfo-consts.h>)
+	if info.Code == cldKilled || info.Code == cldDumped {
+		si.sigs = append(si.sigs, GroupSignal{Signal: syscall.Signal(siginfoStatus(&info)), At: time.Now()})
+	}
+}
+
+// close tells the stand-in to exit (its standard input closes), takes
+// what it wrote, and reaps it; one that does not exit within standInExit
+// is killed through its pidfd (and that SIGKILL is not recorded).
 func (si *standIn) close() {
 	si.once.Do(func() {
 		si.stdin.Close()
 		select {
+		case <-si.ended:
+		case <-time.After(standInExit):
+			si.mu.Lock()
+			si.killed = true
+			si.mu.Unlock()
+			_ = si.proc.Kill()
+			<-si.ended
+		}
+		select {
 		case <-si.read:
 		case <-time.After(standInExit):
 		}
-		exited := make(chan *os.ProcessState, 1)
-		go func() {
-			st, _ := si.proc.Wait()
-			exited <- st
-		}()
-		var st *os.ProcessState
-		killed := false
-		select {
-		case st = <-exited:
-		case <-time.After(standInExit):
-			killed = si.proc.Kill() == nil
-			st = <-exited
-		}
-		if st != nil && !killed {
-			if ws, ok := st.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
-				si.mu.Lock()
-				si.sigs = append(si.sigs, GroupSignal{Signal: ws.Signal(), At: time.Now()})
-				si.mu.Unlock()
-			}
-		}
+		_, _ = si.proc.Wait()
 		reg.Lock()
 		delete(reg.direct, si.proc.Pid)
 		reg.Unlock()
 	})
+}
+
+// siginfoStatus is si_status of a SIGCHLD siginfo (x/sys/unix keeps the
+// union opaque): after si_signo, si_errno, si_code (and, on 64-bit, the
+// padding that aligns the union), si_pid and si_uid.
+func siginfoStatus(info *unix.Siginfo) int32 {
+	b := (*[128]byte)(unsafe.Pointer(info))
+	off := 24
+	if unsafe.Sizeof(uintptr(0)) == 4 {
+		off = 20
+	}
+	return *(*int32)(unsafe.Pointer(&b[off]))
 }

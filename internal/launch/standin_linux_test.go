@@ -1,6 +1,7 @@
 package launch
 
 import (
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -15,7 +16,7 @@ import (
 // stand-in are all gone after Cleanup, and the launcher's own SIGKILLs
 // are not taken for the program's.
 func TestMasterGroupSeesASignalToTheGroup(t *testing.T) {
-	script := `trap 'trap "" TERM; kill -TERM 0; wait; exit 0' TERM; sleep 60 & wait`
+	script := `trap 'trap "" TERM; kill -TERM 0; wait; exit 0' TERM; sleep 60 & echo ready; wait`
 	p := start(t, Spec{Path: "sh", Args: []string{"-c", script}, MasterGroup: true})
 	st, err := readStat(p.Pid)
 	require.NoError(t, err)
@@ -23,8 +24,11 @@ func TestMasterGroupSeesASignalToTheGroup(t *testing.T) {
 	require.True(t, registered(st.pgid), "the group's leader is the launcher's stand-in")
 	leader, err := readStat(st.pgid)
 	require.NoError(t, err)
+	require.Eventually(t, func() bool { return strings.Contains(p.Stdout(), "ready") }, 10*time.Second, 5*time.Millisecond, "the script traps TERM")
 	assert.Empty(t, p.GroupSignals())
-	assert.True(t, p.Terminate(10*time.Second), "the script exits 0 after passing SIGTERM on")
+	assert.True(t, p.Terminate(10*time.Second), "the script exits 0 after passing SIGTERM on; it wrote %q %q; its group: %v", p.Stdout(), p.Stderr(), Tree(st.pgid))
+	e, _ := p.ExitStatus()
+	assert.Equal(t, 0, e.Code, "%s", e)
 	p.Cleanup()
 	sigs := p.GroupSignals()
 	require.Len(t, sigs, 1, "%v", sigs)
