@@ -91,23 +91,35 @@ class Context(dict):
     """The context a function receives: the convention's dict of the call's
     metadata, plus the call's cancellation.
 
-    The runtime sets the ended event when the call ends: the caller
-    cancelled it, its deadline passed, or the runtime is stopping past its
-    grace period. A function that waits or loops can stop early then.
+    The call ends when the caller cancelled it, its deadline passed, or the
+    runtime is stopping past its grace period. A function that waits or
+    loops can stop early then. The event that wait() waits on is made, and
+    tied to the call's end, the first time a function waits: a call whose
+    function never waits costs nothing for it.
     """
 
     def __init__(self, values, ended=None, grpc_context=None):
         dict.__init__(self, values)
-        self._ended = ended if ended is not None else threading.Event()
+        self._ended = ended
         self._grpc = grpc_context
+
+    def _event(self):
+        if self._ended is None:
+            ended = threading.Event()
+            if self._grpc is not None and not self._grpc.add_callback(ended.set):
+                ended.set()  # the call has already ended
+            self._ended = ended
+        return self._ended
 
     def cancelled(self):
         """True once the call has ended (cancelled or past its deadline)."""
-        return self._ended.is_set()
+        if self._ended is None and self._grpc is not None:
+            return not self._grpc.is_active()
+        return self._event().is_set()
 
     def wait(self, seconds):
         """Sleeps for seconds or until the call ends; returns True if it ended."""
-        return self._ended.wait(seconds)
+        return self._event().wait(seconds)
 
     def time_remaining(self):
         """Seconds until the call's deadline, or None when it has none."""

@@ -88,9 +88,6 @@ class Runtime(object):
                 "function %r is not configured (configured: %s)"
                 % (req["FunctionName"], ", ".join(sorted(self.functions)) or "none"),
             )
-        ended = threading.Event()
-        if not context.add_callback(ended.set):
-            ended.set()  # the call has already ended
         values = {
             "messageQOS": req["QOS"],
             "messageTopic": req["Topic"],
@@ -99,7 +96,7 @@ class Runtime(object):
             "functionInvokeID": req["FunctionInvokeID"],
             "invokeid": req["FunctionInvokeID"],
         }
-        ctx = Context(values, ended, context)
+        ctx = Context(values, None, context)
         event = decode_event(payload, package)
         del payload  # the function has it (or its JSON) now: do not hold two copies
         start = time.monotonic()
