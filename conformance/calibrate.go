@@ -223,7 +223,8 @@ func readSched(pid int) sched {
 // window less the CPU time the tree used divided by the CPUs.
 type cpuWait struct {
 	ok       bool
-	longest  time.Duration // the longest wait of a main thread
+	who      string        // whose wait: "main thread", or "thread" (any thread)
+	longest  time.Duration // the longest wait of a main thread (of any thread)
 	used     time.Duration // the CPU time the tree used
 	excused  time.Duration // what counts as the machine's part
 	window   time.Duration
@@ -231,7 +232,22 @@ type cpuWait struct {
 }
 
 func waitBetween(from, to sched, window time.Duration) cpuWait {
-	w := cpuWait{window: window}
+	return waitOf(from, to, window, false)
+}
+
+// waitBetweenCalls is waitBetween for a window of calls, served on whatever
+// threads the runtime serves calls on (grpcio's thread pool, grpc-go's
+// goroutines): the longest wait of any thread of the tree that ran in the
+// window, with the same cap.
+func waitBetweenCalls(from, to sched, window time.Duration) cpuWait {
+	return waitOf(from, to, window, true)
+}
+
+func waitOf(from, to sched, window time.Duration, anyThread bool) cpuWait {
+	w := cpuWait{window: window, who: "main thread"}
+	if anyThread {
+		w.who = "busiest thread"
+	}
 	if !to.ok {
 		w.notKnown = "the runtime's wait for a CPU is not known here (no /proc/PID/task/*/schedstat)"
 		return w
@@ -239,7 +255,7 @@ func waitBetween(from, to sched, window time.Duration) cpuWait {
 	w.ok = true
 	for tid, t := range to.threads {
 		f := from.threads[tid]
-		if to.mains[tid] {
+		if to.mains[tid] || anyThread && t[0] > f[0] {
 			w.longest = max(w.longest, t[1]-f[1])
 		}
 		w.used += t[0] - f[0]
@@ -268,6 +284,9 @@ func (m machine) part() time.Duration {
 
 // observed says what was observed of the machine, in words.
 func (m machine) observed() string {
+	if m.wait.who == "" {
+		m.wait.who = "main thread"
+	}
 	var parts []string
 	if m.refWords != "" {
 		parts = append(parts, m.refWords)
@@ -276,10 +295,10 @@ func (m machine) observed() string {
 	}
 	switch {
 	case m.wait.ok && m.wait.longest-m.wait.excused >= 5*time.Millisecond:
-		parts = append(parts, fmt.Sprintf("the runtime's main thread waited %s for a CPU, of which %s counts (its process tree used %s of CPU over %s on %d CPUs)",
-			dur(m.wait.longest), dur(m.wait.excused), dur(m.wait.used), dur(m.wait.window), runtime.NumCPU()))
+		parts = append(parts, fmt.Sprintf("the runtime's %s waited %s for a CPU, of which %s counts (its process tree used %s of CPU over %s on %d CPUs)",
+			m.wait.who, dur(m.wait.longest), dur(m.wait.excused), dur(m.wait.used), dur(m.wait.window), runtime.NumCPU()))
 	case m.wait.ok:
-		parts = append(parts, fmt.Sprintf("the runtime's main thread waited %s for a CPU", dur(m.wait.longest)))
+		parts = append(parts, fmt.Sprintf("the runtime's %s waited %s for a CPU", m.wait.who, dur(m.wait.longest)))
 	default:
 		parts = append(parts, m.wait.notKnown)
 	}

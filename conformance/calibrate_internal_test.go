@@ -1,11 +1,16 @@
 package conformance
 
 import (
+	"context"
+	"fmt"
 	"runtime"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/oe-rt/oe-rt/internal/runtimeproc"
 )
 
 func sample(main int, threads map[int][2]time.Duration) sched {
@@ -34,6 +39,21 @@ func TestWaitBetween(t *testing.T) {
 	assert.Contains(t, w.notKnown, "schedstat")
 }
 
+// Over a window of calls, a thread that served them counts (grpcio's
+// thread pool: the main thread only waits); a thread that did not run in
+// the window does not.
+func TestWaitBetweenCalls(t *testing.T) {
+	ms := time.Millisecond
+	from := sample(1, map[int][2]time.Duration{1: {10 * ms, 0}, 2: {0, 0}, 3: {0, 0}})
+	to := sample(1, map[int][2]time.Duration{1: {10 * ms, 0}, 2: {50 * ms, 400 * ms}, 3: {0, 900 * ms}})
+	w := waitBetweenCalls(from, to, time.Second)
+	assert.Equal(t, 400*ms, w.longest, "the worker that ran; not thread 3, which did not")
+	assert.Equal(t, "busiest thread", w.who)
+	assert.Equal(t, time.Duration(0), waitBetween(from, to, time.Second).longest, "the main thread alone waited nothing")
+	m := machine{wait: w}
+	assert.Contains(t, m.observed(), "the runtime's busiest thread waited 400ms for a CPU")
+}
+
 func TestMachineJudge(t *testing.T) {
 	ms := time.Millisecond
 	m := machine{ref: 90 * ms, refWords: "the reference started in 90ms", wait: cpuWait{ok: true, longest: 20 * ms, excused: 20 * ms}}
@@ -49,4 +69,19 @@ func TestMachineJudge(t *testing.T) {
 	ok, tail = m.judge(900*ms, time.Second)
 	assert.True(t, ok)
 	assert.Equal(t, " (the reference started in 90ms; the runtime's main thread waited 600ms for a CPU)", tail)
+}
+
+// A readiness wait that ended with the run's context is the budget's, not
+// the runtime's: the scenarios say "not run", never that the runtime did
+// not become ready.
+func TestBudgetSpentIsNotTheRuntime(t *testing.T) {
+	assert.True(t, budgetSpent(context.DeadlineExceeded))
+	assert.True(t, budgetSpent(fmt.Errorf("wait: %w", context.Canceled)))
+	assert.False(t, budgetSpent(&runtimeproc.NotReadyError{Addr: "127.0.0.1:1", Timeout: time.Second}))
+	assert.False(t, budgetSpent(nil))
+	l := &loadResult{inst: &instance{n: 4}, notReady: context.DeadlineExceeded}
+	o := l.unusable()
+	require.NotNil(t, o)
+	assert.Equal(t, Skip, o.Status)
+	assert.Contains(t, o.Message, "time budget ran out while instance #4")
 }

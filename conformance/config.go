@@ -123,14 +123,16 @@ type Config struct {
 	Logger *slog.Logger
 }
 
-// NewConfig returns the defaults: the openedge profile, a 10 s start
-// timeout and grace period, and the container-mode budget of 50 MiB and 20
+// NewConfig returns the defaults: the openedge profile, the function
+// manager's 30 s start timeout (Baetyl 1.0's manager dials an instance,
+// blocking, within its function timeout, 30 s by default), a 10 s grace
+// period, and the container-mode budget of 50 MiB and 20
 // threads.
 func NewConfig(command ...string) *Config {
 	return &Config{
 		Command:      command,
 		Profile:      ProfileOpenEdge,
-		StartTimeout: 10 * time.Second,
+		StartTimeout: 30 * time.Second,
 		Grace:        10 * time.Second,
 		MemoryLimit:  50 << 20,
 		ThreadLimit:  20,

@@ -181,6 +181,14 @@ func (r *runner) scenarioInstance(role string) (inst *instance, err, notReady er
 	return inst, nil, nil
 }
 
+// budgetSpent reports whether a wait for an instance ended because the
+// run's context did (its time budget, or an interruption the caller checks
+// first), not because of the runtime: a readiness wait reports the
+// runtime's own failures as *runtimeproc.NotReadyError or an exit.
+func budgetSpent(notReady error) bool {
+	return errors.Is(notReady, context.DeadlineExceeded) || errors.Is(notReady, context.Canceled)
+}
+
 // instanceOpts says how to start an instance, beyond the configuration.
 type instanceOpts struct {
 	role string

@@ -160,6 +160,8 @@ func (l *loadResult) unusable() *Outcome {
 		o = notRun("the runtime did not start (see start.listen)")
 	case l.harnessErr != nil:
 		o = harnessError("could not start a fresh instance for the function manager's load: %v", l.harnessErr)
+	case budgetSpent(l.notReady):
+		o = notRun("conform's time budget ran out while instance #%d for the function manager's load started", l.inst.n)
 	case l.notReady != nil:
 		o = fail("a fresh instance (#%d) for the function manager's load did not become ready: %v", l.inst.n, l.notReady)
 		o.output = l.output()

@@ -189,6 +189,8 @@ func (s *shutdownResult) unusable(id string) *Outcome {
 		o = notRun("interrupted")
 	case s.harnessErr != nil:
 		o = harnessError("could not start a fresh instance for the shutdown checks: %v", s.harnessErr)
+	case budgetSpent(s.notReady):
+		o = notRun("conform's time budget ran out while instance #%d for the shutdown checks started", s.inst.n)
 	case s.notReady != nil && id == "shutdown.sigterm":
 		o = fail("a fresh instance (#%d) for the shutdown checks did not become ready: %v", s.inst.n, s.notReady)
 	case s.notReady != nil:

@@ -66,7 +66,7 @@ func checkConcurrent(c *checkCtx) Outcome {
 		return c.call(m, timeout)
 	}, c.fn("sleep"), n, each)
 	after := readSched(c.inst.proc.Pid)
-	m := machine{wait: waitBetween(before, after, total)}
+	m := machine{wait: waitBetweenCalls(before, after, total)}
 	var refTotal time.Duration
 	switch v, why := refResult(); v := v.(type) {
 	case time.Duration:
@@ -142,7 +142,7 @@ func checkDeadline(c *checkCtx) Outcome {
 		return c.failed(err, "the echo call after the deadline").with(c.repro(next))
 	}
 	const line = 500 * time.Millisecond
-	mc := machine{wait: waitBetween(before, after, wait)}
+	mc := machine{wait: waitBetweenCalls(before, after, wait)}
 	var refNext time.Duration
 	switch v, why := refResult(); v := v.(type) {
 	case time.Duration:

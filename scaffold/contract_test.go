@@ -75,7 +75,7 @@ func TestEveryTemplateKeepsTheContract(t *testing.T) {
 			for _, f := range wfs {
 				all.WriteString(read(strings.TrimPrefix(f, dir+"/")))
 			}
-			assert.Regexp(t, regexp.MustCompile(`run:\s*oe-rt conform --strict .*--format junit`), all.String())
+			assert.Regexp(t, regexp.MustCompile(`(?m)^\s+uses: oe-rt/oe-rt@\S+\n\s+with:\n(\s+\S+: .*\n)*\s+strict: true\n`), all.String(), "the workflow gates the project with the oe-rt action, strict")
 		})
 	}
 }
@@ -116,4 +116,51 @@ func TestConformanceDocFixturesMatchTheTemplates(t *testing.T) {
 		assert.ElementsMatch(t, []string{"echo", "context", "none", "fail", "sleep"}, want, "%s defines the five fixtures", tt.file)
 		assert.Equal(t, want, names(tt.re, block(tt.lang)), "docs/conformance.md's %s fixtures are those of %s", tt.lang, tt.file)
 	}
+}
+
+// The three templates' workflows have one shape: the same steps with the
+// same inputs, but for the language's own setup step (named "Set up
+// <language>") and the runtime's path.
+func TestWorkflowsHaveTheSameShape(t *testing.T) {
+	langs, err := scaffold.Languages()
+	require.NoError(t, err)
+	type step struct {
+		Name string            `yaml:"name"`
+		Uses string            `yaml:"uses"`
+		Run  string            `yaml:"run"`
+		If   string            `yaml:"if"`
+		With map[string]string `yaml:"with"`
+	}
+	shapes := map[string][]step{}
+	for _, l := range langs {
+		dir := filepath.Join(t.TempDir(), "rt")
+		_, err := scaffold.Generate(context.Background(), scaffold.Options{Name: "rt", Lang: l.Name, Dir: dir, OERTVersion: "v9.9.9"})
+		require.NoError(t, err)
+		b, err := os.ReadFile(filepath.Join(dir, ".github", "workflows", "conform.yml"))
+		require.NoError(t, err)
+		var wf struct {
+			Jobs map[string]struct {
+				Steps []step `yaml:"steps"`
+			} `yaml:"jobs"`
+		}
+		require.NoError(t, yaml.Unmarshal(b, &wf))
+		require.Len(t, wf.Jobs, 1)
+		var shape []step
+		for _, s := range wf.Jobs["conform"].Steps {
+			if strings.HasPrefix(s.Name, "Set up ") && !strings.HasPrefix(s.Name, "Set up Go") {
+				continue // the language's own
+			}
+			if strings.HasPrefix(s.Uses, "oe-rt/oe-rt@") {
+				assert.Equal(t, "oe-rt/oe-rt@v9.9.9", s.Uses, "%s: the action at the version of oe-rt that generated the project", l.Name)
+				assert.Regexp(t, `^\./bin/\w+$`, s.With["runtime"])
+				delete(s.With, "runtime")
+			}
+			shape = append(shape, s)
+		}
+		shapes[l.Name] = shape
+	}
+	for name, shape := range shapes {
+		assert.Equal(t, shapes["go"], shape, "the %s workflow has the go workflow's shape", name)
+	}
+	require.NotEmpty(t, shapes["go"])
 }

@@ -94,6 +94,10 @@ type Result struct {
 	DryRun bool
 	// NextSteps are the commands to run next, in the project directory.
 	NextSteps []Step
+	// OtherLang, with Force over a project of another language, is that
+	// language, and OtherMarker the file that says so: its files stay
+	// beside the new ones.
+	OtherLang, OtherMarker string
 }
 
 // File is one generated file.
@@ -196,6 +200,9 @@ func Generate(ctx context.Context, opts Options) (*Result, error) {
 		return nil, err
 	}
 	res := &Result{Dir: dir, Lang: lang, Data: data, Files: files, DryRun: opts.DryRun}
+	if exists {
+		res.OtherLang, res.OtherMarker = otherLanguage(dir, lang.Name)
+	}
 	if res.NextSteps, err = nextSteps(lang, data); err != nil {
 		return nil, err
 	}
@@ -206,6 +213,27 @@ func Generate(ctx context.Context, opts Options) (*Result, error) {
 		return nil, err
 	}
 	return res, nil
+}
+
+// languageMarkers are the files that say which language a project is in.
+var languageMarkers = []struct{ lang, file string }{
+	{"go", "go.mod"},
+	{"node", "package.json"},
+	{"python", "requirements.txt"},
+}
+
+// otherLanguage returns the language of the project already in dir, with
+// the file that says so, when it is not lang.
+func otherLanguage(dir, lang string) (other, marker string) {
+	for _, m := range languageMarkers {
+		if m.lang == lang {
+			continue
+		}
+		if _, err := os.Stat(filepath.Join(dir, m.file)); err == nil {
+			return m.lang, m.file
+		}
+	}
+	return "", ""
 }
 
 // checkTarget refuses a target that is not a directory, or that is a

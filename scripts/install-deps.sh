@@ -3,11 +3,13 @@
 # each generated project through its Makefile), the Debian packages the
 # Python template runs on, and Node.js/npm for the Node template (npm
 # packages are installed by the tests themselves from the template's
-# lockfile, with npm ci). Idempotent and non-interactive; it does nothing
-# when everything is already there.
+# lockfile, with npm ci), and qemu-user-static, under which the release
+# test runs the ARM builds (qemu-aarch64-static, qemu-arm-static).
+# Idempotent and non-interactive; it does nothing when everything is
+# already there, and runs apt-get update before it installs.
 set -euo pipefail
 
-debs=(make python3 python3-grpcio python3-protobuf python3-yaml nodejs npm)
+debs=(make python3 python3-grpcio python3-protobuf python3-yaml nodejs npm qemu-user-static)
 missing=()
 for p in "${debs[@]}"; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

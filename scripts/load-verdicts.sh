@@ -57,7 +57,7 @@ conform_of() {
 	serve) echo "cd $work && $oert conform --strict --format json" ;;
 	go) d=$(project go) && echo "cd $d && $oert conform --strict --format json ./bin/rt-go -- -c etc/openedge/service.yml" ;;
 	python | node) d=$(project "$1") && echo "cd $d && $oert conform --strict --format json ./bin/runtime -- -c etc/openedge/service.yml" ;;
-	baetyl-like) d=$(project python) && echo "cd $work && OE_RT_PY_PROJECT=$d $oert conform --strict --format json $(command -v python3) -- $PWD/scripts/testdata/baetyl_like.py" ;;
+	baetyl-like) d=$(project python) && echo "cd $work && OE_RT_PY_PROJECT=$d $oert conform --strict --format json $d/bin/python -- $PWD/scripts/testdata/baetyl_like.py" ;;
 	*) echo "load-verdicts: unknown runtime $1" >&2; exit 2 ;;
 	esac
 }

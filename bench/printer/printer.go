@@ -92,8 +92,8 @@ type jsonResult struct {
 	Requests     int64             `json:"requests"`
 	OK           int64             `json:"ok"`
 	Errors       int64             `json:"errors"`
-	ErrorCodes   map[string]int64  `json:"error_codes,omitempty"`
-	ErrorSamples map[string]string `json:"error_samples,omitempty"`
+	ErrorCodes   map[string]int64  `json:"error_codes"`
+	ErrorSamples map[string]string `json:"error_samples"`
 	ElapsedS     float64           `json:"elapsed_s"`
 	RPS          float64           `json:"rps"`
 	LatencyMS    jsonLatency       `json:"latency_ms"`
@@ -138,6 +138,13 @@ func toJSON(r bench.Result) jsonResult {
 			Min: ms(r.Latency.Min), Mean: ms(r.Latency.Mean), P50: ms(r.Latency.P50), P90: ms(r.Latency.P90),
 			P99: ms(r.Latency.P99), P999: ms(r.Latency.P999), Max: ms(r.Latency.Max),
 		},
+	}
+	// Every field is always there: no errors is {}, not a missing field.
+	if j.ErrorCodes == nil {
+		j.ErrorCodes = map[string]int64{}
+	}
+	if j.ErrorSamples == nil {
+		j.ErrorSamples = map[string]string{}
 	}
 	j.Histogram = []jsonBucket{}
 	for _, b := range r.Histogram {
@@ -311,8 +318,46 @@ func NewProgressLine(w io.Writer) *ProgressLine { return &ProgressLine{w: w} }
 func (p *ProgressLine) Update(pg bench.Progress) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	io.WriteString(p.w, "\r\x1b[K"+progressText(pg))
+	p.drawn = true
+}
+
+// ProgressLog shows a run's progress where a line cannot be redrawn (a CI
+// log, a file): a plain line at most every Every. Update fits
+// bench.Config.Progress.
+type ProgressLog struct {
+	mu    sync.Mutex
+	w     io.Writer
+	every time.Duration
+	last  time.Duration // Elapsed of the last line
+	warm  bool          // the last line was a warmup line
+	began bool
+}
+
+// NewProgressLog returns a ProgressLog writing to w a line at most every
+// every.
+func NewProgressLog(w io.Writer, every time.Duration) *ProgressLog {
+	return &ProgressLog{w: w, every: every}
+}
+
+// Update writes a line when every has passed since the last one (and for
+// the first update of the measured phase after a warmup).
+func (p *ProgressLog) Update(pg bench.Progress) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.began && pg.Warmup == p.warm && pg.Elapsed >= p.last && pg.Elapsed-p.last < p.every {
+		return
+	}
+	if !p.began && pg.Elapsed < p.every {
+		return // a run shorter than every shows no progress: its report follows at once
+	}
+	p.began, p.warm, p.last = true, pg.Warmup, pg.Elapsed
+	io.WriteString(p.w, "bench: "+progressText(pg)+"\n")
+}
+
+// progressText is a progress line's text.
+func progressText(pg bench.Progress) string {
 	var b strings.Builder
-	b.WriteString("\r\x1b[K")
 	if pg.Payload != "" {
 		fmt.Fprintf(&b, "[%s] ", pg.Payload)
 	}
@@ -333,8 +378,7 @@ func (p *ProgressLine) Update(pg bench.Progress) {
 			fmt.Fprintf(&b, ", %.0f calls/s", float64(pg.Done)/s)
 		}
 	}
-	io.WriteString(p.w, b.String())
-	p.drawn = true
+	return b.String()
 }
 
 // Clear erases the line, if one was drawn.

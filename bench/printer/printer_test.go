@@ -172,3 +172,32 @@ func TestProgressLine(t *testing.T) {
 	p.Clear()
 	assert.Equal(t, "\r\x1b[K", buf.String())
 }
+
+// Where a line cannot be redrawn (a CI log), a plain line at most every
+// interval, none for a run shorter than that.
+func TestProgressLog(t *testing.T) {
+	var buf bytes.Buffer
+	p := printer.NewProgressLog(&buf, 5*time.Second)
+	for ms := 500; ms <= 12000; ms += 500 {
+		p.Update(bench.Progress{Done: int64(ms), Total: 20000, Elapsed: time.Duration(ms) * time.Millisecond})
+	}
+	assert.Equal(t, "bench: 5000/20000 calls (25%), 0 errors, 5s, 1000 calls/s\nbench: 10000/20000 calls (50%), 0 errors, 10s, 1000 calls/s\n", buf.String())
+	assert.NotContains(t, buf.String(), "\x1b", "no terminal codes in a log")
+
+	buf.Reset()
+	short := printer.NewProgressLog(&buf, 5*time.Second)
+	short.Update(bench.Progress{Done: 10, Elapsed: time.Second})
+	assert.Empty(t, buf.String())
+}
+
+// A run with no errors has error_codes and error_samples, empty.
+func TestJSONErrorFieldsWithoutErrors(t *testing.T) {
+	rep := &bench.Report{Target: "127.0.0.1:1", Function: "echo", Concurrency: 1, Connections: 1, Total: 10,
+		Result: bench.Result{Requests: 10, OK: 10, Elapsed: time.Second, RPS: 10}}
+	var buf bytes.Buffer
+	require.NoError(t, printer.JSON(&buf, rep))
+	var got map[string]json.RawMessage
+	require.NoError(t, json.Unmarshal(buf.Bytes(), &got))
+	assert.JSONEq(t, `{}`, string(got["error_codes"]))
+	assert.JSONEq(t, `{}`, string(got["error_samples"]))
+}

@@ -1,7 +1,6 @@
 package e2e_test
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/xml"
@@ -11,12 +10,14 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
+	"go.yaml.in/yaml/v3"
+
+	"github.com/oe-rt/oe-rt/internal/actiontest"
 	"github.com/oe-rt/oe-rt/internal/launch"
 	"github.com/oe-rt/oe-rt/scaffold"
 )
@@ -183,14 +184,29 @@ func testLanguage(t *testing.T, lang string) {
 	t.Logf("conform --profile baetyl, no -c:\n%s", out)
 	requireAllPassed(t, baetylReport, len(limits) > 0)
 
-	// The CI workflow's conform command, as written (measured: no limits),
-	// with oe-rt on PATH.
-	line := workflowConform(t, dir)
-	report := filepath.Join(dir, "report.xml")
-	_ = os.Remove(report)
-	// The exit status is judged from the report, which says which check failed.
-	shAllowFail(t, dir, 3*time.Minute, "sh", "-c", line)
-	requireAllPassed(t, report, false)
+	// The CI workflow's conform step, as written (measured: no limits):
+	// this repository's action.yml with the step's inputs, run as the
+	// GitHub Actions runner runs it (it builds oe-rt from this checkout).
+	with := workflowConform(t, dir)
+	a, err := actiontest.Load(filepath.Join(repoRoot(t), "action.yml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	res, err := a.Run(ctx, actiontest.Config{ActionPath: repoRoot(t), Workspace: dir, Temp: t.TempDir(), Inputs: with, Env: os.Environ(), Timeout: 4 * time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("the workflow's conform step:\n%s", res.Log)
+	if len(res.Leftovers) > 0 {
+		t.Errorf("processes outlived the action's steps: %v", res.Leftovers)
+	}
+	if res.Failed || res.Outputs["verdict"] != "passed" {
+		t.Errorf("the workflow's conform step failed (verdict %q): %+v", res.Outputs["verdict"], res.Annotations)
+	}
+	// The verdict is judged from the report too, which says which check failed.
+	requireAllPassed(t, res.Outputs["junit"], false)
 	t.Logf("%s: generated, built, tested and conformed in %s", lang, time.Since(start).Round(time.Second))
 }
 
@@ -206,32 +222,53 @@ func junitWrapper(t *testing.T, file string) string {
 	return w
 }
 
-// workflowConform returns the `oe-rt conform` command of the project's CI
-// workflow.
-func workflowConform(t *testing.T, dir string) string {
+// workflowConform returns the inputs (with:) of the project's CI workflow
+// step that uses the oe-rt action (uses: oe-rt/oe-rt@REF).
+func workflowConform(t *testing.T, dir string) map[string]string {
 	t.Helper()
 	files, _ := filepath.Glob(filepath.Join(dir, ".github", "workflows", "*.yml"))
 	if len(files) == 0 {
 		t.Fatal("the project has no .github/workflows/*.yml")
 	}
-	re := regexp.MustCompile(`^\s*(?:-\s*)?run:\s*(oe-rt conform .*)$`)
 	for _, f := range files {
 		b, err := os.ReadFile(f)
 		if err != nil {
 			t.Fatal(err)
 		}
-		sc := bufio.NewScanner(bytes.NewReader(b))
-		for sc.Scan() {
-			if m := re.FindStringSubmatch(sc.Text()); m != nil {
-				if !strings.Contains(m[1], "--strict") || !strings.Contains(m[1], "--format junit") || !strings.Contains(m[1], "-o report.xml") {
-					t.Errorf("%s: the conform step should run --strict --format junit -o report.xml: %s", f, m[1])
+		var wf struct {
+			Jobs map[string]struct {
+				Steps []struct {
+					Uses string            `yaml:"uses"`
+					With map[string]string `yaml:"with"`
+				} `yaml:"steps"`
+			} `yaml:"jobs"`
+		}
+		if err := yaml.Unmarshal(b, &wf); err != nil {
+			t.Fatalf("%s: %v", f, err)
+		}
+		for _, j := range wf.Jobs {
+			for _, s := range j.Steps {
+				if strings.HasPrefix(s.Uses, "oe-rt/oe-rt@") {
+					if s.With["strict"] != "true" {
+						t.Errorf("%s: the conform step should be strict: %v", f, s.With)
+					}
+					return s.With
 				}
-				return m[1]
 			}
 		}
 	}
-	t.Fatal("no `run: oe-rt conform ...` step in .github/workflows")
-	return ""
+	t.Fatal("no step `uses: oe-rt/oe-rt@…` in .github/workflows")
+	return nil
+}
+
+// repoRoot is the repository's top, where action.yml is.
+func repoRoot(t *testing.T) string {
+	t.Helper()
+	r, err := filepath.Abs(filepath.Join("..", ".."))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
 }
 
 type junitSuites struct {

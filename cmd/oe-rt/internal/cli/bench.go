@@ -79,7 +79,6 @@ not be started, a report that could not be written, or an interruption.`,
 		},
 	}
 	f := cmd.Flags()
-	f.SortFlags = false
 	f.StringVar(&o.address, "address", "", "`host:port` of a running runtime to load (instead of starting RUNTIME)")
 	f.IntVarP(&o.cfg.Concurrency, "concurrency", "c", o.cfg.Concurrency, "number of concurrent callers (at most the number of calls)")
 	f.IntVarP(&o.cfg.Total, "total", "n", o.cfg.Total, "number of calls (per payload); exclusive with -z")
@@ -118,6 +117,9 @@ func (o *benchOptions) check(cmd *cobra.Command, args []string) error {
 	fs := cmd.Flags()
 	cfg := &o.cfg
 	if err := oneOf(fs, "format", o.format, "text", "json"); err != nil {
+		return err
+	}
+	if err := refuseFormatAsOutput(fs, o.output, "text", "json"); err != nil {
 		return err
 	}
 	if err := o.schema.checkProfile(); err != nil {
@@ -275,10 +277,14 @@ func runBench(ctx context.Context, e *env, o *benchOptions) error {
 		return err
 	}
 	defer out.close()
+	// Progress goes to standard error: a line redrawn on a terminal, a
+	// plain line every few seconds elsewhere (a CI log).
 	var progress *printer.ProgressLine
 	if isTerminal(e.stderr) {
 		progress = printer.NewProgressLine(e.stderr)
 		cfg.Progress = progress.Update
+	} else {
+		cfg.Progress = printer.NewProgressLog(e.stderr, progressEvery).Update
 	}
 	rep, runErr := bench.Run(ctx, cfg)
 	if progress != nil {
@@ -298,6 +304,10 @@ func runBench(ctx context.Context, e *env, o *benchOptions) error {
 	}
 	return nil
 }
+
+// progressEvery is how often bench writes a progress line where it cannot
+// redraw one.
+var progressEvery = 5 * time.Second
 
 // writeReport writes the report in --format.
 func (o *benchOptions) writeReport(out *output, rep *bench.Report) error {

@@ -231,7 +231,7 @@ func TestBenchShortRunPeak(t *testing.T) {
 	body := "#!/bin/sh\npython3 -c \"b = b'x' * (60 << 20); del b; open('" + dir + "/freed', 'w').close(); import time; time.sleep(60)\" &\n" +
 		"while [ ! -e '" + dir + "/freed' ]; do sleep 0.01; done\nexec \"" + oeRT + "\" serve\n"
 	require.NoError(t, os.WriteFile(script, []byte(body), 0o755))
-	code, out, errOut := runMain("bench", "-n", "100", "--format", "json", script)
+	code, out, errOut := runMain("bench", "--connect-timeout", "60s", "-n", "100", "--format", "json", script)
 	require.Equal(t, 0, code, errOut)
 	var rep struct {
 		Runtime struct {
@@ -243,7 +243,7 @@ func TestBenchShortRunPeak(t *testing.T) {
 	assert.Greater(t, rep.Runtime.PeakRSS, int64(60<<20), out)
 	assert.GreaterOrEqual(t, rep.Runtime.Samples, 3, "at start, after the first call, after the run")
 	require.NoError(t, os.Remove(filepath.Join(dir, "freed")))
-	code, out, errOut = runMain("bench", "-n", "100", script)
+	code, out, errOut = runMain("bench", "--connect-timeout", "60s", "-n", "100", script)
 	require.Equal(t, 0, code, errOut)
 	if rep.Runtime.Samples < 10 {
 		assert.Contains(t, out, "from only", out)

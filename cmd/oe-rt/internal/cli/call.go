@@ -10,11 +10,11 @@ import (
 	"net"
 	"os"
 	"strings"
+	"syscall"
 	"time"
 	"unicode/utf8"
 
 	"github.com/spf13/cobra"
-	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
 	"github.com/oe-rt/oe-rt/client"
@@ -30,6 +30,7 @@ type callOptions struct {
 	invokeID   string
 	timestamp  int64
 	timeout    time.Duration
+	wait       time.Duration
 	maxMsgSize int64
 	format     string
 	output     string
@@ -55,20 +56,22 @@ func newCallCmd(e *env, runF func(context.Context, *callOptions) error) *cobra.C
 PAYLOAD is sent as raw bytes: the argument itself, @FILE for a file's
 contents, or - for standard input; no payload sends an empty one. The
 address is --address, else the same environment variables serve reads.
-When nothing listens there yet, call waits for the runtime, within
---timeout, so that it can follow a runtime started in the background.
+When nothing listens there, call fails at once; with --wait it waits for
+the runtime, so that it can follow a runtime started in the background.
 
 The raw response payload goes to standard output (or -o FILE); with
 --format json the whole response message, the status and the latency.
 
 Exit status: 0 when the call returned OK; 1 when it did not, or no runtime
-answered within --timeout (the gRPC code and message go to standard error);
+listened (within --wait) or answered within --timeout (the gRPC code and
+message go to standard error);
 2 for bad flags or arguments, a missing @FILE or TLS file, no address or a
 bad one, an output that could not be written, or an interruption.`,
 		Example: `  oe-rt call --address 127.0.0.1:50051 echo 'hello'
   oe-rt call --address 127.0.0.1:50051 context '{"a":1}' --topic t --qos 1 --format json
   oe-rt call --address 127.0.0.1:50051 echo @in.bin -o out.bin
-  echo '{"ms":100}' | oe-rt call --address 127.0.0.1:50051 sleep -`,
+  echo '{"ms":100}' | oe-rt call --address 127.0.0.1:50051 sleep -
+  oe-rt call --wait 10s --address 127.0.0.1:50051 echo hi   # a runtime started a moment ago`,
 		Args: cobra.RangeArgs(1, 2),
 		ValidArgsFunction: func(_ *cobra.Command, args []string, _ string) ([]cobra.Completion, cobra.ShellCompDirective) {
 			if len(args) == 0 {
@@ -97,7 +100,8 @@ bad one, an output that could not be written, or an interruption.`,
 	f.StringVar(&o.topic, "topic", "", "message topic")
 	f.StringVar(&o.invokeID, "invoke-id", "", "FunctionInvokeID (default: a fresh random id)")
 	f.Int64Var(&o.timestamp, "timestamp", 0, "message Timestamp (baetyl profile only)")
-	f.DurationVar(&o.timeout, "timeout", 30*time.Second, "deadline of the call, as the function manager sets it; a runtime not listening yet is waited for within it")
+	f.DurationVar(&o.timeout, "timeout", 30*time.Second, "deadline of the call, as the function manager sets it")
+	f.DurationVar(&o.wait, "wait", 0, "wait up to `DURATION` for a runtime to listen at the address (default: fail at once when nothing listens)")
 	f.Var(sizeValue{&o.maxMsgSize}, "max-msg-size", "largest response accepted, e.g. 4m or 4194304; requests may be up to 1.5x this plus 1k, so that the runtime's own limit answers them")
 	f.StringVar(&o.format, "format", "raw", "output `format`: raw (the payload) or json (message, status, latency)")
 	bindOutput(f, &o.output, "the output")
@@ -106,7 +110,7 @@ bad one, an output that could not be written, or an interruption.`,
 	completeFormats(cmd, formatRaw, formatJSON)
 	o.tls.complete(cmd)
 	o.schema.complete(cmd)
-	for _, n := range []string{"address", "id", "qos", "topic", "invoke-id", "timestamp", "timeout", "max-msg-size"} {
+	for _, n := range []string{"address", "id", "qos", "topic", "invoke-id", "timestamp", "timeout", "wait", "max-msg-size"} {
 		_ = cmd.RegisterFlagCompletionFunc(n, cobra.NoFileCompletions)
 	}
 	return cmd
@@ -119,10 +123,13 @@ func (o *callOptions) check(cmd *cobra.Command) error {
 	if err := oneOf(fs, "format", o.format, "raw", "json"); err != nil {
 		return err
 	}
-	if o.output == "raw" || o.output == "json" {
-		return usageError("-o/--output %q names the file to write the output to; for %s output use --format %s (for a file of that name, give ./%s)", o.output, o.output, o.output, o.output)
+	if err := refuseFormatAsOutput(fs, o.output, "raw", "json"); err != nil {
+		return err
 	}
 	if err := positive(fs, "timeout", o.timeout); err != nil {
+		return err
+	}
+	if err := notNegative(fs, "wait", o.wait); err != nil {
 		return err
 	}
 	if err := o.schema.checkProfile(); err != nil {
@@ -210,11 +217,14 @@ func runCall(ctx context.Context, e *env, o *callOptions) error {
 	}
 	defer conn.Close()
 	req := &client.Message{ID: o.id, QOS: o.qos, Topic: o.topic, Payload: payload, Timestamp: o.timestamp, FunctionName: o.function, FunctionInvokeID: invokeID}
+	if err := waitListening(ctx, e.stderr, o.addr, o.wait); err != nil {
+		return err
+	}
 	ctx, cancel := context.WithTimeout(ctx, o.timeout)
 	defer cancel()
 	start := time.Now()
 	var res *client.Message
-	callErr := waitListening(ctx, o.addr, o.timeout)
+	callErr := ctx.Err()
 	if callErr == nil {
 		res, callErr = client.New(conn, schema).Call(ctx, req)
 	}
@@ -236,7 +246,14 @@ func runCall(ctx context.Context, e *env, o *callOptions) error {
 			return writeFailed("output", err)
 		}
 	} else if callErr == nil {
-		if _, err := out.Write(res.Payload); err != nil {
+		p := res.Payload
+		// On a terminal, a final newline, so that the prompt does not
+		// follow the payload on its line; a file or a pipe gets the
+		// payload as it is.
+		if out.file == nil && isTerminal(out.w) && len(p) > 0 && p[len(p)-1] != '\n' {
+			p = append(p[:len(p):len(p)], '\n')
+		}
+		if _, err := out.Write(p); err != nil {
 			return writeFailed("output", err)
 		}
 	}
@@ -244,39 +261,79 @@ func runCall(ctx context.Context, e *env, o *callOptions) error {
 		return writeFailed("output", err)
 	}
 	if callErr != nil {
-		return failure(fmt.Errorf("call %q at %s: %s: %s", o.function, o.addr, client.CodeName(st.Code()), st.Message()))
+		return failure(fmt.Errorf("call %q at %s: %s: %s%s", o.function, o.addr, client.CodeName(st.Code()), st.Message(), o.tlsHint(st.Message())))
 	}
 	return nil
 }
 
-// waitListening waits, polling every 20ms, until something accepts TCP
-// connections at addr, at most until ctx is done: a runtime started a
-// moment before (in the background, by a script) is waited for, the way
-// gRPC's wait-for-ready would, while a runtime that is up but refuses the
-// handshake (TLS against plaintext) still fails at once with the
-// handshake's error. It returns an UNAVAILABLE status error.
-func waitListening(ctx context.Context, addr string, timeout time.Duration) error {
+// tlsHint suggests the likely cause of a failed handshake: TLS against a
+// plaintext runtime, or plaintext against a TLS one.
+func (o *callOptions) tlsHint(msg string) string {
+	switch {
+	case o.tlsConf != nil && (strings.Contains(msg, "first record does not look like a TLS handshake") || strings.Contains(msg, "tls:") || strings.Contains(msg, "handshake")):
+		return "\n(TLS against a plaintext runtime? a runtime serves plaintext unless its configuration sets server.cert; drop --tls, --cacert and --insecure for a plaintext one)"
+	case o.tlsConf == nil && (strings.Contains(msg, "server preface") || strings.Contains(msg, "EOF") || strings.Contains(msg, "handshake")):
+		return "\n(plaintext against a TLS runtime? a runtime with server.cert in its configuration wants --cacert, or --insecure)"
+	}
+	return ""
+}
+
+// waitListening looks whether something accepts TCP connections at addr.
+// When nothing does, it fails at once, unless wait is above zero: then it
+// says so on stderr and polls every 20ms, at most for wait, so that a
+// runtime started a moment before (in the background, by a script) is
+// waited for, the way gRPC's wait-for-ready would. A runtime that is up
+// but refuses the handshake (TLS against plaintext) is not waited for: the
+// call fails with the handshake's error.
+func waitListening(ctx context.Context, stderr io.Writer, addr string, wait time.Duration) error {
 	hp := convention.HostPort(addr)
-	var last error
-	for {
-		var d net.Dialer
+	dial := func(ctx context.Context) error {
+		d := net.Dialer{Timeout: 5 * time.Second}
 		c, err := d.DialContext(ctx, "tcp", hp)
 		if err == nil {
 			c.Close()
+		}
+		return err
+	}
+	err := dial(ctx)
+	if err == nil {
+		return nil
+	}
+	if wait <= 0 {
+		return failure(fmt.Errorf("%s: %s; start the runtime first, or give --wait 10s to wait for it", addr, notListening(err)))
+	}
+	fmt.Fprintf(stderr, "oe-rt: nothing listens at %s yet: waiting up to %s (--wait) for a runtime to listen\n", addr, wait)
+	wctx, cancel := context.WithTimeout(ctx, wait)
+	defer cancel()
+	last := err
+	for {
+		t := time.NewTimer(20 * time.Millisecond)
+		select {
+		case <-wctx.Done():
+			t.Stop()
+			if ctx.Err() != nil {
+				return ctx.Err() // interrupted: exitCode says so
+			}
+			return failure(fmt.Errorf("%s: %s within --wait %s", addr, notListening(last), wait))
+		case <-t.C:
+		}
+		err := dial(wctx)
+		if err == nil {
 			return nil
 		}
 		var ne net.Error
-		if last == nil || !errors.As(err, &ne) || !ne.Timeout() {
+		if !errors.As(err, &ne) || !ne.Timeout() {
 			last = err // rather a refusal than the dial the deadline cut short
 		}
-		t := time.NewTimer(20 * time.Millisecond)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return status.Errorf(codes.Unavailable, "nothing accepted a connection within --timeout %s: %v", timeout, last)
-		case <-t.C:
-		}
 	}
+}
+
+// notListening says what a failed TCP dial means.
+func notListening(err error) string {
+	if errors.Is(err, syscall.ECONNREFUSED) {
+		return "nothing listens there (connection refused)"
+	}
+	return fmt.Sprintf("no connection: %v", err)
 }
 
 func toJSONMessage(m *client.Message) *jsonMessage {

@@ -186,7 +186,7 @@ func TestCallFlags(t *testing.T) {
 	t.Run("unreachable runtime", func(t *testing.T) {
 		r := oe(t, nil, nil, "call", "--address", "127.0.0.1:1", "--timeout", "500ms", "echo")
 		assert.Equal(t, 1, r.code)
-		assert.Contains(t, r.stderr, `call "echo" at 127.0.0.1:1: UNAVAILABLE: nothing accepted a connection within --timeout 500ms: dial tcp 127.0.0.1:1: connect: connection refused`)
+		assert.Equal(t, "oe-rt: 127.0.0.1:1: nothing listens there (connection refused); start the runtime first, or give --wait 10s to wait for it\n", r.stderr)
 	})
 	t.Run("-o FILE", func(t *testing.T) {
 		out := filepath.Join(dir, "out.bin")
@@ -306,12 +306,12 @@ func TestCallTLS(t *testing.T) {
 }
 
 // The README's by-hand example: a runtime started in the background and
-// called at once. call waits, within --timeout, for the runtime to listen.
+// called at once. With --wait, call waits for the runtime to listen.
 func TestCallWaitsForARuntimeStartingLate(t *testing.T) {
 	addr, err := launch.FreePort()
 	require.NoError(t, err)
 	done := make(chan oeResult, 1)
-	go func() { done <- oe(t, nil, nil, "call", "--address", addr, "--timeout", "20s", "echo", "late") }()
+	go func() { done <- oe(t, nil, nil, "call", "--address", addr, "--wait", "20s", "echo", "late") }()
 	time.Sleep(700 * time.Millisecond) // the call is waiting by now
 	select {
 	case r := <-done:

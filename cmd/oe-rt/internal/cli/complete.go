@@ -49,7 +49,7 @@ func checkSelectors() []cobra.Completion {
 			seen[group] = true
 			out = append(out, cobra.CompletionWithDesc(group+".*", "every "+group+" check"))
 		}
-		out = append(out, cobra.CompletionWithDesc(c.ID, string(c.Level)+": "+c.Description))
+		out = append(out, cobra.CompletionWithDesc(c.ID, string(c.Level)+": "+c.Describe(nil)))
 	}
 	return out
 }

@@ -3,6 +3,7 @@ package cli
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -35,6 +36,9 @@ type conformOptions struct {
 	format       string
 	output       string
 	junit        string
+	json         string
+	markdown     string
+	annotations  string
 	verbose      bool
 	limitMemory  int64
 	limitThreads int
@@ -69,7 +73,7 @@ only regressions, new checks and checks that did not run fail the run.`,
   oe-rt conform ./bin/myruntime -- -c etc/openedge/service.yml
   oe-rt conform --profile baetyl --config etc/openedge/service.yml ./bin/myruntime   # as the Baetyl master starts it
   oe-rt conform --strict --format junit -o report.xml ./bin/myruntime
-  oe-rt conform --junit report.xml ./bin/myruntime     # text on screen, JUnit to a file
+  oe-rt conform --junit report.xml --json report.json ./bin/myruntime   # text on screen, JUnit and JSON to files
   oe-rt conform --profile baetyl --run 'call.*,echo.*' ./bin/myruntime
   oe-rt conform --list
   oe-rt conform --explain shutdown.drain
@@ -112,9 +116,12 @@ only regressions, new checks and checks that did not run fail the run.`,
 	f.BoolVar(&o.cfg.Strict, "strict", false, "a failed SHOULD check fails the run")
 	f.BoolVar(&o.list, "list", false, "print the check catalog and exit")
 	f.StringVar(&o.explain, "explain", "", "print the page of check `ID` (its rule, why it exists, how it is measured, how to fix it) and exit")
-	f.StringVar(&o.format, "format", "text", "report `format`: text, json or junit")
+	f.StringVar(&o.format, "format", "text", "report `format`: text, json or junit (--list: text or json)")
 	bindOutput(f, &o.output, "the report")
 	f.StringVar(&o.junit, "junit", "", "also write a JUnit report to `FILE`")
+	f.StringVar(&o.json, "json", "", "also write a JSON report to `FILE`")
+	f.StringVar(&o.markdown, "markdown", "", "also write a Markdown summary (a table of the checks) to `FILE`, e.g. $GITHUB_STEP_SUMMARY")
+	f.StringVar(&o.annotations, "annotations", "", "also write to `FILE` a GitHub Actions command (::error title=ID::cause and hint) per check that did not pass")
 	f.BoolVarP(&o.verbose, "verbose", "v", false, "log the harness's steps (runtime started, each check's result) to standard error")
 	f.Var(sizeValue{&o.limitMemory}, "limit-memory", "enforce this memory limit on every instance, each in a cgroup of its own, e.g. 50m (root, or a delegated cgroup v2)")
 	f.IntVar(&o.limitThreads, "limit-threads", 0, "enforce this thread limit (pids.max) on every instance, each in a cgroup of its own, e.g. 20 (root, or a delegated cgroup v2)")
@@ -127,6 +134,13 @@ only regressions, new checks and checks that did not run fail the run.`,
 	o.schema.complete(cmd)
 	_ = cmd.RegisterFlagCompletionFunc("run", completeList(checkSelectors))
 	_ = cmd.RegisterFlagCompletionFunc("skip", completeList(checkSelectors))
+	_ = cmd.RegisterFlagCompletionFunc("explain", func(*cobra.Command, []string, string) ([]cobra.Completion, cobra.ShellCompDirective) {
+		var out []cobra.Completion
+		for _, c := range conformance.Catalog() {
+			out = append(out, cobra.CompletionWithDesc(c.ID, string(c.Level)+": "+c.Describe(nil)))
+		}
+		return out, cobra.ShellCompDirectiveNoFileComp
+	})
 	_ = cmd.RegisterFlagCompletionFunc("dir", cobra.FixedCompletions(nil, cobra.ShellCompDirectiveFilterDirs))
 	_ = cmd.RegisterFlagCompletionFunc("function", func(*cobra.Command, []string, string) ([]cobra.Completion, cobra.ShellCompDirective) {
 		var out []cobra.Completion
@@ -156,7 +170,7 @@ func (o *conformOptions) check(cmd *cobra.Command, args []string) error {
 		if len(args) > 0 {
 			return usageError("--list takes no RUNTIME")
 		}
-		return nil
+		return oneOf(fs, "format", o.format, "text", "json")
 	}
 	if o.explain != "" {
 		if len(args) > 0 {
@@ -212,8 +226,16 @@ func (o *conformOptions) check(cmd *cobra.Command, args []string) error {
 			}
 		}
 	}
-	if o.output != "" && o.junit != "" && sameFile(o.output, o.junit) {
-		return usageError("-o/--output and --junit name the same file %s: one report would overwrite the other", o.output)
+	if err := refuseFormatAsOutput(fs, o.output, "text", "json", "junit"); err != nil {
+		return err
+	}
+	files := []struct{ flag, path string }{{"-o/--output", o.output}, {"--junit", o.junit}, {"--json", o.json}, {"--markdown", o.markdown}, {"--annotations", o.annotations}, {"--update-baseline", o.update}}
+	for i, a := range files {
+		for _, b := range files[i+1:] {
+			if a.path != "" && b.path != "" && sameFile(a.path, b.path) {
+				return usageError("%s and %s name the same file %s: one report would overwrite the other", a.flag, b.flag, a.path)
+			}
+		}
 	}
 	dash := cmd.ArgsLenAtDash()
 	switch {
@@ -304,22 +326,32 @@ func (o *conformOptions) config(ctx context.Context) (*conformance.Config, error
 	}
 	if o.limitMemory > 0 || o.limitThreads > 0 {
 		cfg.CgroupLimits = true
-		if o.limitMemory > 0 {
-			cfg.MemoryLimit = o.limitMemory
-		}
-		if o.limitThreads > 0 {
-			cfg.ThreadLimit = o.limitThreads
-		}
 	}
+	lim := o.limits()
+	cfg.MemoryLimit, cfg.ThreadLimit = lim.MemoryLimit, lim.ThreadLimit
 	return cfg, nil
+}
+
+// limits returns the configuration with the limits of the flags
+// (--limit-memory, --limit-threads, --grace, --start-timeout), as --list and
+// --explain describe the checks with them.
+func (o *conformOptions) limits() *conformance.Config {
+	c := *o.cfg
+	if o.limitMemory > 0 {
+		c.MemoryLimit = o.limitMemory
+	}
+	if o.limitThreads > 0 {
+		c.ThreadLimit = o.limitThreads
+	}
+	return &c
 }
 
 func runConform(ctx context.Context, e *env, o *conformOptions) error {
 	if o.list {
-		return writeFailed("the catalog", printCatalog(e.stdout))
+		return writeFailed("the catalog", printCatalog(e.stdout, o.limits(), o.format == "json"))
 	}
 	if o.explain != "" {
-		page, err := conformance.Explain(o.explain, o.cfg)
+		page, err := conformance.Explain(o.explain, o.limits())
 		if err != nil {
 			return usageError("--explain: %w", err)
 		}
@@ -370,7 +402,7 @@ func runConform(ctx context.Context, e *env, o *conformOptions) error {
 	// Payload files for the reproduce lines go beside the report written
 	// to a file; otherwise into a temporary directory, made only when a
 	// line needs one.
-	if report := firstNonEmpty(o.output, o.junit); report != "" {
+	if report := firstNonEmpty(o.output, o.junit, o.json, o.markdown); report != "" {
 		cfg.ArtifactDir = strings.TrimSuffix(report, filepath.Ext(report)) + ".payloads"
 	}
 	if log != nil {
@@ -408,7 +440,8 @@ func runConform(ctx context.Context, e *env, o *conformOptions) error {
 }
 
 // writeReports writes the report in --format to out (the summary only,
-// when the results were shown live), and the JUnit report of --junit.
+// when the results were shown live), and the reports of --junit, --json,
+// --markdown and --annotations.
 func (o *conformOptions) writeReports(out *output, text printer.Text, live bool, rep *conformance.Report) error {
 	var buf bytes.Buffer
 	switch {
@@ -427,14 +460,44 @@ func (o *conformOptions) writeReports(out *output, text printer.Text, live bool,
 	if err := out.close(); err != nil {
 		return writeFailed("report", err)
 	}
-	if o.junit != "" {
-		var jb bytes.Buffer
-		_ = printer.JUnit(&jb, rep)
-		if err := os.WriteFile(o.junit, jb.Bytes(), 0o644); err != nil {
-			return writeFailed("JUnit report", err)
+	for _, f := range []struct {
+		path, what string
+		write      func(io.Writer, *conformance.Report) error
+	}{
+		{o.junit, "JUnit report", printer.JUnit},
+		{o.json, "JSON report", printer.JSON},
+		{o.markdown, "Markdown report", printer.Markdown},
+		{o.annotations, "annotations", printer.Annotations},
+	} {
+		if f.path == "" {
+			continue
+		}
+		var b bytes.Buffer
+		_ = f.write(&b, rep)
+		if err := writeReportFile(f.path, b.Bytes()); err != nil {
+			return writeFailed(f.what, err)
 		}
 	}
 	return nil
+}
+
+// writeReportFile writes a report file. A file that exists is appended to
+// when it is a GitHub Actions summary or a pipe ($GITHUB_STEP_SUMMARY is
+// shared by every step of a job), and replaced otherwise.
+func writeReportFile(path string, b []byte) error {
+	flags := os.O_WRONLY | os.O_CREATE | os.O_TRUNC
+	if st, err := os.Stat(path); err == nil && (st.Mode()&os.ModeNamedPipe != 0 || sameFile(path, os.Getenv("GITHUB_STEP_SUMMARY"))) {
+		flags = os.O_WRONLY | os.O_APPEND
+	}
+	f, err := os.OpenFile(path, flags, 0o644)
+	if err != nil {
+		return err
+	}
+	if _, err := f.Write(b); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
 }
 
 // writeBaseline writes the report as a baseline, whole or not at all. A run
@@ -452,6 +515,12 @@ func writeBaseline(path string, rep *conformance.Report) error {
 	}
 	defer os.Remove(tmp.Name())
 	if _, err := tmp.Write(b.Bytes()); err != nil {
+		tmp.Close()
+		return fmt.Errorf("--update-baseline: %w", err)
+	}
+	// A baseline is committed and shared: readable by all, as a file
+	// os.Create makes (CreateTemp makes it 0600).
+	if err := tmp.Chmod(0o644); err != nil {
 		tmp.Close()
 		return fmt.Errorf("--update-baseline: %w", err)
 	}
@@ -490,13 +559,37 @@ func firstNonEmpty(s ...string) string {
 	return ""
 }
 
-func printCatalog(w io.Writer) error {
+// catalogEntry is a check in --list --format json.
+type catalogEntry struct {
+	ID          string   `json:"id"`
+	Level       string   `json:"level"`
+	Description string   `json:"description"`
+	Fixtures    []string `json:"fixtures"`
+	Since       int      `json:"since"`
+	OptIn       bool     `json:"opt_in"`
+}
+
+// printCatalog prints the catalog, the descriptions with cfg's limits.
+func printCatalog(w io.Writer, cfg *conformance.Config, asJSON bool) error {
+	if asJSON {
+		list := struct {
+			CatalogVersion int            `json:"catalog_version"`
+			Checks         []catalogEntry `json:"checks"`
+		}{CatalogVersion: conformance.CatalogVersion, Checks: []catalogEntry{}}
+		for _, c := range conformance.Catalog() {
+			list.Checks = append(list.Checks, catalogEntry{ID: c.ID, Level: string(c.Level), Description: c.Describe(cfg),
+				Fixtures: append([]string{}, c.Needs...), Since: c.Since(), OptIn: c.OptIn})
+		}
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		return enc.Encode(list)
+	}
 	for _, c := range conformance.Catalog() {
 		needs := ""
 		if len(c.Needs) > 0 {
 			needs = "  [fixtures: " + strings.Join(c.Needs, ", ") + "]"
 		}
-		if _, err := fmt.Fprintf(w, "%-24s %-6s %s%s\n", c.ID, c.Level, c.Description, needs); err != nil {
+		if _, err := fmt.Fprintf(w, "%-24s %-6s %s%s\n", c.ID, c.Level, c.Describe(cfg), needs); err != nil {
 			return err
 		}
 	}

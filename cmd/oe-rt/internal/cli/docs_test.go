@@ -43,6 +43,17 @@ type docExample struct {
 	// transcript holds the steps of a block written as a terminal session
 	// ($ command, then its output).
 	transcript []transcriptStep
+	// block is the fenced block as written (its lines), and path its file,
+	// for -update.
+	block []string
+	path  string
+	// outputOf, for a block marked <!-- output of: COMMAND --> (or
+	// "stderr of:"), is COMMAND: the block is its output.
+	outputOf string
+	stderrOf bool
+	// unmarked is a block that shows output with no command the test can
+	// run: it must be in docsIllustrations.
+	unmarked bool
 }
 
 type transcriptStep struct {
@@ -66,11 +77,22 @@ func TestDocsExamplesRun(t *testing.T) {
 				used[ex.key] = true
 				t.Skipf("not run: %s", reason)
 			}
+			if ex.unmarked {
+				reason, ok := docsIllustrations[ex.key]
+				used[ex.key] = true
+				if !ok {
+					t.Fatalf("%s shows output with no command to produce it: write it as a transcript ($ COMMAND, then its output), put <!-- output of: COMMAND --> on the line before the block, or list it in docsIllustrations with the reason (key %q)", ex.source, ex.key)
+				}
+				t.Skipf("an illustration: %s", reason)
+			}
 			runExample(t, ex, shared)
 		})
 	}
 	for k := range docsNotRun {
 		assert.True(t, used[k], "docsNotRun names %q, which no doc has: remove it", k)
+	}
+	for k := range docsIllustrations {
+		assert.True(t, used[k], "docsIllustrations names %q, which no doc has: remove it", k)
 	}
 }
 
@@ -123,22 +145,40 @@ func markdownExamples(t *testing.T, path string) []docExample {
 	var block []string
 	var start int
 	in, shell := false, false
+	var lang, marker, prev string
 	sc := bufio.NewScanner(f)
 	for n := 1; sc.Scan(); n++ {
 		line := sc.Text()
 		if strings.HasPrefix(line, "```") {
 			if !in {
-				lang := strings.TrimSpace(strings.TrimPrefix(line, "```"))
+				lang = strings.TrimSpace(strings.TrimPrefix(line, "```"))
 				in, shell, start, block = true, lang == "" || lang == "sh" || lang == "shell" || lang == "bash" || lang == "console", n+1, nil
+				marker = ""
+				if m := outputMarker.FindStringSubmatch(prev); m != nil {
+					marker = prev
+				}
 				continue
 			}
 			in = false
-			if shell {
+			switch {
+			case marker != "":
+				ex := outputExample(rel, start, marker, block)
+				ex.path = path
+				out = append(out, ex)
+			case shell:
 				if ex, ok := blockExample(rel, start, block); ok {
+					ex.block, ex.path = block, path
 					out = append(out, ex)
+				} else if !onlySynopsis(block) {
+					out = append(out, docExample{source: fmt.Sprintf("%s:%d", rel, start), key: rel + ": " + firstLine(block), block: block, path: path, unmarked: true})
 				}
+			case lang == "json" || lang == "text":
+				out = append(out, docExample{source: fmt.Sprintf("%s:%d", rel, start), key: rel + ": " + firstLine(block), block: block, path: path, unmarked: true})
 			}
 			continue
+		}
+		if !in && strings.TrimSpace(line) != "" {
+			prev = line
 		}
 		if in {
 			block = append(block, line)
@@ -146,6 +186,16 @@ func markdownExamples(t *testing.T, path string) []docExample {
 	}
 	require.NoError(t, sc.Err())
 	return out
+}
+
+// onlySynopsis reports a block of usage lines only (oe-rt call [flags] …).
+func onlySynopsis(block []string) bool {
+	for _, l := range block {
+		if strings.TrimSpace(l) != "" && !synopsis.MatchString(l) {
+			return false
+		}
+	}
+	return true
 }
 
 func blockExample(file string, line int, block []string) (docExample, bool) {
@@ -203,7 +253,7 @@ const exampleTimeout = 6 * time.Minute
 // writes the output shown as FILE instead.
 func runExample(t *testing.T, ex docExample, shared string) {
 	dir := t.TempDir()
-	text := strings.Join(ex.lines, "\n") + fmt.Sprint(ex.transcript)
+	text := strings.Join(ex.lines, "\n") + fmt.Sprint(ex.transcript) + ex.outputOf
 	port := shared
 	if strings.Contains(text, "oe-rt serve") {
 		var err error
@@ -231,20 +281,50 @@ func runExample(t *testing.T, ex docExample, shared string) {
 		return strings.ReplaceAll(s, "127.0.0.1:50051", port)
 	}
 	env := cleanEnv(append(goEnv(t), "PATH="+filepath.Dir(oeRT)+":"+os.Getenv("PATH"), "HOME="+dir, "OE_RT=oe-rt")...)
+	// What a command wrote, as the page shows it: the test's paths and
+	// port turned back into the page's.
+	unrewrite := strings.NewReplacer(oeRT, "/usr/local/bin/oe-rt", dir, "/home/me", port, "127.0.0.1:50051").Replace
 
+	if ex.outputOf != "" {
+		code, stdout, stderr := runBash(t, dir, env, rewrite(ex.outputOf))
+		assert.Equal(t, 0, code, "%s\nstderr:\n%s", ex.outputOf, stderr)
+		got := stdout
+		if ex.stderrOf {
+			got = stderr
+		}
+		if upd := checkOutput(t, ex.outputOf, ex.block, unrewrite(got)); upd != nil {
+			replaceBlock(t, ex.path, ex.block, upd)
+		}
+		return
+	}
 	if len(ex.transcript) > 0 {
+		var updated []string
 		for _, st := range ex.transcript {
+			updated = append(updated, "$ "+st.command)
 			if file, ok := strings.CutPrefix(st.command, "cat "); ok {
 				writeFile(t, dir, file, strings.Join(st.output, "\n")+"\n", 0o644)
+				updated = append(updated, st.output...)
 				continue
 			}
-			code, stderr := runBash(t, dir, env, rewrite(st.command))
+			code, stdout, stderr := runBash(t, dir, env, rewrite(st.command))
 			if len(st.output) > 0 && strings.HasPrefix(st.output[0], "oe-rt: ") {
 				assert.NotEqual(t, 0, code, "$ %s: the doc shows an error", st.command)
-				assert.Equal(t, strings.Join(st.output, "\n"), strings.TrimSpace(stderr), "$ %s: the error the doc shows", st.command)
+				if *updateDocs {
+					updated = append(updated, strings.Split(strings.TrimSpace(unrewrite(stderr)), "\n")...)
+					continue
+				}
+				assert.Equal(t, strings.Join(st.output, "\n"), strings.TrimSpace(unrewrite(stderr)), "$ %s: the error the doc shows", st.command)
 				continue
 			}
 			assert.Equal(t, 0, code, "$ %s\nstderr:\n%s", st.command, stderr)
+			upd := checkOutput(t, "$ "+st.command, st.output, unrewrite(stdout))
+			if upd == nil {
+				upd = st.output
+			}
+			updated = append(updated, upd...)
+		}
+		if *updateDocs {
+			replaceBlock(t, ex.path, ex.block, updated)
 		}
 		return
 	}
@@ -276,7 +356,7 @@ oe_rt_wait_listen() {
 			fmt.Fprintf(&script, "%s\n", cmd)
 		}
 	}
-	code, stderr := runBash(t, dir, env, script.String())
+	code, _, stderr := runBash(t, dir, env, script.String())
 	assert.Equal(t, 0, code, "example:\n%s\nstderr:\n%s", strings.Join(ex.lines, "\n"), stderr)
 	if port != shared {
 		assertPortFree(t, port)
@@ -318,7 +398,7 @@ func isForegroundServe(cmd string) bool {
 
 // runBash runs a script with bash in its own process group, at most
 // exampleTimeout, and ends everything it started.
-func runBash(t *testing.T, dir string, env []string, script string) (code int, stderr string) {
+func runBash(t *testing.T, dir string, env []string, script string) (code int, stdout, stderr string) {
 	t.Helper()
 	p, err := launch.Start(launch.Spec{Path: "bash", Args: []string{"-c", script}, Dir: dir, Env: env})
 	require.NoError(t, err)
@@ -329,7 +409,7 @@ func runBash(t *testing.T, dir string, env []string, script string) (code int, s
 	require.NoError(t, werr, "the example did not finish within %s; stderr:\n%s", exampleTimeout, p.Stderr())
 	assert.Empty(t, p.Leftovers(), "processes outlived the example")
 	e, _ := p.ExitStatus()
-	return e.Code, p.Stderr()
+	return e.Code, p.Stdout(), p.Stderr()
 }
 
 // The examples found are the ones expected: a block the parser would miss
@@ -342,6 +422,7 @@ func TestDocsExamplesFound(t *testing.T) {
 	sort.Strings(keys)
 	for _, want := range []string{
 		"README.md: go build -o oe-rt ./cmd/oe-rt",
+		"docs/call.md: oe-rt call --address 127.0.0.1:50051 context '{\"a\":1}' --topic t --qos 1 --format json --invoke-id 458a5fdd-c9da-4ef0-a2e5-f4f1e2dbdb62",
 		"README.md: oe-rt conform ./myruntime -- -c etc/openedge/service.yml",
 		"docs/bench.md: oe-rt bench --address 127.0.0.1:50051                        # 1000 calls of echo, 10 callers",
 		"docs/call.md: oe-rt call --address 127.0.0.1:50051 echo 'hello'",
@@ -368,7 +449,9 @@ func TestDocsExamplesParser(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "page.md")
 	require.NoError(t, os.WriteFile(path, []byte(page), 0o644))
 	got := markdownExamples(t, path)
-	require.Len(t, got, 3)
+	require.Len(t, got, 4)
+	assert.True(t, got[1].unmarked, "output with no command: to be listed as an illustration")
+	got = append(got[:1], got[2:]...)
 	assert.Equal(t, []string{"oe-rt call --address 127.0.0.1:50051 echo hi   # a comment"}, got[0].lines)
 	require.Len(t, got[1].transcript, 2)
 	assert.Equal(t, transcriptStep{command: "cat x.yml", output: []string{"name: a"}}, got[1].transcript[0])

@@ -52,7 +52,8 @@ func TestExitCodes(t *testing.T) {
 		// call
 		{[]string{"call", "--address", addr, "echo", "x"}, ExitOK, nil, nil},
 		{[]string{"call", "--address", addr, "nope"}, ExitFailure, []string{`call "nope" at ` + addr + ": NOT_FOUND"}, nil},
-		{[]string{"call", "--address", closed, "--timeout", "300ms", "echo"}, ExitFailure, []string{"UNAVAILABLE: nothing accepted a connection within --timeout 300ms"}, nil},
+		{[]string{"call", "--address", closed, "--timeout", "300ms", "echo"}, ExitFailure, []string{closed + ": nothing listens there (connection refused)"}, nil},
+		{[]string{"call", "--address", closed, "--wait", "300ms", "echo"}, ExitFailure, []string{"waiting up to 300ms (--wait)", closed + ": nothing listens there (connection refused) within --wait 300ms"}, nil},
 		{[]string{"call", "--address", "nonsense", "echo"}, ExitUsage, []string{`--address "nonsense": missing port in address`}, nil},
 		{[]string{"call", "--address", ":99999", "echo"}, ExitUsage, []string{`--address ":99999": port "99999": want a number from 1 to 65535`}, nil},
 		{[]string{"call", "--address", "http://127.0.0.1:80", "echo"}, ExitUsage, []string{`unsupported scheme "http"`}, nil},

@@ -113,6 +113,14 @@ func runNew(ctx context.Context, e *env, o *newOptions) error {
 	if err != nil {
 		return failure(err)
 	}
+	if res.OtherLang != "" {
+		verb := "wrote"
+		if res.DryRun {
+			verb = "would write"
+		}
+		fmt.Fprintf(e.stderr, "oe-rt: note: %s holds a %s project (%s): --force %s a %s project over it; the %s files stay beside the new ones\n",
+			res.Dir, res.OtherLang, res.OtherMarker, verb, res.Lang.Name, res.OtherLang)
+	}
 	return writeFailed("the result", printResult(e.stdout, res))
 }
 

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"io"
 	"os"
+
+	"github.com/spf13/pflag"
 )
 
 // output is where a command writes its result: standard output, or the
@@ -38,6 +40,22 @@ func (o *output) close() error {
 	err := o.file.Close()
 	o.file = nil
 	return err
+}
+
+// refuseFormatAsOutput refuses -o/--output given a --format value (-o json),
+// most likely meant as the format: it names the flag to use.
+func refuseFormatAsOutput(fs *pflag.FlagSet, output string, formats ...string) error {
+	for _, f := range formats {
+		if output != f {
+			continue
+		}
+		also := ""
+		if fs != nil && fs.Lookup(f) != nil && f != "text" {
+			also = fmt.Sprintf(", or --%s FILE to write it beside the text report", f)
+		}
+		return usageError("-o/--output %q names the file to write the output to; for %s output use --format %s%s (for a file of that name, give ./%s)", output, f, f, also, f)
+	}
+	return nil
 }
 
 // writeFailed is the error of a report that could not be written: exit 2,

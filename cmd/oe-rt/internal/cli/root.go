@@ -23,7 +23,7 @@ import (
 	"github.com/spf13/pflag"
 )
 
-// Version is set at build time with -ldflags "-X github.com/oe-rt/oe-rt/internal/cli.Version=…".
+// Version is set at build time with -ldflags "-X github.com/oe-rt/oe-rt/cmd/oe-rt/internal/cli.Version=…".
 var Version = "dev"
 
 // env is what commands take from the process: streams and environment.
