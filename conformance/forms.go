@@ -2,10 +2,12 @@ package conformance
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -14,6 +16,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/oe-rt/oe-rt/client"
+	"github.com/oe-rt/oe-rt/internal/launch"
 	bytesize "github.com/oe-rt/oe-rt/internal/size"
 )
 
@@ -153,7 +156,15 @@ func runFormsScenario(r *runner) any {
 	res.inst = inst
 	inst.checked(formsCheckID)
 	defer inst.proc.Cleanup()
-	if err := inst.waitReady(r.ctx, r.cfg.StartTimeout, nil); err != nil {
+	started := time.Now()
+	err = inst.waitReady(r.ctx, r.cfg.StartTimeout, nil)
+	if err == nil {
+		// The connection must be this instance's: on a busy machine
+		// another program may hold the port conform picked, and a runtime
+		// still starting would take SIGTERM before it handles it.
+		err = inst.waitOwnListener(r.ctx, r.cfg.StartTimeout-time.Since(started))
+	}
+	if err != nil {
 		inst.readyErr = err
 		res.notReady = err
 		inst.kill("it did not become ready")
@@ -321,4 +332,23 @@ func checkBaetylForms(c *checkCtx) Outcome {
 		return o
 	}
 	return pass("instance #%d %s started, answered echo and exited 0 %s after SIGTERM", res.inst.n, given(), res.took.Round(time.Millisecond))
+}
+
+// waitOwnListener waits (up to d) until the instance's own process tree
+// listens on its address.
+func (inst *instance) waitOwnListener(ctx context.Context, d time.Duration) error {
+	deadline := time.Now().Add(max(d, time.Second))
+	for {
+		addrs, err := launch.TreeListeners(inst.proc.Pid)
+		if err == nil && slices.Contains(addrs, inst.addr) {
+			return nil
+		}
+		if inst.proc.Exited() {
+			return fmt.Errorf("it exited (%s) while another program answered on %s", inst.exitWords(), inst.addr)
+		}
+		if time.Now().After(deadline) || ctx.Err() != nil {
+			return fmt.Errorf("a connection to %s opened, but the runtime itself does not listen there (another program holds the port)", inst.addr)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }
