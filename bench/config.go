@@ -91,10 +91,14 @@ func NewConfig() Config {
 // Validate reports the first problem with c as a *ConfigError whose
 // message is fit for a user.
 func (c *Config) Validate() error {
-	if err := c.validate(); err != nil {
-		return &ConfigError{Err: err}
+	err := c.validate()
+	if err == nil {
+		return nil
 	}
-	return nil
+	if ce, ok := err.(*ConfigError); ok {
+		return ce
+	}
+	return &ConfigError{Err: err}
 }
 
 func (c *Config) validate() error {
@@ -108,29 +112,34 @@ func (c *Config) validate() error {
 	case c.Launch != nil && c.Launch.Grace < 0:
 		return fmt.Errorf("grace period must not be negative, got %s", c.Launch.Grace)
 	case c.Function == "":
-		return errors.New("function name is empty")
+		return &ConfigError{Field: "Function", Problem: "must not be empty", Err: errors.New("function name is empty")}
 	case c.Concurrency < 1:
-		return fmt.Errorf("concurrency must be at least 1, got %d", c.Concurrency)
+		return fieldError("Concurrency", "concurrency", "must be at least 1, got %d", c.Concurrency)
 	case c.Connections < 1:
-		return fmt.Errorf("connections must be at least 1, got %d", c.Connections)
+		return fieldError("Connections", "connections", "must be at least 1, got %d", c.Connections)
 	case c.Connections > c.Concurrency:
 		return fmt.Errorf("connections (%d) cannot exceed concurrency (%d)", c.Connections, c.Concurrency)
+	case c.Total < 0 && c.Duration == 0:
+		return &ConfigError{Field: "Total", Problem: fmt.Sprintf("must be at least 1, got %d", c.Total),
+			Err: fmt.Errorf("number of calls must not be negative, got %d", c.Total)}
 	case c.Total < 0:
-		return fmt.Errorf("number of calls must not be negative, got %d", c.Total)
+		return fieldError("Total", "number of calls", "must not be negative, got %d", c.Total)
 	case c.Duration < 0:
-		return fmt.Errorf("duration must not be negative, got %s", c.Duration)
+		return fieldError("Duration", "duration", "must not be negative, got %s", c.Duration)
 	case c.Total > 0 && c.Duration > 0:
 		return errors.New("give a number of calls or a duration, not both")
 	case c.Total == 0 && c.Duration == 0:
-		return errors.New("give a number of calls or a duration")
+		return &ConfigError{Field: "Total", Problem: "must be at least 1, got 0", Err: errors.New("give a number of calls or a duration")}
 	case math.IsNaN(c.RPS) || math.IsInf(c.RPS, 0):
-		return fmt.Errorf("rps must be a finite number of calls per second, got %g", c.RPS)
+		return &ConfigError{Field: "RPS", Problem: fmt.Sprintf("must be a finite number of calls per second, 0 or more, got %g", c.RPS),
+			Err: fmt.Errorf("rps must be a finite number of calls per second, got %g", c.RPS)}
 	case c.RPS < 0:
-		return fmt.Errorf("rps must not be negative, got %g", c.RPS)
+		return &ConfigError{Field: "RPS", Problem: fmt.Sprintf("must be a finite number of calls per second, 0 or more, got %g", c.RPS),
+			Err: fmt.Errorf("rps must not be negative, got %g", c.RPS)}
 	case c.Warmup < 0:
-		return fmt.Errorf("warmup must not be negative, got %s", c.Warmup)
+		return fieldError("Warmup", "warmup", "must not be negative, got %s", c.Warmup)
 	case c.Timeout < 0:
-		return fmt.Errorf("timeout must not be negative, got %s", c.Timeout)
+		return fieldError("Timeout", "timeout", "must not be negative, got %s", c.Timeout)
 	}
 	if c.Profile != "" {
 		if _, err := convention.ParseProfile(string(c.Profile)); err != nil {
@@ -149,10 +158,24 @@ func (c *Config) validate() error {
 
 // ConfigError is a configuration that cannot make a run, found before
 // anything was started or sent.
-type ConfigError struct{ Err error }
+type ConfigError struct {
+	// Field, when the problem is one field's, names it (e.g.
+	// "Concurrency"), and Problem says what is wrong with its value in
+	// words that follow the field's name ("must be at least 1, got 0"),
+	// so that a command line can name its flag instead.
+	Field, Problem string
+	Err            error
+}
 
 func (e *ConfigError) Error() string { return e.Err.Error() }
 func (e *ConfigError) Unwrap() error { return e.Err }
+
+// fieldError is a *ConfigError of one field: the message is the subject
+// followed by the problem.
+func fieldError(field, subject, format string, a ...any) *ConfigError {
+	problem := fmt.Sprintf(format, a...)
+	return &ConfigError{Field: field, Problem: problem, Err: errors.New(subject + " " + problem)}
+}
 
 // StartError is a runtime that Config.Launch could not start: its
 // program could not be found or run (it matches launch.ErrStart then), or

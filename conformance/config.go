@@ -14,11 +14,13 @@
 package conformance
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"os"
 	"runtime/debug"
+	"sort"
 	"strings"
 	"time"
 
@@ -142,6 +144,10 @@ func NewConfig(command ...string) *Config {
 // Roles are the fixture roles.
 var Roles = []string{"echo", "context", "none", "fail", "sleep"}
 
+// Validate reports the first problem with c as a *ConfigError, before
+// anything is started: what Run would refuse.
+func (c *Config) Validate() error { return c.validate() }
+
 func (c *Config) validate() error {
 	if len(c.Command) == 0 || c.Command[0] == "" {
 		return &ConfigError{Err: fmt.Errorf("no runtime to check")}
@@ -149,14 +155,26 @@ func (c *Config) validate() error {
 	if _, err := convention.ParseProfile(string(c.Profile)); err != nil {
 		return &ConfigError{Err: err}
 	}
+	roles := make([]string, 0, len(c.Functions))
 	for role := range c.Functions {
+		roles = append(roles, role)
+	}
+	sort.Strings(roles)
+	for _, role := range roles {
 		if !contains(Roles, role) {
-			return &ConfigError{Err: fmt.Errorf("function role %q: want one of %s", role, strings.Join(Roles, ", "))}
+			return &ConfigError{Field: "Functions", Problem: fmt.Sprintf("%q: unknown role %q: want one of %s", role+"="+c.Functions[role], role, strings.Join(Roles, ", ")),
+				Err: fmt.Errorf("function role %q: want one of %s", role, strings.Join(Roles, ", "))}
 		}
 	}
-	for _, sel := range append(append([]string{}, c.Run...), c.Skip...) {
-		if len(Select([]string{sel})) == 0 {
-			return &ConfigError{Err: fmt.Errorf("no check matches %q (see --list)", sel)}
+	for _, sel := range []struct {
+		field string
+		ids   []string
+	}{{"Run", c.Run}, {"Skip", c.Skip}} {
+		for _, id := range sel.ids {
+			if len(Select([]string{id})) == 0 {
+				return &ConfigError{Field: sel.field, Problem: fmt.Sprintf("%q: no check matches (see oe-rt conform --list)", id),
+					Err: fmt.Errorf("no check matches %q (see --list)", id)}
+			}
 		}
 	}
 	if c.ConfigFile != "" {
@@ -174,26 +192,43 @@ func (c *Config) validate() error {
 		}
 	}
 	if c.StartTimeout <= 0 {
-		return &ConfigError{Err: fmt.Errorf("the start timeout must be positive, got %s", c.StartTimeout)}
+		return fieldError("StartTimeout", "the start timeout", "must be positive, got %s", c.StartTimeout)
 	}
 	if c.Grace <= 0 {
-		return &ConfigError{Err: fmt.Errorf("the grace period must be positive, got %s", c.Grace)}
+		return fieldError("Grace", "the grace period", "must be positive, got %s", c.Grace)
 	}
 	if c.Repeat < 0 {
-		return &ConfigError{Err: fmt.Errorf("the repeat count must not be negative, got %d", c.Repeat)}
+		return fieldError("Repeat", "the repeat count", "must not be negative, got %d", c.Repeat)
+	}
+	if c.ThreadLimit < 1 {
+		return fieldError("ThreadLimit", "the thread limit", "must be at least 1, got %d", c.ThreadLimit)
 	}
 	if c.MaxMessageSize < 0 {
-		return &ConfigError{Err: fmt.Errorf("the message size limit must not be negative, got %d", c.MaxMessageSize)}
+		return fieldError("MaxMessageSize", "the message size limit", "must not be negative, got %d", c.MaxMessageSize)
 	}
 	return nil
 }
 
 // ConfigError is a configuration that cannot work: a usage error for the
 // command line.
-type ConfigError struct{ Err error }
+type ConfigError struct {
+	// Field, when the problem is one field's, names it (e.g.
+	// "StartTimeout"), and Problem says what is wrong with its value in
+	// words that follow the field's name ("must be positive, got 0s"), so
+	// that a command line can name its flag instead.
+	Field, Problem string
+	Err            error
+}
 
 func (e *ConfigError) Error() string { return e.Err.Error() }
 func (e *ConfigError) Unwrap() error { return e.Err }
+
+// fieldError is a *ConfigError of one field: the message is the subject
+// followed by the problem.
+func fieldError(field, subject, format string, a ...any) *ConfigError {
+	problem := fmt.Sprintf(format, a...)
+	return &ConfigError{Field: field, Problem: problem, Err: errors.New(subject + " " + problem)}
+}
 
 // oeRtVersion is the version recorded in reports.
 func (c *Config) oeRtVersion() string {

@@ -3,10 +3,6 @@ package conformance
 import (
 	"context"
 	"errors"
-	"os"
-	"strconv"
-	"strings"
-	"sync"
 	"time"
 )
 
@@ -20,14 +16,20 @@ const managerCallTimeout = 30 * time.Second
 var errGaveUp = errors.New("no answer within the call's timeout")
 
 // A call's timeout is counted in the runtime's own time. A machine that
-// keeps the runtime (or conform) waiting for a CPU is not the runtime's
-// failure: when the timeout passes, conform looks at what the machine did
-// over the second half of it, and as long as the runtime's threads (or
-// conform's) waited for a CPU a quarter of that window or more, it waits
-// another half of the timeout, up to the function manager's own 30 s. A
-// runtime that does not answer on an idle CPU is given up on at its
-// timeout, as before. docs/conformance.md ("Waiting on a busy machine").
-const starvedShare = 4 // waited ≥ 1/starvedShare of the window
+// keeps the runtime waiting for a CPU is not the runtime's failure: when
+// the timeout passes, conform looks at what the runtime's threads did over
+// the second half of it, and as long as they were busy — ready to run or
+// running, all threads together, for half of that window or more — and
+// waited for a CPU a quarter of it or more, the runtime is working and the machine is holding
+// it back: conform waits another half of the timeout and looks again, up
+// to the function manager's own 30 s. A runtime whose threads are idle (a
+// hung function, a deadlock, a sleep) is given up on at its timeout, as
+// on a quiet machine, however busy the machine is. docs/conformance.md
+// ("Waiting on a busy machine").
+const (
+	starvedShare = 4 // waited ≥ 1/starvedShare of the window
+	busyShare    = 2 // ran or waited ≥ 1/busyShare of the window
+)
 
 // patience runs f with the call's deadline (the manager's, or timeout when
 // longer) and cancels it when the runtime had its timeout of its own time
@@ -64,7 +66,7 @@ func (inst *instance) patience(ctx context.Context, timeout time.Duration, exact
 			timer.Reset(half)
 			continue
 		}
-		if now.waitedSince(from) < half/starvedShare || time.Since(start)+half > limit {
+		if !now.starvedSince(from, half) || time.Since(start)+half > limit {
 			pcancel(errGaveUp)
 			return <-done, true
 		}
@@ -73,58 +75,49 @@ func (inst *instance) patience(ctx context.Context, timeout time.Duration, exact
 	}
 }
 
-// waitSnap is what the threads of the runtime's process tree and of conform
-// had waited for a CPU at one moment, per thread.
-type waitSnap struct {
-	runtime map[int]time.Duration
-	self    map[int]time.Duration
-}
+// waitSnap is what each thread of the runtime's process tree had run and
+// waited for a CPU at one moment.
+type waitSnap map[int][2]time.Duration
 
 func (inst *instance) waitSnap() waitSnap {
-	s := waitSnap{runtime: map[int]time.Duration{}, self: selfWaits()}
-	if inst.proc != nil {
-		for tid, t := range readSched(inst.proc.Pid).threads {
-			s.runtime[tid] = t[1]
-		}
+	if inst.proc == nil {
+		return nil
 	}
-	return s
+	return readSched(inst.proc.Pid).threads
 }
 
-// waitedSince is the longest wait of one thread of the runtime plus the
-// longest of one of conform's since from.
-func (s waitSnap) waitedSince(from waitSnap) time.Duration {
-	longest := func(to, from map[int]time.Duration) time.Duration {
-		var l time.Duration
-		for tid, w := range to {
-			l = max(l, w-from[tid]) // a thread new since from counts from its start
-		}
-		return l
+// starvedSince reports whether the runtime's threads together were busy
+// (running or ready to run) half of the window since from and waited for
+// a CPU a quarter of it (a thread new since from counts from its start).
+// Together: a Go runtime moves its goroutines from thread to thread.
+func (s waitSnap) starvedSince(from waitSnap, window time.Duration) bool {
+	var run, wait time.Duration
+	for tid, t := range s {
+		f := from[tid]
+		run += t[0] - f[0]
+		wait += t[1] - f[1]
 	}
-	return longest(s.runtime, from.runtime) + longest(s.self, from.self)
+	return wait >= window/starvedShare && run+wait >= window/busyShare
 }
 
-var selfTask = sync.OnceValue(func() string { return "/proc/" + strconv.Itoa(os.Getpid()) + "/task" })
-
-// selfWaits reads conform's own threads' waits for a CPU.
-func selfWaits() map[int]time.Duration {
-	out := map[int]time.Duration{}
-	ents, err := os.ReadDir(selfTask())
-	if err != nil {
-		return out
+// letCallArrive waits for a call just sent to reach the runtime: 200 ms,
+// and another 200 ms while the runtime was starved over the last, up to
+// 600 ms in all. It reports whether the call ended (done closed) first.
+func (inst *instance) letCallArrive(ctx context.Context, done <-chan struct{}) bool {
+	const step, most = 200 * time.Millisecond, 600 * time.Millisecond
+	from := inst.waitSnap()
+	for waited := step; ; waited += step {
+		select {
+		case <-done:
+			return true
+		case <-ctx.Done():
+			return false
+		case <-time.After(step):
+		}
+		now := inst.waitSnap()
+		if waited >= most || !now.starvedSince(from, step) {
+			return false
+		}
+		from = now
 	}
-	for _, e := range ents {
-		b, err := os.ReadFile(selfTask() + "/" + e.Name() + "/schedstat")
-		if err != nil {
-			continue
-		}
-		f := strings.Fields(string(b))
-		tid, err1 := strconv.Atoi(e.Name())
-		if len(f) < 2 || err1 != nil {
-			continue
-		}
-		if w, err := strconv.ParseInt(f[1], 10, 64); err == nil {
-			out[tid] = time.Duration(w)
-		}
-	}
-	return out
 }

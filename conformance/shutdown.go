@@ -106,13 +106,10 @@ func runShutdownScenario(r *runner) any {
 			}
 		}()
 		// Let the call reach the runtime before the signal, and make sure
-		// it is still in flight when the signal goes.
-		select {
-		case <-drainDone:
-			endedBeforeSignal = true
-		case <-time.After(200 * time.Millisecond):
-		case <-r.ctx.Done():
-		}
+		// it is still in flight when the signal goes: 200 ms, and while
+		// the machine keeps the runtime's threads waiting for a CPU
+		// (patience.go), another 200 ms, up to 600 ms in all.
+		endedBeforeSignal = inst.letCallArrive(r.ctx, drainDone)
 	} else {
 		close(drainDone)
 	}

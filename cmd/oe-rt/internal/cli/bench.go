@@ -68,15 +68,7 @@ not be started, a report that could not be written, or an interruption.`,
 		ValidArgsFunction: func(_ *cobra.Command, args []string, _ string) ([]cobra.Completion, cobra.ShellCompDirective) {
 			return nil, cobra.ShellCompDirectiveDefault // RUNTIME is a file; ARGS are the runtime's
 		},
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := o.check(cmd, args); err != nil {
-				return err
-			}
-			if runF != nil {
-				return runF(cmd.Context(), o)
-			}
-			return runBench(cmd.Context(), e, o)
-		},
+		RunE: runE(o, runF, func(ctx context.Context, o *benchOptions) error { return runBench(ctx, e, o) }, benchFlags),
 	}
 	f := cmd.Flags()
 	f.StringVar(&o.address, "address", "", "`host:port` of a running runtime to load (instead of starting RUNTIME)")
@@ -111,8 +103,23 @@ not be started, a report that could not be written, or an interruption.`,
 	return cmd
 }
 
-// check checks the flags and arguments, one message per flag, and fills
-// o.runtime and o.bounds.
+// benchFlags maps the fields of bench.Config to their flags, for the
+// messages of the configuration errors.
+var benchFlags = map[string]string{
+	"Concurrency": "concurrency",
+	"Connections": "connections",
+	"Total":       "total",
+	"Duration":    "duration",
+	"RPS":         "rps",
+	"Warmup":      "warmup",
+	"Timeout":     "timeout",
+	"Function":    "function",
+}
+
+// check checks the command line (the flags' syntax, flags that exclude
+// each other, a flag given a value that means "not set" to the library,
+// the arguments), one message per flag, and fills o.runtime and o.bounds.
+// The rules about values are bench.Config.Validate's (runBench).
 func (o *benchOptions) check(cmd *cobra.Command, args []string) error {
 	fs := cmd.Flags()
 	cfg := &o.cfg
@@ -130,42 +137,24 @@ func (o *benchOptions) check(cmd *cobra.Command, args []string) error {
 		if fs.Changed("total") {
 			return usageError("give -n/--total (calls) or -z/--duration (time), not both")
 		}
+		// -z 0s given is a mistake; to the library a zero Duration is none.
 		if err := positive(fs, "duration", cfg.Duration); err != nil {
 			return err
 		}
 		cfg.Total = 0
-	} else if err := atLeast(fs, "total", cfg.Total, 1); err != nil {
-		return err
-	}
-	if err := atLeast(fs, "concurrency", cfg.Concurrency, 1); err != nil {
-		return err
 	}
 	if cfg.Total > 0 && cfg.Concurrency > cfg.Total && fs.Changed("concurrency") {
 		return usageError("%s %d is more than the %d calls of %s: at most %d callers can have a call in flight",
 			flagName(fs, "concurrency"), cfg.Concurrency, cfg.Total, flagName(fs, "total"), cfg.Total)
 	}
-	if err := atLeast(fs, "connections", cfg.Connections, 1); err != nil {
-		return err
-	}
-	if cfg.Connections > cfg.Concurrency {
+	// Said in the flags' words (bench.Config.Validate has the same rule):
+	// it names two flags. A -c below 1 is Validate's to report.
+	if cfg.Connections > cfg.Concurrency && cfg.Concurrency >= 1 {
 		return usageError("--connections %d is more than the %d callers of %s", cfg.Connections, cfg.Concurrency, flagName(fs, "concurrency"))
 	}
-	if err := finiteRate(fs, "rps", cfg.RPS); err != nil {
-		return err
-	}
-	for _, n := range []struct {
-		name string
-		d    time.Duration
-	}{{"warmup", cfg.Warmup}, {"timeout", cfg.Timeout}} {
-		if err := notNegative(fs, n.name, n.d); err != nil {
-			return err
-		}
-	}
+	// The library reads a zero connect timeout as its default.
 	if err := positive(fs, "connect-timeout", cfg.ConnectTimeout); err != nil {
 		return err
-	}
-	if cfg.Function == "" {
-		return usageError("--function must not be empty")
 	}
 	if fs.Changed("assert") {
 		var err error
@@ -197,6 +186,7 @@ func (o *benchOptions) check(cmd *cobra.Command, args []string) error {
 	case dash > 1 || (dash < 0 && len(args) > 1):
 		return usageError("unexpected argument %q after RUNTIME: a RUNTIME's arguments go after --", args[1])
 	default:
+		// The library reads a zero grace as its default.
 		if err := positive(fs, "grace", o.launch.grace); err != nil {
 			return err
 		}
@@ -268,6 +258,9 @@ func runBench(ctx context.Context, e *env, o *benchOptions) error {
 	cfg, err := o.config(ctx)
 	if err != nil {
 		return err
+	}
+	if err := cfg.Validate(); err != nil {
+		return err // before anything is written
 	}
 	if cfg.Launch != nil {
 		_ = launch.EnableSubreaper() // orphans of the runtime come back to bench, to be ended

@@ -79,19 +79,7 @@ bad one, an output that could not be written, or an interruption.`,
 			}
 			return nil, cobra.ShellCompDirectiveDefault
 		},
-		RunE: func(cmd *cobra.Command, args []string) error {
-			o.function = args[0]
-			if len(args) > 1 {
-				o.payload, o.hasArg = args[1], true
-			}
-			if err := o.check(cmd); err != nil {
-				return err
-			}
-			if runF != nil {
-				return runF(cmd.Context(), o)
-			}
-			return runCall(cmd.Context(), e, o)
-		},
+		RunE: runE(o, runF, func(ctx context.Context, o *callOptions) error { return runCall(ctx, e, o) }, nil),
 	}
 	f := cmd.Flags()
 	f.StringVar(&o.address, "address", "", "runtime `host:port` (default: $"+strings.Join(convention.AddressEnv, ", $")+")")
@@ -116,9 +104,13 @@ bad one, an output that could not be written, or an interruption.`,
 	return cmd
 }
 
-// check checks the options; every error is a usage error that names the
-// flag or argument at fault.
-func (o *callOptions) check(cmd *cobra.Command) error {
+// check fills FUNCTION and PAYLOAD from args and checks the options; every
+// error is a usage error that names the flag or argument at fault.
+func (o *callOptions) check(cmd *cobra.Command, args []string) error {
+	o.function = args[0] // cobra's Args checked the count
+	if len(args) > 1 {
+		o.payload, o.hasArg = args[1], true
+	}
 	fs := cmd.Flags()
 	if err := oneOf(fs, "format", o.format, "raw", "json"); err != nil {
 		return err

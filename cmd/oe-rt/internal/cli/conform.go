@@ -42,6 +42,7 @@ type conformOptions struct {
 	verbose      bool
 	limitMemory  int64
 	limitThreads int
+	threadsGiven bool // --limit-threads was given
 
 	command []string // RUNTIME and its ARGS; empty: the reference runtime
 }
@@ -83,15 +84,7 @@ only regressions, new checks and checks that did not run fail the run.`,
 		ValidArgsFunction: func(_ *cobra.Command, args []string, _ string) ([]cobra.Completion, cobra.ShellCompDirective) {
 			return nil, cobra.ShellCompDirectiveDefault // RUNTIME is a file; ARGS are the runtime's
 		},
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := o.check(cmd, args); err != nil {
-				return err
-			}
-			if runF != nil {
-				return runF(cmd.Context(), o)
-			}
-			return runConform(cmd.Context(), e, o)
-		},
+		RunE: runE(o, runF, func(ctx context.Context, o *conformOptions) error { return runConform(ctx, e, o) }, conformFlags),
 	}
 	cmd.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
 		// An unknown flag after RUNTIME is most likely the runtime's own.
@@ -101,7 +94,27 @@ only regressions, new checks and checks that did not run fail the run.`,
 		}
 		return flagError(c, err)
 	})
-	f := cmd.Flags()
+	o.bind(cmd.Flags())
+	cmd.AddCommand(newReferenceCmd())
+
+	o.complete(cmd)
+	return cmd
+}
+
+// conformFlags maps the fields of conformance.Config to their flags, for
+// the messages of the configuration errors.
+var conformFlags = map[string]string{
+	"StartTimeout": "start-timeout",
+	"Grace":        "grace",
+	"Repeat":       "repeat",
+	"ThreadLimit":  "limit-threads",
+	"Functions":    "function",
+	"Run":          "run",
+	"Skip":         "skip",
+}
+
+// bind binds conform's flags onto o.
+func (o *conformOptions) bind(f *pflag.FlagSet) {
 	f.StringVar(&o.schema.profile, "profile", "openedge", "`profile`: openedge (OPENEDGE_SERVICE_ADDRESS, openedge.Function) or baetyl (BAETYL_SERVICE_INSTANCE_ADDRESS, baetyl.Function)")
 	f.StringVar(&o.schema.proto, "proto", "", "the runtime's own .proto `file`, parsed at run time")
 	f.StringVar(&o.schema.service, "service", "", "the service to call, e.g. acme.Function: from --proto, or else from the runtime's server reflection")
@@ -128,8 +141,10 @@ only regressions, new checks and checks that did not run fail the run.`,
 	f.StringVar(&o.baseline, "baseline", "", "judge the run against an earlier JSON report `FILE`: fail only on regressions, list known failures")
 	f.StringVar(&o.update, "update-baseline", "", "write this run's JSON report to `FILE`, as the baseline for later runs")
 	f.IntVar(&o.cfg.Repeat, "repeat", 1, "run the suite `N` times, with fresh instances each time, and report flaky checks")
-	cmd.AddCommand(newReferenceCmd())
+}
 
+// complete wires the completion of conform's flags.
+func (o *conformOptions) complete(cmd *cobra.Command) {
 	completeFormats(cmd, formatText, formatJSON, formatJUnit)
 	o.schema.complete(cmd)
 	_ = cmd.RegisterFlagCompletionFunc("run", completeList(checkSelectors))
@@ -155,15 +170,16 @@ only regressions, new checks and checks that did not run fail the run.`,
 	for _, n := range []string{"start-timeout", "grace", "limit-memory", "limit-threads"} {
 		_ = cmd.RegisterFlagCompletionFunc(n, cobra.NoFileCompletions)
 	}
-	return cmd
 }
 
 // reservedEnv are the variables the harness sets itself: a runtime must
 // read the address and name it is given, so --env cannot replace them.
 var reservedEnv = append(append([]string{}, convention.AddressEnv...), convention.NameEnv...)
 
-// check checks the flags and arguments and fills o.command; every error is
-// a usage error that names the flag or argument at fault.
+// check checks the command line (the flags' syntax, flags that exclude
+// each other, the arguments) and fills o.command; every error is a usage
+// error that names the flag or argument at fault. The rules about values
+// are conformance.Config.Validate's (runConform).
 func (o *conformOptions) check(cmd *cobra.Command, args []string) error {
 	fs := cmd.Flags()
 	if o.list {
@@ -178,6 +194,7 @@ func (o *conformOptions) check(cmd *cobra.Command, args []string) error {
 		}
 		return nil
 	}
+	// --repeat 0 given is a mistake; to the library a zero Repeat is once.
 	if err := atLeast(fs, "repeat", o.cfg.Repeat, 1); err != nil {
 		return err
 	}
@@ -187,24 +204,10 @@ func (o *conformOptions) check(cmd *cobra.Command, args []string) error {
 	if err := o.schema.checkProfile(); err != nil {
 		return err
 	}
-	if err := positive(fs, "start-timeout", o.cfg.StartTimeout); err != nil {
-		return err
-	}
-	if err := positive(fs, "grace", o.cfg.Grace); err != nil {
-		return err
-	}
-	if fs.Changed("limit-threads") {
-		if err := atLeast(fs, "limit-threads", o.limitThreads, 1); err != nil {
-			return err
-		}
-	}
+	o.threadsGiven = fs.Changed("limit-threads") // Validate judges its value
 	for _, kv := range o.functions {
-		role, name, ok := strings.Cut(kv, "=")
-		if !ok || name == "" {
+		if _, name, ok := strings.Cut(kv, "="); !ok || name == "" {
 			return usageError("--function %q: want ROLE=NAME, e.g. echo=my-echo", kv)
-		}
-		if !contains(conformance.Roles, role) {
-			return usageError("--function %q: unknown role %q: want one of %s", kv, role, strings.Join(conformance.Roles, ", "))
 		}
 	}
 	for _, kv := range o.cfg.Env {
@@ -214,16 +217,6 @@ func (o *conformOptions) check(cmd *cobra.Command, args []string) error {
 		}
 		if contains(reservedEnv, k) {
 			return usageError("--env %q: the harness sets %s itself (to the address and name it gives the runtime); use --profile to choose which variables", kv, k)
-		}
-	}
-	for _, sel := range []struct {
-		flag string
-		ids  []string
-	}{{"run", o.run}, {"skip", o.skip}} {
-		for _, id := range sel.ids {
-			if len(conformance.Select([]string{id})) == 0 {
-				return usageError("--%s %q: no check matches (see oe-rt conform --list)", sel.flag, id)
-			}
 		}
 	}
 	if err := refuseFormatAsOutput(fs, o.output, "text", "json", "junit"); err != nil {
@@ -324,11 +317,14 @@ func (o *conformOptions) config(ctx context.Context) (*conformance.Config, error
 	if Version != "dev" {
 		cfg.OeRtVersion = Version
 	}
-	if o.limitMemory > 0 || o.limitThreads > 0 {
+	if o.limitMemory > 0 || o.threadsGiven {
 		cfg.CgroupLimits = true
 	}
 	lim := o.limits()
 	cfg.MemoryLimit, cfg.ThreadLimit = lim.MemoryLimit, lim.ThreadLimit
+	if o.threadsGiven {
+		cfg.ThreadLimit = o.limitThreads // Validate refuses one below 1
+	}
 	return cfg, nil
 }
 
@@ -347,20 +343,15 @@ func (o *conformOptions) limits() *conformance.Config {
 }
 
 func runConform(ctx context.Context, e *env, o *conformOptions) error {
-	if o.list {
-		return writeFailed("the catalog", printCatalog(e.stdout, o.limits(), o.format == "json"))
-	}
-	if o.explain != "" {
-		page, err := conformance.Explain(o.explain, o.limits())
-		if err != nil {
-			return usageError("--explain: %w", err)
-		}
-		_, err = io.WriteString(e.stdout, page)
-		return writeFailed("the explain page", err)
+	if o.list || o.explain != "" {
+		return o.describe(e)
 	}
 	cfg, err := o.config(ctx)
 	if err != nil {
 		return err
+	}
+	if err := cfg.Validate(); err != nil {
+		return err // before anything is written
 	}
 	var log *slog.Logger
 	if o.verbose {
@@ -378,6 +369,57 @@ func runConform(ctx context.Context, e *env, o *conformOptions) error {
 	defer out.close()
 	text := printer.Text{Color: e.colorOK(out.w), Verbose: o.verbose}
 	live := o.format == "text" && isTerminal(out.w)
+	watch(cfg, out, text, live, log)
+	// Payload files for the reproduce lines go beside the report written
+	// to a file; otherwise into a temporary directory, made only when a
+	// line needs one.
+	if report := firstNonEmpty(o.output, o.junit, o.json, o.markdown); report != "" {
+		cfg.ArtifactDir = strings.TrimSuffix(report, filepath.Ext(report)) + ".payloads"
+	}
+	if log != nil {
+		log.Info("conform starting", "runtime", shellquote.Join(cfg.Command), "dir", cfg.Dir, "profile", string(cfg.Profile),
+			"checks", len(cfg.Selected()), "start_timeout", cfg.StartTimeout, "grace", cfg.Grace, "strict", cfg.Strict)
+	}
+	rep, err := conformance.Run(ctx, cfg)
+	if rep == nil {
+		// Run's contract: the harness could not run at all.
+		return usageError("conform: %w", err)
+	}
+	if log != nil {
+		log.Info("conform done", "verdict", string(rep.Verdict), "pass", rep.Counts.Pass, "fail", rep.Counts.Fail, "warn", rep.Counts.Warn, "not_run", rep.Counts.Skip, "error", rep.Counts.Error, "duration", rep.Duration)
+	}
+	if err := o.writeReports(out, text, live, rep); err != nil {
+		return err
+	}
+	if o.update != "" {
+		if err := writeBaseline(o.update, rep); err != nil {
+			return usageError("%w", err)
+		}
+	}
+	if gate := rep.Gate(); gate != conformance.Passed {
+		return &verdictError{gate: gate, reason: rep.Reason} // exitCode maps the gate
+	}
+	return nil
+}
+
+// describe prints what --list or --explain ask for: the catalog, or a
+// check's page, with the limits of the flags.
+func (o *conformOptions) describe(e *env) error {
+	if o.list {
+		return writeFailed("the catalog", printCatalog(e.stdout, o.limits(), o.format == "json"))
+	}
+	page, err := conformance.Explain(o.explain, o.limits())
+	if err != nil {
+		return usageError("--explain: %w", err)
+	}
+	_, err = io.WriteString(e.stdout, page)
+	return writeFailed("the explain page", err)
+}
+
+// watch sets cfg's callbacks: each check's result to the log, and, live
+// (text on a terminal), each result (or, with --repeat, each run's
+// summary) to out as it comes.
+func watch(cfg *conformance.Config, out *output, text printer.Text, live bool, log *slog.Logger) {
 	var mu sync.Mutex
 	if live {
 		fmt.Fprintf(out, "oe-rt conform: %s\n", shellquote.Join(cfg.Command))
@@ -398,44 +440,6 @@ func runConform(ctx context.Context, e *env, o *conformOptions) error {
 			defer mu.Unlock()
 			fmt.Fprintf(out, "run %d of %d: %s in %.2fs %s\n", s.N, cfg.Repeat, strings.ToUpper(string(s.Verdict)), s.WallMS/1000, printer.Escape(s.Reason))
 		}
-	}
-	// Payload files for the reproduce lines go beside the report written
-	// to a file; otherwise into a temporary directory, made only when a
-	// line needs one.
-	if report := firstNonEmpty(o.output, o.junit, o.json, o.markdown); report != "" {
-		cfg.ArtifactDir = strings.TrimSuffix(report, filepath.Ext(report)) + ".payloads"
-	}
-	if log != nil {
-		log.Info("conform starting", "runtime", shellquote.Join(cfg.Command), "dir", cfg.Dir, "profile", string(cfg.Profile),
-			"checks", len(cfg.Selected()), "start_timeout", cfg.StartTimeout, "grace", cfg.Grace, "strict", cfg.Strict)
-	}
-	rep, err := conformance.Run(ctx, cfg)
-	if rep == nil {
-		return &ExitError{Code: ExitUsage, Err: fmt.Errorf("conform: %w", err)}
-	}
-	if log != nil {
-		log.Info("conform done", "verdict", string(rep.Verdict), "pass", rep.Counts.Pass, "fail", rep.Counts.Fail, "warn", rep.Counts.Warn, "not_run", rep.Counts.Skip, "error", rep.Counts.Error, "duration", rep.Duration)
-	}
-	if werr := o.writeReports(out, text, live, rep); werr != nil {
-		return werr
-	}
-	if err != nil {
-		return &ExitError{Code: ExitUsage, Err: fmt.Errorf("conform: %w", err)}
-	}
-	if o.update != "" {
-		if err := writeBaseline(o.update, rep); err != nil {
-			return &ExitError{Code: ExitUsage, Err: err}
-		}
-	}
-	switch rep.Gate() {
-	case conformance.Passed:
-		return nil
-	case conformance.Failed:
-		return &ExitError{Code: ExitFailure}
-	case conformance.Interrupted:
-		return &ExitError{Code: ExitInterrupted, Err: context.Cause(ctx)}
-	default: // the harness could not run a check that counts
-		return &ExitError{Code: ExitUsage, Err: errors.New("conform could not run every check: " + rep.Reason)}
 	}
 }
 

@@ -8,6 +8,8 @@ import (
 	"syscall"
 
 	"github.com/oe-rt/oe-rt/bench"
+	"github.com/oe-rt/oe-rt/conformance"
+	"github.com/oe-rt/oe-rt/scaffold"
 )
 
 // Exit codes, the same for every command:
@@ -71,12 +73,29 @@ func (e *interruptedError) Error() string {
 	return "interrupted by " + name
 }
 
+// verdictError is a conform run whose gate is not PASSED: exitCode maps
+// the gate to the exit status.
+type verdictError struct {
+	gate   conformance.Verdict
+	reason string // the report's, when the harness could not run a check
+}
+
+func (e *verdictError) Error() string {
+	if e.gate == conformance.Errored {
+		return "conform could not run every check: " + e.reason
+	}
+	return "conform: " + string(e.gate)
+}
+
 // exitCode is oe-rt's one exit-code table: it maps what a command returned,
 // and the cause of its context, to the exit status and the message for
 // standard error ("" for none). Only typed errors choose a status: an
-// *ExitError its own, a bench.ConfigError or bench.StartError 2; any other
-// error is a failure (1). A command that returns an error after a signal
-// was interrupted (2), whatever the error.
+// *ExitError its own; a library's configuration error
+// (conformance.ConfigError, bench.ConfigError, scaffold.OptionError) or a
+// runtime bench could not start (bench.StartError) 2; a conform verdict
+// (verdictError) FAILED 1, INTERRUPTED and ERROR 2; any other error is a
+// failure (1). A command that returns an error after a signal was
+// interrupted (2), whatever the error.
 func exitCode(ctx context.Context, err error) (int, string) {
 	if err == nil {
 		return ExitOK, ""
@@ -92,9 +111,24 @@ func exitCode(ctx context.Context, err error) (int, string) {
 		}
 		return ee.Code, ee.Err.Error()
 	}
-	var ce *bench.ConfigError
-	var se *bench.StartError
-	if errors.As(err, &ce) || errors.As(err, &se) {
+	var ve *verdictError
+	if errors.As(err, &ve) {
+		switch ve.gate {
+		case conformance.Failed:
+			return ExitFailure, "" // the report says why
+		case conformance.Interrupted:
+			if cause := context.Cause(ctx); cause != nil {
+				return ExitInterrupted, cause.Error()
+			}
+			return ExitInterrupted, ""
+		}
+		return ExitUsage, ve.Error()
+	}
+	var cce *conformance.ConfigError
+	var bce *bench.ConfigError
+	var bse *bench.StartError
+	var soe *scaffold.OptionError
+	if errors.As(err, &cce) || errors.As(err, &bce) || errors.As(err, &bse) || errors.As(err, &soe) {
 		return ExitUsage, err.Error()
 	}
 	return ExitFailure, err.Error()

@@ -3,7 +3,6 @@ package cli
 import (
 	"context"
 	"fmt"
-	"math"
 	"net"
 	"strconv"
 	"strings"
@@ -78,14 +77,6 @@ func orList(values []string) string {
 		return values[0] + " or " + values[1]
 	}
 	return strings.Join(values[:len(values)-1], ", ") + " or " + values[len(values)-1]
-}
-
-// finiteRate checks a rate flag: a finite number, not negative.
-func finiteRate(fs *pflag.FlagSet, name string, r float64) error {
-	if math.IsNaN(r) || math.IsInf(r, 0) || r < 0 {
-		return usageError("%s must be a finite number of calls per second, 0 or more, got %g", flagName(fs, name), r)
-	}
-	return nil
 }
 
 // checkAddress checks a runtime's address as call and bench dial it:

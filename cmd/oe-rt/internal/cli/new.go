@@ -2,7 +2,6 @@ package cli
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"path/filepath"
@@ -42,15 +41,7 @@ the same name; other files are kept). Nothing is left behind on failure.`,
   oe-rt new myruntime --lang node --dry-run
   oe-rt new --list`,
 		ValidArgsFunction: cobra.NoFileCompletions,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := o.check(cmd, args); err != nil {
-				return err
-			}
-			if runF != nil {
-				return runF(cmd.Context(), o)
-			}
-			return runNew(cmd.Context(), e, o)
-		},
+		RunE:              runE(o, runF, func(ctx context.Context, o *newOptions) error { return runNew(ctx, e, o) }, nil),
 	}
 	f := cmd.Flags()
 	f.StringVarP(&o.Lang, "lang", "l", "", "template `language`: go, python or node (see --list)")
@@ -106,12 +97,8 @@ func runNew(ctx context.Context, e *env, o *newOptions) error {
 	}
 	o.OERTVersion = Version
 	res, err := scaffold.Generate(ctx, o.Options)
-	var oe *scaffold.OptionError
-	if errors.As(err, &oe) {
-		return usageError("%w", err)
-	}
 	if err != nil {
-		return failure(err)
+		return err // exitCode: a scaffold.OptionError is a usage error, anything else a failure
 	}
 	if res.OtherLang != "" {
 		verb := "wrote"

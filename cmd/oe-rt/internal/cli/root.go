@@ -5,8 +5,12 @@
 // Every command has the same shape, after cli/cli's pkg/cmd: an options
 // struct; a constructor (newXCmd) that only binds flags onto it and wires
 // completion; and a run function that turns the options into a library
-// call. Usage and configuration errors are typed (usageError) and returned
-// from argument validators and option checks; NewRootCmd wires every
+// call; runE is the RunE they share (check the command line, run, name
+// the flag of a field the library's Config.Validate refused). The rules
+// about values live in the libraries' Config.Validate; a command's check
+// keeps what is about the command line itself. Usage and configuration
+// errors are typed (usageError, the libraries' ConfigError) and returned
+// from argument validators, option checks and runs; NewRootCmd wires every
 // command explicitly.
 package cli
 
