@@ -211,11 +211,9 @@ func checkEchoEmpty(c *checkCtx) Outcome {
 	}
 	switch {
 	case len(res.Payload) == 0:
-		return pass("empty in, empty out")
+		return pass("empty in, empty out: %s", publishedEmpty(c.cfg().Profile, true))
 	case jsonEqual(res.Payload, []byte("{}")):
-		// Baetyl's Python and Node runtimes hand the function {} for an
-		// empty payload, and the echo returns it.
-		return pass("empty in, {} out (as Baetyl's own runtimes answer)")
+		return pass("empty in, {} out: %s", publishedObject(c.cfg().Profile))
 	}
 	return fail("the echo of an empty payload returned %d bytes: %q; want an empty payload or {}", len(res.Payload), clip(res.Payload)).with(c.repro(m))
 }
@@ -281,7 +279,7 @@ func checkNone(c *checkCtx) Outcome {
 	if len(res.Payload) != 0 {
 		return fail("a function that returns nothing must give an empty payload; got %q", clip(res.Payload)).with(c.repro(m))
 	}
-	return pass("OK with an empty payload")
+	return pass("OK with an empty payload: %s", publishedEmpty(c.cfg().Profile, false))
 }
 
 var failStatus = &Check{ID: "fail.status", Level: MUST, phase: phaseCalls, Needs: []string{"fail", "echo"},

@@ -141,7 +141,7 @@ func (o Outcome) with(repro string) Outcome { o.Repro = repro; return o }
 // value sits beside its function in the file of its area: start.go,
 // calls.go, timing.go, shutdown.go, resources.go, rights.go.
 var catalog = []*Check{
-	startListen, startTime, startScope, startAddressAliases, runAlive,
+	startListen, startTime, startScope, startAddressAliases, runAlive, runProcessGroup,
 	callUnknownFunction, callMalformed, callOversize, callUnimplemented, callFields,
 	echoBytes, echoJSON, echoEmpty, echoLarge,
 	contextMetadata, noneEmpty, failStatus, callSequence,
@@ -149,7 +149,7 @@ var catalog = []*Check{
 	shutdownSigterm, shutdownExitCode, shutdownDrain, shutdownNoOrphans,
 	resourcesMemory, resourcesThreads, resourcesLimits,
 	lifeCallsCheck, lifeLeaks, lifeMemory,
-	rightsMasterAPI,
+	rightsMasterAPI, configBaetylForms,
 }
 
 // Catalog returns every check, in the order they are reported.
@@ -178,8 +178,9 @@ var catalogHistory = []catalogRelease{
 	{ // 2: the checks of the master's start and rights (issue 9).
 		added: []string{"start.address-aliases", "rights.master-api"},
 	},
-	{ // 3: the long life: 1,000 calls on one instance, what they leave behind.
-		added: []string{"life.calls", "life.leaks", "life.memory"},
+	{ // 3: the long life (1,000 calls on one instance, what they leave
+		// behind), and the master's process group and configuration forms.
+		added: []string{"life.calls", "life.leaks", "life.memory", "run.process-group", "config.baetyl-forms"},
 	},
 }
 
@@ -361,7 +362,11 @@ type Scenario[T any] struct {
 	// that their load does not disturb those checks' timing; the others
 	// start with the suite and run beside it.
 	late bool
-	run  func(*runner) T
+	// after, when that scenario runs too, is waited for before this one
+	// starts (it must come first in the catalog): instances that would
+	// slow each other down start one group after the other.
+	after Requirement
+	run   func(*runner) T
 }
 
 // Requirement is a scenario a check requires, whatever its result's type
@@ -370,6 +375,8 @@ type Requirement interface {
 	// scenarioName is the scenario's Name.
 	scenarioName() string
 	isLate() bool
+	// waitsFor is the scenario this one starts after, or nil.
+	waitsFor() Requirement
 	// start runs the scenario and returns its result.
 	start(r *runner) any
 	valid() bool
@@ -377,6 +384,7 @@ type Requirement interface {
 
 func (s *Scenario[T]) scenarioName() string { return s.Name }
 func (s *Scenario[T]) isLate() bool         { return s.late }
+func (s *Scenario[T]) waitsFor() Requirement { return s.after }
 func (s *Scenario[T]) start(r *runner) any {
 	if s.run == nil {
 		return nil

@@ -400,7 +400,7 @@ func (c *checkCtx) masterRequests() (reqs []apiRequest, more int, addresses stri
 // startHints says, for an instance that did not start, what the master
 // API refused it and what it wrote about its configuration.
 func (c *checkCtx) startHints(inst *instance) string {
-	return c.r.apiHint(inst) + c.r.configHint(inst)
+	return c.r.apiHint(inst) + c.r.configHint(inst) + c.r.layoutHint(inst)
 }
 
 // limitsView is what the resource checks read of the limits: whether they

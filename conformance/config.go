@@ -55,7 +55,10 @@ type Config struct {
 	Env []string
 	// ConfigFile, when set, is the runtime's configuration, given as the
 	// master gives it: at etc/<profile>/service.yml in the runtime's
-	// working directory (a link to the file), with no -c.
+	// working directory (a link to the file), with no -c; the working
+	// directory then holds only what the master mounts (see layout.go).
+	// For the baetyl profile it defaults to Dir's etc/baetyl/service.yml,
+	// when there is one and Command has no -c or --config.
 	ConfigFile string
 	// Profile chooses the environment variables and the default schema.
 	Profile Profile

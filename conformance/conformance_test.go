@@ -106,6 +106,8 @@ func TestReferenceRuntimePassesStrict(t *testing.T) {
 	cfg := config(t, "serve")
 	cfg.Strict = true
 	cfg.LifeCalls = conformance.DefaultLifeCalls
+	// A configuration, for config.baetyl-forms to rewrite.
+	cfg.ConfigFile = writeConfig(t, "server:\n  timeout: 2s\n")
 	rep, err := conformance.Run(context.Background(), cfg)
 	require.NoError(t, err)
 	for _, r := range rep.Checks {
@@ -152,6 +154,8 @@ func TestEveryCheckCanFail(t *testing.T) {
 		"resources.threads":     "threads",
 		"start.address-aliases": "only-osa",
 		"rights.master-api":     "api-exit",
+		"config.baetyl-forms":   "forms-strict",
+		"run.process-group":     "group-term",
 	}
 	for _, c := range conformance.Catalog() {
 		if c.ID == "resources.limits" {
@@ -176,6 +180,9 @@ func TestEveryCheckCanFail(t *testing.T) {
 				}
 				if strings.HasPrefix(id, "life.") {
 					cfg.LifeCalls = 400 // "leaky" breaks after 300
+				}
+				if id == "config.baetyl-forms" {
+					cfg.Command = append(cfg.Command, "-c", writeConfig(t, "server:\n  timeout: 2s\n"))
 				}
 				rep, err := conformance.Run(context.Background(), cfg)
 				require.NoError(t, err)

@@ -96,6 +96,10 @@ func fakeMain(mode string) int {
 				return 2
 			}
 		}
+	case "forms-strict":
+		if code := formsStrict(); code != 0 {
+			return code
+		}
 	case "api-exit", "api-ok":
 		// Asks the master API for something, as a service would; an
 		// instance has no token, so the master refuses.
@@ -239,6 +243,12 @@ func fakeMain(mode string) int {
 	switch mode {
 	case "drop", "sleep-instant-drop":
 		return 0
+	case "group-term":
+		// Passes SIGTERM on to its whole process group, as a start
+		// script's kill -TERM 0 does.
+		signal.Reset(syscall.SIGTERM)
+		signal.Ignore(syscall.SIGTERM)
+		_ = syscall.Kill(0, syscall.SIGTERM)
 	case "exit1":
 		s.GracefulStop()
 		return 1
@@ -527,6 +537,8 @@ func (f *fake) Call(ctx context.Context, m *openedge.FunctionMessage) (*openedge
 		out = []byte(`{"changed":true}`)
 	case (f.mode == "empty" || f.mode == "alternate-bad") && m.FunctionName == "echo" && len(out) == 0:
 		out = []byte("null")
+	case f.mode == "empty-object" && m.FunctionName == "echo" && len(out) == 0:
+		out = []byte("{}") // as Baetyl's runtimes, whatever the era
 	case f.mode == "alternate-bad" && m.FunctionName == "echo" && len(out) > 0 && out[0] == '{':
 		out = []byte(`{"changed":true}`)
 	case f.mode == "large" && m.FunctionName == "echo" && len(out) > 2<<20:

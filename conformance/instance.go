@@ -202,6 +202,11 @@ type instanceOpts struct {
 	// set (start.address-aliases).
 	addrVar string
 	probe   bool
+	// config, when set, replaces the runtime's configuration file in its
+	// working directory, and args, when set, its arguments
+	// (config.baetyl-forms).
+	config string
+	args   []string
 }
 
 // startProcess starts the runtime as the master of the era starts an
@@ -219,7 +224,7 @@ func (r *runner) startProcess(o instanceOpts) (*instance, error) {
 	n := r.nextN
 	r.mu.Unlock()
 	name := instanceName(r.cfg, n)
-	in, dir, err := r.master.instance(o.era, name, addr)
+	in, dir, err := r.master.instanceWith(o.era, o.config, name, addr)
 	if err != nil {
 		return nil, err
 	}
@@ -228,13 +233,17 @@ func (r *runner) startProcess(o instanceOpts) (*instance, error) {
 		env = onlyAddress(env, o.addrVar, addr)
 	}
 	spec := launch.Spec{
-		Path:  r.cfg.Command[0], // absolute, or a name looked up in PATH (runtimeproc.Resolve)
+		Path:  r.master.entry(o.era, dir, r.cfg.Command[0]), // absolute, or a name looked up in PATH (runtimeproc.Resolve)
 		Args:  r.cfg.Command[1:],
 		Argv0: argv0(o.era, name),
 		Dir:   dir,
 		Env:   env,
 	}
-	spec.Limits = r.limits // one cgroup per instance, as a container
+	if o.args != nil {
+		spec.Args = o.args
+	}
+	spec.Limits = r.limits  // one cgroup per instance, as a container
+	spec.MasterGroup = true // in the master's process group (run.process-group)
 	inst, err := r.spawn(n, o.role, spec, addr, r.schema())
 	if err != nil {
 		return nil, err

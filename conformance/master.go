@@ -100,21 +100,31 @@ func newMaster(cfg *Config) (*master, error) {
 
 // era returns the era's working directory and API, setting them up the
 // first time.
-func (m *master) era(era string) (*eraSetup, error) {
+func (m *master) era(era string) (*eraSetup, error) { return m.eraWith(era, "") }
+
+// eraWith is era with the configuration file conform was given (or the
+// one --dir holds at etc/<era>/service.yml) replaced by config ("": none
+// replaced): a working directory and API of their own. One replacement
+// per era (config.baetyl-forms').
+func (m *master) eraWith(era, config string) (*eraSetup, error) {
+	key := era
+	if config != "" {
+		key = era + "-replaced-config"
+	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if e, ok := m.eras[era]; ok {
+	if e, ok := m.eras[key]; ok {
 		return e, e.err
 	}
 	e := &eraSetup{}
-	m.eras[era] = e
-	e.err = m.setup(era, e)
+	m.eras[key] = e
+	e.err = m.setup(era, key, config, e)
 	return e, e.err
 }
 
-func (m *master) setup(era string, e *eraSetup) error {
+func (m *master) setup(era, base, replaced string, e *eraSetup) error {
 	// The API socket, outside the working directory, as the master's is.
-	e.sock = filepath.Join(m.root, era+".sock")
+	e.sock = filepath.Join(m.root, base+".sock")
 	if len(e.sock) >= 108 {
 		return fmt.Errorf("the master API socket's path %s is too long for a unix socket: set TMPDIR to a shorter directory", e.sock)
 	}
@@ -131,8 +141,21 @@ func (m *master) setup(era string, e *eraSetup) error {
 
 	// The working directory: --dir's entries through links, with the
 	// master's mounts over them.
-	e.dir = filepath.Join(m.root, era, "var", "run", era, "services", serviceName)
+	e.dir = filepath.Join(m.root, base, "var", "run", era, "services", serviceName)
 	l := layout{place: map[string]string{}, opaque: map[string]bool{}}
+	if replaced != "" {
+		l.place[configPath(era)] = replaced
+	}
+	if m.closedLayout() {
+		// Only what the master mounts: the package, the codedirs
+		// (layout.go), and the configuration below.
+		l.closed = true
+		config := m.cfg.ConfigFile
+		if replaced != "" {
+			config = replaced
+		}
+		m.placeMounts(l, era, config)
+	}
 	if m.cfg.ConfigFile != "" {
 		// The master mounts the configuration volume at etc/<era>: there
 		// the directory holds FILE as service.yml and the files beside
@@ -145,7 +168,9 @@ func (m *master) setup(era string, e *eraSetup) error {
 				l.place["etc/"+other] = ""
 			}
 		}
-		l.place[configPath(era)] = m.cfg.ConfigFile
+		if replaced == "" {
+			l.place[configPath(era)] = m.cfg.ConfigFile
+		}
 		vol := filepath.Dir(m.cfg.ConfigFile)
 		entries, err := os.ReadDir(vol)
 		if err != nil {
@@ -186,6 +211,8 @@ type layout struct {
 	place map[string]string
 	// opaque directories show nothing of --dir's.
 	opaque map[string]bool
+	// closed: no directory shows anything of --dir's but what is placed.
+	closed bool
 }
 
 // mirror makes dst/rel show src/rel: each entry a link to src's, except
@@ -205,7 +232,7 @@ func (l layout) mirror(dst, src, rel string) error {
 		name, _, _ := strings.Cut(r, "/")
 		here[name] = true
 	}
-	if !l.opaque[rel] {
+	if !l.opaque[rel] && !l.closed {
 		entries, err := os.ReadDir(filepath.Join(src, rel))
 		if err != nil && !errors.Is(err, os.ErrNotExist) && !errors.Is(err, syscall.ENOTDIR) {
 			return err
@@ -247,7 +274,12 @@ func (l layout) mirror(dst, src, rel string) error {
 
 // instance describes an instance of the era for its environment.
 func (m *master) instance(era, name, addr string) (convention.Instance, string, error) {
-	e, err := m.era(era)
+	return m.instanceWith(era, "", name, addr)
+}
+
+// instanceWith is instance in the working directory of eraWith(era, config).
+func (m *master) instanceWith(era, config, name, addr string) (convention.Instance, string, error) {
+	e, err := m.eraWith(era, config)
 	if err != nil {
 		return convention.Instance{}, "", err
 	}

@@ -119,7 +119,7 @@ func fakeProject(t *testing.T) (dir, config string) {
 	}
 	vol := t.TempDir()
 	config = filepath.Join(vol, "my.yml")
-	require.NoError(t, os.WriteFile(config, []byte("# oe-rt-fake-config\n"), 0o644))
+	require.NoError(t, os.WriteFile(config, []byte("# oe-rt-fake-config\nfunctions:\n  - {name: f, handler: f.h, codedir: var/db/x}\n  - {name: g, handler: g.h, codedir: /abs}\n  - {name: h, handler: h.h, codedir: ../up}\n"), 0o644))
 	require.NoError(t, os.WriteFile(filepath.Join(vol, "ca.pem"), nil, 0o644))
 	return dir, config
 }
@@ -133,11 +133,13 @@ func TestConfigAsTheMasterGivesIt(t *testing.T) {
 				c.Run = []string{"start.listen", "rights.master-api"}
 				other := map[conformance.Profile]string{conformance.ProfileBaetyl: "openedge", conformance.ProfileOpenEdge: "baetyl"}[p]
 				c.Env = append(c.Env,
-					// The rest of --dir is there, and the configuration
-					// volume's other files.
-					"OE_RT_FAKE_NEEDS=data.txt,var/db/x,etc/other/x,etc/"+string(p)+"/ca.pem,var/run/"+string(p)+".sock",
-					// --dir's own etc/<era> is not, nor the other era's.
-					"OE_RT_FAKE_HIDDEN=etc/"+string(p)+"/old.pem,etc/"+other)
+					// What the master mounts is there: the codedir the
+					// configuration names, the configuration volume's
+					// other files, the package (--dir) and the socket.
+					"OE_RT_FAKE_NEEDS=var/db/x,lib/"+string(p)+"/oe-rt-conform/data.txt,etc/"+string(p)+"/ca.pem,var/run/"+string(p)+".sock",
+					// Nothing else of --dir is: not its files, not its own
+					// etc/<era>, not the other era's.
+					"OE_RT_FAKE_HIDDEN=data.txt,etc/other,etc/"+string(p)+"/old.pem,etc/"+other+",up")
 				if p == conformance.ProfileOpenEdge {
 					c.Env[len(c.Env)-2] = strings.TrimSuffix(c.Env[len(c.Env)-2], ",var/run/openedge.sock") // 0.1.2's socket is absolute
 				}

@@ -115,6 +115,7 @@ func Run(ctx context.Context, cfg *Config) (*Report, error) {
 	}
 	c := *cfg // the run may fill in the schema; the caller's value stays as it was
 	cfg = &c
+	cfg.ConfigFile = defaultConfigFile(cfg)
 	if cfg.ConfigFile != "" {
 		abs, err := filepath.Abs(cfg.ConfigFile)
 		if err != nil {
@@ -521,8 +522,15 @@ func (r *runner) startRequired(checks []*Check, late bool) {
 			}
 			sr := &scenarioRun{done: make(chan struct{})}
 			r.scenarios[s] = sr
+			var before chan struct{}
+			if prev, ok := r.scenarios[s.waitsFor()]; ok && s.waitsFor() != nil {
+				before = prev.done
+			}
 			go func() {
 				defer close(sr.done)
+				if before != nil {
+					<-before
+				}
 				sr.res = s.start(r)
 			}()
 		}

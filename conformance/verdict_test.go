@@ -402,7 +402,7 @@ func vmHWM(pid int) int64 {
 // the shutdown instance), the checks it could not run are errors, never
 // skips that let the run pass: the verdict is ERROR and the exit status 2.
 func TestHarnessFailureIsAnError(t *testing.T) {
-	cmd := exec.Command("sh", "-c", "ulimit -n 18 && exec \"$0\" conform", oeRT)
+	cmd := exec.Command("sh", "-c", "ulimit -n 24 && exec \"$0\" conform", oeRT)
 	out, err := cmd.CombinedOutput()
 	var ee *exec.ExitError
 	require.ErrorAs(t, err, &ee, "%s", out)

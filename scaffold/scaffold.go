@@ -35,6 +35,7 @@ import (
 
 	"golang.org/x/mod/module"
 
+	"github.com/oe-rt/oe-rt/internal/convention"
 	"github.com/oe-rt/oe-rt/templates"
 )
 
@@ -74,6 +75,9 @@ type Data struct {
 	Module string
 	// OERTVersion is a version of oe-rt that `go install ...@` accepts.
 	OERTVersion string
+	// ValueForms is the convention's table of configuration value forms,
+	// rendered into each project's configuration tests.
+	ValueForms []convention.ValueForm
 }
 
 // Result describes a generated (or, with DryRun, a planned) project.
@@ -172,7 +176,7 @@ func Generate(ctx context.Context, opts Options) (*Result, error) {
 		}
 		return nil, err
 	}
-	data := Data{Name: opts.Name, Module: opts.Module, OERTVersion: opts.OERTVersion}
+	data := Data{Name: opts.Name, Module: opts.Module, OERTVersion: opts.OERTVersion, ValueForms: convention.ValueForms}
 	if data.Module == "" {
 		data.Module = "example.com/" + opts.Name
 	} else if lang.Name != "go" {

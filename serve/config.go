@@ -12,10 +12,10 @@ import (
 	"strings"
 	"time"
 
-	units "github.com/docker/go-units"
 	"go.yaml.in/yaml/v3"
 
 	"github.com/oe-rt/oe-rt/internal/convention"
+	"github.com/oe-rt/oe-rt/internal/size"
 )
 
 // Config is the runtime's configuration: the keys of the convention's
@@ -240,7 +240,7 @@ var shapes = func() map[string]string {
 		case t == reflect.TypeFor[Size]():
 			d = "a size (4m, 512k or bytes)"
 		case t == reflect.TypeFor[Duration]():
-			d = "a duration (30s, 500ms)"
+			d = "a duration (30s, 500ms or nanoseconds)"
 		case t.Kind() == reflect.Struct:
 			keys := make([]string, 0, t.NumField())
 			for i := range t.NumField() {
@@ -520,7 +520,8 @@ func DefaultConfigPath(lookup func(string) (string, bool)) (path, why string) {
 }
 
 // Size is a byte count written as plain bytes (4194304) or with a unit
-// (4m, 4MiB, 512k); units are binary (k = 1024).
+// (4m, 4MiB, 512k, 4.5m); units are binary (k = 1024). See
+// convention.ValueForms.
 type Size int64
 
 // UnmarshalYAML parses a size.
@@ -528,28 +529,12 @@ func (s *Size) UnmarshalYAML(n *yaml.Node) error {
 	if n.Kind != yaml.ScalarNode {
 		return badValue(n, "a size such as 4m, 512k or 4194304")
 	}
-	v, err := ParseSize(n.Value)
+	v, err := size.Parse(n.Value)
 	if err != nil {
 		return &valueError{n, err.Error()}
 	}
 	*s = Size(v)
 	return nil
-}
-
-// ParseSize parses a byte count: plain bytes or a binary unit (k, m, g).
-func ParseSize(s string) (int64, error) {
-	s = strings.TrimSpace(s)
-	if n, err := strconv.ParseInt(s, 10, 64); err == nil {
-		return n, nil
-	}
-	n, err := units.RAMInBytes(s)
-	if err != nil {
-		return 0, fmt.Errorf("size %q: want bytes or a number with a unit such as 4m or 512k", s)
-	}
-	if n < 0 && !strings.HasPrefix(s, "-") {
-		return 0, fmt.Errorf("size %q is too large", s)
-	}
-	return n, nil
 }
 
 // Count is a whole number from 0 to 4294967295: a maximum, a number of
@@ -567,18 +552,34 @@ func (c *Count) UnmarshalYAML(n *yaml.Node) error {
 	return nil
 }
 
-// Duration is a time.Duration written as Go writes them (30s, 1m30s).
+// Duration is a time.Duration written as Go writes them (30s, 1m30s) or
+// as an integer of nanoseconds (5000000000), the form Baetyl's runtimes
+// read and yaml.v2 writes. See convention.ValueForms.
 type Duration time.Duration
 
 // UnmarshalYAML parses a duration.
 func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
-	v, err := time.ParseDuration(strings.TrimSpace(n.Value))
 	if n.Kind != yaml.ScalarNode {
-		return badValue(n, "a duration such as 30s or 500ms")
+		return badValue(n, "a duration such as 30s, 500ms or 5000000000 (nanoseconds)")
 	}
+	v, err := ParseDuration(n.Value)
 	if err != nil {
-		return &valueError{n, fmt.Sprintf("duration %q: want a number with a unit such as 30s or 500ms", n.Value)}
+		return &valueError{n, err.Error()}
 	}
 	*d = Duration(v)
 	return nil
+}
+
+// ParseDuration parses a duration: a Go duration string (30s, 1m30s,
+// 1.5s) or an integer of nanoseconds (5000000000, 0).
+func ParseDuration(s string) (time.Duration, error) {
+	t := strings.TrimSpace(s)
+	if n, err := strconv.ParseInt(t, 10, 64); err == nil {
+		return time.Duration(n), nil
+	}
+	v, err := time.ParseDuration(t)
+	if err != nil {
+		return 0, fmt.Errorf("duration %q: want a number with a unit such as 30s or 500ms, or an integer of nanoseconds", s)
+	}
+	return v, nil
 }

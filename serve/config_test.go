@@ -1,6 +1,7 @@
 package serve
 
 import (
+	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -10,6 +11,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/oe-rt/oe-rt/internal/convention"
 )
 
 // TestParseConfigErrors feeds every kind of bad input to ParseConfig: each
@@ -56,18 +59,18 @@ func TestParseConfigErrors(t *testing.T) {
 		{"explicit tag mismatch", "name: !!int x\n", []string{"cannot decode a string `x` as a number"}},
 
 		// Sizes.
-		{"size: a word", "server:\n  message:\n    length:\n      max: lots\n", []string{`s.yml:4: server.message.length.max: size "lots": want bytes or a number with a unit`}},
+		{"size: a word", "server:\n  message:\n    length:\n      max: lots\n", []string{`s.yml:4: server.message.length.max: size "lots": want a number of bytes or a number with a unit`}},
 		{"size: unknown unit", "server:\n  message:\n    length:\n      max: 4x\n", []string{`s.yml:4: server.message.length.max: size "4x"`}},
 		{"size: a mapping", "server:\n  message:\n    length:\n      max: {a: 1}\n", []string{"s.yml:4: server.message.length.max: want a size such as 4m, 512k or 4194304; got a mapping"}},
 		{"size: zero", "server:\n  message:\n    length:\n      max: 0\n", []string{"s.yml: server.message.length.max must be positive"}},
-		{"size: negative", "server:\n  message:\n    length:\n      max: -5\n", []string{"s.yml: server.message.length.max must be positive"}},
+		{"size: negative", "server:\n  message:\n    length:\n      max: -5\n", []string{`s.yml:4: server.message.length.max: size "-5": want a number of bytes`}},
 		{"size: overflow", "server:\n  message:\n    length:\n      max: 99999999999999999999999\n", []string{`s.yml:4: server.message.length.max: size "99999999999999999999999" is too large`}},
 		{"size: overflow with unit", "server:\n  message:\n    length:\n      max: 100000000000g\n", []string{`s.yml:4: server.message.length.max: size "100000000000g" is too large`}},
 
 		// Durations.
-		{"duration: no unit", "server:\n  timeout: 5\n", []string{`s.yml:2: server.timeout: duration "5": want a number with a unit such as 30s`}},
+		{"duration: a fraction with no unit", "server:\n  timeout: 5.5\n", []string{`s.yml:2: server.timeout: duration "5.5": want a number with a unit such as 30s or 500ms, or an integer of nanoseconds`}},
 		{"duration: a word", "server:\n  timeout: soon\n", []string{`s.yml:2: server.timeout: duration "soon"`}},
-		{"duration: a list", "server:\n  timeout: [1s]\n", []string{"s.yml:2: server.timeout: want a duration such as 30s or 500ms; got a list"}},
+		{"duration: a list", "server:\n  timeout: [1s]\n", []string{"s.yml:2: server.timeout: want a duration such as 30s, 500ms or 5000000000 (nanoseconds); got a list"}},
 		{"duration: negative", "server:\n  timeout: -1s\n", []string{"s.yml: server.timeout must not be negative"}},
 		{"call timeout: zero", "server:\n  call:\n    timeout: 0s\n", []string{"s.yml: server.call.timeout must be positive"}},
 		{"idle timeout: negative", "server:\n  idle:\n    timeout: -1m\n", []string{"s.yml: server.idle.timeout must be positive"}},
@@ -230,20 +233,33 @@ func TestDefaultConfigPath(t *testing.T) {
 	}
 }
 
-func TestParseSize(t *testing.T) {
-	for in, want := range map[string]int64{
-		"0": 0, "1": 1, "4194304": 4194304, "4m": 4 << 20, "4M": 4 << 20, "4mb": 4 << 20, "4MiB": 4 << 20,
-		"512k": 512 << 10, "512K": 512 << 10, "1g": 1 << 30, " 64k ": 64 << 10, "1.5k": 1536,
-	} {
-		got, err := ParseSize(in)
-		if assert.NoError(t, err, in) {
-			assert.Equal(t, want, got, in)
+// TestValueForms reads every row of the convention's table of value
+// forms (docs/convention.md): durations as strings and as integer
+// nanoseconds, sizes with and without units, fractional sizes.
+func TestValueForms(t *testing.T) {
+	for _, f := range convention.ValueForms {
+		var doc string
+		if f.Duration() {
+			doc = fmt.Sprintf("server:\n  timeout: %s\n", f.Written)
+		} else {
+			doc = fmt.Sprintf("server:\n  message:\n    length:\n      max: %s\n", f.Written)
+		}
+		c, err := ParseConfig("s.yml", []byte(doc))
+		if !assert.NoError(t, err, "%s: %s", f.Key, f.Written) {
+			continue
+		}
+		if f.Duration() {
+			assert.Equal(t, Duration(f.Nanos), c.Server.Timeout, f.Written)
+		} else {
+			assert.Equal(t, Size(f.Bytes), c.Server.Message.Length.Max, f.Written)
 		}
 	}
-	for _, in := range []string{"", "k", "lots", "4x", "4 m m", "99999999999999999999999", "9999999999999g"} {
-		_, err := ParseSize(in)
-		assert.Error(t, err, in)
+	for _, bad := range []string{"1.5", "5 s", "soon", "-"} {
+		_, err := ParseDuration(bad)
+		assert.Error(t, err, bad)
 	}
+	_, err := ParseConfig("s.yml", []byte("server:\n  message:\n    length:\n      max: -1\n"))
+	assert.ErrorContains(t, err, `s.yml:4: server.message.length.max: size "-1"`)
 }
 
 func TestLoadConfig(t *testing.T) {

@@ -421,8 +421,15 @@ type baetylService struct {
 	s *Server
 }
 
+// Call hands the function an empty payload as {}, as Baetyl's own runtimes
+// do (a function that echoes it makes the function manager publish {});
+// openedgeService hands it on empty, as OpenEdge 0.1.2's runtimes did.
 func (b baetylService) Call(ctx context.Context, m *baetyl.FunctionMessage) (*baetyl.FunctionMessage, error) {
-	out, err := b.s.call(ctx, &Call{ID: m.ID, QOS: m.QOS, Topic: m.Topic, Payload: m.Payload, Timestamp: m.Timestamp, FunctionName: m.FunctionName, FunctionInvokeID: m.FunctionInvokeID})
+	payload := m.Payload
+	if len(payload) == 0 {
+		payload = []byte("{}")
+	}
+	out, err := b.s.call(ctx, &Call{ID: m.ID, QOS: m.QOS, Topic: m.Topic, Payload: payload, Timestamp: m.Timestamp, FunctionName: m.FunctionName, FunctionInvokeID: m.FunctionInvokeID})
 	if err != nil {
 		return nil, err
 	}

@@ -785,3 +785,25 @@ func TestCheckAddress(t *testing.T) {
 	_, _, err = ResolveAddress("", nil, func(string) (string, bool) { return "tcp://x", true })
 	assert.ErrorContains(t, err, `address "tcp://x" (from $BAETYL_SERVICE_INSTANCE_ADDRESS): want host:port`)
 }
+
+// An empty payload reaches a function as its era's own runtimes hand it
+// over: {} in a call of baetyl.Function, empty in a call of
+// openedge.Function; a function that returns nothing answers empty in both.
+func TestEmptyPayloadPerEra(t *testing.T) {
+	conn := connect(t, startServer(t, DefaultConfig(), nil), client.Options{})
+	for _, tc := range []struct {
+		schema     *client.Schema
+		echo, none string
+	}{
+		{client.Baetyl(), "{}", ""},
+		{client.OpenEdge(), "", ""},
+	} {
+		c := client.New(conn, tc.schema)
+		res, err := call(t, c, fields("echo", nil))
+		require.NoError(t, err)
+		assert.Equal(t, tc.echo, string(res.Payload), "%s: echo of an empty payload", tc.schema.Service())
+		res, err = call(t, c, fields("none", nil))
+		require.NoError(t, err)
+		assert.Equal(t, tc.none, string(res.Payload), "%s: none", tc.schema.Service())
+	}
+}

@@ -75,6 +75,26 @@
 // to close, 1s to remove the cgroup and 2s for the guard to exit. Cleanup,
 // Stop and Kill may be called more than once and at the same time.
 //
+// # The master's process group
+//
+// With Spec.MasterGroup the program is not given a process group of its
+// own: it joins the group of a stand-in for the master, as Baetyl's master
+// starts an instance in its own group. The stand-in is this executable
+// again (re-executed with OE_RT_LAUNCH_STAND_IN set, caught by this
+// package's init before main), started on the forking thread with SIGKILL
+// as its parent-death signal, outside the launch's cgroups; it does
+// nothing but wait. [Process.GroupSignals] returns the signals that
+// reached it: those the program or its descendants sent to their group
+// (kill -TERM 0). SIGHUP, SIGINT, SIGTERM and SIGKILL end it as they are
+// delivered, and the launcher reads them from its wait status (it reaps
+// the stand-in only in Cleanup, so that the group's ID is never reused
+// meanwhile); the other signals it catches and reports on a pipe. It is
+// never a member of the launch. The launcher never signals that group:
+// Cleanup ends its members one by one (they are members: the group is the
+// program's), then closes the stand-in's standard input, takes what it
+// reported, and reaps it (killing it through its pidfd if it does not exit
+// within 2s; that SIGKILL is not reported).
+//
 // # The members of a launch
 //
 // Survivors and Cleanup find the members of a launch — every process it

@@ -37,6 +37,13 @@ type Spec struct {
 	// program in (its limits apply). Where it can, the launcher makes its
 	// tracking cgroup a child of it, so the limits still apply.
 	CgroupFD int
+	// MasterGroup starts the program in the process group of a stand-in
+	// for the master, as Baetyl's master starts an instance in its own
+	// group, instead of a group of the program's own: the stand-in, a
+	// process of the launcher's that only waits, records every signal that
+	// reaches it (Process.GroupSignals). It is never a member of the
+	// launch; Cleanup ends it.
+	MasterGroup bool
 	// Limits, when set, are enforced by a cgroup of the launch's own, which
 	// the program is born in (see the package comment). Start fails with a
 	// *LimitError when they cannot be enforced; it never starts the program
@@ -228,6 +235,15 @@ type RSS struct {
 
 // Unreclaimable is Anon + Shmem.
 func (r RSS) Unreclaimable() int64 { return r.Anon + r.Shmem }
+
+// GroupSignal is a signal that reached the master's stand-in
+// (Spec.MasterGroup): one sent to the program's process group.
+type GroupSignal struct {
+	// Signal is the signal.
+	Signal syscall.Signal
+	// At is when the launcher learnt of it.
+	At time.Time
+}
 
 // Proc is one process as /proc shows it.
 type Proc struct {

@@ -51,6 +51,7 @@ func (p *Process) Tracking() string                   { return errUnsupported.Er
 func (p *Process) Survivors() []Proc                  { return nil }
 func (p *Process) Cleanup() []Proc                    { return nil }
 func (p *Process) Sample()                            {}
+func (p *Process) GroupSignals() []GroupSignal        { return nil }
 func (p *Process) Flush(timeout time.Duration)        {}
 
 // CheckLimits is Linux-only; elsewhere it returns a *LimitError.

@@ -30,6 +30,11 @@ type procSys struct {
 	reapMu sync.RWMutex
 	reaped bool
 
+	// pgid is the program's process group as started: its own PID, or
+	// the stand-in's (Spec.MasterGroup).
+	pgid    int
+	standIn *standIn
+
 	startTicks uint64        // the program's start time, in clock ticks
 	endTicks   atomic.Uint64 // when Cleanup first finished (0 before)
 	cg         *cgroup
@@ -330,8 +335,11 @@ func (p *Process) Cleanup() (killed []Proc) {
 		// Find first, then kill: what is found alive now is what Cleanup
 		// ends, whether the group, the cgroup or its own signal does it.
 		alive, zombies := p.discover()
+		// The group is the program's own: with a stand-in it is the
+		// stand-in's, whose members discover finds and kills one by one,
+		// so that the launcher's SIGKILL is not taken for the program's.
 		s.reapMu.RLock()
-		if !s.reaped {
+		if !s.reaped && s.standIn == nil {
 			killGroup(p.Pid)
 		}
 		s.reapMu.RUnlock()
@@ -362,6 +370,9 @@ func (p *Process) Cleanup() (killed []Proc) {
 	}
 	s.stopOnce.Do(func() { close(s.stopS) })
 	<-s.samplerDone
+	if s.standIn != nil {
+		s.standIn.close()
+	}
 	// The holders of the pipes are dead (or beyond reach): let the readers
 	// take what is left, then close the pipes so that they end.
 	readersDone := make(chan struct{})
@@ -397,6 +408,17 @@ func (p *Process) Cleanup() (killed []Proc) {
 		guardForget(p)
 	}
 	return killed
+}
+
+// GroupSignals returns the signals that reached the master's stand-in
+// (Spec.MasterGroup) so far, in order: those the program or its
+// descendants sent to their process group. After Cleanup the list is
+// complete. Nil without a stand-in.
+func (p *Process) GroupSignals() []GroupSignal {
+	if p.sys.standIn == nil {
+		return nil
+	}
+	return p.sys.standIn.signals()
 }
 
 // killGroup sends SIGKILL to process group g; never to this process's own
@@ -582,7 +604,7 @@ func (p *Process) claims(q Proc, known map[int]uint64, running bool) bool {
 		return true
 	case q.State != 'Z' && hasToken(q.Pid, p.cookie):
 		return true
-	case running && q.pgid == p.Pid:
+	case running && q.pgid == s.pgid:
 		return true
 	}
 	byWindow := len(s.cgroups()) == 0 || !v2 && q.State == 'Z'
@@ -664,10 +686,10 @@ func (p *Process) discover() (alive, zombies []Proc) {
 	// unreaped, or while a member is in it: members of it are members.
 	groupOurs := running
 	for _, i := range queue {
-		groupOurs = groupOurs || snap[i].pgid == p.Pid
+		groupOurs = groupOurs || snap[i].pgid == s.pgid
 	}
 	for i, q := range snap {
-		if groupOurs && q.pgid == p.Pid {
+		if groupOurs && q.pgid == s.pgid {
 			add(i)
 		}
 		if q.PPid == selfPid && !in[q.Pid] && !registered(q.Pid) && p.claims(q, known, running) {

@@ -202,6 +202,17 @@ func Start(spec Spec) (*Process, error) {
 	}
 	s.cg, s.note = newCgroup(parentFD, s.lim != nil && !s.lim.v2)
 	sys := &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	if spec.MasterGroup {
+		if s.standIn, err = startStandIn(); err != nil {
+			p.closeFiles()
+			if s.cg != nil {
+				_ = s.cg.remove(time.Now().Add(time.Second))
+			}
+			removeLimits()
+			return nil, err
+		}
+		sys.Pgid = s.standIn.proc.Pid
+	}
 	var v1dir string
 	switch {
 	case s.cg != nil && s.cg.v2:
@@ -246,6 +257,9 @@ func Start(spec Spec) (*Process, error) {
 	reg.Unlock()
 	if res.err != nil {
 		p.closeFiles()
+		if s.standIn != nil {
+			s.standIn.close()
+		}
 		guardForget(p)
 		if s.cg != nil {
 			_ = s.cg.remove(time.Now().Add(time.Second))
@@ -263,6 +277,10 @@ func Start(spec Spec) (*Process, error) {
 		s.cg = nil
 	}
 	s.proc, p.Pid, p.Started = res.proc, res.proc.Pid, res.started
+	s.pgid = p.Pid
+	if s.standIn != nil {
+		s.pgid = s.standIn.proc.Pid
+	}
 	if st, err := readStat(p.Pid); err == nil {
 		s.startTicks = st.Start
 	} else {

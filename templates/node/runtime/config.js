@@ -32,21 +32,41 @@ function defaultPath(env = process.env) {
   return { file: OPENEDGE_PATH, why: `no Baetyl master variable (${BAETYL_ENV.join(', ')}) is set` };
 }
 
-// parseSize reads 4194304, 4m, 512k, 1MiB (binary units).
+// parseSize reads a byte count as Baetyl's function manager does (go-units'
+// RAMInBytes): plain bytes (4194304) or a number, fractions too, with a
+// 1024-based unit (4m, 512k, 4MiB, 4MB, 4.5m); fractions of a byte are
+// dropped.
 function parseSize(v) {
-  const m = /^\s*(\d+(?:\.\d+)?)\s*([kmg]?)(i?b)?\s*$/i.exec(String(v));
+  const m = /^\s*(\d+(?:\.\d+)?) ?([kmgtp]?)(i?b)?\s*$/i.exec(String(v));
   if (!m) throw new Error(`size "${v}": want bytes or a number with a unit such as 4m`);
-  const mult = { '': 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3 }[m[2].toLowerCase()];
+  const mult = { '': 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3, t: 1024 ** 4, p: 1024 ** 5 }[m[2].toLowerCase()];
   const n = Math.floor(parseFloat(m[1]) * mult);
   if (n <= 0) throw new Error('size must be positive');
+  if (!Number.isSafeInteger(n)) throw new Error(`size "${v}" is too large`);
   return n;
 }
 
-// parseDuration reads 30s, 500ms, 1m, 1.5h into milliseconds.
+const DURATION_UNITS = { ns: 1e-6, us: 1e-3, '\u00b5s': 1e-3, ms: 1, s: 1000, m: 60000, h: 3600000 };
+
+// parseDuration reads a duration into milliseconds: written as Go writes
+// them (30s, 1m30s, 1.5s, 500ms), or an integer of nanoseconds
+// (5000000000), the form Baetyl's own runtimes read. A bare number is
+// nanoseconds, not seconds.
 function parseDuration(v) {
-  const m = /^\s*(\d+(?:\.\d+)?)(ms|s|m|h)\s*$/.exec(String(v));
-  if (!m) throw new Error(`duration "${v}": want a number with a unit such as 30s`);
-  return parseFloat(m[1]) * { ms: 1, s: 1000, m: 60000, h: 3600000 }[m[2]];
+  const s = String(v).trim();
+  if (/^\d+$/.test(s)) return Number(s) / 1e6;
+  const part = /(\d+(?:\.\d*)?|\.\d+)(ns|us|\u00b5s|ms|s|m|h)/y;
+  let total = 0;
+  let pos = 0;
+  while (pos < s.length) {
+    part.lastIndex = pos;
+    const m = part.exec(s);
+    if (!m) break;
+    total += parseFloat(m[1]) * DURATION_UNITS[m[2]];
+    pos = part.lastIndex;
+  }
+  if (s === '' || pos !== s.length) throw new Error(`duration "${v}": want a number with a unit such as 30s or 500ms, or an integer of nanoseconds`);
+  return total;
 }
 
 // Leaves of the schema: each turns a scalar's value into the setting, or

@@ -70,10 +70,13 @@ function loadFunction(f) {
   return fn;
 }
 
-// decode gives a function the payload as Baetyl's runtime does: the value of
-// a JSON payload, a Buffer of any other, and a new {} for an empty one.
-function decode(payload) {
-  if (payload.length === 0) return {};
+// decode gives a function the payload of a call of pkg's Function: the
+// value of a JSON payload, a Buffer of any other. An empty one is a new {}
+// under Baetyl, as Baetyl's runtimes give (returned, the function manager
+// publishes {}), and the empty Buffer under OpenEdge (returned, the manager
+// publishes nothing), as OpenEdge 0.1.2's runtimes give nothing.
+function decode(payload, pkg = 'baetyl') {
+  if (payload.length === 0) return pkg === 'baetyl' ? {} : payload;
   if (isUtf8(payload)) {
     try { return JSON.parse(payload.toString('utf8')); } catch (_) { /* not JSON */ }
   }
@@ -136,7 +139,7 @@ function makeContext(req, signal) {
 const LARGE = 1 << 20;
 const collect = typeof global.gc === 'function' ? () => global.gc() : () => {};
 
-function makeCall(functions) {
+function makeCall(functions, pkg) {
   return (call, cb) => {
     const req = call.request;
     const fn = functions.get(req.FunctionName);
@@ -147,7 +150,7 @@ function makeCall(functions) {
     if (req.Payload.length >= LARGE) collect();
     const controller = new AbortController();
     call.on('cancelled', () => controller.abort());
-    invoke(fn, decode(req.Payload), makeContext(req, controller.signal)).then(
+    invoke(fn, decode(req.Payload, pkg), makeContext(req, controller.signal)).then(
       (result) => {
         let payload;
         try {
@@ -215,10 +218,9 @@ function main() {
     'grpc.max_receive_message_length': cfg.server.maxMessageSize,
     'grpc.max_send_message_length': cfg.server.maxMessageSize,
   });
-  const handler = { Call: makeCall(functions) };
   for (const [protoFile, pkg] of [['function.proto', 'openedge'], ['baetyl/function.proto', 'baetyl']]) {
     const def = protoLoader.loadSync(path.join(__dirname, '..', 'proto', protoFile), opts);
-    server.addService(grpc.loadPackageDefinition(def)[pkg].Function.service, handler);
+    server.addService(grpc.loadPackageDefinition(def)[pkg].Function.service, { Call: makeCall(functions, pkg) });
   }
 
   let creds = grpc.ServerCredentials.createInsecure();

@@ -3,7 +3,7 @@
     name: myruntime
     server:
       address: 127.0.0.1:50051   # used when no environment variable gives one
-      timeout: 10s               # grace period for calls in flight at shutdown
+      timeout: 10s               # grace period at shutdown (or 10000000000: nanoseconds)
       message: {length: {max: 4m}}
       concurrent: {max: 100}     # calls at once; more get RESOURCE_EXHAUSTED
       workers: {max: 6}          # threads that run functions
@@ -109,7 +109,9 @@ _SIZE_UNITS = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40, "p
 
 
 def parse_size(text):
-    """Parses a byte count: plain bytes (4194304) or a binary unit (4m, 512k, 4MiB)."""
+    """Parses a byte count as Baetyl's function manager does (go-units'
+    RAMInBytes): plain bytes (4194304) or a number, fractions too, with a
+    1024-based unit (4m, 512k, 4MiB, 4MB, 4.5m); fractions of a byte are dropped."""
     m = _SIZE.match(str(text).strip())
     if not m:
         raise ValueError("size %r: want bytes or a number with a unit such as 4m or 512k" % (text,))
@@ -121,10 +123,12 @@ _DURATION_UNITS = {"ns": 1e-9, "us": 1e-6, "\u00b5s": 1e-6, "ms": 1e-3, "s": 1.0
 
 
 def parse_duration(text):
-    """Parses a duration written as Go writes them (30s, 1m30s, 500ms) into seconds."""
+    """Parses a duration into seconds: written as Go writes them (30s, 1m30s,
+    500ms), or an integer of nanoseconds (5000000000), the form Baetyl's own
+    runtimes read. A bare number is nanoseconds, not seconds."""
     s = str(text).strip()
-    if s == "0":
-        return 0.0
+    if re.match(r"^\d+$", s):
+        return int(s) / 1e9
     total, pos = 0.0, 0
     for m in _DURATION_PART.finditer(s):
         if m.start() != pos:
@@ -132,7 +136,7 @@ def parse_duration(text):
         total += float(m.group(1)) * _DURATION_UNITS[m.group(2)]
         pos = m.end()
     if pos == 0 or pos != len(s):
-        raise ValueError("duration %r: want a number with a unit such as 30s or 500ms" % (text,))
+        raise ValueError("duration %r: want a number with a unit such as 30s or 500ms, or an integer of nanoseconds" % (text,))
     return total
 
 

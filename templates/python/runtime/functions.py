@@ -6,8 +6,12 @@ import its neighbours) and ``function(event, context)`` is called for each
 Call, exactly as Baetyl's own Python runtime calls it, so that a function
 written for Baetyl runs unchanged:
 
-- event: the payload decoded from JSON when it is JSON, else the raw bytes;
-  an empty dict ``{}`` for an empty payload.
+- event: the payload decoded from JSON when it is JSON, else the raw bytes.
+  An empty payload is what the era's own runtimes give: a new empty dict
+  ``{}`` for a call of baetyl.Function (Baetyl's runtimes; a function that
+  returns it makes the function manager publish ``{}``), None for a call of
+  openedge.Function (OpenEdge 0.1.2's; returned, the manager publishes
+  nothing).
 - context: a dict with messageQOS, messageTopic, messageTimestamp (0 for
   an OpenEdge call, which has none), functionName, functionInvokeID and
   invokeid (the same as functionInvokeID), which also has the methods of
@@ -87,35 +91,48 @@ class Context(dict):
     """The context a function receives: the convention's dict of the call's
     metadata, plus the call's cancellation.
 
-    The runtime sets the ended event when the call ends: the caller
-    cancelled it, its deadline passed, or the runtime is stopping past its
-    grace period. A function that waits or loops can stop early then.
+    The call ends when the caller cancelled it, its deadline passed, or the
+    runtime is stopping past its grace period. A function that waits or
+    loops can stop early then. The event that wait() waits on is made, and
+    tied to the call's end, the first time a function waits: a call whose
+    function never waits costs nothing for it.
     """
 
     def __init__(self, values, ended=None, grpc_context=None):
         dict.__init__(self, values)
-        self._ended = ended if ended is not None else threading.Event()
+        self._ended = ended
         self._grpc = grpc_context
+
+    def _event(self):
+        if self._ended is None:
+            ended = threading.Event()
+            if self._grpc is not None and not self._grpc.add_callback(ended.set):
+                ended.set()  # the call has already ended
+            self._ended = ended
+        return self._ended
 
     def cancelled(self):
         """True once the call has ended (cancelled or past its deadline)."""
-        return self._ended.is_set()
+        if self._ended is None and self._grpc is not None:
+            return not self._grpc.is_active()
+        return self._event().is_set()
 
     def wait(self, seconds):
         """Sleeps for seconds or until the call ends; returns True if it ended."""
-        return self._ended.wait(seconds)
+        return self._event().wait(seconds)
 
     def time_remaining(self):
         """Seconds until the call's deadline, or None when it has none."""
         return self._grpc.time_remaining() if self._grpc is not None else None
 
 
-def decode_event(payload):
-    """The event a function receives for a payload (bytes or a memoryview):
-    its JSON value when it is JSON text, else the bytes; a new empty dict
-    when empty, as Baetyl's runtime gives."""
+def decode_event(payload, package="baetyl"):
+    """The event a function receives for a payload (bytes or a memoryview)
+    of a call of package's Function: its JSON value when it is JSON text,
+    else the bytes; when empty, a new empty dict under Baetyl and None under
+    OpenEdge, as each era's own runtimes give."""
     if not payload:
-        return {}
+        return {} if package == "baetyl" else None
     # Only text that starts like JSON is tried, so that binary payloads are
     # not decoded as a whole for nothing.
     head = bytes(payload[:64]).lstrip(b" \t\r\n")

@@ -88,9 +88,6 @@ class Runtime(object):
                 "function %r is not configured (configured: %s)"
                 % (req["FunctionName"], ", ".join(sorted(self.functions)) or "none"),
             )
-        ended = threading.Event()
-        if not context.add_callback(ended.set):
-            ended.set()  # the call has already ended
         values = {
             "messageQOS": req["QOS"],
             "messageTopic": req["Topic"],
@@ -99,8 +96,8 @@ class Runtime(object):
             "functionInvokeID": req["FunctionInvokeID"],
             "invokeid": req["FunctionInvokeID"],
         }
-        ctx = Context(values, ended, context)
-        event = decode_event(payload)
+        ctx = Context(values, None, context)
+        event = decode_event(payload, package)
         del payload  # the function has it (or its JSON) now: do not hold two copies
         start = time.monotonic()
         failure = None

@@ -44,9 +44,9 @@ logger: {path: log/x.log, level: debug, format: json}
             config.parse_size("lots")
 
     def test_durations(self):
-        for text, want in (("30s", 30.0), ("500ms", 0.5), ("1h2m3s", 3723.0), ("0", 0.0), ("1.5s", 1.5)):
+        for text, want in (("30s", 30.0), ("500ms", 0.5), ("1h2m3s", 3723.0), ("0", 0.0), ("1.5s", 1.5), ("30", 3e-8)):
             self.assertAlmostEqual(config.parse_duration(text), want, msg=text)
-        for bad in ("30", "s", "1x", "-1s"):
+        for bad in ("30.5", "s", "1x", "-1s"):
             with self.assertRaises(ValueError, msg=bad):
                 config.parse_duration(bad)
 
@@ -58,7 +58,7 @@ logger: {path: log/x.log, level: debug, format: json}
     def test_errors_name_file_and_line(self):
         self.assertError(b"name: x\nserver:\n  adress: a\n", "service.yml:3: unknown key 'adress' in server")
         self.assertError(b"nmae: x\n", "service.yml:1: unknown key 'nmae' in the top level")
-        self.assertError(b"server:\n  timeout: 30\n", "service.yml:2: server.timeout: duration '30'")
+        self.assertError(b"server:\n  timeout: 30.5\n", "service.yml:2: server.timeout: duration '30.5'")
         self.assertError(b"server:\n  message: {length: {max: big}}\n", "service.yml:2: server.message.length.max: size 'big'")
         self.assertError(b"name: a\nname: b\n", "service.yml:2: key 'name' given twice")
         self.assertError(b"functions:\n  - {name: f, handler: nodot}\n", "service.yml:2: function 'f': handler 'nodot'")

@@ -11,11 +11,13 @@ from runtime import config, functions
 
 class EventTest(unittest.TestCase):
     def test_decode_event(self):
-        # An empty payload is a new {} each time, as Baetyl's runtime gives.
+        # An empty payload is a new {} each time under Baetyl, as Baetyl's
+        # runtime gives; None under OpenEdge, as OpenEdge 0.1.2's gives.
         first = functions.decode_event(b"")
         self.assertEqual((type(first), first), (dict, {}))
         first["x"] = 1
-        self.assertEqual(functions.decode_event(memoryview(b"")), {})
+        self.assertEqual(functions.decode_event(memoryview(b""), "baetyl"), {})
+        self.assertIsNone(functions.decode_event(b"", "openedge"))
         self.assertEqual(functions.decode_event(b' {"a": [1]}'), {"a": [1]})
         self.assertEqual(functions.decode_event(memoryview(b"12")), 12)
         self.assertEqual(functions.decode_event(b'"s"'), "s")

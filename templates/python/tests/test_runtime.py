@@ -46,9 +46,13 @@ class ShippedConfigTest(unittest.TestCase):
         out = self.call("echo", json.dumps(v).encode()).Payload
         self.assertEqual(json.loads(out), v)
 
-    def test_echo_empty_is_an_empty_object(self):
-        # Functions get {} for an empty payload, as under Baetyl's runtime.
-        self.assertEqual(self.call("echo").Payload, b"{}")
+    def test_echo_empty_per_era(self):
+        # Functions get nothing for an empty payload of an OpenEdge call, as
+        # under OpenEdge 0.1.2's runtime, and {} for a Baetyl call, as under
+        # Baetyl's.
+        self.assertEqual(self.call("echo").Payload, b"")
+        stub = function_pb2_grpc.FunctionStub(self.rt.channels[0], package="baetyl")
+        self.assertEqual(stub.Call(message("echo", b"", package="baetyl"), timeout=10).Payload, b"{}")
 
     def test_echo_just_under_4_mib(self):
         p = b"\xff" + os.urandom(4 * MIB - 64 * 1024 - 1)
