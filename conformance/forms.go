@@ -165,7 +165,7 @@ func runFormsScenario(r *runner) *formsResult {
 		err = inst.waitOwnListener(r.ctx, r.cfg.StartTimeout-time.Since(started))
 	}
 	if err != nil {
-		inst.readyErr = err
+		inst.notReady(err)
 		res.notReady = err
 		inst.kill("it did not become ready")
 		return res
@@ -178,9 +178,7 @@ func runFormsScenario(r *runner) *formsResult {
 	}
 	// As the master stops it: SIGTERM to the PID; a runtime that misreads
 	// its grace period fails here (Baetyl's own Python runtime, given 5s).
-	inst.mu.Lock()
-	inst.asked = "SIGTERM (" + formsCheckID + ")"
-	inst.mu.Unlock()
+	inst.ask("SIGTERM (" + formsCheckID + ")")
 	sent := time.Now()
 	_ = inst.proc.Signal(syscall.SIGTERM)
 	select {

@@ -447,6 +447,10 @@ func (inst *instance) awaitReady(ctx context.Context, timeout time.Duration, giv
 	return err
 }
 
+// notReady records why the instance did not become ready, when a wait
+// other than awaitReady found it.
+func (inst *instance) notReady(err error) { inst.readyErr = err }
+
 // useSchema makes the instance's calls use schema (found by server
 // reflection).
 func (inst *instance) useSchema(schema *client.Schema) { inst.cli = client.New(inst.conn, schema) }
