@@ -382,8 +382,8 @@ type Requirement interface {
 	valid() bool
 }
 
-func (s *Scenario[T]) scenarioName() string { return s.Name }
-func (s *Scenario[T]) isLate() bool         { return s.late }
+func (s *Scenario[T]) scenarioName() string  { return s.Name }
+func (s *Scenario[T]) isLate() bool          { return s.late }
 func (s *Scenario[T]) waitsFor() Requirement { return s.after }
 func (s *Scenario[T]) start(r *runner) any {
 	if s.run == nil {
