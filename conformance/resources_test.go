@@ -129,7 +129,7 @@ func TestReferenceUnderEnforcedLimits(t *testing.T) {
 			for _, role := range []string{"main", "shutdown", "life", "load", "alias OPENEDGE_SERVICE_ADDRESS", "alias OPENEDGE_SERVICE_INSTANCE_ADDRESS", "alias BAETYL_SERVICE_INSTANCE_ADDRESS", "config.baetyl-forms"} {
 				assert.True(t, roles[role], "an instance %q, in cgroups of its own", role)
 			}
-			assert.Len(t, roles, 7)
+			assert.Len(t, roles, 8)
 			mem := byID(rep)["resources.memory"].Message
 			assert.Regexp(t, `^enforced \(memory\.(max|limit_in_bytes) 50 MiB\): the function manager's load, 24 calls one at a time up to 3\.9 MiB, ran without a kill on #\d: cgroup peak \d+\.\d MiB, .*, no OOM kill; the rest of the suite fit too \(#1 main \d+\.\d MiB, #2 shutdown \d+\.\d MiB(, #\d (alias [A-Z_]+|life|config\.baetyl-forms) \d+\.\d MiB)*\)$`, mem)
 			assert.Regexp(t, `each of the \d+ instances ran in a cgroup `+mode+` of its own`, byID(rep)["resources.limits"].Message)
