@@ -4,8 +4,6 @@ import (
 	"fmt"
 	"strings"
 	"time"
-
-	"golang.org/x/sys/unix"
 )
 
 // run.process-group: Baetyl's master starts every instance in its own
@@ -29,7 +27,7 @@ func checkProcessGroup(c *checkCtx) Outcome {
 	seen := map[string]bool{}
 	for _, inst := range insts {
 		for _, s := range inst.proc.GroupSignals() {
-			name := unix.SignalName(s.Signal)
+			name := signalName(s.Signal)
 			if name == "" {
 				name = fmt.Sprintf("signal %d", int(s.Signal))
 			}
