@@ -84,4 +84,9 @@ func TestBudgetSpentIsNotTheRuntime(t *testing.T) {
 	require.NotNil(t, o)
 	assert.Equal(t, Skip, o.Status)
 	assert.Contains(t, o.Message, "time budget ran out while instance #4")
+	lr := &lifeResult{inst: &instance{n: 5}, notReady: context.DeadlineExceeded}
+	o = lr.unusable()
+	require.NotNil(t, o)
+	assert.Equal(t, Skip, o.Status, "the long life's instance too")
+	assert.Contains(t, o.Message, "time budget ran out while instance #5 for the long life started")
 }

@@ -126,22 +126,8 @@ func checkFields(c *checkCtx) Outcome {
 	if err != nil {
 		return c.failed(err, "the echo call").with(c.repro(m))
 	}
-	var diffs []string
-	cmp := func(name string, got, want any) {
-		if got != want {
-			diffs = append(diffs, fmt.Sprintf("%s = %v, want %v", name, got, want))
-		}
-	}
-	cmp("ID", res.ID, m.ID)
-	cmp("QOS", res.QOS, m.QOS)
-	cmp("Topic", res.Topic, m.Topic)
-	cmp("FunctionName", res.FunctionName, m.FunctionName)
-	cmp("FunctionInvokeID", res.FunctionInvokeID, m.FunctionInvokeID)
-	if m.Timestamp != 0 {
-		cmp("Timestamp", res.Timestamp, m.Timestamp)
-	}
-	if len(diffs) > 0 {
-		return fail("the response must be the request with only Payload replaced: %s", strings.Join(diffs, "; ")).with(c.repro(m))
+	if diffs := fieldDiffs(m, res, m.Timestamp != 0); diffs != "" {
+		return fail("the response must be the request with only Payload replaced: %s", diffs).with(c.repro(m))
 	}
 	return pass("all fields came back unchanged")
 }

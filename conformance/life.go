@@ -448,22 +448,14 @@ func (l *lifeResult) memoryGrowth(limit int64) growth {
 
 // unusable says why the long life cannot be judged, or nil.
 func (l *lifeResult) unusable() *Outcome {
-	var o Outcome
-	switch {
-	case l.interrupted:
-		o = notRun("interrupted")
-	case l.notStarted:
-		o = notRun("the runtime did not start (see start.listen)")
-	case l.harnessErr != nil:
-		o = harnessError("could not start a fresh instance for the long life: %v", l.harnessErr)
-	case l.notReady != nil:
-		o = fail("a fresh instance (#%d) for the long life did not become ready: %v", l.inst.n, l.notReady)
-	case l.calls == 0:
-		o = notRun("the long life made no call (no fixture to call)")
-	default:
-		return nil
+	if o := startUnusable("the long life", l.inst, l.interrupted, l.notStarted, l.harnessErr, l.notReady); o != nil {
+		return o
 	}
-	return &o
+	if l.calls == 0 {
+		o := notRun("the long life made no call (no fixture to call)")
+		return &o
+	}
+	return nil
 }
 
 func (c *checkCtx) life() *lifeResult { return resultOf(c, lifeScenario) }

@@ -162,19 +162,31 @@ func loadSleep(round int) time.Duration {
 
 // unusable says why the load's result cannot be judged, or nil.
 func (l *loadResult) unusable() *Outcome {
+	o := startUnusable("the function manager's load", l.inst, l.interrupted, l.notStarted, l.harnessErr, l.notReady)
+	if o != nil && o.Status == Fail {
+		o.output = l.output()
+	}
+	return o
+}
+
+// startUnusable says why a scenario's result cannot be judged when its
+// fresh instance (for what: "the long life") could not start or become
+// ready, or nil: interrupted, the runtime never started, the harness
+// failed, the run's budget ran out while it started (not the runtime's
+// doing), or it did not become ready (the runtime's).
+func startUnusable(what string, inst *instance, interrupted, notStarted bool, harnessErr, notReady error) *Outcome {
 	var o Outcome
 	switch {
-	case l.interrupted:
+	case interrupted:
 		o = notRun("interrupted")
-	case l.notStarted:
+	case notStarted:
 		o = notRun("the runtime did not start (see start.listen)")
-	case l.harnessErr != nil:
-		o = harnessError("could not start a fresh instance for the function manager's load: %v", l.harnessErr)
-	case budgetSpent(l.notReady):
-		o = notRun("conform's time budget ran out while instance #%d for the function manager's load started", l.inst.n)
-	case l.notReady != nil:
-		o = fail("a fresh instance (#%d) for the function manager's load did not become ready: %v", l.inst.n, l.notReady)
-		o.output = l.output()
+	case harnessErr != nil:
+		o = harnessError("could not start a fresh instance for %s: %v", what, harnessErr)
+	case budgetSpent(notReady):
+		o = notRun("conform's time budget ran out while instance #%d for %s started", inst.n, what)
+	case notReady != nil:
+		o = fail("a fresh instance (#%d) for %s did not become ready: %v", inst.n, what, notReady)
 	default:
 		return nil
 	}
