@@ -16,7 +16,11 @@ import (
 // stand-in are all gone after Cleanup, and the launcher's own SIGKILLs
 // are not taken for the program's.
 func TestMasterGroupSeesASignalToTheGroup(t *testing.T) {
-	script := `trap 'trap "" TERM; kill -TERM 0; wait; exit 0' TERM; sleep 60 & echo ready; wait`
+	// "ready" only once the child runs sleep: a SIGTERM that reached the
+	// forked shell before its exec would be taken by the inherited trap,
+	// and sleep would then run its 60 s out (a race of the test's own,
+	// seen on a busy machine).
+	script := `trap 'trap "" TERM; kill -TERM 0; wait; exit 0' TERM; sleep 60 & until [ "$(cat /proc/$!/comm 2>/dev/null)" = sleep ]; do :; done; echo ready; wait`
 	p := start(t, Spec{Path: "sh", Args: []string{"-c", script}, MasterGroup: true})
 	st, err := readStat(p.Pid)
 	require.NoError(t, err)
