@@ -225,7 +225,7 @@ func (inst *instance) answered() int {
 	defer inst.mu.Unlock()
 	n := 0
 	for _, c := range inst.calls {
-		if !c.end.IsZero() && (c.kind == kindOK || c.kind == kindAnswered || c.kind == kindMissing || c.kind == kindNoService) {
+		if c.answered() {
 			n++
 		}
 	}
@@ -253,10 +253,11 @@ func (inst *instance) endWords() string {
 	default:
 		fmt.Fprintf(&b, "exited by itself (%s)", e.exit)
 	}
+	lost := inst.lostCalls(e)
 	switch {
-	case len(e.inFlight) > 0:
-		names := make([]string, 0, len(e.inFlight))
-		for _, c := range e.inFlight {
+	case len(lost) > 0:
+		names := make([]string, 0, len(lost))
+		for _, c := range lost {
 			names = append(names, c.describeCall())
 		}
 		fmt.Fprintf(&b, " while answering %s", strings.Join(names, ", "))
@@ -265,7 +266,12 @@ func (inst *instance) endWords() string {
 	default:
 		b.WriteString(" with no call in flight")
 	}
-	if len(e.inFlight) == 0 && e.lastDone != nil {
+	switch {
+	case len(lost) > 0:
+	case len(lost) < len(e.inFlight):
+		// Its last answer and its exit came together.
+		fmt.Fprintf(&b, ", as it answered %s", e.inFlight[len(e.inFlight)-1].describeCall())
+	case e.lastDone != nil:
 		fmt.Fprintf(&b, ", %s after it answered %s", e.at.Sub(e.lastDone.end).Round(time.Millisecond), e.lastDone.describeCall())
 	}
 	return b.String()

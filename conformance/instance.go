@@ -780,11 +780,39 @@ func (inst *instance) report() InstanceReport {
 			v := ms(inst.askedAt.Sub(inst.r.started))
 			ir.StopMS = &v
 		}
-		for _, c := range e.inFlight {
+		for _, c := range e.unanswered() {
 			ir.InFlight = append(ir.InFlight, c.report(inst.r.started))
 		}
 	}
 	return ir
+}
+
+// answered says whether the runtime answered the call, with any status.
+// The caller holds the instance's lock.
+func (c *callRecord) answered() bool {
+	return !c.end.IsZero() && (c.kind == kindOK || c.kind == kindAnswered || c.kind == kindMissing || c.kind == kindNoService)
+}
+
+// unanswered lists the calls in flight when the instance ended that it did
+// not answer. A call whose answer arrived as the process exited was in
+// flight when conform recorded the exit (on a busy machine the goroutine
+// that reads the answer may run after the one that reaps the process), but
+// nothing was lost. The caller holds the instance's lock.
+func (e *instanceEnd) unanswered() []*callRecord {
+	var out []*callRecord
+	for _, c := range e.inFlight {
+		if !c.answered() {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// lostCalls is unanswered under the instance's lock.
+func (inst *instance) lostCalls(e *instanceEnd) []*callRecord {
+	inst.mu.Lock()
+	defer inst.mu.Unlock()
+	return e.unanswered()
 }
 
 func (c *callRecord) report(t0 time.Time) CallReport {

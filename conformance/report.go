@@ -104,7 +104,8 @@ type InstanceReport struct {
 	// Checks ran on it.
 	Checks []string `json:"checks,omitempty"`
 	// Calls is how many calls conform made to it; Failed lists those that
-	// did not end OK; InFlight those in flight when it ended.
+	// did not end OK; InFlight those in flight when it ended that it did
+	// not answer (an answer that came with the exit is not listed).
 	Calls    int          `json:"calls"`
 	Failed   []CallReport `json:"failed_calls,omitempty"`
 	InFlight []CallReport `json:"in_flight_at_end,omitempty"`

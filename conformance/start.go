@@ -176,7 +176,7 @@ func checkRunAlive(c *checkCtx) Outcome {
 			continue
 		}
 		see := ""
-		for _, rec := range e.inFlight {
+		for _, rec := range inst.lostCalls(e) {
 			if !strings.Contains(rec.owner, " ") { // a check's ID, not a scenario
 				see = " (see " + rec.owner + ")"
 				break
