@@ -143,7 +143,7 @@ func (o Outcome) with(repro string) Outcome { o.Repro = repro; return o }
 var catalog = []*Check{
 	startListen, startTime, startScope, startAddressAliases, runAlive, runProcessGroup,
 	callUnknownFunction, callMalformed, callOversize, callUnimplemented, callFields,
-	echoBytes, echoJSON, echoEmpty, echoLarge,
+	echoBytes, echoJSON, echoEmpty, echoLarge, echoSweep, echoJSONIntegers,
 	contextMetadata, noneEmpty, failStatus, callSequence,
 	callConcurrent, callDeadline,
 	shutdownSigterm, shutdownExitCode, shutdownDrain, shutdownNoOrphans,
@@ -181,6 +181,9 @@ var catalogHistory = []catalogRelease{
 	{ // 3: the long life (1,000 calls on one instance, what they leave
 		// behind), and the master's process group and configuration forms.
 		added: []string{"life.calls", "life.leaks", "life.memory", "run.process-group", "config.baetyl-forms"},
+	},
+	{ // 4: the echo's input space, swept from a seed (issue 21).
+		added: []string{"echo.sweep", "echo.json-integers"},
 	},
 }
 

@@ -91,6 +91,9 @@ func (r *runner) learn(by, fn string, err *callErr) {
 // fn is the function name serving a fixture role.
 func (c *checkCtx) fn(role string) string { return c.r.cfg.fn(role) }
 
+// seed is the run's seed, which the sweep's payloads are drawn from.
+func (c *checkCtx) seed() uint64 { return c.r.cfg.Seed }
+
 // cfg is the suite's configuration, to read.
 func (c *checkCtx) cfg() *Config { return c.r.cfg }
 

@@ -105,6 +105,11 @@ type Config struct {
 	// reports per check in how many runs it failed: stable pass, stable
 	// fail or flaky. A flaky MUST fails the run; a flaky SHOULD warns.
 	Repeat int
+	// Seed draws the sweep's payloads (echo.sweep, echo.json-integers):
+	// a run with the seed a report printed sends the same payloads, byte
+	// for byte. 0 picks one at random (never 0); with Repeat, every run
+	// uses the same seed.
+	Seed uint64
 	// LifeCalls is how many calls the long life makes on one instance (0:
 	// DefaultLifeCalls).
 	LifeCalls int

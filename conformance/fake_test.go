@@ -547,9 +547,27 @@ func (f *fake) Call(ctx context.Context, m *openedge.FunctionMessage) (*openedge
 		out = bytes.Replace(out, []byte("oe-rt/conform/context"), []byte("wrong"), 1)
 	case f.mode == "none" && m.FunctionName == "none":
 		out = []byte("null")
+	case f.mode == "drop-mid" && m.FunctionName == "echo" && len(out) >= 100<<10 && len(out) <= 900<<10:
+		// Drops the middle byte of a payload of 100–900 KiB.
+		out = append(out[:len(out)/2:len(out)/2], out[len(out)/2+1:]...)
+	case f.mode == "json-4k" && m.FunctionName == "echo" && len(out) > 4<<10 && json.Valid(out):
+		out = out[:4<<10] // reads JSON into a 4 KiB buffer
+	case f.mode == "quote-text" && m.FunctionName == "echo" && isText(out):
+		out, _ = json.Marshal(string(out)) // returns the text as a JSON string
+	case f.mode == "round-numbers" && m.FunctionName == "echo" && len(out) > 0 && json.Valid(out):
+		// Decodes JSON as JSON.parse does: every number a float64.
+		var v any
+		_ = json.Unmarshal(out, &v)
+		out, _ = json.Marshal(v)
 	}
 	m.Payload = out
 	return m, nil
+}
+
+// isText: what the "quote-text" runtime takes for text (and returns as a
+// JSON string): UTF-8 of at least 5 bytes, not JSON, holding a letter.
+func isText(b []byte) bool {
+	return len(b) >= 5 && utf8.Valid(b) && !json.Valid(b) && bytes.ContainsAny(b, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")
 }
 
 // lenientCodec accepts any bytes: what it cannot parse becomes an empty

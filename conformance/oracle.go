@@ -156,9 +156,12 @@ func fieldDiffs(m, res *client.Message, timestamp bool) string {
 }
 
 // echoVerdict judges an echo: the check owning the payload's class, and
-// what is wrong ("" when it came back as sent).
+// what is wrong ("" when it came back as sent; the owner is then "": the
+// same bytes came back, whatever their class, and nothing was parsed).
 func echoVerdict(sent, got []byte) (owner, words string) {
 	switch {
+	case len(sent) > 0 && bytes.Equal(sent, got):
+		return "", ""
 	case len(sent) == 0:
 		if len(got) == 0 || jsonExactEqual(got, []byte("{}")) {
 			return idEchoEmpty, ""

@@ -43,7 +43,7 @@ func summarize(rep *Report, n int) RunSummary {
 // could not be run), as in one run.
 func aggregate(reps []*Report, interrupted bool) *Report {
 	first := reps[0]
-	out := &Report{Started: first.Started, Strict: first.Strict, Repeat: len(reps), Runtime: first.Runtime}
+	out := &Report{Started: first.Started, Strict: first.Strict, Seed: first.Seed, Repeat: len(reps), Runtime: first.Runtime}
 	out.Runtime.PeakRSS, out.Runtime.PeakThreads, out.Runtime.Restarts, out.Runtime.OutputBytes = 0, 0, 0, 0
 	type entry struct {
 		run int

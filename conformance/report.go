@@ -170,6 +170,9 @@ type Report struct {
 	Duration       time.Duration `json:"-"`
 	WallMS         float64       `json:"duration_ms"`
 	Strict         bool          `json:"strict"`
+	// Seed is the seed the sweep's payloads were drawn from
+	// (Config.Seed): --seed with it replays them exactly.
+	Seed uint64 `json:"seed,omitempty"`
 	// Verdict is the raw verdict: the verdict rules applied to the
 	// results, whatever a baseline says (see Baseline.Verdict, and Gate).
 	Verdict Verdict `json:"verdict"`
@@ -305,7 +308,7 @@ func flakyLabel(r Result) string {
 
 // report assembles the run's report.
 func (r *runner) report() *Report {
-	rep := &Report{Started: r.started, Strict: r.cfg.Strict, Artifacts: r.artifacts}
+	rep := &Report{Started: r.started, Strict: r.cfg.Strict, Seed: r.cfg.Seed, Artifacts: r.artifacts}
 	rt := &rep.Runtime
 	*rt = Runtime{Command: r.cfg.Command, Dir: r.cfg.Dir, Profile: r.cfg.Profile, Service: r.schema().Service(),
 		Address: r.first.addr, Restarts: r.restarts, Reflection: r.reflection}

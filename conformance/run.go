@@ -128,6 +128,9 @@ func Run(ctx context.Context, cfg *Config) (*Report, error) {
 		return nil, &ConfigError{Err: err}
 	}
 	cfg.Command = append([]string{cmd0}, cfg.Command[1:]...)
+	if cfg.Seed == 0 {
+		cfg.Seed = newSeed()
+	}
 	checks := selection(cfg)
 	if len(checks) == 0 {
 		return nil, &ConfigError{Err: errors.New("the selection (--run, --skip) leaves no check to run (see --list)")}
@@ -186,7 +189,7 @@ func runOnce(ctx context.Context, cfg *Config, checks []*Check) (*Report, error)
 // harnessFailure is the report of a run conform could not start: every
 // check is a harness error.
 func harnessFailure(cfg *Config, checks []*Check, err error) *Report {
-	rep := &Report{Started: time.Now(), Strict: cfg.Strict, Runtime: Runtime{Command: cfg.Command, Profile: cfg.Profile}}
+	rep := &Report{Started: time.Now(), Strict: cfg.Strict, Seed: cfg.Seed, Runtime: Runtime{Command: cfg.Command, Profile: cfg.Profile}}
 	for _, c := range checks {
 		o := harnessError("%v", err)
 		rep.Checks = append(rep.Checks, Result{ID: c.ID, Level: c.Level, Description: c.Describe(cfg), Status: o.Status, Message: o.Message})

@@ -350,6 +350,16 @@ func TestReproduceLinesWork(t *testing.T) {
 	})
 	r := result(t, rep, "echo.bytes")
 	require.Equal(t, conformance.Fail, r.Status)
+	got := reproduce(t, rep, r)
+	assert.True(t, bytes.HasPrefix(got, []byte{0xff}), "the echo came back")
+	assert.True(t, bytes.HasSuffix(got, []byte{'\n'}), "with the fake's extra newline: the failure reproduced")
+}
+
+// reproduce starts the runtime as the report's start line says and runs
+// the result's reproduce line, as printed but for the port; it returns
+// what the line wrote.
+func reproduce(t *testing.T, rep *conformance.Report, r conformance.Result) []byte {
+	t.Helper()
 	require.NotEmpty(t, r.Repro)
 	require.NotEmpty(t, rep.Runtime.StartByHand)
 	bin := t.TempDir()
@@ -379,8 +389,7 @@ func TestReproduceLinesWork(t *testing.T) {
 		}
 	}
 	require.NoError(t, err, "%s", repro)
-	assert.True(t, bytes.HasPrefix(got.Bytes(), []byte{0xff}), "the echo came back")
-	assert.True(t, bytes.HasSuffix(got.Bytes(), []byte{'\n'}), "with the fake's extra newline: the failure reproduced")
+	return got.Bytes()
 }
 
 // vmHWM reads a process's peak resident set, in bytes (0 when gone).

@@ -92,6 +92,9 @@ func (p Text) Summary(w io.Writer, rep *conformance.Report) error {
 	fmt.Fprintln(w)
 	fmt.Fprintf(w, "runtime:  %s\n", Escape(strings.Join(rt.Command, " ")))
 	fmt.Fprintf(w, "profile:  %s (%s)\n", rt.Profile, rt.Service)
+	if rep.Seed != 0 {
+		fmt.Fprintf(w, "seed:     %d (--seed %d sends the same sweep again)\n", rep.Seed, rep.Seed)
+	}
 	if rt.ReadyMS != nil {
 		line := fmt.Sprintf("start:    connection accepted %.0f ms after exec", *rt.ReadyMS)
 		if rt.FirstCallMS != nil {
@@ -381,6 +384,9 @@ func JUnit(w io.Writer, rep *conformance.Report) error {
 	}
 	if rep.Repeat > 1 {
 		s.Properties = append(s.Properties, junitProperty{"repeat", fmt.Sprint(rep.Repeat)})
+	}
+	if rep.Seed != 0 {
+		s.Properties = append(s.Properties, junitProperty{"seed", fmt.Sprint(rep.Seed)})
 	}
 	if b := rep.Baseline; b != nil {
 		s.Properties = append(s.Properties,

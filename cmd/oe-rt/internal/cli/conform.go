@@ -142,6 +142,7 @@ func (o *conformOptions) bind(f *pflag.FlagSet) {
 	f.StringVar(&o.baseline, "baseline", "", "judge the run against an earlier JSON report `FILE`: fail only on regressions, list known failures")
 	f.StringVar(&o.update, "update-baseline", "", "write this run's JSON report to `FILE`, as the baseline for later runs")
 	f.IntVar(&o.cfg.Repeat, "repeat", 1, "run the suite `N` times, with fresh instances each time, and report flaky checks")
+	f.Uint64Var(&o.cfg.Seed, "seed", 0, "draw the sweep's payloads (echo.sweep, echo.json-integers) from seed `N`, as a report printed it, to replay them exactly (default: a new seed each run)")
 	f.DurationVar(&o.cfg.Soak, "soak", 0, "make the long life go on for `DURATION` (at least 1,000 calls on one instance, the same oracles and leak checks); the run's time bound grows by as much")
 }
 
@@ -195,6 +196,10 @@ func (o *conformOptions) check(cmd *cobra.Command, args []string) error {
 			return usageError("--explain takes no RUNTIME")
 		}
 		return nil
+	}
+	// --seed 0 given is a mistake; to the library a zero Seed picks one.
+	if fs.Changed("seed") && o.cfg.Seed == 0 {
+		return usageError("%s must be at least 1 (leave it out for a new seed)", flagName(fs, "seed"))
 	}
 	// --repeat 0 given is a mistake; to the library a zero Repeat is once.
 	if err := atLeast(fs, "repeat", o.cfg.Repeat, 1); err != nil {
