@@ -163,7 +163,7 @@ func sweepCases(seed uint64, limit int) []*sweepCase {
 	addJSON(classJSONArray, sweep, "a JSON array", jsonGen(func(t *rapid.T) *jnode { return jArray(t, 1, false) }))
 	addJSON(classJSONObject, sweep, "a JSON object", jsonGen(func(t *rapid.T) *jnode { return jObject(t, 1, false) }))
 	addJSON(classJSONNested, sweep, "nested JSON", jsonGen(func(t *rapid.T) *jnode { return jObject(t, 5, false) }))
-	for _, target := range []struct{ lo, hi int }{{4 << 10, 16 << 10}, {64 << 10, 256 << 10}, {1 << 20, 1<<20 + 256<<10}} {
+	for _, target := range []struct{ lo, hi int }{{4 << 10, 16 << 10}, {64 << 10, 256 << 10}, {1<<20 + 1, 1<<20 + 16<<10}} {
 		if target.lo+sweepHeadroom > max {
 			break
 		}

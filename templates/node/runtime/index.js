@@ -9,6 +9,7 @@ const { isUtf8 } = require('node:buffer');
 const grpc = require('@grpc/grpc-js');
 const protoLoader = require('@grpc/proto-loader');
 const config = require('./config');
+const json = require('./json');
 
 const ADDRESS_ENV = ['BAETYL_SERVICE_INSTANCE_ADDRESS', 'OPENEDGE_SERVICE_INSTANCE_ADDRESS', 'OPENEDGE_SERVICE_ADDRESS'];
 const NAME_ENV = ['BAETYL_SERVICE_INSTANCE_NAME', 'OPENEDGE_SERVICE_INSTANCE_NAME', 'OPENEDGE_SERVICE_NAME'];
@@ -71,26 +72,27 @@ function loadFunction(f) {
 }
 
 // decode gives a function the payload of a call of pkg's Function: the
-// value of a JSON payload, a Buffer of any other. An empty one is a new {}
-// under Baetyl, as Baetyl's runtimes give (returned, the function manager
-// publishes {}), and the empty Buffer under OpenEdge (returned, the manager
-// publishes nothing), as OpenEdge 0.1.2's runtimes give nothing.
+// value of a JSON payload (integers beyond 2^53 as BigInts, see json.js), a
+// Buffer of any other. An empty one is a new {} under Baetyl, as Baetyl's
+// runtimes give (returned, the function manager publishes {}), and the
+// empty Buffer under OpenEdge (returned, the manager publishes nothing), as
+// OpenEdge 0.1.2's runtimes give nothing.
 function decode(payload, pkg = 'baetyl') {
   if (payload.length === 0) return pkg === 'baetyl' ? {} : payload;
   if (isUtf8(payload)) {
-    try { return JSON.parse(payload.toString('utf8')); } catch (_) { /* not JSON */ }
+    try { return json.parse(payload.toString('utf8')); } catch (_) { /* not JSON */ }
   }
   return payload;
 }
 
 // encode turns a function's result into the response payload: nothing
 // (undefined, null or "") is empty, bytes go as they are, anything else as
-// its JSON.
+// its JSON (a BigInt as its digits).
 function encode(result) {
   if (result === undefined || result === null || result === '') return Buffer.alloc(0);
   if (Buffer.isBuffer(result)) return result;
   if (result instanceof Uint8Array) return Buffer.from(result);
-  return Buffer.from(JSON.stringify(result));
+  return Buffer.from(json.stringify(result));
 }
 
 // invoke runs fn(event, context, callback), which may also return a value
