@@ -242,3 +242,32 @@ func TestConformVerbose(t *testing.T) {
 	require.Equal(t, 0, code)
 	assert.Empty(t, errOut, "without -v the harness says nothing on stderr")
 }
+
+// --seed replays the sweep: the report prints the seed it was given (text
+// and JSON), two runs with it send the same payloads and say the same, and
+// --seed 0 is refused (leaving it out picks a new seed).
+func TestConformSeed(t *testing.T) {
+	code, out, errOut := runMain("conform", "--seed", "42", "--run", "echo.sweep,echo.json-integers", oeRT, "--", "serve")
+	require.Equal(t, 0, code, "%s\n%s", out, errOut)
+	assert.Contains(t, out, "seed:     42 (--seed 42 sends the same sweep again)")
+	assert.Regexp(t, `PASS  echo.sweep +MUST .* came back as sent \(seed 42\)`, out)
+	code, js, errOut := runMain("conform", "--seed", "42", "--run", "echo.sweep", "--format", "json", oeRT, "--", "serve")
+	require.Equal(t, 0, code, errOut)
+	var rep struct {
+		Seed   uint64 `json:"seed"`
+		Checks []struct{ Message string }
+	}
+	require.NoError(t, json.Unmarshal([]byte(js), &rep))
+	assert.Equal(t, uint64(42), rep.Seed)
+	require.Len(t, rep.Checks, 1)
+	same := regexp.MustCompile(`(\d+) payloads of \d+ classes, ([\d.]+ [KM]iB) in all`)
+	assert.Equal(t, same.FindStringSubmatch(out), same.FindStringSubmatch(rep.Checks[0].Message), "the same payloads")
+
+	code, _, errOut = runMain("conform", "--seed", "0", oeRT, "--", "serve")
+	assert.Equal(t, 2, code)
+	assert.Contains(t, errOut, "--seed must be at least 1 (leave it out for a new seed)")
+	code, _, errOut = runMain("conform", "--seed", "x", oeRT, "--", "serve")
+	assert.Equal(t, 2, code)
+	assert.Contains(t, errOut, "--seed")
+	assertNoChildren(t)
+}
