@@ -137,6 +137,8 @@ func TestEveryCheckCanFail(t *testing.T) {
 		"echo.json":             "json",
 		"echo.empty":            "empty",
 		"echo.large":            "large",
+		"echo.sweep":            "drop-mid",
+		"echo.json-integers":    "round-numbers",
 		"context.metadata":      "context",
 		"none.empty":            "none",
 		"fail.status":           "fail-ok",
@@ -297,7 +299,7 @@ func TestEveryCheckIsDocumented(t *testing.T) {
 }
 
 func TestSelect(t *testing.T) {
-	assert.Equal(t, []string{"echo.bytes", "echo.json", "echo.empty", "echo.large"}, conformance.Select([]string{"echo.*"}))
+	assert.Equal(t, []string{"echo.bytes", "echo.json", "echo.empty", "echo.large", "echo.sweep", "echo.json-integers"}, conformance.Select([]string{"echo.*"}))
 	assert.Equal(t, []string{"call.fields"}, conformance.Select([]string{"call.fields"}))
 	assert.Empty(t, conformance.Select([]string{"call"}))
 }
