@@ -24,6 +24,12 @@ type Text struct {
 	Color bool
 	// Verbose shows passing checks' messages too.
 	Verbose bool
+	// Width, when set, is the terminal's width: a result's message longer
+	// than the line wraps onto lines of their own, indented under the
+	// message, at spaces (a word longer than a line stays whole). 0
+	// writes every message on one line (files, pipes, CI logs: one line
+	// per result, for grep). Either way a message is never cut short.
+	Width int
 }
 
 func (p Text) paint(code, s string) string {
@@ -50,7 +56,8 @@ func (p Text) mark(s conformance.Status) string {
 // Result writes one check's line (and, for a result that did not pass,
 // its details). It is used for live output as each check finishes.
 func (p Text) Result(w io.Writer, r conformance.Result) {
-	fmt.Fprintf(w, "%s  %-24s %-6s %7s  %s\n", p.mark(r.Status), r.ID, r.Level, fmtDur(r.Duration), oneLine(r.Message))
+	head := fmt.Sprintf("%-4s  %-24s %-6s %7s  ", "", r.ID, r.Level, fmtDur(r.Duration))
+	fmt.Fprintf(w, "%s%s%s\n", p.mark(r.Status), head[4:], p.wrap(oneLine(r.Message), utf8.RuneCountInString(head)))
 	if r.BaselineNote != "" {
 		fmt.Fprintf(w, "      %s\n", Escape(r.BaselineNote))
 	}
@@ -135,7 +142,7 @@ func (p Text) Summary(w io.Writer, rep *conformance.Report) error {
 		fmt.Fprintf(w, "stopped:  %s\n", rt.Exit)
 	}
 	for _, c := range rep.SameCause {
-		fmt.Fprintf(w, "cause:    %s\n", oneLine(c.String()))
+		fmt.Fprintf(w, "cause:    %s\n", p.wrap(oneLine(c.String()), 10))
 	}
 	if hasRepro(rep) {
 		fmt.Fprintf(w, "start it by hand for the reproduce lines:\n  %s\n", Escape(rt.StartByHand))
@@ -543,6 +550,36 @@ func oneLine(s string) string {
 		s = fmt.Sprintf("%s… (%d bytes more; the JSON report has the whole message)", s[:maxMessage], len(s)-maxMessage)
 	}
 	return s
+}
+
+// wrap breaks s at spaces into lines of at most p.Width columns, the first
+// of which starts at column at, the others indented to it (or by 6 columns
+// when that leaves less than 40 for the text); nothing of s is dropped.
+func (p Text) wrap(s string, at int) string {
+	if p.Width <= 0 || at+utf8.RuneCountInString(s) <= p.Width {
+		return s
+	}
+	indent := at
+	if p.Width-indent < 40 {
+		indent = 6
+	}
+	var b strings.Builder
+	col := at
+	for i, word := range strings.Split(s, " ") {
+		n := utf8.RuneCountInString(word)
+		switch {
+		case i == 0:
+		case col+1+n > p.Width && col > indent:
+			b.WriteString("\n" + strings.Repeat(" ", indent))
+			col = indent
+		default:
+			b.WriteByte(' ')
+			col++
+		}
+		b.WriteString(word)
+		col += n
+	}
+	return b.String()
 }
 
 // maxMessage bounds a message line of the text report.

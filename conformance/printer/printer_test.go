@@ -220,3 +220,39 @@ func TestTextCalibrationRepeatBaseline(t *testing.T) {
 	assert.Contains(t, b.String(), `name="baseline_verdict" value="passed"`)
 	assert.Contains(t, b.String(), `name="machine" value="the reference (a bare gRPC server) started in 12 ms`)
 }
+
+// TestTextWraps: with a terminal's width a long message wraps onto lines
+// indented under it, at spaces, and nothing of it is dropped; without one
+// it stays on one line, whole.
+func TestTextWraps(t *testing.T) {
+	rep := report(false)
+	long := strings.Repeat("the runtime wrote a cause that is long ", 12) + strings.Repeat("x", 120)
+	rep.Checks[1].Message = long
+	rep.SameCause = []conformance.SameCause{{Error: strings.Repeat("TypeError: bytes ", 10), Checks: []string{"echo.bytes", "echo.json"}}}
+	var one, wrapped bytes.Buffer
+	require.NoError(t, Text{}.Write(&one, rep))
+	assert.Contains(t, one.String(), long+"\n", "no width: one line, whole")
+	require.NoError(t, Text{Width: 100}.Write(&wrapped, rep))
+	lines := strings.Split(wrapped.String(), "\n")
+	var msg []string
+	for i, l := range lines {
+		if strings.HasPrefix(l, "FAIL  echo.bytes") {
+			col := strings.Index(l, "the runtime")
+			msg = append(msg, l[col:])
+			for _, c := range lines[i+1:] {
+				if !strings.HasPrefix(c, strings.Repeat(" ", col)) || strings.TrimSpace(c) == "" || strings.HasPrefix(strings.TrimSpace(c), "reproduce:") {
+					break
+				}
+				msg = append(msg, c[col:])
+			}
+		}
+	}
+	require.Greater(t, len(msg), 3, "%s", wrapped.String())
+	assert.Equal(t, long, strings.Join(msg, " "), "the whole message, in order")
+	for _, l := range lines {
+		if !strings.Contains(l, "xxxx") {
+			assert.LessOrEqual(t, len([]rune(l)), 100, "%q", l)
+		}
+	}
+	assert.Regexp(t, `(?m)^cause:    2 checks failed with the same error: .*\n {10}\S`, wrapped.String())
+}

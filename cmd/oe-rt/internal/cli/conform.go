@@ -374,7 +374,7 @@ func runConform(ctx context.Context, e *env, o *conformOptions) error {
 		return err
 	}
 	defer out.close()
-	text := printer.Text{Color: e.colorOK(out.w), Verbose: o.verbose}
+	text := printer.Text{Color: e.colorOK(out.w), Verbose: o.verbose, Width: termWidth(out.w)}
 	live := o.format == "text" && isTerminal(out.w)
 	watch(cfg, out, text, live, log)
 	// Payload files for the reproduce lines go beside the report written
