@@ -11,6 +11,7 @@ import (
 	"github.com/oe-rt/oe-rt/client"
 	"github.com/oe-rt/oe-rt/internal/convention"
 	"github.com/oe-rt/oe-rt/internal/launch"
+	"github.com/oe-rt/oe-rt/internal/runtimeproc"
 )
 
 // The timing checks (start.time, call.concurrent, call.deadline) are
@@ -90,10 +91,12 @@ func (r *runner) startReference(checks []*Check) {
 	}
 	ref := &referenceRun{ready: make(chan struct{})}
 	r.ref = ref
-	addr, err := launch.FreePort()
+	native := runtimeproc.Native{}
+	addr, err := native.ListenAddress()
 	if err == nil {
 		env := convention.RuntimeEnv(r.baseEnv, ProfileOpenEdge, addr, "oe-rt-conform.reference", nil)
-		ref.inst, err = r.spawn(0, "reference", launch.Spec{Path: r.cfg.Reference[0], Args: r.cfg.Reference[1:], Env: env}, addr, client.OpenEdge())
+		ref.inst, err = r.spawn(native, 0, "reference", runtimeproc.Instance{Name: "reference", Listen: addr,
+			Spec: launch.Spec{Path: r.cfg.Reference[0], Args: r.cfg.Reference[1:], Env: env}}, client.OpenEdge())
 	}
 	if err != nil {
 		ref.err = fmt.Errorf("the reference could not be started: %w", err)

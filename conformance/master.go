@@ -444,12 +444,12 @@ func (r *runner) instanceOf(pid int) int {
 	all := append([]*instance(nil), r.instances...)
 	r.mu.Unlock()
 	for _, inst := range all {
-		if inst.proc.Pid == pid {
+		if inst.proc.PID() == pid {
 			return inst.n
 		}
 	}
 	for _, inst := range all {
-		for _, p := range launch.Tree(inst.proc.Pid) {
+		for _, p := range launch.Tree(inst.proc.PID()) {
 			if p.Pid == pid {
 				return inst.n
 			}

@@ -61,11 +61,11 @@ func checkConcurrent(c *checkCtx) Outcome {
 		}
 		return total
 	})
-	before := readSched(c.inst.proc.Pid)
+	before := readSched(c.inst.proc.PID())
 	total, took, errs := parallelSleeps(func(m *client.Message, timeout time.Duration) (*client.Message, *callErr) {
 		return c.call(m, timeout)
 	}, c.fn("sleep"), n, each)
-	after := readSched(c.inst.proc.Pid)
+	after := readSched(c.inst.proc.PID())
 	m := machine{wait: waitBetweenCalls(before, after, total)}
 	var refTotal time.Duration
 	switch v, why := refResult(); v := v.(type) {
@@ -130,11 +130,11 @@ func checkDeadline(c *checkCtx) Outcome {
 		return c.failed(err, fmt.Sprintf("a %s sleep under a %s deadline", sleep, deadline)).with(repro)
 	}
 	next := &client.Message{FunctionName: c.fn("echo"), Payload: []byte("next")}
-	before := readSched(c.inst.proc.Pid)
+	before := readSched(c.inst.proc.PID())
 	start = time.Now()
 	_, err = c.call(next, callTimeout)
 	wait := time.Since(start)
-	after := readSched(c.inst.proc.Pid)
+	after := readSched(c.inst.proc.PID())
 	if err != nil {
 		if err.kind == kindNoAnswer {
 			return fail("the echo call after the deadline got no answer within %s: the abandoned sleep still holds the runtime; %s", callTimeout, hangWords(err))
