@@ -424,7 +424,7 @@ func junitProperties(rep *conformance.Report) []junitProperty {
 		ps = append(ps, junitProperty{"repeat", fmt.Sprint(rep.Repeat)})
 	}
 	if rep.Seed != 0 {
-		s.Properties = append(s.Properties, junitProperty{"seed", fmt.Sprint(rep.Seed)})
+		ps = append(ps, junitProperty{"seed", fmt.Sprint(rep.Seed)})
 	}
 	if b := rep.Baseline; b != nil {
 		ps = append(ps,

@@ -256,3 +256,16 @@ func TestTextWraps(t *testing.T) {
 	}
 	assert.Regexp(t, `(?m)^cause:    2 checks failed with the same error: .*\n {10}\S`, wrapped.String())
 }
+
+// TestSeedPrinted: the sweep's seed is in every format, to replay it.
+func TestSeedPrinted(t *testing.T) {
+	rep := report(false)
+	rep.Seed = 4242
+	var text, junit, js bytes.Buffer
+	require.NoError(t, Text{}.Write(&text, rep))
+	assert.Contains(t, text.String(), "seed:     4242 (--seed 4242 sends the same sweep again)\n")
+	require.NoError(t, JUnit(&junit, rep))
+	assert.Contains(t, junit.String(), `<property name="seed" value="4242">`)
+	require.NoError(t, JSON(&js, rep))
+	assert.Contains(t, js.String(), `"seed": 4242`)
+}
