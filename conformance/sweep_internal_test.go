@@ -65,7 +65,7 @@ func TestSweepCoversTheInputSpace(t *testing.T) {
 		for _, c := range sweepClasses {
 			assert.NotZero(t, classes[c], "class %s with seed %d", c, seed)
 		}
-		for p := 1; p+1 <= limit-sweepHeadroom; p *= 2 {
+		for p := 1; p+1 <= sweepRoom(limit); p *= 2 {
 			if p <= fullTrioMax {
 				for _, n := range []int{p - 1, p, p + 1} {
 					assert.True(t, n == 0 || sizes[n], "size %d (seed %d)", n, seed)
@@ -128,6 +128,24 @@ func TestSweepReplays(t *testing.T) {
 	for _, k := range sweepCases(7, limit) {
 		if k.class != classSize {
 			assert.Equal(t, k.payload(), k.payload(), k.name)
+		}
+	}
+}
+
+// TestSweepUnderSmallLimits: under a small message limit the sizes stop
+// below it, and the sweep still has its classes.
+func TestSweepUnderSmallLimits(t *testing.T) {
+	t.Parallel()
+	for _, limit := range []int{4 << 10, 100 << 10, 1 << 20} {
+		classes := map[string]bool{}
+		for _, k := range sweepCases(3, limit) {
+			classes[k.class] = true
+			if k.class == classSize || k.class == classJSONLarge {
+				assert.LessOrEqual(t, len(k.payload()), sweepRoom(limit), "%s under %d", k.name, limit)
+			}
+		}
+		for _, c := range []string{classEmpty, classByte, classTextMulti, classBinary, classJSONNested, classBigInt} {
+			assert.True(t, classes[c], "%s under %d", c, limit)
 		}
 	}
 }

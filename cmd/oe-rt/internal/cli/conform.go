@@ -170,7 +170,7 @@ func (o *conformOptions) complete(cmd *cobra.Command) {
 	_ = cmd.RegisterFlagCompletionFunc("env", func(*cobra.Command, []string, string) ([]cobra.Completion, cobra.ShellCompDirective) {
 		return nil, cobra.ShellCompDirectiveNoFileComp | cobra.ShellCompDirectiveNoSpace
 	})
-	for _, n := range []string{"start-timeout", "grace", "limit-memory", "limit-threads"} {
+	for _, n := range []string{"start-timeout", "grace", "limit-memory", "limit-threads", "seed"} {
 		_ = cmd.RegisterFlagCompletionFunc(n, cobra.NoFileCompletions)
 	}
 }
