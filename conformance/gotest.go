@@ -19,6 +19,7 @@ func Test(t *testing.T, cfg *Config) *Report {
 	if err != nil {
 		t.Fatalf("conformance: %v", err)
 	}
+	t.Logf("conformance: seed %d (Config.Seed = %d sends the same sweep again)", rep.Seed, rep.Seed)
 	if rep.Verdict == Interrupted {
 		t.Errorf("conformance: %s", rep.Reason)
 	}
