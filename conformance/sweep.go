@@ -65,7 +65,7 @@ var sweepClasses = []string{
 // around every power of two n; above it, one of the three, chosen by the
 // seed (every run still crosses each boundary's neighbourhood, and the
 // bytes of a run stay a few MiB).
-const fullTrioMax = 32 << 10
+const fullTrioMax = 128 << 10
 
 // sweepHeadroom is left under the message limit for the message's other
 // fields and framing (as echo.large does); an eighth of a limit under
