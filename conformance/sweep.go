@@ -118,13 +118,12 @@ func sweepCases(seed uint64, limit int) []*sweepCase {
 		singles = append(singles, byte(rng.UintN(256)))
 	}
 	for _, b := range singles {
-		b := b
 		add(classByte, sweep, fmt.Sprintf("the single byte %#02x", b), false, func(uint64) []byte { return []byte{b} })
 	}
 
 	// Sizes around every power of two, up to the limit.
-	max := sweepRoom(limit)
-	for p := 1; p+1 <= max; p *= 2 {
+	room := sweepRoom(limit)
+	for p := 1; p+1 <= room; p *= 2 {
 		sizes := []int{p - 1, p, p + 1}
 		if p > fullTrioMax {
 			sizes = []int{sizes[rng.IntN(3)]}
@@ -139,7 +138,7 @@ func sweepCases(seed uint64, limit int) []*sweepCase {
 		}
 	}
 	// One size strictly inside 64 KiB–1 MiB, off every boundary.
-	if max > 1<<20 {
+	if room > 1<<20 {
 		n := 64<<10 + 2 + rng.IntN(1<<20-64<<10-4)
 		add(classSize, sweep, fmt.Sprintf("%s of binary", countBytes(n)), false, func(s uint64) []byte { return binaryBytes(s, n) })
 	}
@@ -168,7 +167,7 @@ func sweepCases(seed uint64, limit int) []*sweepCase {
 	addJSON(classJSONObject, sweep, "a JSON object", jsonGen(func(t *rapid.T) *jnode { return jObject(t, 1, false) }))
 	addJSON(classJSONNested, sweep, "nested JSON", jsonGen(func(t *rapid.T) *jnode { return jObject(t, 5, false) }))
 	for _, target := range []struct{ lo, hi int }{{4 << 10, 16 << 10}, {64 << 10, 256 << 10}, {1<<20 + 1, 1<<20 + 16<<10}} {
-		if target.hi > max {
+		if target.hi > room {
 			break
 		}
 		n := target.lo + rng.IntN(target.hi-target.lo)
