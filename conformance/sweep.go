@@ -5,9 +5,10 @@ package conformance
 // with --seed. The cases are a fixed list of classes — empty, single bytes,
 // sizes around every power of two up to the message limit, UTF-8 text,
 // binary, JSON of every type and size, integers beyond 2^53 — whose
-// contents the seed draws: bulk bytes from a PCG stream, text and JSON
-// values from pgregory.net/rapid's generators (sweepgen.go; Generator.Example with the
-// case's seed: rapid's deterministic draw outside a property test).
+// contents the seed draws (sweepgen.go): bulk bytes from a PCG stream,
+// text and JSON values from pgregory.net/rapid's generators
+// (Generator.Example with the case's seed: rapid's deterministic draw
+// outside a property test).
 //
 // A case that does not come back as sent is shrunk before it is reported
 // (shrink.go): by size toward the power-of-two boundaries below it, by
