@@ -71,8 +71,9 @@ fetch() {
 		return 1
 	fi
 	# --download-only with an empty status downloads the whole closure
-	# (verified against the signed lists) and keeps what is cached.
-	apt-get install -qq --download-only --no-install-recommends \
+	# (verified against the signed lists) and keeps what is cached; one
+	# image's download at a time (flock), the other waits.
+	flock "$cache/.oe-rt-lock" apt-get install -qq --download-only --no-install-recommends \
 		-o Dir::State::status="$status" -o Dir::Cache::archives="$cache" \
 		-o APT::Sandbox::User=root -o Debug::NoLocking=1 "$@" >/dev/null
 	rm -f "$status"
@@ -147,7 +148,7 @@ build_node() {
 	# has one. Node reads it through NODE_EXTRA_CA_CERTS (import below);
 	# OpenSSL's default paths are linked to it as Debian's openssl does.
 	local ca
-	(cd "$cache" && apt-get download -qq -o APT::Sandbox::User=root ca-certificates >/dev/null)
+	(cd "$cache" && flock "$cache/.oe-rt-lock" apt-get download -qq -o APT::Sandbox::User=root ca-certificates >/dev/null)
 	ca=$(ls -t "$cache"/ca-certificates_*.deb | head -n 1)
 	mkdir -p "$work/ca" "$work/node/etc/ssl/certs" "$work/node/usr/lib/ssl"
 	dpkg-deb -x "$ca" "$work/ca"
@@ -198,11 +199,18 @@ main() {
 		fi
 		work=$(mktemp -d "${TMPDIR:-/tmp}/oe-rt-base.XXXXXX")
 		trap 'rm -rf "$work"' EXIT
+		# Both at once: one downloads while the other extracts or imports.
+		local pids=() failed=0
 		for w in "${todo[@]}"; do
-			local start=$SECONDS img=${w}_image
-			"build_$w" "$work"
-			log "built ${!img} in $((SECONDS - start)) s"
+			(
+				start=$SECONDS img=${w}_image
+				"build_$w" "$work"
+				log "built ${!img} in $((SECONDS - start)) s"
+			) &
+			pids+=($!)
 		done
+		for p in "${pids[@]}"; do wait "$p" || failed=1; done
+		[ "$failed" -eq 0 ] || { log "failed"; exit 1; }
 	fi
 	for w in "${want[@]}"; do
 		local img=${w}_image
