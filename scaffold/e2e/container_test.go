@@ -136,46 +136,104 @@ func buildCLI(t *testing.T, docker string) (string, bool) {
 
 func testImage(t *testing.T, docker, cli string, buildkit bool, lang string, c containerCase) {
 	start := time.Now()
-	run := fmt.Sprintf("%d-%d", os.Getpid(), time.Now().UnixNano()%1e9)
-	name := "oe-rt-test-" + lang + "-" + run
+	run := newRun(t, docker)
 	image := "oe-rt-test/" + lang + ":" + run
-	labels := []string{"--label", testLabel + "=1", "--label", runLabel + "=" + run}
-	// Registered first, so it runs last: nothing of this run is left.
-	t.Cleanup(func() { requireNothingLeft(t, docker, run) })
-	t.Cleanup(func() {
-		for _, args := range [][]string{
-			{"rm", "--force", "--volumes", name},
-			{"network", "rm", name},
-			{"image", "rm", "--force", image},
-		} {
-			quiet(docker, args...)
-		}
-	})
 
 	dir := filepath.Join(t.TempDir(), "ct-"+lang)
 	sh(t, filepath.Dir(dir), 30*time.Second, oeRT, "new", "ct-"+lang, "--lang", lang, "--dir", dir)
 
 	// The image, with the project's own make docker.
-	flags := append([]string{}, labels...)
+	flags := labels(run)
 	if c.base != "" {
-		out := baseImage(t, c.base)
-		flags = append(flags, "--build-arg", "BASE="+out)
+		flags = append(flags, "--build-arg", "BASE="+baseImage(t, c.base))
 	}
 	if c.network != "" {
 		flags = append(flags, "--network", c.network)
 	}
-	buildEnv := "DOCKER_BUILDKIT=0"
-	if buildkit {
-		buildEnv = "DOCKER_BUILDKIT=1"
-	}
 	built := time.Now()
-	sh(t, dir, 10*time.Minute, "env", buildEnv, "make", "docker", "DOCKER="+cli, "IMAGE="+image, "DOCKER_FLAGS="+strings.Join(flags, " "))
+	sh(t, dir, 10*time.Minute, "env", buildkitEnv(buildkit), "make", "docker", "DOCKER="+cli, "IMAGE="+image, "DOCKER_FLAGS="+strings.Join(flags, " "))
 	t.Logf("%s: image built in %s", lang, time.Since(built).Round(time.Millisecond))
-	checkImageConfig(t, docker, image)
 
-	// Baetyl's example configuration, as the master mounts it: a function
-	// only this file declares, a relative codedir and a log file under
-	// var/log/baetyl, which user 65534 cannot create in /.
+	code := ""
+	if c.code != "" {
+		code = filepath.Join(dir, c.code)
+	}
+	// The image's own configuration declares sayhi; the mounted one does
+	// not.
+	runLikeBaetyl(t, docker, run, image, c.handler, code, "sayhi")
+	t.Logf("%s: generated, built, run and stopped in %s", lang, time.Since(start).Round(time.Second))
+}
+
+// TestServeImage builds oe-rt serve's image (serve/Dockerfile, FROM scratch
+// with a static oe-rt, as docs/serve.md says) and runs it as
+// TestTemplateImages runs the templates' images.
+func TestServeImage(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs oe-rt serve's image on a Docker engine")
+	}
+	docker := requireDocker(t)
+	cli, buildkit := buildCLI(t, docker)
+	run := newRun(t, docker)
+	image := "oe-rt-test/serve:" + run
+	dist := t.TempDir()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	gobuild := exec.CommandContext(ctx, "go", "build", "-trimpath", "-ldflags=-s -w", "-o", filepath.Join(dist, "oe-rt"), "github.com/oe-rt/oe-rt/cmd/oe-rt")
+	gobuild.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := gobuild.CombinedOutput(); err != nil {
+		t.Fatalf("go build a static oe-rt: %v\n%s", err, out)
+	}
+	args := append([]string{"build", "--file", filepath.Join(repoRoot(t), "serve", "Dockerfile"), "--network", "none", "--tag", image}, labels(run)...)
+	sh(t, dist, 5*time.Minute, "env", append([]string{buildkitEnv(buildkit), cli}, append(args, dist)...)...)
+	// Without functions in its configuration serve offers the fixtures,
+	// echo among them; with the mounted one, only mounted-echo.
+	runLikeBaetyl(t, docker, run, image, "echo", "", "echo")
+}
+
+func buildkitEnv(on bool) string {
+	if on {
+		return "DOCKER_BUILDKIT=1"
+	}
+	return "DOCKER_BUILDKIT=0"
+}
+
+// newRun names one test's Docker objects and removes them when the test
+// ends, also when it fails, then checks that none is left.
+func newRun(t *testing.T, docker string) string {
+	t.Helper()
+	run := fmt.Sprintf("%d-%d", os.Getpid(), time.Now().UnixNano()%1e9)
+	name := "oe-rt-test-" + run
+	// Registered first, so it runs last: nothing of this run is left.
+	t.Cleanup(func() { requireNothingLeft(t, docker, run) })
+	t.Cleanup(func() {
+		quiet(docker, "rm", "--force", "--volumes", name)
+		quiet(docker, "network", "rm", name)
+		out, _ := exec.Command(docker, "image", "ls", "--quiet", "--filter", "label="+runLabel+"="+run).Output()
+		for _, id := range strings.Fields(string(out)) {
+			quiet(docker, "image", "rm", "--force", id)
+		}
+	})
+	return run
+}
+
+// labels are the flags that label a Docker object as the run's.
+func labels(run string) []string {
+	return []string{"--label", testLabel + "=1", "--label", runLabel + "=" + run}
+}
+
+// runLikeBaetyl runs image as a Baetyl 1.0 master runs an instance in docker
+// mode, with Baetyl's example configuration as the master mounts it: a
+// function mounted-echo that only this file declares (handler: handler), a
+// relative codedir whose directory code is mounted where it names (code
+// "": none), and a log file under var/log/baetyl, which user 65534 cannot
+// create in /. It calls mounted-echo at the container's IP, port 50051,
+// requires NOT_FOUND for notFound (a function the image's own configuration
+// declares), stops the container with a 10 s grace and requires that the
+// runtime exited 0 by itself.
+func runLikeBaetyl(t *testing.T, docker, run, image, handler, code, notFound string) {
+	t.Helper()
+	name := "oe-rt-test-" + run
+	checkImageConfig(t, docker, image)
 	confDir := filepath.Join(t.TempDir(), "function-conf")
 	if err := os.MkdirAll(confDir, 0o755); err != nil {
 		t.Fatal(err)
@@ -188,14 +246,14 @@ func testImage(t *testing.T, docker, cli string, buildkit bool, lang string, c c
 logger:
   path: var/log/baetyl/service.log
   level: debug
-`, c.handler)
+`, handler)
 	if err := os.WriteFile(conf, []byte(yml), 0o644); err != nil {
 		t.Fatal(err)
 	}
 
-	sh(t, dir, time.Minute, docker, append(append([]string{"network", "create"}, labels...), name)...)
+	sh(t, confDir, time.Minute, docker, append(append([]string{"network", "create"}, labels(run)...), name)...)
 	const anyAddr = "0.0.0.0:50051"
-	args := append([]string{"run", "--detach", "--name", name}, labels...)
+	args := append([]string{"run", "--detach", "--name", name}, labels(run)...)
 	args = append(args,
 		"--network", name,
 		"--memory", "50m", "--pids-limit", "20", "--restart", "no",
@@ -209,32 +267,30 @@ logger:
 		"--env", "OPENEDGE_RUNNING_MODE=docker",
 		"--volume", conf+":/etc/baetyl/service.yml:ro",
 	)
-	if c.code != "" {
-		args = append(args, "--volume", filepath.Join(dir, c.code)+":/var/db/baetyl/function-echo:ro")
+	if code != "" {
+		args = append(args, "--volume", code+":/var/db/baetyl/function-echo:ro")
 	}
 	started := time.Now()
-	sh(t, dir, time.Minute, docker, append(args, image)...)
-	ip := strings.TrimSpace(sh(t, dir, time.Minute, docker, "inspect", "--format", "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}", name))
+	sh(t, confDir, time.Minute, docker, append(args, image)...)
+	ip := strings.TrimSpace(sh(t, confDir, time.Minute, docker, "inspect", "--format", "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}", name))
 	if ip == "" {
 		t.Fatalf("the container has no IP address on network %s:\n%s", name, logs(docker, name))
 	}
 	address := ip + ":50051"
 
-	payload := "hello from the " + lang + " image"
+	payload := "hello from " + image
 	out, stderr, err := call(2*time.Minute, "--profile", "baetyl", "--wait", "90s", "--address", address, "mounted-echo", payload)
 	if err != nil || out != payload {
 		t.Fatalf("oe-rt call mounted-echo at %s: %v, %q; want %q\n%s\nthe container's log:\n%s", address, err, out, payload, stderr, logs(docker, name))
 	}
-	t.Logf("%s: first answer %s after docker run", lang, time.Since(started).Round(time.Millisecond))
-	// The configuration baked into the image declares sayhi; the mounted
-	// one does not: NOT_FOUND shows which one the runtime read.
-	_, stderr, err = call(time.Minute, "--profile", "baetyl", "--address", address, "sayhi", "{}")
+	t.Logf("%s: first answer %s after docker run", image, time.Since(started).Round(time.Millisecond))
+	_, stderr, err = call(time.Minute, "--profile", "baetyl", "--address", address, notFound, "{}")
 	if err == nil || !strings.Contains(stderr, "NotFound") && !strings.Contains(stderr, "NOT_FOUND") {
-		t.Errorf("sayhi, declared only in the image's own configuration: %v, %q; want NOT_FOUND (the runtime must read the mounted /etc/baetyl/service.yml)", err, stderr)
+		t.Errorf("%s, not declared in the mounted configuration: %v, %q; want NOT_FOUND (the runtime must read the mounted /etc/baetyl/service.yml)", notFound, err, stderr)
 	}
 
 	stopped := time.Now()
-	sh(t, dir, time.Minute, docker, "stop", "--time", "10", name)
+	sh(t, confDir, time.Minute, docker, "stop", "--time", "10", name)
 	stopTime := time.Since(stopped)
 	var state struct {
 		Running   bool
@@ -243,7 +299,7 @@ logger:
 	}
 	inspect(t, docker, name, "{{json .State}}", &state)
 	log := logs(docker, name)
-	t.Logf("%s: stopped in %s; the container's log:\n%s", lang, stopTime.Round(time.Millisecond), log)
+	t.Logf("%s: stopped in %s; the container's log:\n%s", image, stopTime.Round(time.Millisecond), log)
 	if state.Running || state.OOMKilled || state.ExitCode != 0 {
 		t.Errorf("after docker stop (10 s grace) the runtime must exit 0 by itself; state: running %v, OOM-killed %v, exit code %d (137: killed at the grace)", state.Running, state.OOMKilled, state.ExitCode)
 	}
@@ -252,7 +308,6 @@ logger:
 			t.Errorf("the container's log lacks %q: a logger.path the runtime cannot open must be reported on stderr", want)
 		}
 	}
-	t.Logf("%s: generated, built, run and stopped in %s", lang, time.Since(start).Round(time.Second))
 }
 
 // call runs oe-rt call with args and returns its stdout and stderr.
