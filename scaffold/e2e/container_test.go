@@ -160,7 +160,7 @@ func testImage(t *testing.T, docker, cli string, buildkit bool, lang string, c c
 	}
 	// The image's own configuration declares sayhi; the mounted one does
 	// not.
-	runLikeBaetyl(t, docker, run, image, c.handler, code, "sayhi")
+	runLikeBaetyl(t, docker, run, image, c.handler, code, "sayhi", t.Errorf)
 	t.Logf("%s: generated, built, run and stopped in %s", lang, time.Since(start).Round(time.Second))
 }
 
@@ -175,6 +175,70 @@ func TestServeImage(t *testing.T) {
 	cli, buildkit := buildCLI(t, docker)
 	run := newRun(t, docker)
 	image := "oe-rt-test/serve:" + run
+	dist := staticOERT(t)
+	args := append([]string{"build", "--file", filepath.Join(repoRoot(t), "serve", "Dockerfile"), "--network", "none", "--tag", image}, labels(run)...)
+	sh(t, dist, 5*time.Minute, "env", append([]string{buildkitEnv(buildkit), cli}, append(args, dist)...)...)
+	// Without functions in its configuration serve offers the fixtures,
+	// echo among them; with the mounted one, only mounted-echo.
+	runLikeBaetyl(t, docker, run, image, "echo", "", "echo", t.Errorf)
+}
+
+// TestImageChecksCatchHostileImages gives runLikeBaetyl two images that
+// would fool a weaker test, each made of a static oe-rt serve: one starts
+// serve under a `sh -c` that does not exec (the shell is PID 1, has no
+// default action for SIGTERM and is killed at the grace: 137); one works
+// in /app and reads a configuration baked into the image instead of the
+// mounted one. The checks must name each fault.
+func TestImageChecksCatchHostileImages(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs hostile images on a Docker engine")
+	}
+	docker := requireDocker(t)
+	cli, buildkit := buildCLI(t, docker)
+	dist := staticOERT(t)
+	baked := "functions:\n  - {name: mounted-echo, handler: echo}\n  - {name: echo, handler: echo}\n"
+	if err := os.WriteFile(filepath.Join(dist, "service.yml"), []byte(baked), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		name, dockerfile string
+		want             []string
+	}{
+		{"sh -c without exec", "ARG BASE\nFROM ${BASE}\nCOPY oe-rt /oe-rt\nUSER 65534:65534\nWORKDIR /\nENTRYPOINT /oe-rt serve; exit $?\n",
+			[]string{"not an exec-form one", "exit code 137"}},
+		{"baked configuration", "FROM scratch\nCOPY oe-rt /oe-rt\nCOPY service.yml /app/etc/baetyl/service.yml\nUSER 65534:65534\nWORKDIR /app\nENTRYPOINT [\"/oe-rt\", \"serve\"]\n",
+			[]string{`working directory "/app"`, "want NOT_FOUND", "lacks \"logging to stderr instead\""}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			run := newRun(t, docker)
+			image := "oe-rt-test/hostile:" + run
+			df := filepath.Join(t.TempDir(), "Dockerfile")
+			if err := os.WriteFile(df, []byte(tt.dockerfile), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			args := append([]string{"build", "--file", df, "--network", "none", "--tag", image}, labels(run)...)
+			if strings.Contains(tt.dockerfile, "BASE") {
+				args = append(args, "--build-arg", "BASE="+baseImage(t, "python"))
+			}
+			sh(t, dist, 5*time.Minute, "env", append([]string{buildkitEnv(buildkit), cli}, append(args, dist)...)...)
+			var problems []string
+			runLikeBaetyl(t, docker, run, image, "echo", "", "echo", func(format string, args ...any) {
+				problems = append(problems, fmt.Sprintf(format, args...))
+			})
+			all := strings.Join(problems, "\n")
+			for _, want := range tt.want {
+				if !strings.Contains(all, want) {
+					t.Errorf("the checks missed %q; they found:\n%s", want, all)
+				}
+			}
+		})
+	}
+}
+
+// staticOERT builds a static oe-rt (CGO_ENABLED=0, as serve/Dockerfile
+// wants it) into a directory of its own and returns the directory.
+func staticOERT(t *testing.T) string {
+	t.Helper()
 	dist := t.TempDir()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
@@ -183,11 +247,7 @@ func TestServeImage(t *testing.T) {
 	if out, err := gobuild.CombinedOutput(); err != nil {
 		t.Fatalf("go build a static oe-rt: %v\n%s", err, out)
 	}
-	args := append([]string{"build", "--file", filepath.Join(repoRoot(t), "serve", "Dockerfile"), "--network", "none", "--tag", image}, labels(run)...)
-	sh(t, dist, 5*time.Minute, "env", append([]string{buildkitEnv(buildkit), cli}, append(args, dist)...)...)
-	// Without functions in its configuration serve offers the fixtures,
-	// echo among them; with the mounted one, only mounted-echo.
-	runLikeBaetyl(t, docker, run, image, "echo", "", "echo")
+	return dist
 }
 
 func buildkitEnv(on bool) string {
@@ -230,10 +290,13 @@ func labels(run string) []string {
 // requires NOT_FOUND for notFound (a function the image's own configuration
 // declares), stops the container with a 10 s grace and requires that the
 // runtime exited 0 by itself.
-func runLikeBaetyl(t *testing.T, docker, run, image, handler, code, notFound string) {
+//
+// It reports what it finds wrong with image through problem (t.Errorf for a
+// template's image; a hostile image's test collects them) and returns.
+func runLikeBaetyl(t *testing.T, docker, run, image, handler, code, notFound string, problem func(string, ...any)) {
 	t.Helper()
 	name := "oe-rt-test-" + run
-	checkImageConfig(t, docker, image)
+	checkImageConfig(t, docker, image, problem)
 	confDir := filepath.Join(t.TempDir(), "function-conf")
 	if err := os.MkdirAll(confDir, 0o755); err != nil {
 		t.Fatal(err)
@@ -281,12 +344,12 @@ logger:
 	payload := "hello from " + image
 	out, stderr, err := call(2*time.Minute, "--profile", "baetyl", "--wait", "90s", "--address", address, "mounted-echo", payload)
 	if err != nil || out != payload {
-		t.Fatalf("oe-rt call mounted-echo at %s: %v, %q; want %q\n%s\nthe container's log:\n%s", address, err, out, payload, stderr, logs(docker, name))
+		problem("oe-rt call mounted-echo at %s: %v, %q; want %q\n%s\nthe container's log:\n%s", address, err, out, payload, stderr, logs(docker, name))
 	}
 	t.Logf("%s: first answer %s after docker run", image, time.Since(started).Round(time.Millisecond))
 	_, stderr, err = call(time.Minute, "--profile", "baetyl", "--address", address, notFound, "{}")
 	if err == nil || !strings.Contains(stderr, "NotFound") && !strings.Contains(stderr, "NOT_FOUND") {
-		t.Errorf("%s, not declared in the mounted configuration: %v, %q; want NOT_FOUND (the runtime must read the mounted /etc/baetyl/service.yml)", notFound, err, stderr)
+		problem("%s, not declared in the mounted configuration: %v, %q; want NOT_FOUND (the runtime must read the mounted /etc/baetyl/service.yml)", notFound, err, stderr)
 	}
 
 	stopped := time.Now()
@@ -301,11 +364,11 @@ logger:
 	log := logs(docker, name)
 	t.Logf("%s: stopped in %s; the container's log:\n%s", image, stopTime.Round(time.Millisecond), log)
 	if state.Running || state.OOMKilled || state.ExitCode != 0 {
-		t.Errorf("after docker stop (10 s grace) the runtime must exit 0 by itself; state: running %v, OOM-killed %v, exit code %d (137: killed at the grace)", state.Running, state.OOMKilled, state.ExitCode)
+		problem("after docker stop (10 s grace) the runtime must exit 0 by itself; state: running %v, OOM-killed %v, exit code %d (137: killed at the grace)", state.Running, state.OOMKilled, state.ExitCode)
 	}
 	for _, want := range []string{"var/log/baetyl/service.log", "logging to stderr instead"} {
 		if !strings.Contains(log, want) {
-			t.Errorf("the container's log lacks %q: a logger.path the runtime cannot open must be reported on stderr", want)
+			problem("the container's log lacks %q: a logger.path the runtime cannot open must be reported on stderr", want)
 		}
 	}
 }
@@ -345,7 +408,7 @@ func baseImage(t *testing.T, which string) string {
 // entrypoint (the runtime is PID 1 and gets SIGTERM), the working
 // directory / (relative paths resolve where the master mounts), a user
 // that is not root.
-func checkImageConfig(t *testing.T, docker, image string) {
+func checkImageConfig(t *testing.T, docker, image string, problem func(string, ...any)) {
 	t.Helper()
 	var cfg struct {
 		Entrypoint []string
@@ -357,13 +420,13 @@ func checkImageConfig(t *testing.T, docker, image string) {
 	inspect(t, docker, image, "{{json .Size}}", &size)
 	t.Logf("image %s: entrypoint %q, working directory %q, user %q, %.1f MB", image, cfg.Entrypoint, cfg.WorkingDir, cfg.User, float64(size)/1e6)
 	if len(cfg.Entrypoint) == 0 || cfg.Entrypoint[0] == "/bin/sh" || cfg.Entrypoint[0] == "sh" {
-		t.Errorf("the entrypoint %q is not an exec-form one: a shell as PID 1 does not pass SIGTERM on", cfg.Entrypoint)
+		problem("the entrypoint %q is not an exec-form one: a shell as PID 1 does not pass SIGTERM on", cfg.Entrypoint)
 	}
 	if cfg.WorkingDir != "/" {
-		t.Errorf("working directory %q, want /: the master mounts the configuration at /etc/baetyl and relative codedirs resolve from here", cfg.WorkingDir)
+		problem("working directory %q, want /: the master mounts the configuration at /etc/baetyl and relative codedirs resolve from here", cfg.WorkingDir)
 	}
 	if u := strings.SplitN(cfg.User, ":", 2)[0]; u == "" || u == "0" || u == "root" {
-		t.Errorf("user %q: the image should run as an unprivileged user", cfg.User)
+		problem("user %q: the image should run as an unprivileged user", cfg.User)
 	}
 }
 
