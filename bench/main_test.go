@@ -17,6 +17,7 @@ import (
 )
 
 func TestMain(m *testing.M) {
+	launch.Init()
 	servetest.Main(m, launch.EnableSubreaper)
 }
 

@@ -26,6 +26,7 @@ import (
 
 	"github.com/oe-rt/oe-rt/client"
 	"github.com/oe-rt/oe-rt/internal/convention"
+	"github.com/oe-rt/oe-rt/internal/runtimeproc"
 )
 
 // Profile names the environment and the proto a runtime is started with
@@ -91,6 +92,10 @@ type Config struct {
 	// judges the resources by them; where the machine cannot,
 	// resources.limits says why and the resources are measured.
 	CgroupLimits bool
+	// Launcher starts the runtime's instances; nil means
+	// runtimeproc.Native, processes on this host. (The reference, which
+	// measures this machine, is always started natively.)
+	Launcher runtimeproc.Launcher `json:"-"`
 	// MaxMessageSize is the runtime's message limit
 	// (server.message.length.max); 0 means the convention's 4 MiB.
 	MaxMessageSize int
@@ -287,10 +292,7 @@ func (c *Config) schema() *client.Schema {
 	if c.Schema != nil {
 		return c.Schema
 	}
-	if c.Profile == ProfileBaetyl {
-		return client.Baetyl()
-	}
-	return client.OpenEdge()
+	return client.ForProfile(c.Profile)
 }
 
 // fn returns the function name for a fixture role.

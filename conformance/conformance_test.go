@@ -19,6 +19,7 @@ import (
 )
 
 func TestMain(m *testing.M) {
+	launch.Init()
 	if len(os.Args) > 1 && os.Args[1] == referenceArg {
 		os.Exit(referenceMain(os.Args[2:]))
 	}

@@ -318,7 +318,7 @@ func checkBaetylForms(c *checkCtx) Outcome {
 		return pass("%s already writes server.timeout and server.message.length.max as Baetyl's runtimes read them (integer nanoseconds, integer bytes), and the main instance ran with it", res.from)
 	case res.notReady != nil:
 		o := fail("%s, instance #%d did not start: %v", given(), res.inst.n, res.notReady)
-		o.output = res.inst.lines(res.inst.proc.Started, time.Now())
+		o.output = res.inst.lines(res.inst.proc.StartTime(), time.Now())
 		return o
 	case res.callErr != nil:
 		return c.failed(res.callErr, fmt.Sprintf("%s, the echo call to instance #%d", given(), res.inst.n))
@@ -326,7 +326,7 @@ func checkBaetylForms(c *checkCtx) Outcome {
 		return fail("%s, instance #%d did not exit within %s of SIGTERM (%s)", given(), res.inst.n, c.cfg().Grace, res.exit)
 	case !res.clean:
 		o := fail("%s, instance #%d ended with %s at SIGTERM, not exit status 0", given(), res.inst.n, res.exit)
-		o.output = res.inst.lines(res.inst.proc.Started, time.Now())
+		o.output = res.inst.lines(res.inst.proc.StartTime(), time.Now())
 		return o
 	}
 	return pass("instance #%d %s started, answered echo and exited 0 %s after SIGTERM", res.inst.n, given(), res.took.Round(time.Millisecond))
@@ -337,7 +337,7 @@ func checkBaetylForms(c *checkCtx) Outcome {
 func (inst *instance) waitOwnListener(ctx context.Context, d time.Duration) error {
 	deadline := time.Now().Add(max(d, time.Second))
 	for {
-		addrs, err := launch.TreeListeners(inst.proc.Pid)
+		addrs, err := launch.TreeListeners(inst.proc.PID())
 		if err == nil && slices.Contains(addrs, inst.addr) {
 			return nil
 		}

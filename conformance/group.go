@@ -35,7 +35,7 @@ func checkProcessGroup(c *checkCtx) Outcome {
 				seen[name] = true
 				names = append(names, name)
 			}
-			where = append(where, fmt.Sprintf("%s from instance #%d (%s) %s after it started", name, inst.n, inst.role, s.At.Sub(inst.proc.Started).Round(time.Millisecond)))
+			where = append(where, fmt.Sprintf("%s from instance #%d (%s) %s after it started", name, inst.n, inst.role, s.At.Sub(inst.proc.StartTime()).Round(time.Millisecond)))
 		}
 	}
 	if len(names) == 0 {

@@ -27,7 +27,7 @@ type instance struct {
 	r    *runner
 	n    int    // 1-based, in start order
 	role string // "main", "shutdown", "main (restart 1)", "alias OPENEDGE_SERVICE_ADDRESS", …
-	proc *launch.Process
+	proc runtimeproc.Process
 	addr string
 	conn *grpc.ClientConn
 	cli  *client.Client
@@ -212,7 +212,7 @@ type instanceOpts struct {
 // startProcess starts the runtime as the master of the era starts an
 // instance, and connects to it, without waiting for it to be ready.
 func (r *runner) startProcess(o instanceOpts) (*instance, error) {
-	addr, err := launch.FreePort()
+	addr, err := r.launcher.ListenAddress()
 	if err != nil {
 		return nil, err
 	}
@@ -244,7 +244,7 @@ func (r *runner) startProcess(o instanceOpts) (*instance, error) {
 	}
 	spec.Limits = r.limits  // one cgroup per instance, as a container
 	spec.MasterGroup = true // in the master's process group (run.process-group)
-	inst, err := r.spawn(n, o.role, spec, addr, r.schema())
+	inst, err := r.spawn(r.launcher, n, o.role, runtimeproc.Instance{Name: name, Listen: addr, Spec: spec}, r.schema())
 	if err != nil {
 		return nil, err
 	}
@@ -255,15 +255,16 @@ func (r *runner) startProcess(o instanceOpts) (*instance, error) {
 	return inst, nil
 }
 
-// spawn starts a program as an instance on addr and connects to it: the
-// one way conform starts anything, the runtime or its reference.
-func (r *runner) spawn(n int, role string, spec launch.Spec, addr string, schema *client.Schema) (*instance, error) {
-	proc, err := launch.Start(spec)
+// spawn starts an instance through the launcher and connects to it: the
+// one way conform starts anything, the runtime (r.launcher) or its
+// reference (always native: it measures this machine).
+func (r *runner) spawn(l runtimeproc.Launcher, n int, role string, in runtimeproc.Instance, schema *client.Schema) (*instance, error) {
+	proc, addr, err := l.Launch(in)
 	if err != nil {
 		return nil, err
 	}
 	inst := &instance{r: r, n: n, role: role, proc: proc, addr: addr, inFlight: map[*callRecord]context.CancelCauseFunc{}, watchEnd: make(chan struct{})}
-	r.log.Debug("started instance", "n", inst.n, "role", role, "pid", proc.Pid, "address", addr)
+	r.log.Debug("started instance", "n", inst.n, "role", role, "pid", proc.PID(), "address", addr)
 	go inst.watch()
 	conn, err := client.Dial(addr, client.Options{DialOptions: append(runtimeproc.DialOptions(),
 		// Replies up to the runtime's limit plus a margin: a larger one is
@@ -442,7 +443,7 @@ func (inst *instance) awaitReady(ctx context.Context, timeout time.Duration, giv
 	err := inst.waitReady(ctx, timeout, giveUp)
 	inst.readyErr = err
 	if err == nil {
-		inst.readySched = readSched(inst.proc.Pid)
+		inst.readySched = readSched(inst.proc.PID())
 	}
 	return err
 }
@@ -755,8 +756,8 @@ func (inst *instance) lines(from, to time.Time) []OutputLine {
 func (inst *instance) report() InstanceReport {
 	inst.mu.Lock()
 	defer inst.mu.Unlock()
-	ir := InstanceReport{N: inst.n, Role: inst.role, Pid: inst.proc.Pid, Address: inst.addr,
-		StartedMS: ms(inst.proc.Started.Sub(inst.r.started)), Checks: append([]string(nil), inst.checks...)}
+	ir := InstanceReport{N: inst.n, Role: inst.role, Pid: inst.proc.PID(), Address: inst.addr,
+		StartedMS: ms(inst.proc.StartTime().Sub(inst.r.started)), Checks: append([]string(nil), inst.checks...)}
 	if inst.readyErr == nil {
 		v := ms(inst.readyIn)
 		ir.ReadyMS = &v

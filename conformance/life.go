@@ -114,7 +114,7 @@ func runLifeScenario(r *runner) *lifeResult {
 		return res
 	}
 	defer inst.proc.Cleanup()
-	res.fdLimit = fdLimit(inst.proc.Pid)
+	res.fdLimit = fdLimit(inst.proc.PID())
 	msgs := lifeMessages(r)
 	until := time.Time{}
 	if r.cfg.Soak > 0 {
@@ -176,14 +176,14 @@ func runLifeScenario(r *runner) *lifeResult {
 		}
 		res.ok++
 		if res.calls >= lifeWarmup && (res.calls-lifeWarmup)%lifeSampleEvery == 0 {
-			if s, ok := sampleTree(inst.proc.Pid); ok {
+			if s, ok := sampleTree(inst.proc.PID()); ok {
 				s.calls = res.calls
 				res.samples = append(res.samples, s)
 			}
 		}
 	}
 	if n := len(res.samples); res.firstFail == nil && (n == 0 || res.samples[n-1].calls != res.calls) {
-		if s, ok := sampleTree(inst.proc.Pid); ok {
+		if s, ok := sampleTree(inst.proc.PID()); ok {
 			s.calls = res.calls
 			res.samples = append(res.samples, s)
 		}
@@ -523,7 +523,7 @@ func checkLifeLeaks(c *checkCtx) Outcome {
 	span := l.samples[len(l.samples)-1].calls - l.samples[0].calls
 	if len(leaks) > 0 {
 		o := fail("over %s calls on instance #%d: %s", thousands(span), l.inst.n, strings.Join(leaks, "; "))
-		o.output = l.inst.lines(l.inst.proc.Started, time.Now())
+		o.output = l.inst.lines(l.inst.proc.StartTime(), time.Now())
 		return o
 	}
 	return pass("over %s calls on instance #%d nothing grew with the calls: %s (%d samples)", thousands(span), l.inst.n, strings.Join(seen, ", "), len(l.samples))

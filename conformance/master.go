@@ -202,7 +202,7 @@ func (m *master) setup(era, base, replaced string, e *eraSetup) error {
 
 // configPath is where the master of era mounts the service's configuration,
 // relative to the working directory.
-func configPath(era string) string { return "etc/" + era + "/service.yml" }
+func configPath(era string) string { return convention.EraOf(era).ConfigPath }
 
 // layout is what the master puts into a working directory over --dir.
 type layout struct {
@@ -444,12 +444,12 @@ func (r *runner) instanceOf(pid int) int {
 	all := append([]*instance(nil), r.instances...)
 	r.mu.Unlock()
 	for _, inst := range all {
-		if inst.proc.Pid == pid {
+		if inst.proc.PID() == pid {
 			return inst.n
 		}
 	}
 	for _, inst := range all {
-		for _, p := range launch.Tree(inst.proc.Pid) {
+		for _, p := range launch.Tree(inst.proc.PID()) {
 			if p.Pid == pid {
 				return inst.n
 			}

@@ -83,7 +83,7 @@ func (inst *instance) waitSnap() waitSnap {
 	if inst.proc == nil {
 		return nil
 	}
-	return readSched(inst.proc.Pid).threads
+	return readSched(inst.proc.PID()).threads
 }
 
 // starvedSince reports whether the runtime's threads together were busy

@@ -401,5 +401,5 @@ func (inst *instance) firstAnswer() time.Duration {
 	if first.IsZero() {
 		return 0
 	}
-	return first.Sub(inst.proc.Started)
+	return first.Sub(inst.proc.StartTime())
 }

@@ -38,9 +38,10 @@ type runner struct {
 	budget  time.Duration
 	baseEnv []string
 
-	limits    *launch.Limits // enforced on every instance (--limit-memory, --limit-threads), or nil
-	limitKind string         // how: "cgroup v1", "cgroup v2"
-	limitErr  error          // why limits asked for cannot be enforced
+	limits    *launch.Limits       // enforced on every instance (--limit-memory, --limit-threads), or nil
+	launcher  runtimeproc.Launcher // starts the runtime's instances
+	limitKind string               // how: "cgroup v1", "cgroup v2"
+	limitErr  error                // why limits asked for cannot be enforced
 	res       *resourceFigures
 
 	master *master // the working directories and the master API
@@ -203,6 +204,10 @@ func newRunner(parent context.Context, cfg *Config) *runner {
 	}
 	for _, role := range Roles {
 		r.fixtures[role] = &fixture{}
+	}
+	r.launcher = cfg.Launcher
+	if r.launcher == nil {
+		r.launcher = runtimeproc.Native{}
 	}
 	r.budget = cfg.StartTimeout + cfg.Grace + budgetSlack + cfg.Soak
 	r.ctx, r.cancel = context.WithDeadline(parent, r.started.Add(r.budget))

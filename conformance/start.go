@@ -29,7 +29,7 @@ func checkStartListen(c *checkCtx) Outcome {
 		o := fail("%v%s", err, c.startHints(c.inst))
 		// What it wrote while it tried to start (a traceback, a bad
 		// configuration), not only while the check looked.
-		o.output = c.inst.lines(c.inst.proc.Started, time.Now())
+		o.output = c.inst.lines(c.inst.proc.StartTime(), time.Now())
 		return o
 	}
 	return pass("accepted a connection on %s %s after exec", c.inst.addr, c.inst.readyIn.Round(time.Millisecond))
@@ -69,7 +69,10 @@ func checkStartTime(c *checkCtx) Outcome {
 	}
 	ok, tail := m.judge(took, line)
 	o := pass("%s%s", what, tail)
-	if !ok {
+	switch {
+	case !ok && m.starved(took, line):
+		o = fail("%s%s", what, tail)
+	case !ok:
 		o = fail("%s%s: the function manager starts instances on demand, while a message waits: aim for under 1 s", what, tail)
 	}
 	o.figures = m.figures(took, line, m.ref)
@@ -100,7 +103,7 @@ func (f firstCallResult) answered() bool {
 func (r *runner) makeFirstCall(inst *instance) {
 	m := &client.Message{FunctionName: r.cfg.fn("echo"), Payload: []byte(`{"first":true}`)}
 	_, err := inst.call(r.ctx, firstCallOwner, m, max(callTimeout, r.cfg.StartTimeout))
-	r.firstCall = firstCallResult{made: true, in: time.Since(inst.proc.Started), err: err}
+	r.firstCall = firstCallResult{made: true, in: time.Since(inst.proc.StartTime()), err: err}
 	r.learn(firstCallOwner, m.FunctionName, err)
 }
 
@@ -114,7 +117,7 @@ func checkStartScope(c *checkCtx) Outcome {
 	if c.inst.ending() != nil {
 		return notRun("instance #%d %s before its sockets could be read (see run.alive)", c.inst.n, c.inst.endWords())
 	}
-	addrs, err := launch.TreeListeners(c.inst.proc.Pid)
+	addrs, err := launch.TreeListeners(c.inst.proc.PID())
 	if err != nil {
 		return harnessError("cannot read the listening sockets: %v", err)
 	}
@@ -151,7 +154,7 @@ const aliveWindow = time.Second
 // aliveWindow after it became ready, or it ended.
 func (r *runner) watchFirst(ctx context.Context) {
 	first := r.first
-	if wait := aliveWindow - time.Since(first.proc.Started.Add(first.readyIn)); wait > 0 && first.alive() {
+	if wait := aliveWindow - time.Since(first.proc.StartTime().Add(first.readyIn)); wait > 0 && first.alive() {
 		select {
 		case <-time.After(wait):
 		case <-first.watchEnd: // it ended, and the end is recorded
@@ -183,7 +186,7 @@ func checkRunAlive(c *checkCtx) Outcome {
 			}
 		}
 		ended = append(ended, fmt.Sprintf("instance #%d (%s) %s, %s after it started%s",
-			inst.n, inst.role, inst.endWords(), e.at.Sub(inst.proc.Started).Round(time.Millisecond), see))
+			inst.n, inst.role, inst.endWords(), e.at.Sub(inst.proc.StartTime()).Round(time.Millisecond), see))
 	}
 	if len(ended) > 0 {
 		return fail("%s", strings.Join(ended, "; "))
@@ -192,7 +195,7 @@ func checkRunAlive(c *checkCtx) Outcome {
 	if len(limited) > 0 {
 		note = fmt.Sprintf("; %s ended by the enforced limits (see resources.limits)", strings.Join(limited, ", "))
 	}
-	return pass("no instance ended by itself (%d started; the first watched for %s)%s", len(all), time.Since(first.proc.Started).Round(time.Millisecond), note)
+	return pass("no instance ended by itself (%d started; the first watched for %s)%s", len(all), time.Since(first.proc.StartTime()).Round(time.Millisecond), note)
 }
 
 // start.address-aliases starts short-lived instances with only one of the
@@ -302,7 +305,7 @@ func (inst *instance) lastWords() string {
 	if e == nil || !e.byItself {
 		return ""
 	}
-	ls := inst.proc.Lines(inst.proc.Started, time.Now())
+	ls := inst.proc.Lines(inst.proc.StartTime(), time.Now())
 	for i := len(ls) - 1; i >= 0; i-- {
 		if t := strings.TrimSpace(ls[i].Text); t != "" {
 			if len(t) > 500 {
@@ -336,7 +339,7 @@ func (inst *instance) giveUpWhenElsewhere() func() error {
 // listensElsewhere returns the TCP addresses the instance's processes
 // listen on, when none of them is its own address.
 func (inst *instance) listensElsewhere() []string {
-	addrs, err := launch.TreeListeners(inst.proc.Pid)
+	addrs, err := launch.TreeListeners(inst.proc.PID())
 	if err != nil {
 		return nil
 	}
@@ -363,7 +366,7 @@ func checkAddressAliases(c *checkCtx) Outcome {
 			return notRun("conform's time budget ran out while instance #%d started with %s alone", t.inst.n, t.alias.variable)
 		case t.err != nil:
 			unread = append(unread, fmt.Sprintf("%s (instance #%d with it alone: %v%s)", t.alias.variable, t.inst.n, t.err, t.inst.lastWords()))
-			shown = append(shown, t.inst.lines(t.inst.proc.Started, time.Now())...)
+			shown = append(shown, t.inst.lines(t.inst.proc.StartTime(), time.Now())...)
 		default:
 			reads[t.alias.variable] = true
 			read = append(read, fmt.Sprintf("%s (#%d, %s)", t.alias.variable, t.inst.n, t.inst.readyIn.Round(time.Millisecond)))
@@ -427,7 +430,7 @@ func (r *runner) configHint(inst *instance) string {
 		return ""
 	}
 	saw := ""
-	lines := inst.proc.Lines(inst.proc.Started, time.Now())
+	lines := inst.proc.Lines(inst.proc.StartTime(), time.Now())
 	for i := len(lines) - 1; i >= 0; i-- {
 		if configWords.MatchString(lines[i].Text) {
 			t := lines[i].Text

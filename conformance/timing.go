@@ -61,11 +61,11 @@ func checkConcurrent(c *checkCtx) Outcome {
 		}
 		return total
 	})
-	before := readSched(c.inst.proc.Pid)
+	before := readSched(c.inst.proc.PID())
 	total, took, errs := parallelSleeps(func(m *client.Message, timeout time.Duration) (*client.Message, *callErr) {
 		return c.call(m, timeout)
 	}, c.fn("sleep"), n, each)
-	after := readSched(c.inst.proc.Pid)
+	after := readSched(c.inst.proc.PID())
 	m := machine{wait: waitBetweenCalls(before, after, total)}
 	var refTotal time.Duration
 	switch v, why := refResult(); v := v.(type) {
@@ -95,6 +95,8 @@ func checkConcurrent(c *checkCtx) Outcome {
 	switch {
 	case ok:
 		o = pass("%d parallel %s sleeps took %s%s", n, dur(each), dur(total), tail)
+	case m.starved(total, limit):
+		o = fail("%d parallel %s sleeps took %s%s", n, dur(each), dur(total), tail)
 	case total >= each*time.Duration(n)*9/10:
 		o = fail("%d parallel %s sleeps took %s%s: they did not overlap, the runtime serves calls one after another", n, dur(each), dur(total), tail)
 	default:
@@ -130,11 +132,11 @@ func checkDeadline(c *checkCtx) Outcome {
 		return c.failed(err, fmt.Sprintf("a %s sleep under a %s deadline", sleep, deadline)).with(repro)
 	}
 	next := &client.Message{FunctionName: c.fn("echo"), Payload: []byte("next")}
-	before := readSched(c.inst.proc.Pid)
+	before := readSched(c.inst.proc.PID())
 	start = time.Now()
 	_, err = c.call(next, callTimeout)
 	wait := time.Since(start)
-	after := readSched(c.inst.proc.Pid)
+	after := readSched(c.inst.proc.PID())
 	if err != nil {
 		if err.kind == kindNoAnswer {
 			return fail("the echo call after the deadline got no answer within %s: the abandoned sleep still holds the runtime; %s", callTimeout, hangWords(err))
@@ -155,7 +157,10 @@ func checkDeadline(c *checkCtx) Outcome {
 	}
 	ok, tail := mc.judge(wait, line)
 	o := pass("DEADLINE_EXCEEDED after %s; the next call took %s%s", took.Round(time.Millisecond), dur(wait), tail)
-	if !ok {
+	switch {
+	case !ok && mc.starved(wait, line):
+		o = fail("the call after the deadline took %s%s", dur(wait), tail)
+	case !ok:
 		o = fail("the call after the deadline took %s%s: the abandoned call still holds the runtime", dur(wait), tail)
 	}
 	o.figures = mc.figures(wait, line, refNext)

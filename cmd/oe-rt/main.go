@@ -8,8 +8,12 @@ import (
 	"os"
 
 	"github.com/oe-rt/oe-rt/cmd/oe-rt/internal/cli"
+	"github.com/oe-rt/oe-rt/internal/launch"
 )
 
 func main() {
+	// The launcher's guard and the master's stand-in are this executable
+	// re-executed: they run here, before anything else.
+	launch.Init()
 	os.Exit(cli.Main(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
 }

@@ -20,6 +20,7 @@ import (
 const repoRoot = "../.."
 
 func TestMain(m *testing.M) {
+	launch.Init()
 	_ = launch.EnableSubreaper() // what a step leaves behind comes back here, to be seen and ended
 	os.Exit(m.Run())
 }

@@ -34,12 +34,6 @@ const (
 	guardExit  = 2 * time.Second // for the guard to exit when told to
 )
 
-func init() {
-	if os.Getenv(guardEnv) == guardMagic {
-		os.Exit(runGuard(os.Stdin))
-	}
-}
-
 var guard struct {
 	sync.Mutex
 	proc   *os.Process

@@ -328,6 +328,10 @@ func TestRecycledPIDIsNeverSignalled(t *testing.T) {
 			}
 			if strings.Contains(p.Stdout(), "could not hand PID") {
 				if attempt < 4 {
+					// Ended now, not at the test's end: the cleanups run
+					// last first, and each asserts that no child (the
+					// guard of the launches still live) is left.
+					p.Cleanup()
 					continue
 				}
 				t.Skipf("could not set the scenario up in %d attempts: %s", attempt, p.Stdout())

@@ -60,3 +60,6 @@ func CheckLimits() (string, error) {
 }
 
 func (p *Process) LimitStats() (CgroupStats, bool) { return CgroupStats{}, false }
+
+// Init does nothing where the launcher is unsupported.
+func Init() {}

@@ -25,6 +25,7 @@ import (
 const modeEnv = "OE_RT_LAUNCH_TEST_MODE"
 
 func TestMain(m *testing.M) {
+	Init()
 	if mode := os.Getenv(modeEnv); mode != "" {
 		os.Exit(helperMain(mode))
 	}

@@ -35,12 +35,6 @@ const (
 	standInExit  = 2 * time.Second  // for it to exit when told to
 )
 
-func init() {
-	if os.Getenv(standInEnv) == standInMagic {
-		os.Exit(runStandIn())
-	}
-}
-
 // standInSignals are the signals the stand-in records by catching them:
 // every one a process can catch but SIGHUP, SIGINT and SIGTERM, SIGURG
 // (the Go runtime's own preemption signal), SIGCHLD and SIGWINCH (which

@@ -137,6 +137,9 @@ func fork(j forkJob) forkResult {
 // parent-death signal, stdin /dev/null, stdout and stderr read all the
 // time. A program that cannot be started gives a *StartError (ErrStart).
 func Start(spec Spec) (*Process, error) {
+	if !initDone.Load() {
+		return nil, &StartError{Path: spec.Path, Reason: errNoInit.Error()}
+	}
 	path, err := resolve(spec)
 	if err != nil {
 		return nil, err

@@ -8,12 +8,14 @@
 //     directory; found in neither, a [*NotFoundError] names both. conform
 //     and bench both call it, so `--dir proj ./bin/rt` and
 //     `--dir proj proj/bin/rt` work in both.
+//   - [Launcher] is the one seam through which a runtime is started:
+//     [Native] starts processes through launch.Start; container mode
+//     implements it for containers. conform starts its instances through
+//     it, in the working directory and environment of a master (package
+//     conformance).
 //   - [Start] starts a runtime as bench does: the program Resolve found,
 //     on a free port of 127.0.0.1 given in the profile's variables
-//     (convention.RuntimeEnv), through launch.Start. conform starts its
-//     instances itself, in the working directory and environment of a
-//     master (package conformance), but finds the program with Resolve and
-//     waits with WaitReady.
+//     (convention.RuntimeEnv), through Native.
 //   - [WaitReady] decides "ready", for conform's instances and for the
 //     runtime bench started: the gRPC connection is READY (TCP accepted,
 //     HTTP/2 and TLS handshakes done), without a call, as the function

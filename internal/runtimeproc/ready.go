@@ -32,7 +32,7 @@ type Wait struct {
 	// Proc, when set, is the runtime's process: its exit or its stop
 	// (SIGSTOP) ends the wait at once, and when the time runs out the
 	// error says where it listens instead.
-	Proc *launch.Process
+	Proc Process
 	// Since is when the wait's time starts; zero means Proc.Started (its
 	// exec), or the call to WaitReady without a Proc.
 	Since time.Time
@@ -70,7 +70,7 @@ func WaitReady(ctx context.Context, conn *grpc.ClientConn, w Wait) (time.Duratio
 	switch {
 	case !since.IsZero():
 	case w.Proc != nil:
-		since = w.Proc.Started
+		since = w.Proc.StartTime()
 	default:
 		since = time.Now()
 	}
@@ -98,7 +98,7 @@ func WaitReady(ctx context.Context, conn *grpc.ClientConn, w Wait) (time.Duratio
 		if time.Now().After(deadline) {
 			e := &NotReadyError{Addr: w.Addr, Timeout: w.Timeout, State: st, Launched: w.Proc != nil}
 			if w.Proc != nil {
-				e.Hint, e.PortOpen = listenHint(w.Proc.Pid, w.Addr)
+				e.Hint, e.PortOpen = listenHint(w.Proc.PID(), w.Addr)
 			}
 			return 0, e
 		}

@@ -50,7 +50,7 @@ func TestWaitReady(t *testing.T) {
 			t.Fatalf("%s: %v", mode, err)
 		}
 		// Counted from exec: the slow one listens 300 ms after it.
-		if in <= 0 || in > time.Since(r.Proc.Started) || mode == "slow" && in < 300*time.Millisecond {
+		if in <= 0 || in > time.Since(r.Proc.StartTime()) || mode == "slow" && in < 300*time.Millisecond {
 			t.Errorf("%s: ready in %s", mode, in)
 		}
 		if err := r.Stop(); err != nil {

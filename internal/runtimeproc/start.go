@@ -38,7 +38,7 @@ type Options struct {
 // needed, in every case: until then the launcher watches it.
 type Runtime struct {
 	// Proc is its process.
-	Proc *launch.Process
+	Proc Process
 	// Addr is the host:port it was told to listen on, a free port of
 	// 127.0.0.1.
 	Addr  string
@@ -69,16 +69,17 @@ func Start(o Options) (*Runtime, error) {
 	if profile == "" {
 		profile = convention.ProfileOpenEdge
 	}
-	addr, err := launch.FreePort()
+	var l Launcher = Native{}
+	addr, err := l.ListenAddress()
 	if err != nil {
 		return nil, err
 	}
-	proc, err := launch.Start(launch.Spec{
+	proc, addr, err := l.Launch(Instance{Name: o.Name, Listen: addr, Spec: launch.Spec{
 		Path: path,
 		Args: o.Command[1:],
 		Dir:  o.Dir,
 		Env:  convention.RuntimeEnv(os.Environ(), profile, addr, o.Name, o.Env),
-	})
+	}})
 	if err != nil {
 		return nil, err
 	}

@@ -18,6 +18,7 @@ const repoRoot = "../../../.."
 var oeRT string
 
 func TestMain(m *testing.M) {
+	launch.Init()
 	// conform calibrates against its own executable's hidden reference
 	// command: under test, that executable is this test binary.
 	if len(os.Args) > 2 && os.Args[1] == "conform" && os.Args[2] == referenceCmd {
