@@ -28,15 +28,19 @@
 # Idempotent: an image whose tag (the recipe's revision, RECIPE below) already
 # exists is left alone, so a second run costs a `docker image inspect`. Bump
 # RECIPE when the recipe changes. Needs: a Docker engine that answers (see
-# scripts/docker-engine.sh), apt-get and dpkg-deb (Debian or Ubuntu), npm for
-# the node image; as root it runs apt-get update when the package lists are
-# missing. The time it takes here is in docs/container.md.
+# scripts/docker-engine.sh), apt-get and dpkg-deb (Debian or Ubuntu), curl
+# (or npm) for the node image; as root it runs apt-get update when
+# the package lists are missing. The time it takes here is in docs/container.md.
 set -euo pipefail
 
 RECIPE=r1
 SUITE=bookworm
-# The npm release put into the node image: npm 10 runs on Node 18.17 and later.
+# The npm release put into the node image (npm 10 runs on Node 18.17 and
+# later), and the SHA-512 of its tarball (the registry's dist.integrity,
+# sha512-iriPEPIkoMYUy3F6f3wwSZAU93E0Eg6cHwIR6jzzOXWSy+SD/rOODEs74cVONHKSx2obXtuUoyidVEhISrisgQ==,
+# in hex), checked.
 NPM_VERSION=10.9.2
+NPM_SHA512=8ab88f10f224a0c614cb717a7f7c30499014f77134120e9c1f0211ea3cf3397592cbe483feb38e0c4b3be1c54e347292c76a1b5edb94a3289d5448484ab8ac81
 cache=${OE_RT_BASE_CACHE:-/tmp/oe-rt-docker/debs}
 
 python_image=oe-rt-base/python:$SUITE-$RECIPE
@@ -157,11 +161,23 @@ build_node() {
 		>"$work/node/etc/ssl/certs/ca-certificates.crt"
 	ln -s /etc/ssl/certs/ca-certificates.crt "$work/node/usr/lib/ssl/cert.pem"
 	ln -s /etc/ssl/certs "$work/node/usr/lib/ssl/certs"
-	# npm from the npm registry (the package bundles its dependencies).
+	# npm from the npm registry (the package bundles its dependencies),
+	# with curl, else npm itself; checked against the pinned integrity.
 	local tgz=$cache/npm-$NPM_VERSION.tgz
 	if [ ! -s "$tgz" ]; then
-		(cd "$work" && npm pack --silent "npm@$NPM_VERSION" >/dev/null)
-		mv "$work/npm-$NPM_VERSION.tgz" "$tgz"
+		if command -v curl >/dev/null; then
+			curl -fsSL --retry 3 -o "$work/npm.tgz" "https://registry.npmjs.org/npm/-/npm-$NPM_VERSION.tgz"
+		elif command -v npm >/dev/null; then
+			(cd "$work" && npm pack --silent "npm@$NPM_VERSION" >/dev/null && mv "npm-$NPM_VERSION.tgz" npm.tgz)
+		else
+			log "needs curl or npm to fetch npm $NPM_VERSION from the npm registry"
+			return 1
+		fi
+		if [ "$(sha512sum <"$work/npm.tgz" | cut -d ' ' -f 1)" != "$NPM_SHA512" ]; then
+			log "npm-$NPM_VERSION.tgz does not match its sha512 integrity"
+			return 1
+		fi
+		mv "$work/npm.tgz" "$tgz"
 	fi
 	mkdir -p "$work/node/usr/local/lib/node_modules/npm" "$work/node/usr/local/bin"
 	tar -xzf "$tgz" -C "$work/node/usr/local/lib/node_modules/npm" --strip-components 1 --no-same-owner
