@@ -161,6 +161,7 @@ func testImage(t *testing.T, docker, cli string, buildkit bool, lang string, c c
 	// The image's own configuration declares sayhi; the mounted one does
 	// not.
 	runLikeBaetyl(t, docker, run, image, c.handler, code, "sayhi", t.Errorf)
+	runAlone(t, docker, run, image)
 	t.Logf("%s: generated, built, run and stopped in %s", lang, time.Since(start).Round(time.Second))
 }
 
@@ -267,10 +268,19 @@ func newRun(t *testing.T, docker string) string {
 	t.Cleanup(func() { requireNothingLeft(t, docker, run) })
 	t.Cleanup(func() {
 		quiet(docker, "rm", "--force", "--volumes", name)
-		quiet(docker, "network", "rm", name)
-		out, _ := exec.Command(docker, "image", "ls", "--quiet", "--filter", "label="+runLabel+"="+run).Output()
-		for _, id := range strings.Fields(string(out)) {
-			quiet(docker, "image", "rm", "--force", id)
+		filter := "label=" + runLabel + "=" + run
+		for _, kind := range [][]string{{"ps", "--all"}, {"network", "ls"}, {"image", "ls"}} {
+			out, _ := exec.Command(docker, append(kind, "--quiet", "--filter", filter)...).Output()
+			for _, id := range strings.Fields(string(out)) {
+				switch kind[0] {
+				case "ps":
+					quiet(docker, "rm", "--force", "--volumes", id)
+				case "network":
+					quiet(docker, "network", "rm", id)
+				default:
+					quiet(docker, "image", "rm", "--force", id)
+				}
+			}
 		}
 	})
 	return run
@@ -370,6 +380,34 @@ logger:
 		if !strings.Contains(log, want) {
 			problem("the container's log lacks %q: a logger.path the runtime cannot open must be reported on stderr", want)
 		}
+	}
+}
+
+// runAlone runs image with no configuration mounted and no variable set,
+// as `docker run IMAGE` would (on the run's network, under the same limits):
+// the runtime must serve its own copy of etc/openedge/service.yml, the
+// fixtures and sayhi found where the image put them, on the address the
+// image sets (0.0.0.0:50051).
+func runAlone(t *testing.T, docker, run, image string) {
+	t.Helper()
+	name := "oe-rt-test-" + run + "-alone"
+	args := append([]string{"run", "--detach", "--name", name}, labels(run)...)
+	args = append(args, "--network", "oe-rt-test-"+run, "--memory", "50m", "--pids-limit", "20", image)
+	sh(t, os.TempDir(), time.Minute, docker, args...)
+	ip := strings.TrimSpace(sh(t, os.TempDir(), time.Minute, docker, "inspect", "--format", "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}", name))
+	address := ip + ":50051"
+	out, stderr, err := call(2*time.Minute, "--wait", "90s", "--address", address, "echo", "alone")
+	if err != nil || out != "alone" {
+		t.Errorf("docker run %s alone: echo: %v, %q\n%s\nthe container's log:\n%s", image, err, out, stderr, logs(docker, name))
+	}
+	if out, stderr, err := call(time.Minute, "--address", address, "sayhi", `{"name":"oe-rt"}`); err != nil || out == "" {
+		t.Errorf("docker run %s alone: sayhi: %v, %q\n%s\nthe container's log:\n%s", image, err, out, stderr, logs(docker, name))
+	}
+	sh(t, os.TempDir(), time.Minute, docker, "stop", "--time", "10", name)
+	var code int
+	inspect(t, docker, name, "{{json .State.ExitCode}}", &code)
+	if code != 0 {
+		t.Errorf("docker run %s alone: exit code %d after docker stop, want 0", image, code)
 	}
 }
 
