@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -63,6 +64,9 @@ func TestTemplateImages(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs each template's image on a Docker engine")
 	}
+	// After the package's other tests (which time their runtimes), beside
+	// one another: most of their time is spent waiting on the engine.
+	t.Parallel()
 	docker := requireDocker(t)
 	cli, buildkit := buildCLI(t, docker)
 	for _, lang := range languages {
@@ -160,7 +164,7 @@ func testImage(t *testing.T, docker, cli string, buildkit bool, lang string, c c
 	}
 	// The image's own configuration declares sayhi; the mounted one does
 	// not.
-	runLikeBaetyl(t, docker, run, image, c.handler, code, "sayhi", t.Errorf)
+	runLikeBaetyl(t, docker, run, image, c.handler, code, "sayhi", 10, t.Errorf)
 	runAlone(t, docker, run, image)
 	t.Logf("%s: generated, built, run and stopped in %s", lang, time.Since(start).Round(time.Second))
 }
@@ -172,6 +176,9 @@ func TestServeImage(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs oe-rt serve's image on a Docker engine")
 	}
+	// After the package's other tests (which time their runtimes), beside
+	// one another: most of their time is spent waiting on the engine.
+	t.Parallel()
 	docker := requireDocker(t)
 	cli, buildkit := buildCLI(t, docker)
 	run := newRun(t, docker)
@@ -181,7 +188,7 @@ func TestServeImage(t *testing.T) {
 	sh(t, dist, 5*time.Minute, "env", append([]string{buildkitEnv(buildkit), cli}, append(args, dist)...)...)
 	// Without functions in its configuration serve offers the fixtures,
 	// echo among them; with the mounted one, only mounted-echo.
-	runLikeBaetyl(t, docker, run, image, "echo", "", "echo", t.Errorf)
+	runLikeBaetyl(t, docker, run, image, "echo", "", "echo", 10, t.Errorf)
 }
 
 // TestImageChecksCatchHostileImages gives runLikeBaetyl two images that
@@ -194,6 +201,9 @@ func TestImageChecksCatchHostileImages(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs hostile images on a Docker engine")
 	}
+	// After the package's other tests (which time their runtimes), beside
+	// one another: most of their time is spent waiting on the engine.
+	t.Parallel()
 	docker := requireDocker(t)
 	cli, buildkit := buildCLI(t, docker)
 	dist := staticOERT(t)
@@ -223,7 +233,9 @@ func TestImageChecksCatchHostileImages(t *testing.T) {
 			}
 			sh(t, dist, 5*time.Minute, "env", append([]string{buildkitEnv(buildkit), cli}, append(args, dist)...)...)
 			var problems []string
-			runLikeBaetyl(t, docker, run, image, "echo", "", "echo", func(format string, args ...any) {
+			// A short grace: the shell never stops, so it only sets
+			// how long the test waits for the kill.
+			runLikeBaetyl(t, docker, run, image, "echo", "", "echo", 3, func(format string, args ...any) {
 				problems = append(problems, fmt.Sprintf(format, args...))
 			})
 			all := strings.Join(problems, "\n")
@@ -298,12 +310,12 @@ func labels(run string) []string {
 // "": none), and a log file under var/log/baetyl, which user 65534 cannot
 // create in /. It calls mounted-echo at the container's IP, port 50051,
 // requires NOT_FOUND for notFound (a function the image's own configuration
-// declares), stops the container with a 10 s grace and requires that the
-// runtime exited 0 by itself.
+// declares), stops the container with a grace of grace seconds (docker
+// stop) and requires that the runtime exited 0 by itself.
 //
 // It reports what it finds wrong with image through problem (t.Errorf for a
 // template's image; a hostile image's test collects them) and returns.
-func runLikeBaetyl(t *testing.T, docker, run, image, handler, code, notFound string, problem func(string, ...any)) {
+func runLikeBaetyl(t *testing.T, docker, run, image, handler, code, notFound string, grace int, problem func(string, ...any)) {
 	t.Helper()
 	name := "oe-rt-test-" + run
 	checkImageConfig(t, docker, image, problem)
@@ -363,7 +375,7 @@ logger:
 	}
 
 	stopped := time.Now()
-	sh(t, confDir, time.Minute, docker, "stop", "--time", "10", name)
+	sh(t, confDir, time.Minute, docker, "stop", "--time", strconv.Itoa(grace), name)
 	stopTime := time.Since(stopped)
 	var state struct {
 		Running   bool
@@ -374,7 +386,7 @@ logger:
 	log := logs(docker, name)
 	t.Logf("%s: stopped in %s; the container's log:\n%s", image, stopTime.Round(time.Millisecond), log)
 	if state.Running || state.OOMKilled || state.ExitCode != 0 {
-		problem("after docker stop (10 s grace) the runtime must exit 0 by itself; state: running %v, OOM-killed %v, exit code %d (137: killed at the grace)", state.Running, state.OOMKilled, state.ExitCode)
+		problem("after docker stop (%d s grace) the runtime must exit 0 by itself; state: running %v, OOM-killed %v, exit code %d (137: killed at the grace)", grace, state.Running, state.OOMKilled, state.ExitCode)
 	}
 	for _, want := range []string{"var/log/baetyl/service.log", "logging to stderr instead"} {
 		if !strings.Contains(log, want) {
@@ -422,10 +434,16 @@ func call(limit time.Duration, args ...string) (string, string, error) {
 	return stdout.String(), stderr.String(), err
 }
 
+var baseMu sync.Mutex
+
 // baseImage makes (or finds) a local base image with scripts/base-images.sh
 // and returns its name.
 func baseImage(t *testing.T, which string) string {
 	t.Helper()
+	// The tests run in parallel: one builds a missing base, the others
+	// wait and find it.
+	baseMu.Lock()
+	defer baseMu.Unlock()
 	cmd := exec.Command(filepath.Join(repoRoot(t), "scripts", "base-images.sh"), which)
 	var stderr strings.Builder
 	cmd.Stderr = &stderr
