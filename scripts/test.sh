@@ -39,7 +39,7 @@ fi
 engine_started=""
 if engine_env=$(./scripts/docker-engine.sh start); then
 	eval "$engine_env"
-	[ -n "$engine_env" ] && engine_started=1
+	engine_started=${OE_RT_DOCKER_STARTED:-}
 	[ "$(id -u)" = 0 ] && export OE_RT_TEST_REQUIRE_DOCKER=1
 	echo "test.sh: a Docker engine answers${DOCKER_HOST:+ at $DOCKER_HOST}: the container tests must run"
 else
