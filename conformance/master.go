@@ -37,6 +37,9 @@ type master struct {
 	reqs    []apiRequest // the first maxRequests
 	dropped int          // requests past those
 	owners  map[int]int  // pid -> instance, as found
+	// contained: the instances are containers, which see the socket at
+	// /var/run/<era>.sock (container.go).
+	contained bool
 	// owner maps the pid of a process that called the API to the number
 	// of the instance it belongs to (0: unknown).
 	owner func(pid int) int
@@ -182,8 +185,10 @@ func (m *master) setup(era, base, replaced string, e *eraSetup) error {
 			}
 		}
 	}
-	switch era {
-	case convention.EraBaetyl:
+	switch {
+	case m.contained:
+		e.api = "unix://" + containerSocket(era)
+	case era == convention.EraBaetyl:
 		l.place[convention.BaetylSocket] = e.sock
 		e.api = "unix://" + convention.BaetylSocket
 	default:

@@ -124,11 +124,18 @@ func Run(ctx context.Context, cfg *Config) (*Report, error) {
 		}
 		cfg.ConfigFile = abs
 	}
-	cmd0, err := runtimeproc.Resolve(cfg.Command[0], cfg.Dir)
-	if err != nil {
-		return nil, &ConfigError{Err: err}
+	_, contained := cfg.Launcher.(runtimeproc.ContainerLauncher)
+	if contained {
+		cfg.CgroupLimits = true // the engine always enforces them
+	} else {
+		// In container mode Command[0] names the image: the image says
+		// what runs.
+		cmd0, err := runtimeproc.Resolve(cfg.Command[0], cfg.Dir)
+		if err != nil {
+			return nil, &ConfigError{Err: err}
+		}
+		cfg.Command = append([]string{cmd0}, cfg.Command[1:]...)
 	}
-	cfg.Command = append([]string{cmd0}, cfg.Command[1:]...)
 	checks := selection(cfg)
 	if len(checks) == 0 {
 		return nil, &ConfigError{Err: errors.New("the selection (--run, --skip) leaves no check to run (see --list)")}
@@ -180,6 +187,7 @@ func runOnce(ctx context.Context, cfg *Config, checks []*Check) (*Report, error)
 	r := newRunner(ctx, &c)
 	r.master = m
 	m.owner = r.instanceOf
+	m.contained = r.contained()
 	defer r.cleanup()
 	return r.run(checks)
 }
@@ -216,7 +224,15 @@ func newRunner(parent context.Context, cfg *Config) *runner {
 
 // run is the suite's steps, in order.
 func (r *runner) run(checks []*Check) (*Report, error) {
-	if r.cfg.CgroupLimits {
+	switch {
+	case r.contained():
+		// The engine enforces them, always, in the container's cgroup.
+		r.limits = &launch.Limits{Memory: r.cfg.MemoryLimit, Tasks: r.cfg.ThreadLimit}
+		r.limitKind = "container (cgroup v1)"
+		if _, err := os.Stat("/sys/fs/cgroup/cgroup.controllers"); err == nil {
+			r.limitKind = "container (cgroup v2)"
+		}
+	case r.cfg.CgroupLimits:
 		r.openLimits()
 	}
 	main, err := r.startProcess(instanceOpts{role: "main"}) // ready below, beside the scenarios
