@@ -24,14 +24,14 @@ import (
 // (started, ready, ended and why) and the record of every call conform made
 // to it.
 type instance struct {
-	r    *runner
-	n    int    // 1-based, in start order
-	role string // "main", "shutdown", "main (restart 1)", "alias OPENEDGE_SERVICE_ADDRESS", …
+	r      *runner
+	n      int    // 1-based, in start order
+	role   string // "main", "shutdown", "main (restart 1)", "alias OPENEDGE_SERVICE_ADDRESS", …
 	proc   runtimeproc.Process
 	addr   string // the address conform dials
 	listen string // the address it was told to listen on (addr, natively)
-	conn *grpc.ClientConn
-	cli  *client.Client
+	conn   *grpc.ClientConn
+	cli    *client.Client
 
 	// probe: an instance a check starts to see whether it starts, and
 	// ends itself; its end is that check's to judge, not run.alive's.
