@@ -160,3 +160,29 @@ func pid1Words(pid int) string {
 
 // pid1NoSigterm is the cause of a container that SIGTERM did not stop.
 const pid1NoSigterm = "as PID 1 your process has no default action for SIGTERM: handle it, or `exec` from your entrypoint script, or run under an init"
+
+// containerReport adds the image and the time from create to the first
+// answer, in container mode.
+func (r *runner) containerReport(rt *Runtime) {
+	cl, ok := r.launcher.(runtimeproc.ContainerLauncher)
+	if !ok {
+		return
+	}
+	img := cl.Image()
+	user := img.User
+	if user == "" {
+		user = "root (the image sets no USER)"
+	}
+	rt.Image = &ImageReport{Name: img.Name, ID: img.ID, Size: img.Size, Entrypoint: img.Entrypoint, Cmd: img.Cmd, User: user, WorkingDir: img.WorkingDir}
+	if n, ok := r.launcher.(interface{ Network() string }); ok {
+		rt.Image.Network = n.Network()
+	}
+	c, ok := r.first.proc.(runtimeproc.Created)
+	if !ok {
+		return
+	}
+	if fc := r.first.firstAnswer(); fc > 0 {
+		v := ms(r.first.proc.StartTime().Add(fc).Sub(c.Created()))
+		rt.CreateToAnswerMS = &v
+	}
+}

@@ -118,9 +118,10 @@ type Launcher struct {
 	netName string
 	netID   string
 
-	mu     sync.Mutex
-	procs  map[string]*Process // by container ID
-	closed bool
+	mu        sync.Mutex
+	procs     map[string]*Process // by container ID
+	closed    bool
+	launching sync.WaitGroup // Launch calls under way
 }
 
 // Connect opens the engine (DOCKER_HOST, or the default socket), with API
@@ -186,6 +187,12 @@ func New(ctx context.Context, o Options) (*Launcher, error) {
 // Image describes the image.
 func (l *Launcher) Image() Image { return l.image }
 
+// Owner is the launcher's LabelOwner value.
+func (l *Launcher) Owner() string { return l.owner }
+
+// OwnerValue is LabelOwner's value for this process.
+func OwnerValue() string { return ownerValue() }
+
 // Network is the user-defined network the instances are on.
 func (l *Launcher) Network() string { return l.netName }
 
@@ -201,11 +208,13 @@ func (l *Launcher) ListenAddress() (string, error) { return ListenAddress, nil }
 // its IP on the launcher's network, port 50051.
 func (l *Launcher) Launch(in runtimeproc.Instance) (runtimeproc.Process, string, error) {
 	l.mu.Lock()
-	closed := l.closed
-	l.mu.Unlock()
-	if closed {
+	if l.closed {
+		l.mu.Unlock()
 		return nil, "", errors.New("the container launcher is closed")
 	}
+	l.launching.Add(1)
+	l.mu.Unlock()
+	defer l.launching.Done()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	name := in.Name + "-" + l.token
@@ -311,6 +320,9 @@ func (l *Launcher) Launch(in runtimeproc.Instance) (runtimeproc.Process, string,
 func (l *Launcher) Close() error {
 	l.mu.Lock()
 	l.closed = true
+	l.mu.Unlock()
+	l.launching.Wait() // a container being made is made, then removed
+	l.mu.Lock()
 	procs := make([]*Process, 0, len(l.procs))
 	for _, p := range l.procs {
 		procs = append(procs, p)
@@ -358,7 +370,7 @@ func removeOwnedLog(ctx context.Context, cli *client.Client, match func(owner st
 		if !match(c.Labels[LabelOwner]) {
 			continue
 		}
-		if err := cli.ContainerRemove(ctx, c.ID, container.RemoveOptions{Force: true}); err != nil && !client.IsErrNotFound(err) {
+		if err := cli.ContainerRemove(ctx, c.ID, container.RemoveOptions{Force: true}); err != nil && !client.IsErrNotFound(err) && !strings.Contains(err.Error(), "already in progress") {
 			errs = append(errs, fmt.Errorf("remove container %s: %w", c.ID[:12], err))
 		} else if removed != nil {
 			*removed = append(*removed, "container "+strings.TrimPrefix(firstName(c.Names), "/"))

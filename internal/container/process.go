@@ -51,7 +51,8 @@ type Process struct {
 	stats     launch.CgroupStats
 	statsOK   bool
 	tasksMax  int64 // the most pids.current read (cgroup v1 keeps no peak)
-	removed   bool
+
+	removeOnce sync.Once
 }
 
 // ID is the container's ID.
@@ -182,15 +183,11 @@ func (p *Process) Cleanup() []launch.Proc {
 	return nil
 }
 
-// remove removes the container (forced), once.
-func (p *Process) remove() {
-	p.mu.Lock()
-	if p.removed {
-		p.mu.Unlock()
-		return
-	}
-	p.removed = true
-	p.mu.Unlock()
+// remove removes the container (forced), once: a second caller waits
+// for the first.
+func (p *Process) remove() { p.removeOnce.Do(p.doRemove) }
+
+func (p *Process) doRemove() {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	if err := p.l.cli.ContainerRemove(ctx, p.id, container.RemoveOptions{Force: true}); err != nil && !client.IsErrNotFound(err) {

@@ -1,0 +1,269 @@
+package container_test
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/docker/docker/api/types/container"
+	"github.com/docker/docker/api/types/filters"
+	"github.com/docker/docker/api/types/network"
+	"github.com/docker/docker/client"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/oe-rt/oe-rt/conformance"
+	ctr "github.com/oe-rt/oe-rt/internal/container"
+	"github.com/oe-rt/oe-rt/internal/launch"
+)
+
+// The container tests run conform's container mode on a real Docker
+// engine (DOCKER_HOST, or the default socket) against images built here
+// FROM scratch with a static fake runtime (testdata/fake). With no engine
+// they are skipped, saying why, unless OE_RT_TEST_REQUIRE_DOCKER=1 makes
+// that a failure. The fake's image is kept on the engine, tagged by the
+// binary's hash, so that the next run builds nothing; every container and
+// network a test makes is removed, and each test checks that none of
+// conform's is left.
+
+func TestMain(m *testing.M) {
+	launch.Init()
+	os.Exit(m.Run())
+}
+
+// engine returns a client of the engine, or skips (fails, with
+// OE_RT_TEST_REQUIRE_DOCKER=1) when none answers.
+func engine(t *testing.T) *client.Client {
+	t.Helper()
+	cli, err := ctr.Connect(context.Background())
+	if err != nil {
+		if os.Getenv("OE_RT_TEST_REQUIRE_DOCKER") == "1" {
+			t.Fatalf("OE_RT_TEST_REQUIRE_DOCKER=1 and %v", err)
+		}
+		t.Skipf("container mode needs a Docker engine: %v (OE_RT_TEST_REQUIRE_DOCKER=1 makes this a failure)", err)
+	}
+	t.Cleanup(func() { cli.Close() })
+	return cli
+}
+
+var fakeOnce struct {
+	sync.Once
+	tag string
+	err error
+}
+
+// fakeImage builds the fake runtime (static) and its image, once a test
+// binary, unless the engine has it already.
+func fakeImage(t *testing.T, cli *client.Client) string {
+	t.Helper()
+	fakeOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "oe-rt-fake-")
+		if err != nil {
+			fakeOnce.err = err
+			return
+		}
+		defer os.RemoveAll(dir)
+		bin := filepath.Join(dir, "fake")
+		cmd := exec.Command("go", "build", "-trimpath", "-o", bin, "./testdata/fake")
+		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			fakeOnce.err = fmt.Errorf("build the fake: %v\n%s", err, out)
+			return
+		}
+		b, err := os.ReadFile(bin)
+		if err != nil {
+			fakeOnce.err = err
+			return
+		}
+		sum := sha256.Sum256(b)
+		tag := "oe-rt-test-fake:" + hex.EncodeToString(sum[:6])
+		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+		defer cancel()
+		if _, err := cli.ImageInspect(ctx, tag); err == nil {
+			fakeOnce.tag = tag
+			return
+		}
+		fakeOnce.err = ctr.BuildImage(ctx, cli, tag, "FROM scratch\nCOPY fake /fake\nENTRYPOINT [\"/fake\"]\nCMD [\"serve\"]\n",
+			[]ctr.File{{Name: "fake", Mode: 0o755, Data: b}})
+		fakeOnce.tag = tag
+	})
+	require.NoError(t, fakeOnce.err)
+	return fakeOnce.tag
+}
+
+// conform runs the suite in container mode on the fake in mode (its
+// command), with the checks run, and checks that nothing of the run is
+// left on the engine.
+func conform(t *testing.T, mode string, run ...string) *conformance.Report {
+	t.Helper()
+	cli := engine(t)
+	img := fakeImage(t, cli)
+	l, err := ctr.New(context.Background(), ctr.Options{Image: img, Memory: 50 << 20, Pids: 20})
+	require.NoError(t, err)
+	cfg := conformance.NewConfig(img, mode)
+	cfg.Launcher = l
+	cfg.Run = run
+	cfg.Grace = 3 * time.Second
+	cfg.StartTimeout = 20 * time.Second
+	rep, err := conformance.Run(context.Background(), cfg)
+	require.NoError(t, l.Close())
+	require.NoError(t, err)
+	assertNothingLeft(t, cli, l.Owner())
+	return rep
+}
+
+// assertNothingLeft: no container or network of owner's is on the engine.
+func assertNothingLeft(t *testing.T, cli *client.Client, owner string) {
+	t.Helper()
+	ctx := context.Background()
+	f := filters.NewArgs(filters.Arg("label", ctr.LabelOwner+"="+owner))
+	cs, err := cli.ContainerList(ctx, container.ListOptions{All: true, Filters: f})
+	require.NoError(t, err)
+	assert.Empty(t, cs, "containers of conform's left")
+	ns, err := cli.NetworkList(ctx, network.ListOptions{Filters: f})
+	require.NoError(t, err)
+	assert.Empty(t, ns, "networks of conform's left")
+}
+
+func result(t *testing.T, rep *conformance.Report, id string) conformance.Result {
+	t.Helper()
+	for _, r := range rep.Checks {
+		if r.ID == id {
+			return r
+		}
+	}
+	t.Fatalf("no result for %s", id)
+	return conformance.Result{}
+}
+
+// TestContainerReferencePasses: the good runtime (oe-rt serve's server,
+// static, FROM scratch) passes every check in its container.
+func TestContainerReferencePasses(t *testing.T) {
+	rep := conform(t, "serve")
+	for _, r := range rep.Checks {
+		if r.Status == conformance.Fail && r.Level == conformance.MUST {
+			t.Errorf("%s: %s", r.ID, r.Message)
+		}
+	}
+	assert.Equal(t, conformance.Passed, rep.Verdict, "%s", rep.Reason)
+	assert.Equal(t, conformance.Pass, result(t, rep, "shutdown.sigterm").Status)
+	assert.Equal(t, conformance.Pass, result(t, rep, "start.scope").Status)
+	require.NotNil(t, rep.Runtime.Image)
+	assert.True(t, strings.HasPrefix(rep.Runtime.Image.ID, "sha256:"), rep.Runtime.Image.ID)
+	assert.Equal(t, []string{"/fake"}, rep.Runtime.Image.Entrypoint)
+	assert.Positive(t, rep.Runtime.Image.Size)
+	require.NotNil(t, rep.Runtime.CreateToAnswerMS)
+	assert.Positive(t, *rep.Runtime.CreateToAnswerMS)
+}
+
+// TestContainerNoSigtermHandler: a runtime that leaves SIGTERM at its
+// default action never gets it as PID 1; shutdown.sigterm says why.
+func TestContainerNoSigtermHandler(t *testing.T) {
+	t.Parallel()
+	rep := conform(t, "no-sigterm", "shutdown.sigterm")
+	r := result(t, rep, "shutdown.sigterm")
+	assert.Equal(t, conformance.Fail, r.Status)
+	assert.Contains(t, r.Message, "as PID 1 your process has no default action for SIGTERM: handle it, or `exec` from your entrypoint script, or run under an init")
+	assert.Contains(t, r.Message, `"/fake no-sigterm"`)
+	assert.Equal(t, conformance.Failed, rep.Verdict)
+}
+
+// TestContainerNonExecWrapper: a wrapper that runs the runtime as its
+// child (what `sh -c ./runtime` does) and does not catch SIGTERM: the
+// runtime never hears of it.
+func TestContainerNonExecWrapper(t *testing.T) {
+	t.Parallel()
+	rep := conform(t, "wrapper", "shutdown.sigterm")
+	r := result(t, rep, "shutdown.sigterm")
+	assert.Equal(t, conformance.Fail, r.Status)
+	assert.Contains(t, r.Message, "as PID 1 your process has no default action for SIGTERM")
+	assert.Contains(t, r.Message, `"/fake wrapper"`)
+}
+
+// TestContainerLoopbackBinder: a runtime that binds 127.0.0.1 in its
+// container cannot be reached; start.listen says so at once, not after
+// the start timeout.
+func TestContainerLoopbackBinder(t *testing.T) {
+	t.Parallel()
+	start := time.Now()
+	rep := conform(t, "loopback", "start.listen")
+	r := result(t, rep, "start.listen")
+	assert.Equal(t, conformance.Fail, r.Status)
+	assert.Contains(t, r.Message, "it listens on 127.0.0.1:50051, not on 0.0.0.0:50051")
+	assert.Contains(t, r.Message, "a socket bound to 127.0.0.1 or to a port of the runtime's own is not reachable")
+	assert.Less(t, time.Since(start), 20*time.Second, "it waited the start timeout out")
+}
+
+// TestContainerMemoryHog: a runtime that takes 200 MiB under the 50 MiB
+// limit is killed by the OOM killer, as the engine reports it.
+func TestContainerMemoryHog(t *testing.T) {
+	t.Parallel()
+	rep := conform(t, "hog", "run.alive", "resources.limits")
+	r := result(t, rep, "resources.limits")
+	assert.Equal(t, conformance.Warn, r.Status) // a SHOULD
+	assert.Contains(t, r.Message, "killed by the kernel's OOM killer under memory.limit_in_bytes 50 MiB")
+	assert.Contains(t, result(t, rep, "run.alive").Message, "ended by the enforced limits")
+}
+
+// TestContainerSweep: what an owner that is gone left (a container, a
+// network) is removed by the next launcher; what a live owner has is not.
+func TestContainerSweep(t *testing.T) {
+	t.Parallel()
+	cli := engine(t)
+	img := fakeImage(t, cli)
+	ctx := context.Background()
+	dead := "4194305.1" // above any pid_max: never a running process
+	nw, err := cli.NetworkCreate(ctx, "oe-rt-test-dead-"+fmt.Sprint(os.Getpid()), network.CreateOptions{Labels: map[string]string{ctr.LabelOwner: dead}})
+	require.NoError(t, err)
+	c, err := cli.ContainerCreate(ctx, &container.Config{Image: img, Labels: map[string]string{ctr.LabelOwner: dead}}, &container.HostConfig{NetworkMode: "none"}, nil, nil, "")
+	require.NoError(t, err)
+	live, err := cli.NetworkCreate(ctx, "oe-rt-test-live-"+fmt.Sprint(os.Getpid()), network.CreateOptions{Labels: map[string]string{ctr.LabelOwner: ctr.OwnerValue()}})
+	require.NoError(t, err)
+	defer cli.NetworkRemove(ctx, live.ID)
+
+	// Another test's launcher may sweep them first.
+	_, err = ctr.Sweep(ctx, cli)
+	require.NoError(t, err)
+	_, err = cli.ContainerInspect(ctx, c.ID)
+	assert.True(t, client.IsErrNotFound(err), "the dead owner's container is still there: %v", err)
+	_, err = cli.NetworkInspect(ctx, nw.ID, network.InspectOptions{})
+	assert.True(t, client.IsErrNotFound(err), "the dead owner's network is still there: %v", err)
+	_, err = cli.NetworkInspect(ctx, live.ID, network.InspectOptions{})
+	assert.NoError(t, err, "a live owner's network was swept")
+}
+
+// TestContainerInterrupted: an interrupted run leaves nothing either.
+func TestContainerInterrupted(t *testing.T) {
+	t.Parallel()
+	cli := engine(t)
+	img := fakeImage(t, cli)
+	l, err := ctr.New(context.Background(), ctr.Options{Image: img, Memory: 50 << 20, Pids: 20})
+	require.NoError(t, err)
+	ctx, cancel := context.WithCancel(context.Background())
+	cfg := conformance.NewConfig(img, "serve")
+	cfg.Launcher = l
+	cfg.OnResult = func(conformance.Result) { cancel() } // at the first result
+	rep, err := conformance.Run(ctx, cfg)
+	cancel()
+	require.NoError(t, l.Close())
+	require.NoError(t, err)
+	assert.Equal(t, conformance.Interrupted, rep.Verdict)
+	assertNothingLeft(t, cli, l.Owner())
+}
+
+// TestNoEngine: no engine at DOCKER_HOST is an error naming it.
+func TestNoEngine(t *testing.T) {
+	t.Setenv("DOCKER_HOST", "unix:///nonexistent/oe-rt-test.sock")
+	_, err := ctr.New(context.Background(), ctr.Options{Image: "x"})
+	var ne *ctr.NoEngineError
+	require.ErrorAs(t, err, &ne)
+	assert.Contains(t, err.Error(), "unix:///nonexistent/oe-rt-test.sock (DOCKER_HOST)")
+}
