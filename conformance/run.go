@@ -26,6 +26,9 @@ const maxRestarts = 3
 // that docs/conformance.md promises.
 const budgetSlack = 12 * time.Second
 
+// containerSlack is what container mode adds to the time budget.
+const containerSlack = 30 * time.Second
+
 // runner runs one suite: its steps are methods, its state the instances,
 // what it learned about the fixtures, and the results.
 type runner struct {
@@ -218,6 +221,11 @@ func newRunner(parent context.Context, cfg *Config) *runner {
 		r.launcher = runtimeproc.Native{}
 	}
 	r.budget = cfg.StartTimeout + cfg.Grace + budgetSlack + cfg.Soak
+	if _, ok := r.launcher.(runtimeproc.ContainerLauncher); ok {
+		// Each instance is a container the engine creates, starts,
+		// stops and removes: seconds each on a busy machine.
+		r.budget += containerSlack
+	}
 	r.ctx, r.cancel = context.WithDeadline(parent, r.started.Add(r.budget))
 	return r
 }

@@ -267,3 +267,16 @@ func TestNoEngine(t *testing.T) {
 	require.ErrorAs(t, err, &ne)
 	assert.Contains(t, err.Error(), "unix:///nonexistent/oe-rt-test.sock (DOCKER_HOST)")
 }
+
+// TestContainerZombieMaker: a runtime that never waits for its children
+// fills the pids limit with zombies; resources.threads counts them and
+// says why.
+func TestContainerZombieMaker(t *testing.T) {
+	t.Parallel()
+	rep := conform(t, "zombies", "resources.threads")
+	r := result(t, rep, "resources.threads")
+	assert.Equal(t, conformance.Warn, r.Status) // a SHOULD
+	assert.Regexp(t, `pids\.max 20 refused \d+ thread or process creation`, r.Message)
+	assert.Regexp(t, `\d+ of its tasks at its peak were zombies`, r.Message)
+	assert.Contains(t, r.Message, "As PID 1 of its container the runtime is the parent of every orphan in it, and no init reaps them")
+}
