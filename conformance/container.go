@@ -6,12 +6,14 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 
 	"github.com/oe-rt/oe-rt/internal/convention"
 	"github.com/oe-rt/oe-rt/internal/launch"
 	"github.com/oe-rt/oe-rt/internal/runtimeproc"
+	"github.com/oe-rt/oe-rt/internal/shellquote"
 )
 
 // Container mode (Config.Launcher a runtimeproc.ContainerLauncher): every
@@ -185,4 +187,23 @@ func (r *runner) containerReport(rt *Runtime) {
 		v := ms(r.first.proc.StartTime().Add(fc).Sub(c.Created()))
 		rt.CreateToAnswerMS = &v
 	}
+}
+
+// containerByHand is a docker run that starts the image as conform did,
+// its port published on the reproduce lines' address.
+func (r *runner) containerByHand() string {
+	era := string(r.cfg.Profile)
+	name := instanceName(r.cfg, 1)
+	_, port, _ := net.SplitHostPort(ReproAddress)
+	parts := []string{"docker", "run", "--rm", "--init=false", "--restart", "no",
+		"--memory", strconv.FormatInt(r.cfg.MemoryLimit, 10), "--pids-limit", strconv.Itoa(r.cfg.ThreadLimit),
+		"-p", "127.0.0.1:" + port + ":" + containerPort}
+	in := convention.Instance{Era: era, Service: serviceName, Name: name, Address: ContainerListen, Mode: "docker"}
+	for _, kv := range convention.InstanceEnv(nil, in, r.cfg.Env) {
+		parts = append(parts, "-e", shellquote.Quote(kv))
+	}
+	if r.cfg.ConfigFile != "" {
+		parts = append(parts, "-v", shellquote.Quote(r.cfg.ConfigFile+":"+containerConfigPath(era)+":ro"))
+	}
+	return strings.Join(append(parts, shellquote.Join(r.cfg.Command)), " ")
 }

@@ -311,7 +311,11 @@ func checkBaetylForms(c *checkCtx) Outcome {
 	given := func() string {
 		if res.from == "" {
 			keys := strings.ReplaceAll(strings.Join(res.changes, ", "), " (added)", "")
-			return fmt.Sprintf("given no configuration, so conform wrote one of Baetyl's forms with only %s (at %s: %s)", keys, configPath(string(c.cfg().Profile)), res.file)
+			at := configPath(string(c.cfg().Profile))
+			if c.contained() {
+				at = containerConfigPath(string(c.cfg().Profile))
+			}
+			return fmt.Sprintf("given no configuration, so conform wrote one of Baetyl's forms with only %s (at %s: %s)", keys, at, res.file)
 		}
 		return fmt.Sprintf("given %s rewritten into Baetyl's forms (%s; the copy: %s)", res.from, strings.Join(res.changes, ", "), res.file)
 	}

@@ -386,6 +386,9 @@ func (r *runner) report() *Report {
 // startByHand is a shell line that starts the runtime as conform did, on
 // the address the reproduce lines use.
 func (r *runner) startByHand() string {
+	if r.contained() {
+		return r.containerByHand()
+	}
 	var parts []string
 	if r.cfg.Dir != "" {
 		parts = append(parts, "cd", shellquote.Quote(r.cfg.Dir), "&&")
