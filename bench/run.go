@@ -34,10 +34,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		return nil, err
 	}
 	if cfg.Schema == nil {
-		cfg.Schema = client.OpenEdge()
-		if cfg.Profile == convention.ProfileBaetyl {
-			cfg.Schema = client.Baetyl()
-		}
+		cfg.Schema = client.ForProfile(cfg.Profile)
 	}
 	if cfg.ConnectTimeout <= 0 {
 		cfg.ConnectTimeout = 10 * time.Second

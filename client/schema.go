@@ -12,6 +12,7 @@ import (
 	"google.golang.org/protobuf/reflect/protoregistry"
 	"google.golang.org/protobuf/types/dynamicpb"
 
+	"github.com/oe-rt/oe-rt/internal/convention"
 	"github.com/oe-rt/oe-rt/proto/baetyl"
 	"github.com/oe-rt/oe-rt/proto/openedge"
 )
@@ -51,6 +52,19 @@ func Baetyl() *Schema {
 	}
 	return s
 }
+
+// ForProfile is the schema the function manager of the profile's era
+// calls: /<its proto package>.Function/Call.
+func ForProfile(p convention.Profile) *Schema {
+	if s, ok := eraSchemas[p.Info().ProtoPackage]; ok {
+		return s()
+	}
+	return OpenEdge()
+}
+
+// eraSchemas are the compiled-in schemas by proto package
+// (convention.EraInfo.ProtoPackage).
+var eraSchemas = map[string]func() *Schema{"openedge": OpenEdge, "baetyl": Baetyl}
 
 // FromService builds a schema from a service descriptor, obtained for example
 // from a parsed .proto file or from server reflection. The method is Call, or

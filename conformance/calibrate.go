@@ -310,8 +310,12 @@ func (m machine) observed() string {
 
 // judge applies a line to a timing figure with the machine's part: within
 // the line it passes; over it, it passes only when the figure less the
-// machine's part is within the line. The tail goes after the figure in
-// the check's message.
+// machine's part is within the line. A figure still over the line without
+// the machine's part, of which the machine's part is three quarters or
+// more, is not judged (starved: ok false, and the tail says "could not
+// judge"): on a machine that kept the runtime waiting that long, the time
+// it did run is slowed too (shared cores and caches), and no counter shows
+// by how much. The tail goes after the figure in the check's message.
 func (m machine) judge(took, line time.Duration) (ok bool, tail string) {
 	switch part := min(m.part(), took); {
 	case took <= line:
@@ -319,10 +323,20 @@ func (m machine) judge(took, line time.Duration) (ok bool, tail string) {
 	case took-part <= line:
 		return true, fmt.Sprintf(", over the %s line, but %s: %s of it is the machine's, so this is the machine, not the runtime (%s without it)",
 			dur(line), m.observed(), dur(part), dur(took-part))
+	case m.starved(took, line):
+		return false, fmt.Sprintf(", over the %s line, and still %s without the machine's part, but %s: the machine's part is %s of it, and on a machine that starved the runtime that long the time it ran is slowed too, by an amount no counter shows, so conform could not judge it: run again on a quieter machine",
+			dur(line), dur(took-part), m.observed(), dur(part))
 	default:
 		return false, fmt.Sprintf(", over the %s line; %s, so this is the runtime, not the machine (%s without the machine's part)",
 			dur(line), m.observed(), dur(took-part))
 	}
+}
+
+// starved reports whether a figure over the line, still over it without
+// the machine's part, is mostly the machine's: three quarters or more.
+func (m machine) starved(took, line time.Duration) bool {
+	part := min(m.part(), took)
+	return took > line && took-part > line && part >= 3*(took-part)
 }
 
 // figures are the figures a timing check records, for the report.

@@ -69,6 +69,23 @@ func TestMachineJudge(t *testing.T) {
 	ok, tail = m.judge(900*ms, time.Second)
 	assert.True(t, ok)
 	assert.Equal(t, " (the reference started in 90ms; the runtime's main thread waited 600ms for a CPU)", tail)
+
+	// Starved: 6.6s of its 7.8s waiting for a CPU, 1.2s without it. Not
+	// judged, and not blamed on the runtime.
+	m.wait = cpuWait{ok: true, longest: 6600 * ms, excused: 6600 * ms}
+	ok, tail = m.judge(7800*ms, time.Second)
+	assert.False(t, ok)
+	assert.True(t, m.starved(7800*ms, time.Second))
+	assert.Contains(t, tail, "and still 1.20s without the machine's part")
+	assert.Contains(t, tail, "so conform could not judge it")
+	assert.NotContains(t, tail, "this is the runtime")
+
+	// Half of it the machine's: judged, the runtime's.
+	m.wait = cpuWait{ok: true, longest: 1500 * ms, excused: 1500 * ms}
+	ok, tail = m.judge(3000*ms, time.Second)
+	assert.False(t, ok)
+	assert.False(t, m.starved(3000*ms, time.Second))
+	assert.Contains(t, tail, "so this is the runtime, not the machine (1.50s without the machine's part)")
 }
 
 // A readiness wait that ended with the run's context is the budget's, not

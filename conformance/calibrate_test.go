@@ -89,9 +89,17 @@ func TestCalibrationLoadedCPUBoundStartIsTheMachine(t *testing.T) {
 	stop := load(t, 3*runtime.NumCPU())
 	r := runStartTime(t, "burn-start", "400ms", reference)
 	stop()
-	assert.Equal(t, conformance.Pass, r.Status, r.Message)
 	require.Greater(t, r.Figures["ms"], 1000.0, "the test's load must slow a CPU-bound start over the line")
-	assert.Contains(t, r.Message, "so this is the machine, not the runtime")
+	assert.NotContains(t, r.Message, "this is the runtime", "the machine's wait is never blamed on the runtime")
+	if r.Status == conformance.Warn {
+		// On a machine already busy before the test's load (the
+		// runtime waited three quarters of its start or more), the
+		// check says it could not judge, and does not blame the runtime.
+		assert.Contains(t, r.Message, "so conform could not judge it", r.Message)
+	} else {
+		assert.Equal(t, conformance.Pass, r.Status, r.Message)
+		assert.Contains(t, r.Message, "so this is the machine, not the runtime")
+	}
 	assert.Greater(t, r.Figures["cpu_wait_ms"], 0.0)
 	assertNoChildren(t)
 }

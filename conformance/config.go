@@ -292,10 +292,7 @@ func (c *Config) schema() *client.Schema {
 	if c.Schema != nil {
 		return c.Schema
 	}
-	if c.Profile == ProfileBaetyl {
-		return client.Baetyl()
-	}
-	return client.OpenEdge()
+	return client.ForProfile(c.Profile)
 }
 
 // fn returns the function name for a fixture role.

@@ -207,7 +207,7 @@ func (m *master) setup(era, base, replaced string, e *eraSetup) error {
 
 // configPath is where the master of era mounts the service's configuration,
 // relative to the working directory.
-func configPath(era string) string { return "etc/" + era + "/service.yml" }
+func configPath(era string) string { return convention.EraOf(era).ConfigPath }
 
 // layout is what the master puts into a working directory over --dir.
 type layout struct {

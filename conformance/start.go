@@ -69,7 +69,10 @@ func checkStartTime(c *checkCtx) Outcome {
 	}
 	ok, tail := m.judge(took, line)
 	o := pass("%s%s", what, tail)
-	if !ok {
+	switch {
+	case !ok && m.starved(took, line):
+		o = fail("%s%s", what, tail)
+	case !ok:
 		o = fail("%s%s: the function manager starts instances on demand, while a message waits: aim for under 1 s", what, tail)
 	}
 	o.figures = m.figures(took, line, m.ref)

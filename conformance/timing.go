@@ -95,6 +95,8 @@ func checkConcurrent(c *checkCtx) Outcome {
 	switch {
 	case ok:
 		o = pass("%d parallel %s sleeps took %s%s", n, dur(each), dur(total), tail)
+	case m.starved(total, limit):
+		o = fail("%d parallel %s sleeps took %s%s", n, dur(each), dur(total), tail)
 	case total >= each*time.Duration(n)*9/10:
 		o = fail("%d parallel %s sleeps took %s%s: they did not overlap, the runtime serves calls one after another", n, dur(each), dur(total), tail)
 	default:
@@ -155,7 +157,10 @@ func checkDeadline(c *checkCtx) Outcome {
 	}
 	ok, tail := mc.judge(wait, line)
 	o := pass("DEADLINE_EXCEEDED after %s; the next call took %s%s", took.Round(time.Millisecond), dur(wait), tail)
-	if !ok {
+	switch {
+	case !ok && mc.starved(wait, line):
+		o = fail("the call after the deadline took %s%s", dur(wait), tail)
+	case !ok:
 		o = fail("the call after the deadline took %s%s: the abandoned call still holds the runtime", dur(wait), tail)
 	}
 	o.figures = mc.figures(wait, line, refNext)

@@ -129,7 +129,10 @@ func TestVerdictSleepThatDoesNotSleep(t *testing.T) {
 	assert.Contains(t, r.Message, "sleep 500 ms returned after")
 	d := result(t, rep, "shutdown.drain")
 	assert.Equal(t, conformance.Fail, d.Status)
-	assert.Contains(t, d.Message, "sleep 1000 ms returned after")
+	// Its OK came either before SIGTERM could be sent or just after (the
+	// instant answer may reach conform as the signal goes, on a busy
+	// machine): both say the sleep returned before its time.
+	assert.Regexp(t, `sleep 1000 ms returned after|the 1s sleep in flight when SIGTERM arrived returned OK`, d.Message)
 	assert.NotContains(t, messages(rep), "overloaded")
 }
 

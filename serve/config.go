@@ -495,18 +495,14 @@ func (c *Config) validate() error {
 const (
 	// OpenEdgeConfigPath is where OpenEdge's master puts an instance's
 	// configuration (and where it is read when no master started serve).
-	OpenEdgeConfigPath = "etc/openedge/service.yml"
+	OpenEdgeConfigPath = "etc/openedge/service.yml" // convention.EraOf(convention.EraOpenEdge).ConfigPath
 	// BaetylConfigPath is where Baetyl's master mounts it; it passes no -c.
-	BaetylConfigPath = "etc/baetyl/service.yml"
+	BaetylConfigPath = "etc/baetyl/service.yml" // convention.EraOf(convention.EraBaetyl).ConfigPath
 )
 
 // BaetylMasterEnv lists the variables by which serve knows that a Baetyl
 // master started it: the master sets all three for every instance.
-var BaetylMasterEnv = []string{
-	"BAETYL_SERVICE_NAME",
-	"BAETYL_SERVICE_INSTANCE_NAME",
-	"BAETYL_SERVICE_INSTANCE_ADDRESS",
-}
+var BaetylMasterEnv = convention.EraOf(convention.EraBaetyl).MasterEnv
 
 // DefaultConfigPath is the configuration file read when none is named:
 // BaetylConfigPath when any variable of BaetylMasterEnv is set to a

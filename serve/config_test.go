@@ -330,3 +330,11 @@ func FuzzParseConfig(f *testing.F) {
 		}
 	})
 }
+
+// serve's default paths and the variables by which it knows a Baetyl
+// master are the era table's.
+func TestDefaultPathsAreTheEraTables(t *testing.T) {
+	assert.Equal(t, convention.EraOf(convention.EraOpenEdge).ConfigPath, OpenEdgeConfigPath)
+	assert.Equal(t, convention.EraOf(convention.EraBaetyl).ConfigPath, BaetylConfigPath)
+	assert.Equal(t, convention.EraOf(convention.EraBaetyl).MasterEnv, BaetylMasterEnv)
+}

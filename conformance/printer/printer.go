@@ -375,43 +375,80 @@ type junitMessage struct {
 // in an interrupted run every check that did not run is an error.
 func JUnit(w io.Writer, rep *conformance.Report) error {
 	s := junitSuite{
-		Name:      "oe-rt conform",
-		Time:      secs(rep.Duration),
-		Timestamp: rep.Started.UTC().Format(time.RFC3339),
-		Properties: []junitProperty{
-			{"verdict", string(rep.Verdict)},
-			{"runtime", strings.Join(rep.Runtime.Command, " ")},
-			{"profile", string(rep.Runtime.Profile)},
-			{"strict", fmt.Sprint(rep.Strict)},
-			{"restarts", fmt.Sprint(rep.Runtime.Restarts)},
-			{"catalog_version", fmt.Sprint(rep.CatalogVersion)},
-		},
+		Name:       "oe-rt conform",
+		Time:       secs(rep.Duration),
+		Timestamp:  rep.Started.UTC().Format(time.RFC3339),
+		Properties: junitProperties(rep),
+		SystemOut:  xmlSafe(junitSystemOut(rep)),
+	}
+	for _, r := range rep.Checks {
+		c, kind := junitCaseOf(rep, r)
+		switch kind {
+		case "failure":
+			s.Failures++
+		case "error":
+			s.Errors++
+		case "skipped":
+			s.Skipped++
+		}
+		s.Cases = append(s.Cases, c)
+		s.Tests++
+	}
+	out := junitSuites{Name: s.Name, Tests: s.Tests, Failures: s.Failures, Errors: s.Errors, Skipped: s.Skipped, Time: s.Time, Suites: []junitSuite{s}}
+	if _, err := io.WriteString(w, xml.Header); err != nil {
+		return err
+	}
+	enc := xml.NewEncoder(w)
+	enc.Indent("", "  ")
+	if err := enc.Encode(out); err != nil {
+		return err
+	}
+	_, err := io.WriteString(w, "\n")
+	return err
+}
+
+// junitProperties are the suite's properties: the verdict, the runtime,
+// and the run's figures.
+func junitProperties(rep *conformance.Report) []junitProperty {
+	ps := []junitProperty{
+		{"verdict", string(rep.Verdict)},
+		{"runtime", strings.Join(rep.Runtime.Command, " ")},
+		{"profile", string(rep.Runtime.Profile)},
+		{"strict", fmt.Sprint(rep.Strict)},
+		{"restarts", fmt.Sprint(rep.Runtime.Restarts)},
+		{"catalog_version", fmt.Sprint(rep.CatalogVersion)},
 	}
 	if rep.OeRtVersion != "" {
-		s.Properties = append(s.Properties, junitProperty{"oe_rt_version", rep.OeRtVersion})
+		ps = append(ps, junitProperty{"oe_rt_version", rep.OeRtVersion})
 	}
 	if rep.Repeat > 1 {
-		s.Properties = append(s.Properties, junitProperty{"repeat", fmt.Sprint(rep.Repeat)})
+		ps = append(ps, junitProperty{"repeat", fmt.Sprint(rep.Repeat)})
 	}
 	if b := rep.Baseline; b != nil {
-		s.Properties = append(s.Properties,
+		ps = append(ps,
 			junitProperty{"baseline_verdict", string(b.Verdict)},
 			junitProperty{"baseline", baselineLine(b)})
 	}
 	if rep.Runtime.ReadyMS != nil {
-		s.Properties = append(s.Properties, junitProperty{"ready_ms", fmt.Sprintf("%.1f", *rep.Runtime.ReadyMS)})
+		ps = append(ps, junitProperty{"ready_ms", fmt.Sprintf("%.1f", *rep.Runtime.ReadyMS)})
 	}
 	if line := calibrationLine(rep.Calibration); line != "" {
-		s.Properties = append(s.Properties, junitProperty{"machine", line})
+		ps = append(ps, junitProperty{"machine", line})
 	}
 	if rep.Runtime.PeakRSS > 0 {
-		s.Properties = append(s.Properties,
+		ps = append(ps,
 			junitProperty{"peak_rss_bytes", fmt.Sprint(rep.Runtime.PeakRSS)},
 			junitProperty{"peak_threads", fmt.Sprint(rep.Runtime.PeakThreads)})
 	}
 	if rep.Resources != nil {
-		s.Properties = append(s.Properties, junitProperty{"resources", rep.Resources.Mode})
+		ps = append(ps, junitProperty{"resources", rep.Resources.Mode})
 	}
+	return ps
+}
+
+// junitSystemOut is the suite's system-out: the verdict and what explains
+// it (baseline, runs, instances, how to start the runtime by hand).
+func junitSystemOut(rep *conformance.Report) string {
 	var out strings.Builder
 	fmt.Fprintf(&out, "%s", strings.ToUpper(string(rep.Verdict)))
 	if rep.Reason != "" {
@@ -433,61 +470,52 @@ func JUnit(w io.Writer, rep *conformance.Report) error {
 	if rep.Runtime.StartByHand != "" && hasRepro(rep) {
 		fmt.Fprintf(&out, "start it by hand for the reproduce lines: %s\n", rep.Runtime.StartByHand)
 	}
-	s.SystemOut = xmlSafe(out.String())
+	return out.String()
+}
+
+// junitCaseOf is a check's test case, and what it counts as: "failure",
+// "error", "skipped" or "" (a pass, or a warning outside --strict).
+func junitCaseOf(rep *conformance.Report, r conformance.Result) (junitCase, string) {
+	c := junitCase{Name: r.ID, Classname: "conform." + string(r.Level), Time: secs(r.Duration)}
+	body := r.Message
+	if r.Repro != "" {
+		body += "\nreproduce: " + r.Repro
+	}
+	for i, l := range r.Output {
+		if i == 0 {
+			body += "\nwhat the runtime wrote meanwhile:"
+		}
+		body += fmt.Sprintf("\n#%d %s | %s", l.Instance, l.Stream, l.Text)
+	}
+	if r.Hint != "" {
+		body += "\nhow to fix (oe-rt conform --explain " + r.ID + "):\n" + r.Hint
+	}
+	msg, body := xmlSafe(r.Message), xmlSafe(body)
+	counts := r.Level == conformance.MUST || rep.Strict
 	interrupted := rep.Verdict == conformance.Interrupted
-	for _, r := range rep.Checks {
-		c := junitCase{Name: r.ID, Classname: "conform." + string(r.Level), Time: secs(r.Duration)}
-		body := r.Message
-		if r.Repro != "" {
-			body += "\nreproduce: " + r.Repro
-		}
-		for i, l := range r.Output {
-			if i == 0 {
-				body += "\nwhat the runtime wrote meanwhile:"
-			}
-			body += fmt.Sprintf("\n#%d %s | %s", l.Instance, l.Stream, l.Text)
-		}
-		if r.Hint != "" {
-			body += "\nhow to fix (oe-rt conform --explain " + r.ID + "):\n" + r.Hint
-		}
-		msg, body := xmlSafe(r.Message), xmlSafe(body)
-		counts := r.Level == conformance.MUST || rep.Strict
-		switch {
-		case r.Baseline == conformance.Known:
-			// Known failures stay visible but do not turn CI red.
-			c.Skipped = &junitMessage{Message: xmlSafe(r.BaselineNote), Body: body}
-			s.Skipped++
-		case r.Status == conformance.Fail || (r.Status == conformance.Warn && rep.Strict):
-			c.Failure = &junitMessage{Message: msg, Type: string(r.Level), Body: body}
-			s.Failures++
-		case r.Status == conformance.Error || (r.Status == conformance.Skip && interrupted):
-			c.Error = &junitMessage{Message: msg, Type: "not-run", Body: body}
-			s.Errors++
-		case r.Status == conformance.Skip && counts:
-			c.Failure = &junitMessage{Message: msg, Type: "not-run", Body: body}
-			s.Failures++
-		case r.Status == conformance.Skip:
-			c.Skipped = &junitMessage{Message: msg}
-			s.Skipped++
-		case r.Status == conformance.Warn:
-			c.SystemOut = "WARN (" + string(r.Level) + "): " + body
-		default:
-			c.SystemOut = msg
-		}
-		s.Cases = append(s.Cases, c)
-		s.Tests++
+	switch {
+	case r.Baseline == conformance.Known:
+		// Known failures stay visible but do not turn CI red.
+		c.Skipped = &junitMessage{Message: xmlSafe(r.BaselineNote), Body: body}
+		return c, "skipped"
+	case r.Status == conformance.Fail || (r.Status == conformance.Warn && rep.Strict):
+		c.Failure = &junitMessage{Message: msg, Type: string(r.Level), Body: body}
+		return c, "failure"
+	case r.Status == conformance.Error || (r.Status == conformance.Skip && interrupted):
+		c.Error = &junitMessage{Message: msg, Type: "not-run", Body: body}
+		return c, "error"
+	case r.Status == conformance.Skip && counts:
+		c.Failure = &junitMessage{Message: msg, Type: "not-run", Body: body}
+		return c, "failure"
+	case r.Status == conformance.Skip:
+		c.Skipped = &junitMessage{Message: msg}
+		return c, "skipped"
+	case r.Status == conformance.Warn:
+		c.SystemOut = "WARN (" + string(r.Level) + "): " + body
+	default:
+		c.SystemOut = msg
 	}
-	out2 := junitSuites{Name: s.Name, Tests: s.Tests, Failures: s.Failures, Errors: s.Errors, Skipped: s.Skipped, Time: s.Time, Suites: []junitSuite{s}}
-	if _, err := io.WriteString(w, xml.Header); err != nil {
-		return err
-	}
-	enc := xml.NewEncoder(w)
-	enc.Indent("", "  ")
-	if err := enc.Encode(out2); err != nil {
-		return err
-	}
-	_, err := io.WriteString(w, "\n")
-	return err
+	return c, ""
 }
 
 // Escape makes text safe to print on a terminal: control characters

@@ -42,10 +42,6 @@ var MasterEnv = []string{
 	"BAETYL_SERVICE_TOKEN",
 }
 
-// DefaultConfigPath is where a runtime looks for its configuration when no
-// -c flag is given.
-const DefaultConfigPath = "etc/openedge/service.yml"
-
 // DefaultMaxMessageSize is the default of server.message.length.max: 4 MiB.
 const DefaultMaxMessageSize = 4 << 20
 

@@ -195,10 +195,7 @@ func (s *schemaFlags) schema(ctx context.Context) (*client.Schema, error) {
 		}
 		return sc, nil
 	}
-	if profile == convention.ProfileBaetyl {
-		return client.Baetyl(), nil
-	}
-	return client.OpenEdge(), nil
+	return client.ForProfile(profile), nil
 }
 
 // sizeValue is a pflag.Value for byte sizes such as 4m or 4194304, read by
