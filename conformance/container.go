@@ -37,8 +37,9 @@ func (r *runner) contained() bool {
 // containerSocket is where the master API's socket is in a container.
 func containerSocket(era string) string { return "/var/run/" + era + ".sock" }
 
-// containerConfigPath is where the configuration is in a container.
-func containerConfigPath(era string) string { return "/etc/" + era + "/service.yml" }
+// containerConfigPath is where the configuration is in a container: the
+// era's path under /.
+func containerConfigPath(era string) string { return "/" + configPath(era) }
 
 // containerInstance describes an instance for a container launcher.
 func (r *runner) containerInstance(o instanceOpts, name, addr string) (runtimeproc.Instance, error) {
@@ -81,7 +82,7 @@ func (r *runner) containerMounts(era, config, sock string) []runtimeproc.Mount {
 			if ents, err := os.ReadDir(dir); err == nil {
 				for _, ent := range ents {
 					if n := ent.Name(); n != filepath.Base(config) && n != "service.yml" {
-						ms = append(ms, runtimeproc.Mount{Source: filepath.Join(dir, n), Target: path.Join("/etc", era, n), ReadOnly: true})
+						ms = append(ms, runtimeproc.Mount{Source: filepath.Join(dir, n), Target: path.Join(path.Dir(containerConfigPath(era)), n), ReadOnly: true})
 					}
 				}
 			}
