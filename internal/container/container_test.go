@@ -20,6 +20,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/oe-rt/oe-rt/bench"
 	"github.com/oe-rt/oe-rt/conformance"
 	ctr "github.com/oe-rt/oe-rt/internal/container"
 	"github.com/oe-rt/oe-rt/internal/launch"
@@ -279,4 +280,25 @@ func TestContainerZombieMaker(t *testing.T) {
 	assert.Regexp(t, `pids\.max 20 refused \d+ thread or process creation`, r.Message)
 	assert.Regexp(t, `\d+ of its tasks at its peak were zombies`, r.Message)
 	assert.Contains(t, r.Message, "As PID 1 of its container the runtime is the parent of every orphan in it, and no init reaps them")
+}
+
+// TestContainerBench: bench --image's library path loads the runtime in
+// its container and leaves nothing.
+func TestContainerBench(t *testing.T) {
+	t.Parallel()
+	cli := engine(t)
+	img := fakeImage(t, cli)
+	l, err := ctr.New(context.Background(), ctr.Options{Image: img})
+	require.NoError(t, err)
+	cfg := bench.NewConfig()
+	cfg.Total = 200
+	cfg.Launch = &bench.Launch{Command: []string{img, "serve"}, Launcher: l}
+	rep, err := bench.Run(context.Background(), cfg)
+	require.NoError(t, l.Close())
+	require.NoError(t, err)
+	assert.EqualValues(t, 200, rep.OK)
+	require.NotNil(t, rep.Runtime)
+	assert.Positive(t, rep.Runtime.PeakRSS)
+	assert.NotContains(t, rep.Target, "127.0.0.1", "bench dialled the container's address")
+	assertNothingLeft(t, cli, l.Owner())
 }
