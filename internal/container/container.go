@@ -49,6 +49,9 @@ const (
 	LabelOwner = "io.oe-rt.owner"
 	// LabelInstance names the instance a container is.
 	LabelInstance = "io.oe-rt.instance"
+	// LabelRun is the launcher's token: what one launcher made, among
+	// the launchers of one process.
+	LabelRun = "io.oe-rt.run"
 )
 
 // Port is the port the master's docker mode gives every instance: all
@@ -175,7 +178,7 @@ func New(ctx context.Context, o Options) (*Launcher, error) {
 		l.image.Entrypoint, l.image.Cmd, l.image.StopSignal = img.Config.Entrypoint, img.Config.Cmd, img.Config.StopSignal
 	}
 	l.netName = "oe-rt-conform-" + l.token
-	nw, err := cli.NetworkCreate(ctx, l.netName, network.CreateOptions{Driver: "bridge", Labels: map[string]string{LabelOwner: l.owner}})
+	nw, err := cli.NetworkCreate(ctx, l.netName, network.CreateOptions{Driver: "bridge", Labels: map[string]string{LabelOwner: l.owner, LabelRun: l.token}})
 	if err != nil {
 		cli.Close()
 		return nil, fmt.Errorf("make the instances' network: %w", err)
@@ -189,6 +192,9 @@ func (l *Launcher) Image() Image { return l.image }
 
 // Owner is the launcher's LabelOwner value.
 func (l *Launcher) Owner() string { return l.owner }
+
+// Run is the launcher's LabelRun value.
+func (l *Launcher) Run() string { return l.token }
 
 // OwnerValue is LabelOwner's value for this process.
 func OwnerValue() string { return ownerValue() }
@@ -222,7 +228,7 @@ func (l *Launcher) Launch(in runtimeproc.Instance) (runtimeproc.Process, string,
 		Image:  l.opts.Image,
 		Env:    in.Spec.Env,
 		Cmd:    in.Spec.Args,
-		Labels: map[string]string{LabelOwner: l.owner, LabelInstance: in.Name, "baetyl": "baetyl", "service": in.Service},
+		Labels: map[string]string{LabelOwner: l.owner, LabelRun: l.token, LabelInstance: in.Name, "baetyl": "baetyl", "service": in.Service},
 		// The master attaches nothing; conform reads the output
 		// through an attach of its own.
 		AttachStdout: true, AttachStderr: true,
@@ -339,9 +345,9 @@ func (l *Launcher) Close() error {
 	wg.Wait()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	// Anything else of this owner's (a container whose create answer was
-	// lost), then the network.
-	err := removeOwned(ctx, l.cli, func(v string) bool { return v == l.owner })
+	// Anything else of this launcher's (a container whose create answer
+	// was lost), then the network.
+	err := removeOwned(ctx, l.cli, filters.Arg("label", LabelRun+"="+l.token), func(string) bool { return true })
 	l.cli.Close()
 	return err
 }
@@ -351,16 +357,18 @@ func (l *Launcher) Close() error {
 // and returns what it removed.
 func Sweep(ctx context.Context, cli *client.Client) ([]string, error) {
 	var removed []string
-	err := removeOwnedLog(ctx, cli, func(v string) bool { return !ownerAlive(v) }, &removed)
+	err := removeOwnedLog(ctx, cli, filters.Arg("label", LabelOwner), func(v string) bool { return !ownerAlive(v) }, &removed)
 	return removed, err
 }
 
-func removeOwned(ctx context.Context, cli *client.Client, match func(owner string) bool) error {
-	return removeOwnedLog(ctx, cli, match, nil)
+func removeOwned(ctx context.Context, cli *client.Client, sel filters.KeyValuePair, match func(owner string) bool) error {
+	return removeOwnedLog(ctx, cli, sel, match, nil)
 }
 
-func removeOwnedLog(ctx context.Context, cli *client.Client, match func(owner string) bool, removed *[]string) error {
-	f := filters.NewArgs(filters.Arg("label", LabelOwner))
+// removeOwnedLog removes the containers and networks that sel selects and
+// whose LabelOwner match accepts, adding what it removed to removed.
+func removeOwnedLog(ctx context.Context, cli *client.Client, sel filters.KeyValuePair, match func(owner string) bool, removed *[]string) error {
+	f := filters.NewArgs(filters.Arg("label", LabelOwner), sel)
 	var errs []error
 	cs, err := cli.ContainerList(ctx, container.ListOptions{All: true, Filters: f})
 	if err != nil {

@@ -117,15 +117,16 @@ func conform(t *testing.T, mode string, run ...string) *conformance.Report {
 	rep, err := conformance.Run(context.Background(), cfg)
 	require.NoError(t, l.Close())
 	require.NoError(t, err)
-	assertNothingLeft(t, cli, l.Owner())
+	assertNothingLeft(t, cli, l.Run())
 	return rep
 }
 
-// assertNothingLeft: no container or network of owner's is on the engine.
-func assertNothingLeft(t *testing.T, cli *client.Client, owner string) {
+// assertNothingLeft: no container or network of the launcher's run is on
+// the engine.
+func assertNothingLeft(t *testing.T, cli *client.Client, run string) {
 	t.Helper()
 	ctx := context.Background()
-	f := filters.NewArgs(filters.Arg("label", ctr.LabelOwner+"="+owner))
+	f := filters.NewArgs(filters.Arg("label", ctr.LabelRun+"="+run))
 	cs, err := cli.ContainerList(ctx, container.ListOptions{All: true, Filters: f})
 	require.NoError(t, err)
 	assert.Empty(t, cs, "containers of conform's left")
@@ -257,7 +258,7 @@ func TestContainerInterrupted(t *testing.T) {
 	require.NoError(t, l.Close())
 	require.NoError(t, err)
 	assert.Equal(t, conformance.Interrupted, rep.Verdict)
-	assertNothingLeft(t, cli, l.Owner())
+	assertNothingLeft(t, cli, l.Run())
 }
 
 // TestNoEngine: no engine at DOCKER_HOST is an error naming it.
@@ -300,5 +301,5 @@ func TestContainerBench(t *testing.T) {
 	require.NotNil(t, rep.Runtime)
 	assert.Positive(t, rep.Runtime.PeakRSS)
 	assert.NotContains(t, rep.Target, "127.0.0.1", "bench dialled the container's address")
-	assertNothingLeft(t, cli, l.Owner())
+	assertNothingLeft(t, cli, l.Run())
 }

@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -53,6 +54,7 @@ type Process struct {
 	tasksMax  int64 // the most pids.current read (cgroup v1 keeps no peak)
 
 	removeOnce sync.Once
+	killSent   atomic.Bool // a SIGKILL was sent (or ContainerStop asked for one)
 }
 
 // ID is the container's ID.
@@ -108,6 +110,9 @@ func (p *Process) Signal(sig syscall.Signal) error {
 	if p.Exited() {
 		return os.ErrProcessDone
 	}
+	if sig == syscall.SIGKILL {
+		p.killSent.Store(true)
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()
 	return p.l.cli.ContainerKill(ctx, p.id, strconv.Itoa(int(sig)))
@@ -136,6 +141,7 @@ func (p *Process) Terminate(grace time.Duration) bool {
 	}
 	secs := int(math.Ceil(grace.Seconds()))
 	t0 := time.Now()
+	p.killSent.Store(true) // the engine's SIGKILL at the grace
 	ctx, cancel := context.WithTimeout(context.Background(), grace+60*time.Second)
 	defer cancel()
 	_ = p.l.cli.ContainerStop(ctx, p.id, container.StopOptions{Timeout: &secs})
@@ -236,6 +242,14 @@ func (p *Process) waitExit(waitC <-chan container.WaitResponse, errC <-chan erro
 	}
 	if x.Code > 128 && x.Code < 128+65 {
 		x.Signal, x.Code = syscall.Signal(x.Code-128), -1
+	}
+	// The engine may learn of an OOM kill after the exit: a SIGKILL
+	// nobody here sent is looked at again, for up to a second.
+	for i := 0; i < 5 && x.Signal == syscall.SIGKILL && !oom && !p.killSent.Load(); i++ {
+		time.Sleep(200 * time.Millisecond)
+		if ins, err := p.l.cli.ContainerInspect(ctx, p.id); err == nil && ins.State != nil {
+			oom = ins.State.OOMKilled
+		}
 	}
 	// What it wrote last, before its end is told.
 	select {
