@@ -63,6 +63,11 @@ directory laid out as the master's that shows --dir, with the configuration
 given by --config at etc/<profile>/service.yml and no -c — exercise Call,
 check graceful shutdown and resources, and report check by check.
 
+With --image IMAGE it runs every instance as a container made from IMAGE
+on the Docker engine at DOCKER_HOST, as the master's docker mode does
+(0.0.0.0:50051, the configuration at /etc/<profile>/service.yml, the limits
+always enforced); ARGS after -- are the container's command.
+
 Without RUNTIME it checks oe-rt's own reference runtime (oe-rt serve).
 The runtime must serve the fixture functions echo, context, none, fail and
 sleep (see docs/conformance.md); checks that need a missing one are not
@@ -141,8 +146,8 @@ func (o *conformOptions) bind(f *pflag.FlagSet) {
 	f.StringVar(&o.markdown, "markdown", "", "also write a Markdown summary (a table of the checks) to `FILE`, e.g. $GITHUB_STEP_SUMMARY")
 	f.StringVar(&o.annotations, "annotations", "", "also write to `FILE` a GitHub Actions command (::error title=ID::cause and hint) per check that did not pass")
 	f.BoolVarP(&o.verbose, "verbose", "v", false, "log the harness's steps (runtime started, each check's result) to standard error")
-	f.Var(sizeValue{&o.limitMemory}, "limit-memory", "enforce this memory limit on every instance, each in a cgroup of its own, e.g. 50m (root, or a delegated cgroup v2)")
-	f.IntVar(&o.limitThreads, "limit-threads", 0, "enforce this thread limit (pids.max) on every instance, each in a cgroup of its own, e.g. 20 (root, or a delegated cgroup v2)")
+	f.Var(sizeValue{&o.limitMemory}, "limit-memory", "enforce this memory limit on every instance, each in a cgroup of its own, e.g. 50m (root, or a delegated cgroup v2; with --image the container's, default 50M)")
+	f.IntVar(&o.limitThreads, "limit-threads", 0, "enforce this thread limit (pids.max) on every instance, each in a cgroup of its own, e.g. 20 (root, or a delegated cgroup v2; with --image the container's pids limit, default 20)")
 	f.StringVar(&o.image, "image", "", "run every instance as a container made from `IMAGE` on a Docker engine (DOCKER_HOST), as the master's docker mode runs it; ARGS after -- are the container's command (docs/conformance.md#container-mode)")
 	f.Var(sizeValue{&o.limitSwap}, "limit-swap", "with --image: the container's memory plus swap, Docker's --memory-swap, e.g. 100m (default: unset, as the master leaves it: the engine then allows twice --limit-memory)")
 	f.Float64Var(&o.limitCPUs, "limit-cpus", 0, "with --image: the container's CPU quota in `CPUs`, e.g. 0.5 (default: none)")
