@@ -37,6 +37,20 @@ import (
 
 func TestMain(m *testing.M) {
 	launch.Init()
+	if img := os.Getenv("OE_RT_TEST_CONFORM_IMAGE"); img != "" {
+		// The helper of TestContainerKilledConform: a conform that runs
+		// until it is killed.
+		l, err := ctr.New(context.Background(), ctr.Options{Image: img, Memory: 50 << 20, Pids: 20})
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(3)
+		}
+		cfg := conformance.NewConfig(img, "serve")
+		cfg.Launcher = l
+		_, _ = conformance.Run(context.Background(), cfg)
+		l.Close()
+		os.Exit(0)
+	}
 	os.Exit(m.Run())
 }
 
@@ -302,4 +316,54 @@ func TestContainerBench(t *testing.T) {
 	assert.Positive(t, rep.Runtime.PeakRSS)
 	assert.NotContains(t, rep.Target, "127.0.0.1", "bench dialled the container's address")
 	assertNothingLeft(t, cli, l.Run())
+}
+
+// TestContainerKilledConform: a conform killed (SIGKILL) while its
+// containers run leaves them; the next launcher removes them, and only
+// those of owners that are gone.
+func TestContainerKilledConform(t *testing.T) {
+	t.Parallel()
+	cli := engine(t)
+	img := fakeImage(t, cli)
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), "OE_RT_TEST_CONFORM_IMAGE="+img)
+	require.NoError(t, cmd.Start())
+	killed := false
+	defer func() {
+		if !killed {
+			cmd.Process.Kill()
+			cmd.Wait()
+		}
+	}()
+	ctx := context.Background()
+	prefix := fmt.Sprintf("%d.", cmd.Process.Pid)
+	owned := func() []string {
+		cs, err := cli.ContainerList(ctx, container.ListOptions{All: true, Filters: filters.NewArgs(filters.Arg("label", ctr.LabelOwner))})
+		require.NoError(t, err)
+		var ids []string
+		for _, c := range cs {
+			if strings.HasPrefix(c.Labels[ctr.LabelOwner], prefix) {
+				ids = append(ids, c.ID)
+			}
+		}
+		return ids
+	}
+	deadline := time.Now().Add(2 * time.Minute)
+	for len(owned()) == 0 {
+		require.True(t, time.Now().Before(deadline), "the helper conform started no container within 2 minutes")
+		time.Sleep(200 * time.Millisecond)
+	}
+	require.NoError(t, cmd.Process.Kill())
+	_ = cmd.Wait()
+	killed = true
+	// Its containers stay until a sweep: this one, or that of another
+	// test's launcher running beside it.
+	_, err := ctr.Sweep(ctx, cli)
+	require.NoError(t, err)
+	assert.Empty(t, owned(), "the killed conform's containers are left after the sweep")
+	ns, err := cli.NetworkList(ctx, network.ListOptions{Filters: filters.NewArgs(filters.Arg("label", ctr.LabelOwner))})
+	require.NoError(t, err)
+	for _, n := range ns {
+		assert.False(t, strings.HasPrefix(n.Labels[ctr.LabelOwner], prefix), "the killed conform's network %s is left", n.Name)
+	}
 }
