@@ -367,3 +367,13 @@ func TestContainerKilledConform(t *testing.T) {
 		assert.False(t, strings.HasPrefix(n.Labels[ctr.LabelOwner], prefix), "the killed conform's network %s is left", n.Name)
 	}
 }
+
+// TestMissingImage: an image the engine does not have is an error that
+// says conform pulls nothing, and the launcher leaves nothing behind.
+func TestMissingImage(t *testing.T) {
+	t.Parallel()
+	engine(t)
+	_, err := ctr.New(context.Background(), ctr.Options{Image: "oe-rt-test-no-such-image:1"})
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), `image "oe-rt-test-no-such-image:1" is not on the engine (conform pulls nothing: build or pull it first)`)
+}
