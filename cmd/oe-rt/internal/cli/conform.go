@@ -250,8 +250,6 @@ func (o *conformOptions) check(cmd *cobra.Command, args []string) error {
 		switch {
 		case dash != 0 && len(args) > 0:
 			return usageError("with --image the image is the runtime: put the container's arguments after --: oe-rt conform --image %s -- %s", shellquote.Quote(o.image), shellquote.Join(args))
-		case o.cfg.Dir != "" && o.cfg.ConfigFile == "":
-			return usageError("--dir with --image: a container sees only what the master mounts; give the configuration with --config (its codedirs are found under --dir)")
 		case o.limitCPUs < 0:
 			return usageError("--limit-cpus %v: want a positive number of CPUs", o.limitCPUs)
 		}
