@@ -377,3 +377,43 @@ func TestMissingImage(t *testing.T) {
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), `image "oe-rt-test-no-such-image:1" is not on the engine (conform pulls nothing: build or pull it first)`)
 }
+
+// TestContainerMounts: the configuration is mounted where the master
+// mounts it (/etc/baetyl/service.yml) and the codedir it names at its
+// path; a runtime that needs them starts with --config and does not
+// without.
+func TestContainerMounts(t *testing.T) {
+	t.Parallel()
+	cli := engine(t)
+	img := fakeImage(t, cli)
+	dir := t.TempDir()
+	require.NoError(t, os.MkdirAll(filepath.Join(dir, "var", "db", "baetyl", "code"), 0o755))
+	config := filepath.Join(dir, "service.yml")
+	require.NoError(t, os.WriteFile(config, []byte("functions:\n"+
+		"  - name: echo\n    handler: echo\n    codedir: var/db/baetyl/code\n"+
+		"  - name: context\n    handler: context\n  - name: none\n    handler: none\n"+
+		"  - name: fail\n    handler: fail\n  - name: sleep\n    handler: sleep\n"), 0o644))
+	run := func(config string) *conformance.Report {
+		l, err := ctr.New(context.Background(), ctr.Options{Image: img, Memory: 50 << 20, Pids: 20})
+		require.NoError(t, err)
+		cfg := conformance.NewConfig(img, "config")
+		cfg.Launcher = l
+		cfg.Profile = conformance.ProfileBaetyl
+		cfg.Dir, cfg.ConfigFile = dir, config
+		cfg.Run = []string{"start.listen", "echo.json"}
+		cfg.StartTimeout = 20 * time.Second
+		rep, err := conformance.Run(context.Background(), cfg)
+		require.NoError(t, l.Close())
+		require.NoError(t, err)
+		assertNothingLeft(t, cli, l.Run())
+		return rep
+	}
+	rep := run(config)
+	assert.Equal(t, conformance.Pass, result(t, rep, "start.listen").Status, result(t, rep, "start.listen").Message)
+	assert.Equal(t, conformance.Pass, result(t, rep, "echo.json").Status)
+
+	rep = run("")
+	r := result(t, rep, "start.listen")
+	assert.Equal(t, conformance.Fail, r.Status)
+	assert.Contains(t, r.Message, "exited (exit status 1)")
+}

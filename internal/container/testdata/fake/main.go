@@ -14,6 +14,9 @@
 //	            waits for it: each zombie holds a PID of the pids limit
 //	hog         once serving, takes 200 MiB of memory, touched
 //	loopback    listens on 127.0.0.1:50051 instead of the address given
+//	config      reads its configuration where the master mounts it
+//	            (serve.DefaultConfigPath, under the image's WORKDIR /)
+//	            and exits 1 when it, or a codedir it names, is not there
 //	exit        exits 0 at once (the zombies' children)
 package main
 
@@ -85,6 +88,28 @@ func main() {
 		ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM)
 		defer stop()
 		run(ctx, "")
+	case "config":
+		path, _ := serve.DefaultConfigPath(nil)
+		cfg, err := serve.LoadConfig(path)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "fake:", err)
+			os.Exit(1)
+		}
+		for _, f := range cfg.Functions {
+			if f.CodeDir == "" {
+				continue
+			}
+			if _, err := os.Stat(f.CodeDir); err != nil {
+				fmt.Fprintln(os.Stderr, "fake: codedir:", err)
+				os.Exit(1)
+			}
+		}
+		ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM)
+		defer stop()
+		if err := serve.Run(ctx, serve.Options{Config: cfg}); err != nil {
+			fmt.Fprintln(os.Stderr, "fake:", err)
+			os.Exit(1)
+		}
 	case "loopback":
 		ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM)
 		defer stop()
