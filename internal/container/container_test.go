@@ -417,3 +417,27 @@ func TestContainerMounts(t *testing.T) {
 	assert.Equal(t, conformance.Fail, r.Status)
 	assert.Contains(t, r.Message, "exited (exit status 1)")
 }
+
+// TestContainerMasterAPI: the master API's socket is mounted read-only at
+// /var/run/baetyl.sock and a request through it is placed by the
+// caller's host PID: rights.master-api judges it as natively.
+func TestContainerMasterAPI(t *testing.T) {
+	t.Parallel()
+	cli := engine(t)
+	img := fakeImage(t, cli)
+	l, err := ctr.New(context.Background(), ctr.Options{Image: img, Memory: 50 << 20, Pids: 20})
+	require.NoError(t, err)
+	cfg := conformance.NewConfig(img, "api")
+	cfg.Launcher = l
+	cfg.Profile = conformance.ProfileBaetyl
+	cfg.Run = []string{"rights.master-api"}
+	rep, err := conformance.Run(context.Background(), cfg)
+	require.NoError(t, l.Close())
+	require.NoError(t, err)
+	assertNothingLeft(t, cli, l.Run())
+	r := result(t, rep, "rights.master-api")
+	assert.Equal(t, conformance.Pass, r.Status, r.Message)
+	assert.Contains(t, r.Message, "GET /v1/system/inspect by instance #1")
+	assert.Contains(t, r.Message, "401 account unauthorized")
+	require.NotEmpty(t, rep.Runtime.MasterAPI)
+}

@@ -17,12 +17,16 @@
 //	config      reads its configuration where the master mounts it
 //	            (serve.DefaultConfigPath, under the image's WORKDIR /)
 //	            and exits 1 when it, or a codedir it names, is not there
+//	api         asks the master API (BAETYL_MASTER_API_SOCKET) for
+//	            /v1/system/inspect once, then serves
 //	exit        exits 0 at once (the zombies' children)
 package main
 
 import (
 	"context"
 	"fmt"
+	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -110,6 +114,21 @@ func main() {
 			fmt.Fprintln(os.Stderr, "fake:", err)
 			os.Exit(1)
 		}
+	case "api":
+		sock := os.Getenv("BAETYL_MASTER_API_SOCKET")
+		hc := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{
+			DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+				return (&net.Dialer{}).DialContext(ctx, "unix", sock)
+			}}}
+		if res, err := hc.Get("http://baetyl/v1/system/inspect"); err != nil {
+			fmt.Fprintln(os.Stderr, "fake: master API:", err)
+		} else {
+			fmt.Fprintln(os.Stderr, "fake: master API:", res.Status)
+			res.Body.Close()
+		}
+		ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM)
+		defer stop()
+		run(ctx, "")
 	case "loopback":
 		ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM)
 		defer stop()
