@@ -123,6 +123,7 @@ type Launcher struct {
 
 	mu        sync.Mutex
 	procs     map[string]*Process // by container ID
+	names     map[string]int      // instance names launched, and how often
 	closed    bool
 	launching sync.WaitGroup // Launch calls under way
 }
@@ -156,7 +157,7 @@ func New(ctx context.Context, o Options) (*Launcher, error) {
 	if err != nil {
 		return nil, err
 	}
-	l := &Launcher{cli: cli, opts: o, log: o.Logger, owner: ownerValue(), token: randomToken(), procs: map[string]*Process{}}
+	l := &Launcher{cli: cli, opts: o, log: o.Logger, owner: ownerValue(), token: randomToken(), procs: map[string]*Process{}, names: map[string]int{}}
 	if l.log == nil {
 		l.log = slog.New(slog.DiscardHandler)
 	}
@@ -224,6 +225,14 @@ func (l *Launcher) Launch(in runtimeproc.Instance) (runtimeproc.Process, string,
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	name := in.Name + "-" + l.token
+	l.mu.Lock()
+	if n := l.names[in.Name]; n > 0 {
+		// The same instance name again (a repeated run): a name of its
+		// own, since the engine's names are unique.
+		name += fmt.Sprintf("-%d", n+1)
+	}
+	l.names[in.Name]++
+	l.mu.Unlock()
 	cfg := &container.Config{
 		Image:  l.opts.Image,
 		Env:    in.Spec.Env,
