@@ -279,6 +279,12 @@ func (l *Launcher) Launch(in runtimeproc.Instance) (runtimeproc.Process, string,
 	l.procs[cr.ID] = p
 	l.mu.Unlock()
 	fail := func(what string, err error) (runtimeproc.Process, string, error) {
+		// Neither its exit nor its sampler is watched yet.
+		if p.waitCancel != nil {
+			p.waitCancel()
+		}
+		close(p.done)
+		close(p.sampled)
 		p.remove()
 		return nil, "", fmt.Errorf("%s container %s: %w", what, name, err)
 	}
