@@ -441,3 +441,24 @@ func TestContainerMasterAPI(t *testing.T) {
 	assert.Contains(t, r.Message, "401 account unauthorized")
 	require.NotEmpty(t, rep.Runtime.MasterAPI)
 }
+
+// TestContainerBadEntrypoint: an image whose entrypoint is not there
+// cannot be started: conform says so (the engine's words) and leaves
+// nothing.
+func TestContainerBadEntrypoint(t *testing.T) {
+	t.Parallel()
+	cli := engine(t)
+	ctx := context.Background()
+	tag := "oe-rt-test-bad-entrypoint:1"
+	require.NoError(t, ctr.BuildImage(ctx, cli, tag, "FROM scratch\nENTRYPOINT [\"/nonexistent\"]\n", nil))
+	l, err := ctr.New(ctx, ctr.Options{Image: tag, Memory: 50 << 20, Pids: 20})
+	require.NoError(t, err)
+	cfg := conformance.NewConfig(tag)
+	cfg.Launcher = l
+	cfg.Run = []string{"start.listen"}
+	_, err = conformance.Run(ctx, cfg)
+	require.NoError(t, l.Close())
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), `"/nonexistent": stat /nonexistent: no such file or directory`)
+	assertNothingLeft(t, cli, l.Run())
+}
