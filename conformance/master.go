@@ -305,8 +305,14 @@ const maxRequests = 100
 // made.
 func (m *master) requests() ([]apiRequest, int) {
 	m.mu.Lock()
-	defer m.mu.Unlock()
-	return append([]apiRequest(nil), m.reqs...), m.dropped
+	reqs, dropped, owner := append([]apiRequest(nil), m.reqs...), m.dropped, m.owner
+	m.mu.Unlock()
+	for i := range reqs {
+		if q := &reqs[i]; q.inst == 0 && q.pid > 0 && owner != nil {
+			q.inst = owner(q.pid)
+		}
+	}
+	return reqs, dropped
 }
 
 // addresses names the API addresses given, for messages.
@@ -397,9 +403,14 @@ func (m *master) handler(era string) http.Handler {
 			q.inst = inst
 		case owner != nil && q.pid > 0:
 			q.inst = owner(q.pid)
-			m.mu.Lock()
-			m.owners[q.pid] = q.inst
-			m.mu.Unlock()
+			if q.inst > 0 {
+				// An unplaced caller is looked for again when the
+				// requests are read: an instance may call before
+				// conform has recorded it (a container's start).
+				m.mu.Lock()
+				m.owners[q.pid] = q.inst
+				m.mu.Unlock()
+			}
 		}
 		q.status = http.StatusNotFound
 		for _, r := range apiRoutes[era] {
