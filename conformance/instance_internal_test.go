@@ -29,3 +29,23 @@ func TestAnsweredCallIsNotLostAtTheEnd(t *testing.T) {
 	assert.Equal(t, []*callRecord{crash}, inst.end.unanswered())
 	assert.Equal(t, "exited by itself (exit status 3) while answering fail.status's call to fail", inst.endWords())
 }
+
+// start.address-aliases when the budget ran out before every alias
+// instance was started: the untried variables have no instance, and the
+// check is not run, saying why (it once read the missing instance).
+func TestAliasesCutByTheBudget(t *testing.T) {
+	done := make(chan struct{})
+	close(done)
+	first := &instance{n: 4, readyIn: 300 * time.Millisecond}
+	res := &aliasResult{budget: true, tries: make([]aliasTry, len(addressAliases))}
+	res.tries[0] = aliasTry{alias: addressAliases[0], inst: first}
+	r := &runner{scenarios: map[Requirement]*scenarioRun{aliasScenario: {done: done, res: res}}}
+	o := checkAddressAliases(&checkCtx{r: r, check: startAddressAliases})
+	assert.Equal(t, Skip, o.Status)
+	assert.Equal(t, "not run: conform's time budget ran out before every address variable was tried", o.Message)
+
+	res.budget, res.interrupted = false, true
+	o = checkAddressAliases(&checkCtx{r: r, check: startAddressAliases})
+	assert.Equal(t, Skip, o.Status)
+	assert.Equal(t, "not run: interrupted", o.Message)
+}

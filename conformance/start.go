@@ -278,6 +278,12 @@ func runAliasScenario(r *runner) *aliasResult {
 	for i, a := range addressAliases {
 		try := &res.tries[i]
 		try.alias = a
+		if r.ctx.Err() != nil {
+			// The budget ran out (or the run was interrupted) while the
+			// others started: no instance is started past it (each
+			// start costs seconds on a busy machine); res says which.
+			break
+		}
 		inst, err := r.startProcess(instanceOpts{role: "alias " + a.variable, era: a.era, addrVar: a.variable, probe: true})
 		if err != nil {
 			try.harness = err
@@ -360,6 +366,11 @@ func checkAddressAliases(c *checkCtx) Outcome {
 		switch {
 		case t.harness != nil:
 			return harnessError("could not start an instance with %s alone: %v", t.alias.variable, t.harness)
+		case t.inst == nil && res.interrupted:
+			return notRun("interrupted")
+		case t.inst == nil:
+			// Not started: the budget ran out while the others started.
+			return notRun("conform's time budget ran out before every address variable was tried")
 		case t.err != nil && res.interrupted:
 			return notRun("interrupted")
 		case t.err != nil && res.budget:

@@ -4,12 +4,17 @@
 # Python template runs on, and Node.js/npm for the Node template (npm
 # packages are installed by the tests themselves from the template's
 # lockfile, with npm ci), and qemu-user-static, under which the release
-# test runs the ARM builds (qemu-aarch64-static, qemu-arm-static).
+# test runs the ARM builds (qemu-aarch64-static, qemu-arm-static), and, as
+# root where no Docker engine answers, Debian's docker.io for the container
+# tests (scripts/docker-engine.sh starts a private daemon of it).
 # Idempotent and non-interactive; it does nothing when everything is
 # already there, and runs apt-get update before it installs.
 set -euo pipefail
 
 debs=(make python3 python3-grpcio python3-protobuf python3-yaml nodejs npm qemu-user-static)
+if [ "$(id -u)" = 0 ] && ! command -v dockerd >/dev/null && ! { command -v docker >/dev/null && timeout 10 docker info >/dev/null 2>&1; }; then
+	debs+=(docker.io)
+fi
 missing=()
 for p in "${debs[@]}"; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

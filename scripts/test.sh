@@ -29,12 +29,40 @@ else
 	echo "test.sh: not root, or no writable cgroups: the enforced-limit tests may be skipped (each says why)"
 fi
 
+# The container tests (conform --image, the template images) need a Docker
+# engine: one that answers, or a private daemon docker-engine.sh starts (and
+# this script stops at the end). As root the engine must run, and those
+# tests fail instead of skipping (OE_RT_TEST_REQUIRE_DOCKER=1). The local
+# base images the template images build FROM are made in the background
+# meanwhile (base-images.sh: no registry is needed), and waited for before
+# the template tests.
+engine_started=""
+if engine_env=$(./scripts/docker-engine.sh start); then
+	eval "$engine_env"
+	[ -n "$engine_env" ] && engine_started=1
+	[ "$(id -u)" = 0 ] && export OE_RT_TEST_REQUIRE_DOCKER=1
+	echo "test.sh: a Docker engine answers${DOCKER_HOST:+ at $DOCKER_HOST}: the container tests must run"
+else
+	echo "test.sh: no Docker engine: the container tests are skipped (each says why)"
+fi
+bases_log=$(mktemp)
+bases_pid=""
+if [ -n "${OE_RT_TEST_REQUIRE_DOCKER:-}" ] && [ -x scripts/base-images.sh ]; then
+	./scripts/base-images.sh >"$bases_log" 2>&1 &
+	bases_pid=$!
+fi
+
 # The release test (cmd/oe-rt) runs the ARM builds' `oe-rt version` under
 # qemu-user-static, which install-deps.sh installs: here it must run.
 export OE_RT_TEST_REQUIRE_QEMU=1
 
 log=$(mktemp)
-trap 'rm -f "$log"' EXIT
+finish() {
+	[ -n "$bases_pid" ] && kill "$bases_pid" 2>/dev/null
+	[ -n "$engine_started" ] && ./scripts/docker-engine.sh stop
+	rm -f "$log" "$bases_log"
+}
+trap finish EXIT
 summary=()
 passed=0
 failed=0
@@ -71,6 +99,17 @@ for arch in amd64 arm64 arm; do
 done
 # shellcheck disable=SC2046 # one word per package
 step "go test -race" go test -race -count=1 -timeout 20m $(go list ./... | grep -v /scaffold/e2e)
+# wait_bases: the base images' job, as a step of its own.
+wait_bases() {
+	local rc=0
+	wait "$bases_pid" || rc=$?
+	bases_pid=""
+	cat "$bases_log"
+	return "$rc"
+}
+if [ -n "$bases_pid" ]; then
+	step "base images (scripts/base-images.sh)" wait_bases
+fi
 step "templates (scaffold/e2e)" go test -count=1 -timeout 20m ./scaffold/e2e
 
 echo
