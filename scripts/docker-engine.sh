@@ -13,7 +13,9 @@
 # storage driver (it works on any file system, in a VM or a container), no
 # iptables rules and no default bridge, so that it changes nothing of the
 # machine's networking. It prints the DOCKER_HOST to use and waits (at most
-# 60 s) until the engine answers.
+# 60 s) until the engine answers; when it started the daemon itself (not
+# found one of its own already running), it also prints
+# OE_RT_DOCKER_STARTED=1, so that the caller stops only what it started.
 #
 # stop: ends the private daemon (SIGTERM, then SIGKILL after 20 s) and its
 # containerd; the data root stays, so that images built once are there the
@@ -47,6 +49,7 @@ start() {
 	mkdir -p "$dir"
 	# The package's own service may not run here (no systemd); ours is
 	# private and leaves no rule behind.
+	echo "export OE_RT_DOCKER_STARTED=1"
 	nohup dockerd --data-root "$dir/data" --exec-root "$dir/exec" -H "$host" \
 		--pidfile "$dir/dockerd.pid" --storage-driver vfs \
 		--iptables=false --ip6tables=false --bridge=none \

@@ -39,7 +39,7 @@ fi
 engine_started=""
 if engine_env=$(./scripts/docker-engine.sh start); then
 	eval "$engine_env"
-	[ -n "$engine_env" ] && engine_started=1
+	engine_started=${OE_RT_DOCKER_STARTED:-}
 	[ "$(id -u)" = 0 ] && export OE_RT_TEST_REQUIRE_DOCKER=1
 	echo "test.sh: a Docker engine answers${DOCKER_HOST:+ at $DOCKER_HOST}: the container tests must run"
 else
@@ -48,7 +48,9 @@ fi
 bases_log=$(mktemp)
 bases_pid=""
 if [ -n "${OE_RT_TEST_REQUIRE_DOCKER:-}" ] && [ -x scripts/base-images.sh ]; then
-	./scripts/base-images.sh >"$bases_log" 2>&1 &
+	# In a session of its own, so that an early end of this script ends
+	# its apt and docker children too (kill of the group, in finish).
+	setsid ./scripts/base-images.sh >"$bases_log" 2>&1 &
 	bases_pid=$!
 fi
 
@@ -58,7 +60,7 @@ export OE_RT_TEST_REQUIRE_QEMU=1
 
 log=$(mktemp)
 finish() {
-	[ -n "$bases_pid" ] && kill "$bases_pid" 2>/dev/null
+	[ -n "$bases_pid" ] && kill -- "-$bases_pid" 2>/dev/null
 	[ -n "$engine_started" ] && ./scripts/docker-engine.sh stop
 	rm -f "$log" "$bases_log"
 }

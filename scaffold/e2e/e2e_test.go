@@ -27,6 +27,9 @@ import (
 var oeRT string
 
 func TestMain(m *testing.M) {
+	// The workflow step runs through actiontest, which starts processes
+	// with the launcher: its helpers must run from here.
+	launch.Init()
 	os.Exit(run(m))
 }
 

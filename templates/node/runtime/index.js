@@ -28,6 +28,10 @@ function log(level, msg) {
 }
 
 // setupLog sends the log to logger.path (creating its directory) or stderr.
+// A file it cannot open is not fatal: Baetyl's example configurations name
+// var/log/baetyl/service.log, which a container's user may be unable to
+// create, and a runtime that exits for it never serves (its master restarts
+// it in a loop). It says so on stderr, and the log goes there.
 function setupLog(cfg, name) {
   logState.level = LEVELS[cfg.logger.level];
   logState.json = cfg.logger.format === 'json';
@@ -37,7 +41,7 @@ function setupLog(cfg, name) {
       fs.mkdirSync(path.dirname(cfg.logger.path), { recursive: true });
       logState.file = fs.openSync(cfg.logger.path, 'a');
     } catch (err) {
-      throw new ConfigError(`logger.path ${cfg.logger.path}: ${err.message}`);
+      log('error', `logger.path ${cfg.logger.path}: ${err.message}; logging to stderr instead`);
     }
   }
 }

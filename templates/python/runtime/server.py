@@ -203,15 +203,21 @@ class _JSONFormatter(logging.Formatter):
 
 def setup_logging(cfg, level_override=""):
     """Sends the runtime's and gRPC's logs to logger.path (default stderr),
-    creating its directory. Raises OSError when the file cannot be opened."""
+    creating its directory. When the file cannot be opened (Baetyl's examples
+    name var/log/baetyl/service.log, which a container's user may not be able
+    to create), the log goes to stderr; the reason is returned, else ""."""
     level = (level_override or cfg.logger_level).upper()
     level = {"WARN": "WARNING"}.get(level, level)
+    handler, unusable = None, ""
     if cfg.logger_path:
-        d = os.path.dirname(cfg.logger_path)
-        if d:
-            os.makedirs(d, exist_ok=True)
-        handler = logging.FileHandler(cfg.logger_path)
-    else:
+        try:
+            d = os.path.dirname(cfg.logger_path)
+            if d:
+                os.makedirs(d, exist_ok=True)
+            handler = logging.FileHandler(cfg.logger_path)
+        except OSError as e:
+            unusable = "logger.path %s: %s" % (cfg.logger_path, e.strerror or e)
+    if handler is None:
         handler = logging.StreamHandler(sys.stderr)
     if cfg.logger_format.lower() == "json":
         handler.setFormatter(_JSONFormatter())
@@ -220,6 +226,7 @@ def setup_logging(cfg, level_override=""):
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
+    return unusable
 
 
 def _listen_error(addr):
@@ -356,10 +363,11 @@ def main(argv=None):
         if why:
             e = "%s\nruntime: %s is the default because %s; give another file with -c" % (e, args.config, why)
         return _fail(2, e)
-    try:
-        setup_logging(cfg, args.log_level)
-    except OSError as e:
-        return _fail(2, "logger.path %s: %s" % (cfg.logger_path, e.strerror or e))
+    unusable = setup_logging(cfg, args.log_level)
+    if unusable:
+        # Not fatal: a runtime that stops here never serves (a master
+        # restarts it in a loop); the log goes to stderr instead.
+        log.error("%s; logging to stderr instead", unusable)
     try:
         functions = load_functions(cfg)
     except LoadError as e:

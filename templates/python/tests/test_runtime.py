@@ -592,10 +592,24 @@ class StartErrorsWithALogFileTest(unittest.TestCase):
         self.assertIn("etc/openedge/service.yml:5: unknown key 'rotate' in logger", err)
         self.assertIsNone(file_log)
 
-    def test_log_directory_cannot_be_made(self):
-        code, err, _ = self.start(self.echo() + "logger:\n  path: afile/service.log\n")
-        self.assertEqual(code, 2)
+    def test_log_file_that_cannot_be_opened_is_not_fatal(self):
+        # Baetyl's example configurations name var/log/baetyl/service.log,
+        # which a container's user may be unable to create: the runtime says
+        # so on stderr, logs there and serves.
+        d = tempfile.TemporaryDirectory()
+        self.addCleanup(d.cleanup)
+        write(os.path.join(d.name, "afile"), "a file, not a directory")
+        write(os.path.join(d.name, "etc/openedge/service.yml"), self.echo() + "logger:\n  path: afile/service.log\n")
+        rt = Runtime(["-c", "etc/openedge/service.yml"], cwd=d.name)
+        self.addCleanup(rt.close)
+        stub = rt.wait_ready()
+        self.assertEqual(stub.Call(message("f", b'{"a":1}'), timeout=10).Payload, b'{"a":1}')
+        rt.signal()
+        self.assertEqual(rt.wait(10), 0, rt.log())
+        err = rt.log()
         self.assertIn("logger.path afile/service.log", err)
+        self.assertIn("logging to stderr instead", err)
+        self.assertIn(" serving ", err)
         self.assertNotIn("Traceback", err)
 
     def test_missing_default_says_why(self):

@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"io/fs"
 	"log/slog"
@@ -142,7 +143,11 @@ func loadServeConfig(o *serveOptions) (*serve.Config, configSource, error) {
 }
 
 // newLogger builds the runtime's logger from the logger block. With a
-// path, it logs to that file, created with its directory.
+// path, it logs to that file, created with its directory. A file it cannot
+// open is not an error: Baetyl's example configurations name
+// var/log/baetyl/service.log, which a container's unprivileged user cannot
+// create, and a runtime that exits for it never serves (its master restarts
+// it in a loop). The log then goes to stderr, its first record saying why.
 func newLogger(c serve.LoggerConfig, stderr io.Writer) (*slog.Logger, func(), error) {
 	var level slog.Level
 	switch strings.ToLower(c.Level) {
@@ -157,26 +162,30 @@ func newLogger(c serve.LoggerConfig, stderr io.Writer) (*slog.Logger, func(), er
 	default:
 		return nil, nil, usageError("log level %q: want debug, info, warn or error", c.Level)
 	}
+	format := strings.ToLower(c.Format)
+	if format != "" && format != "text" && format != "json" {
+		return nil, nil, usageError("log format %q: want text or json", c.Format)
+	}
 	w, closer := stderr, func() {}
+	var unusable error
 	if c.Path != "" {
 		if err := os.MkdirAll(filepath.Dir(c.Path), 0o755); err != nil {
-			return nil, nil, usageError("create the log directory (logger.path): %w", err)
+			unusable = fmt.Errorf("create the log directory (logger.path %s): %w", c.Path, err)
+		} else if f, err := os.OpenFile(c.Path, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644); err != nil {
+			unusable = fmt.Errorf("open log file (logger.path %s): %w", c.Path, err)
+		} else {
+			w, closer = f, func() { f.Close() }
 		}
-		f, err := os.OpenFile(c.Path, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
-		if err != nil {
-			return nil, nil, usageError("open log file (logger.path): %w", err)
-		}
-		w, closer = f, func() { f.Close() }
 	}
 	opts := &slog.HandlerOptions{Level: level}
-	switch strings.ToLower(c.Format) {
-	case "", "text":
-		return slog.New(slog.NewTextHandler(w, opts)), closer, nil
-	case "json":
-		return slog.New(slog.NewJSONHandler(w, opts)), closer, nil
+	log := slog.New(slog.NewTextHandler(w, opts))
+	if format == "json" {
+		log = slog.New(slog.NewJSONHandler(w, opts))
 	}
-	closer()
-	return nil, nil, usageError("log format %q: want text or json", c.Format)
+	if unusable != nil {
+		log.Error("logging to stderr instead", "error", unusable.Error())
+	}
+	return log, closer, nil
 }
 
 // serveLoggerConfig is a logger block at the given level, for commands that

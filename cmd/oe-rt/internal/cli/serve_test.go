@@ -518,6 +518,24 @@ func TestServeBaetylLogger(t *testing.T) {
 	assert.Contains(t, log, "not applied: serve appends to its log without rotating it")
 }
 
+// TestServeLogFileThatCannotBeOpened: a logger.path serve cannot open (a
+// directory where a file should be; in a container, Baetyl's example
+// var/log/baetyl/service.log under an unprivileged user) is reported on
+// standard error, the log goes there, and serve serves and stops cleanly.
+func TestServeLogFileThatCannotBeOpened(t *testing.T) {
+	dir := t.TempDir()
+	writeFile(t, dir, "afile", "a file, not a directory", 0o644)
+	writeFile(t, dir, "etc/baetyl/service.yml", "logger:\n  path: afile/service.log\n", 0o644)
+	p, addr := startServe(t, serveSpec{dir: dir, env: []string{"BAETYL_SERVICE_NAME=svc"}})
+	_, err := callT(t, dialT(t, addr), "echo", "hi")
+	require.NoError(t, err, p.Stderr())
+	require.NoError(t, p.Signal(syscall.SIGTERM))
+	assert.Equal(t, 0, waitExit(t, p).Code, p.Stderr())
+	assert.Contains(t, p.Stderr(), "logging to stderr instead")
+	assert.Contains(t, p.Stderr(), "logger.path afile/service.log")
+	assert.Contains(t, p.Stderr(), "runtime serving")
+}
+
 // TestServeStartupErrorsOnStderr: with logger.path set, an error that
 // stops serve from starting is still on standard error (and in the log).
 func TestServeStartupErrorsOnStderr(t *testing.T) {
