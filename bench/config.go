@@ -11,6 +11,7 @@ import (
 
 	"github.com/oe-rt/oe-rt/client"
 	"github.com/oe-rt/oe-rt/internal/convention"
+	"github.com/oe-rt/oe-rt/internal/runtimeproc"
 	"github.com/oe-rt/oe-rt/internal/size"
 )
 
@@ -201,6 +202,10 @@ type Launch struct {
 	// Grace is how long it may take to exit after SIGTERM before SIGKILL
 	// (0 = 10s).
 	Grace time.Duration
+	// Launcher starts it; nil means natively. With a container launcher
+	// (oe-rt bench --image), Command[0] names the image and Command[1:]
+	// are the container's command.
+	Launcher runtimeproc.Launcher `json:"-"`
 }
 
 // FewSamples: a peak thread count from fewer samples is reported as

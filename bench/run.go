@@ -100,7 +100,7 @@ func (r *runner) run(ctx context.Context) (rep *Report, err error) {
 	started := time.Now()
 	if l := cfg.Launch; l != nil {
 		rt, err := runtimeproc.Start(runtimeproc.Options{Command: l.Command, Dir: l.Dir, Profile: cfg.Profile,
-			Name: "oe-rt-bench", Env: l.Env, Grace: l.Grace})
+			Name: "oe-rt-bench", Env: l.Env, Grace: l.Grace, Launcher: l.Launcher})
 		if err != nil {
 			return nil, &StartError{Err: err}
 		}

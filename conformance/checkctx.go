@@ -408,6 +408,9 @@ func (c *checkCtx) masterRequests() (reqs []apiRequest, more int, addresses stri
 
 // startHints says, for an instance that did not start, what the master
 // API refused it and what it wrote about its configuration.
+// contained reports whether the instances are containers (--image).
+func (c *checkCtx) contained() bool { return c.r.contained() }
+
 func (c *checkCtx) startHints(inst *instance) string {
 	return c.r.apiHint(inst) + c.r.configHint(inst) + c.r.layoutHint(inst)
 }

@@ -94,7 +94,12 @@ type Config struct {
 	CgroupLimits bool
 	// Launcher starts the runtime's instances; nil means
 	// runtimeproc.Native, processes on this host. (The reference, which
-	// measures this machine, is always started natively.)
+	// measures this machine, is always started natively.) With a
+	// runtimeproc.ContainerLauncher (container mode, conform --image)
+	// Command[0] names the image and Command[1:] are the container's
+	// command, the limits are always enforced (CgroupLimits), and each
+	// instance is described as the master's docker engine describes it
+	// (container.go).
 	Launcher runtimeproc.Launcher `json:"-"`
 	// MaxMessageSize is the runtime's message limit
 	// (server.message.length.max); 0 means the convention's 4 MiB.

@@ -139,11 +139,17 @@ func runFormsScenario(r *runner) *formsResult {
 	o := instanceOpts{role: formsCheckID}
 	if arg >= 0 {
 		o.args = append([]string(nil), r.cfg.Command[1:]...)
+		given := res.file
+		if r.contained() {
+			// In a container the file is where the master mounts the
+			// configuration.
+			o.config, given = res.file, containerConfigPath(string(r.cfg.Profile))
+		}
 		if inline {
 			flag, _, _ := strings.Cut(o.args[arg], "=")
-			o.args[arg] = flag + "=" + res.file
+			o.args[arg] = flag + "=" + given
 		} else {
-			o.args[arg] = res.file
+			o.args[arg] = given
 		}
 	} else {
 		o.config = res.file
@@ -305,7 +311,11 @@ func checkBaetylForms(c *checkCtx) Outcome {
 	given := func() string {
 		if res.from == "" {
 			keys := strings.ReplaceAll(strings.Join(res.changes, ", "), " (added)", "")
-			return fmt.Sprintf("given no configuration, so conform wrote one of Baetyl's forms with only %s (at %s: %s)", keys, configPath(string(c.cfg().Profile)), res.file)
+			at := configPath(string(c.cfg().Profile))
+			if c.contained() {
+				at = containerConfigPath(string(c.cfg().Profile))
+			}
+			return fmt.Sprintf("given no configuration, so conform wrote one of Baetyl's forms with only %s (at %s: %s)", keys, at, res.file)
 		}
 		return fmt.Sprintf("given %s rewritten into Baetyl's forms (%s; the copy: %s)", res.from, strings.Join(res.changes, ", "), res.file)
 	}
@@ -338,7 +348,7 @@ func (inst *instance) waitOwnListener(ctx context.Context, d time.Duration) erro
 	deadline := time.Now().Add(max(d, time.Second))
 	for {
 		addrs, err := launch.TreeListeners(inst.proc.PID())
-		if err == nil && slices.Contains(addrs, inst.addr) {
+		if err == nil && slices.ContainsFunc(addrs, inst.listensOn) {
 			return nil
 		}
 		if inst.proc.Exited() {

@@ -24,13 +24,14 @@ import (
 // (started, ready, ended and why) and the record of every call conform made
 // to it.
 type instance struct {
-	r    *runner
-	n    int    // 1-based, in start order
-	role string // "main", "shutdown", "main (restart 1)", "alias OPENEDGE_SERVICE_ADDRESS", …
-	proc runtimeproc.Process
-	addr string
-	conn *grpc.ClientConn
-	cli  *client.Client
+	r      *runner
+	n      int    // 1-based, in start order
+	role   string // "main", "shutdown", "main (restart 1)", "alias OPENEDGE_SERVICE_ADDRESS", …
+	proc   runtimeproc.Process
+	addr   string // the address conform dials
+	listen string // the address it was told to listen on (addr, natively)
+	conn   *grpc.ClientConn
+	cli    *client.Client
 
 	// probe: an instance a check starts to see whether it starts, and
 	// ends itself; its end is that check's to judge, not run.alive's.
@@ -224,6 +225,13 @@ func (r *runner) startProcess(o instanceOpts) (*instance, error) {
 	n := r.nextN
 	r.mu.Unlock()
 	name := instanceName(r.cfg, n)
+	if r.contained() {
+		ci, err := r.containerInstance(o, name, addr)
+		if err != nil {
+			return nil, err
+		}
+		return r.track(o, n, ci)
+	}
 	in, dir, err := r.master.instanceWith(o.era, o.config, name, addr)
 	if err != nil {
 		return nil, err
@@ -244,7 +252,12 @@ func (r *runner) startProcess(o instanceOpts) (*instance, error) {
 	}
 	spec.Limits = r.limits  // one cgroup per instance, as a container
 	spec.MasterGroup = true // in the master's process group (run.process-group)
-	inst, err := r.spawn(r.launcher, n, o.role, runtimeproc.Instance{Name: name, Listen: addr, Spec: spec}, r.schema())
+	return r.track(o, n, runtimeproc.Instance{Name: name, Listen: addr, Spec: spec})
+}
+
+// track starts an instance through the runtime's launcher and records it.
+func (r *runner) track(o instanceOpts, n int, in runtimeproc.Instance) (*instance, error) {
+	inst, err := r.spawn(r.launcher, n, o.role, in, r.schema())
 	if err != nil {
 		return nil, err
 	}
@@ -263,7 +276,7 @@ func (r *runner) spawn(l runtimeproc.Launcher, n int, role string, in runtimepro
 	if err != nil {
 		return nil, err
 	}
-	inst := &instance{r: r, n: n, role: role, proc: proc, addr: addr, inFlight: map[*callRecord]context.CancelCauseFunc{}, watchEnd: make(chan struct{})}
+	inst := &instance{r: r, n: n, role: role, proc: proc, addr: addr, listen: in.Listen, inFlight: map[*callRecord]context.CancelCauseFunc{}, watchEnd: make(chan struct{})}
 	r.log.Debug("started instance", "n", inst.n, "role", role, "pid", proc.PID(), "address", addr)
 	go inst.watch()
 	conn, err := client.Dial(addr, client.Options{DialOptions: append(runtimeproc.DialOptions(),
@@ -440,6 +453,11 @@ func (inst *instance) hungWords() string {
 // awaitReady waits for the instance to be ready (waitReady) and records
 // the outcome: readyErr, and the scheduler's counters when it became ready.
 func (inst *instance) awaitReady(ctx context.Context, timeout time.Duration, giveUp func() error) error {
+	if giveUp == nil && inst.r.contained() {
+		// A runtime that listens elsewhere in its container is never
+		// reachable: do not wait the start timeout out for it.
+		giveUp = inst.giveUpWhenElsewhere()
+	}
 	err := inst.waitReady(ctx, timeout, giveUp)
 	inst.readyErr = err
 	if err == nil {

@@ -37,6 +37,9 @@ type master struct {
 	reqs    []apiRequest // the first maxRequests
 	dropped int          // requests past those
 	owners  map[int]int  // pid -> instance, as found
+	// contained: the instances are containers, which see the socket at
+	// /var/run/<era>.sock (container.go).
+	contained bool
 	// owner maps the pid of a process that called the API to the number
 	// of the instance it belongs to (0: unknown).
 	owner func(pid int) int
@@ -182,8 +185,10 @@ func (m *master) setup(era, base, replaced string, e *eraSetup) error {
 			}
 		}
 	}
-	switch era {
-	case convention.EraBaetyl:
+	switch {
+	case m.contained:
+		e.api = "unix://" + containerSocket(era)
+	case era == convention.EraBaetyl:
 		l.place[convention.BaetylSocket] = e.sock
 		e.api = "unix://" + convention.BaetylSocket
 	default:
@@ -300,8 +305,14 @@ const maxRequests = 100
 // made.
 func (m *master) requests() ([]apiRequest, int) {
 	m.mu.Lock()
-	defer m.mu.Unlock()
-	return append([]apiRequest(nil), m.reqs...), m.dropped
+	reqs, dropped, owner := append([]apiRequest(nil), m.reqs...), m.dropped, m.owner
+	m.mu.Unlock()
+	for i := range reqs {
+		if q := &reqs[i]; q.inst == 0 && q.pid > 0 && owner != nil {
+			q.inst = owner(q.pid)
+		}
+	}
+	return reqs, dropped
 }
 
 // addresses names the API addresses given, for messages.
@@ -392,9 +403,14 @@ func (m *master) handler(era string) http.Handler {
 			q.inst = inst
 		case owner != nil && q.pid > 0:
 			q.inst = owner(q.pid)
-			m.mu.Lock()
-			m.owners[q.pid] = q.inst
-			m.mu.Unlock()
+			if q.inst > 0 {
+				// An unplaced caller is looked for again when the
+				// requests are read: an instance may call before
+				// conform has recorded it (a container's start).
+				m.mu.Lock()
+				m.owners[q.pid] = q.inst
+				m.mu.Unlock()
+			}
 		}
 		q.status = http.StatusNotFound
 		for _, r := range apiRoutes[era] {

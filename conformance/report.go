@@ -146,6 +146,23 @@ type Runtime struct {
 	// MasterAPI lists the requests the runtime made to the master API,
 	// every one of them refused.
 	MasterAPI []APIRequest `json:"master_api_requests,omitempty"`
+	// Image is the image, in container mode (--image).
+	Image *ImageReport `json:"image,omitempty"`
+	// CreateToAnswerMS is, in container mode, the time from the main
+	// instance's container create to the first call it answered OK.
+	CreateToAnswerMS *float64 `json:"create_to_first_answer_ms,omitempty"`
+}
+
+// ImageReport describes the image of container mode.
+type ImageReport struct {
+	Name       string   `json:"name"`
+	ID         string   `json:"id"`
+	Size       int64    `json:"size_bytes"`
+	Entrypoint []string `json:"entrypoint,omitempty"`
+	Cmd        []string `json:"cmd,omitempty"`
+	User       string   `json:"user"`
+	WorkingDir string   `json:"working_dir,omitempty"`
+	Network    string   `json:"network,omitempty"`
 }
 
 // APIRequest is a request an instance made to the master API.
@@ -327,6 +344,7 @@ func (r *runner) report() *Report {
 			rt.FirstCallMS = &v
 		}
 	}
+	r.containerReport(rt)
 	r.mu.Lock()
 	main := r.main
 	instances := append([]*instance(nil), r.instances...)
@@ -371,6 +389,9 @@ func (r *runner) report() *Report {
 // startByHand is a shell line that starts the runtime as conform did, on
 // the address the reproduce lines use.
 func (r *runner) startByHand() string {
+	if r.contained() {
+		return r.containerByHand()
+	}
 	var parts []string
 	if r.cfg.Dir != "" {
 		parts = append(parts, "cd", shellquote.Quote(r.cfg.Dir), "&&")

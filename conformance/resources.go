@@ -340,18 +340,32 @@ func checkThreads(c *checkCtx) Outcome {
 	f := ls.figures
 	lim := c.cfg().ThreadLimit
 	if ls.enforced {
-		var refused []string
+		var refused, zombies []string
 		for _, inst := range c.instances() {
+			z := 0
+			if ir := f.of(inst); ir != nil {
+				z = ir.ZombiesAtPeak
+			}
 			if st, ok := f.cgroup(inst); ok && st.TasksRefused > 0 {
 				w := fmt.Sprintf("instance #%d (%s): %s", inst.n, inst.role, refusedWords(st))
 				if l := inst.threadComplaint(); l != "" {
 					w += fmt.Sprintf(" (stderr: %q)", l)
 				}
+				if z > 0 {
+					w += fmt.Sprintf("; %d of its tasks at its peak %s", z, plural(z, "was a zombie", "were zombies"))
+				}
 				refused = append(refused, w)
+			} else if z > 0 && c.contained() {
+				zombies = append(zombies, fmt.Sprintf("instance #%d (%s): %d %s at its peak", inst.n, inst.role, z, plural(z, "zombie", "zombies")))
 			}
 		}
-		if len(refused) > 0 {
-			return fail("enforced: %s", strings.Join(refused, "; "))
+		if len(refused) > 0 || len(zombies) > 0 {
+			o := fail("enforced: %s", strings.Join(append(refused, zombies...), "; "))
+			if c.contained() && (len(zombies) > 0 || strings.Contains(o.Message, "zombie")) {
+				o.Message += fmt.Sprintf(". A zombie is a child process that ended and was never waited for: it holds a PID, and pids.max %d counts it. "+
+					"As PID 1 of its container the runtime is the parent of every orphan in it, and no init reaps them: wait() for every child (reap SIGCHLD), or run under an init", lim)
+			}
+			return o
 		}
 		if f.rep.TasksPeak > 0 {
 			return pass("enforced: at most %d tasks (pids.peak of instance #%d) under pids.max %d; none refused", f.rep.TasksPeak, f.rep.TasksInstance, lim)

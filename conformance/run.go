@@ -26,6 +26,9 @@ const maxRestarts = 3
 // that docs/conformance.md promises.
 const budgetSlack = 12 * time.Second
 
+// containerSlack is what container mode adds to the time budget.
+const containerSlack = 30 * time.Second
+
 // runner runs one suite: its steps are methods, its state the instances,
 // what it learned about the fixtures, and the results.
 type runner struct {
@@ -124,11 +127,18 @@ func Run(ctx context.Context, cfg *Config) (*Report, error) {
 		}
 		cfg.ConfigFile = abs
 	}
-	cmd0, err := runtimeproc.Resolve(cfg.Command[0], cfg.Dir)
-	if err != nil {
-		return nil, &ConfigError{Err: err}
+	_, contained := cfg.Launcher.(runtimeproc.ContainerLauncher)
+	if contained {
+		cfg.CgroupLimits = true // the engine always enforces them
+	} else {
+		// In container mode Command[0] names the image: the image says
+		// what runs.
+		cmd0, err := runtimeproc.Resolve(cfg.Command[0], cfg.Dir)
+		if err != nil {
+			return nil, &ConfigError{Err: err}
+		}
+		cfg.Command = append([]string{cmd0}, cfg.Command[1:]...)
 	}
-	cfg.Command = append([]string{cmd0}, cfg.Command[1:]...)
 	if cfg.Seed == 0 {
 		cfg.Seed = newSeed()
 	}
@@ -183,6 +193,7 @@ func runOnce(ctx context.Context, cfg *Config, checks []*Check) (*Report, error)
 	r := newRunner(ctx, &c)
 	r.master = m
 	m.owner = r.instanceOf
+	m.contained = r.contained()
 	defer r.cleanup()
 	return r.run(checks)
 }
@@ -213,13 +224,26 @@ func newRunner(parent context.Context, cfg *Config) *runner {
 		r.launcher = runtimeproc.Native{}
 	}
 	r.budget = cfg.StartTimeout + cfg.Grace + budgetSlack + cfg.Soak
+	if _, ok := r.launcher.(runtimeproc.ContainerLauncher); ok {
+		// Each instance is a container the engine creates, starts,
+		// stops and removes: seconds each on a busy machine.
+		r.budget += containerSlack
+	}
 	r.ctx, r.cancel = context.WithDeadline(parent, r.started.Add(r.budget))
 	return r
 }
 
 // run is the suite's steps, in order.
 func (r *runner) run(checks []*Check) (*Report, error) {
-	if r.cfg.CgroupLimits {
+	switch {
+	case r.contained():
+		// The engine enforces them, always, in the container's cgroup.
+		r.limits = &launch.Limits{Memory: r.cfg.MemoryLimit, Tasks: r.cfg.ThreadLimit}
+		r.limitKind = "container (cgroup v1)"
+		if _, err := os.Stat("/sys/fs/cgroup/cgroup.controllers"); err == nil {
+			r.limitKind = "container (cgroup v2)"
+		}
+	case r.cfg.CgroupLimits:
 		r.openLimits()
 	}
 	main, err := r.startProcess(instanceOpts{role: "main"}) // ready below, beside the scenarios

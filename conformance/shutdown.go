@@ -35,6 +35,8 @@ type shutdownResult struct {
 
 	sent      time.Time
 	exited    bool          // exited within the grace period
+	pid1      string        // container mode: the first process, when it did not catch SIGTERM
+	pid1Known bool          // container mode: whether it catches SIGTERM could be read
 	exit      launch.Exit   // how it ended
 	took      time.Duration // from SIGTERM to its exit
 	survivors []launch.Proc // processes of its launch alive after it ended
@@ -142,6 +144,16 @@ func runShutdownScenario(r *runner) *shutdownResult {
 		res.interrupted = true
 	}
 	timer.Stop()
+	if !res.exited && r.contained() {
+		// As PID 1 of its namespace, a process that does not catch
+		// SIGTERM does not get it at all.
+		if caught, known := sigtermCaught(inst.proc.PID()); known {
+			res.pid1Known = true
+			if !caught {
+				res.pid1 = pid1Words(inst.proc.PID())
+			}
+		}
+	}
 	if !res.exited {
 		// After the grace period, SIGKILL to the PID, as the master does.
 		_ = inst.proc.Signal(syscall.SIGKILL)
@@ -226,6 +238,9 @@ func checkShutdownSigterm(c *checkCtx) Outcome {
 		return s.withOutput(*o)
 	}
 	switch {
+	case !s.exited && s.pid1 != "":
+		return s.withOutput(fail("still running %s after SIGTERM to its container's first process, %s, which does not catch SIGTERM: %s; conform sent SIGKILL, as the engine does at the grace",
+			c.cfg().Grace, s.pid1, pid1NoSigterm))
 	case !s.exited:
 		return s.withOutput(fail("still running %s after SIGTERM to its PID: handle SIGTERM, stop accepting calls, finish those in flight and exit; conform sent SIGKILL", c.cfg().Grace))
 	case s.exit.Signal == syscall.SIGTERM && s.drained():

@@ -123,7 +123,7 @@ func checkStartScope(c *checkCtx) Outcome {
 	}
 	var wrong []string
 	for _, a := range addrs {
-		if a != c.inst.addr {
+		if !c.inst.listensOn(a) {
 			wrong = append(wrong, a)
 		}
 	}
@@ -133,9 +133,9 @@ func checkStartScope(c *checkCtx) Outcome {
 		if ip := net.ParseIP(host); ip != nil && ip.IsUnspecified() {
 			hint = " (a wildcard bind: listen on the address given, not on every interface)"
 		}
-		return fail("listens on %s besides the given %s%s", strings.Join(wrong, ", "), c.inst.addr, hint)
+		return fail("listens on %s besides the given %s%s", strings.Join(wrong, ", "), c.inst.listen, hint)
 	}
-	return pass("listens on %s only", c.inst.addr)
+	return pass("listens on %s only", c.inst.listen)
 }
 
 var runAlive = &Check{ID: "run.alive", Level: MUST, phase: phaseEnd,
@@ -336,7 +336,7 @@ func (inst *instance) giveUpWhenElsewhere() func() error {
 		case since.IsZero():
 			since = time.Now()
 		case time.Since(since) >= listenElsewhere:
-			return fmt.Errorf("it listens on %s, not on %s", strings.Join(elsewhere, ", "), inst.addr)
+			return fmt.Errorf("it listens on %s, not on %s%s", strings.Join(elsewhere, ", "), inst.listen, inst.r.containerListenHint())
 		}
 		return nil
 	}
@@ -350,7 +350,7 @@ func (inst *instance) listensElsewhere() []string {
 		return nil
 	}
 	for _, a := range addrs {
-		if a == inst.addr {
+		if inst.listensOn(a) {
 			return nil
 		}
 	}

@@ -102,10 +102,21 @@ func (p Text) Summary(w io.Writer, rep *conformance.Report) error {
 	if rep.Seed != 0 {
 		fmt.Fprintf(w, "seed:     %d (--seed %d sends the same sweep again)\n", rep.Seed, rep.Seed)
 	}
+	if im := rt.Image; im != nil {
+		ep := "none"
+		if len(im.Entrypoint) > 0 {
+			ep = strings.Join(im.Entrypoint, " ")
+		}
+		fmt.Fprintf(w, "image:    %s %s, %.1f MiB, entrypoint %s, user %s (a container per instance, on network %s)\n",
+			Escape(im.Name), Escape(im.ID), float64(im.Size)/(1<<20), Escape(ep), Escape(im.User), Escape(im.Network))
+	}
 	if rt.ReadyMS != nil {
 		line := fmt.Sprintf("start:    connection accepted %.0f ms after exec", *rt.ReadyMS)
 		if rt.FirstCallMS != nil {
 			line += fmt.Sprintf(", first call answered after %.0f ms", *rt.FirstCallMS)
+		}
+		if rt.CreateToAnswerMS != nil {
+			line += fmt.Sprintf(" (%.0f ms after the container's create)", *rt.CreateToAnswerMS)
 		}
 		fmt.Fprintln(w, line)
 	}

@@ -41,6 +41,16 @@ type Instance struct {
 	MasterSocket string
 	// HostID is the host's id (Baetyl only; left out when empty).
 	HostID string
+	// Mode is the master's running mode: "native" (also when empty) or
+	// "docker".
+	Mode string
+}
+
+func (in Instance) mode() string {
+	if in.Mode == "" {
+		return "native"
+	}
+	return in.Mode
 }
 
 // Vars returns the variables the master of in.Era sets for the instance, as
@@ -79,8 +89,8 @@ func (in Instance) Vars() []string {
 				kv("OPENEDGE_MASTER_API_VERSION", "v1"))
 		}
 		out = append(out,
-			kv("BAETYL_SERVICE_MODE", "native"),
-			kv("OPENEDGE_RUNNING_MODE", "native"),
+			kv("BAETYL_SERVICE_MODE", in.mode()),
+			kv("OPENEDGE_RUNNING_MODE", in.mode()),
 			kv("BAETYL_HOST_OS", runtime.GOOS),
 			kv("OPENEDGE_HOST_OS", runtime.GOOS))
 		if in.HostID != "" {
@@ -96,7 +106,7 @@ func (in Instance) Vars() []string {
 		out = append(out, kv("OPENEDGE_MASTER_API", in.MasterAPI))
 	}
 	return append(out,
-		kv("OPENEDGE_RUNNING_MODE", "native"),
+		kv("OPENEDGE_RUNNING_MODE", in.mode()),
 		kv("OPENEDGE_HOST_OS", runtime.GOOS))
 }
 

@@ -2,6 +2,7 @@ package launch
 
 import (
 	"bytes"
+	"io"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -149,3 +150,52 @@ func mergeLines(from, to time.Time, streams ...*stream) []Line {
 	}
 	return out
 }
+
+// Output keeps what a program wrote on stdout and stderr as Process keeps
+// it: each stream's raw tail and its lines, time-stamped when read,
+// bounded. It is for a launcher that reads a program's output from
+// elsewhere (a container's, from its engine); its methods are safe for
+// concurrent use.
+type Output struct {
+	seq atomic.Uint64
+	s   [2]*stream
+}
+
+// NewOutput keeps up to tailBytes of each stream (0: 64 KiB).
+func NewOutput(tailBytes int) *Output {
+	if tailBytes <= 0 {
+		tailBytes = 64 << 10
+	}
+	o := &Output{}
+	o.s[0] = newStream("stdout", tailBytes, &o.seq)
+	o.s[1] = newStream("stderr", tailBytes, &o.seq)
+	return o
+}
+
+type outputWriter struct{ s *stream }
+
+func (w outputWriter) Write(b []byte) (int, error) {
+	w.s.write(b, time.Now())
+	return len(b), nil
+}
+
+// Stdout and Stderr are writers into each stream: what is written is
+// stamped with the time it is written.
+func (o *Output) Stdout() io.Writer { return outputWriter{o.s[0]} }
+func (o *Output) Stderr() io.Writer { return outputWriter{o.s[1]} }
+
+// Close ends the line each stream was in.
+func (o *Output) Close() {
+	o.s[0].eof()
+	o.s[1].eof()
+}
+
+// Lines returns the lines written in [from, to] (to zero: no end), in the
+// order they were written.
+func (o *Output) Lines(from, to time.Time) []Line { return mergeLines(from, to, o.s[0], o.s[1]) }
+
+// Tails are the ends of stdout and stderr.
+func (o *Output) Tails() (stdout, stderr string) { return o.s[0].tail(), o.s[1].tail() }
+
+// Written is how many bytes each stream received.
+func (o *Output) Written() (stdout, stderr int64) { return o.s[0].written(), o.s[1].written() }

@@ -148,14 +148,26 @@ func Alive(pid int, start uint64) bool {
 	return err == nil && (start == 0 || p.Start == start) && p.State != 'Z' && p.State != 'X'
 }
 
-// Listeners returns the TCP addresses the given processes listen on.
+// Listeners returns the TCP addresses the given processes listen on, each
+// read in the process's own network namespace (/proc/PID/net/tcp: a
+// container's processes have one of their own).
 func Listeners(pids []int) ([]string, error) {
 	inodes := map[string]bool{}
+	nets := map[string]int{} // network namespace -> a process in it
+	var order []string
 	for _, pid := range pids {
 		dir := "/proc/" + strconv.Itoa(pid) + "/fd"
 		ents, err := os.ReadDir(dir)
 		if err != nil {
 			continue // gone, or not ours to read
+		}
+		ns, err := os.Readlink("/proc/" + strconv.Itoa(pid) + "/ns/net")
+		if err != nil {
+			ns = "self"
+		}
+		if _, ok := nets[ns]; !ok {
+			nets[ns] = pid
+			order = append(order, ns)
 		}
 		for _, e := range ents {
 			l, err := os.Readlink(filepath.Join(dir, e.Name()))
@@ -164,13 +176,25 @@ func Listeners(pids []int) ([]string, error) {
 			}
 		}
 	}
+	if len(order) == 0 {
+		order, nets = []string{"self"}, map[string]int{"self": 0}
+	}
 	var out []string
-	for _, f := range []string{"/proc/net/tcp", "/proc/net/tcp6"} {
-		addrs, err := listening(f, inodes)
-		if err != nil && f == "/proc/net/tcp" {
-			return nil, err
+	for _, ns := range order {
+		base := "/proc/net/"
+		if pid := nets[ns]; ns != "self" && pid > 0 {
+			base = "/proc/" + strconv.Itoa(pid) + "/net/"
 		}
-		out = append(out, addrs...)
+		for _, f := range []string{"tcp", "tcp6"} {
+			addrs, err := listening(base+f, inodes)
+			if err != nil && f == "tcp" {
+				if base != "/proc/net/" {
+					continue // the process is gone
+				}
+				return nil, err
+			}
+			out = append(out, addrs...)
+		}
 	}
 	return out, nil
 }

@@ -67,6 +67,49 @@ type Instance struct {
 	// working directory and limits. A launcher uses what has a meaning for
 	// it and says in its documentation what it ignores.
 	Spec launch.Spec
+	// Service is the service the instance belongs to (a container's
+	// "service" label, as the master's).
+	Service string
+	// Mounts are what a container launcher binds into the container, as
+	// the master's docker engine binds the service's volumes and its API
+	// socket; a native launcher has none (the working directory,
+	// Spec.Dir, is laid out instead).
+	Mounts []Mount
+}
+
+// Mount binds the host's path Source at Target in a container.
+type Mount struct {
+	Source, Target string
+	ReadOnly       bool
+}
+
+// ContainerLauncher is a Launcher that starts each instance in a container
+// made from one image: the instance is described by what the master's
+// docker engine gives it (Instance.Mounts, an environment of the master's
+// variables only, Spec.Args as the container's command), not by a
+// working directory of this host.
+type ContainerLauncher interface {
+	Launcher
+	// Image describes the image instances are made from.
+	Image() Image
+}
+
+// Image describes a container image.
+type Image struct {
+	Name       string   // as given
+	ID         string   // sha256:…
+	Size       int64    // bytes
+	Entrypoint []string // the image's ENTRYPOINT
+	Cmd        []string // its CMD
+	User       string   // its USER ("": root)
+	WorkingDir string   // its WORKDIR ("": /)
+	StopSignal string   // its STOPSIGNAL ("": SIGTERM)
+}
+
+// Created is implemented by a Process that was created before it was
+// started (a container): when.
+type Created interface {
+	Created() time.Time
 }
 
 // Launcher starts runtime instances: the one seam through which anything

@@ -32,6 +32,10 @@ type Options struct {
 	// Grace is how long Stop lets the runtime take to exit after SIGTERM
 	// before SIGKILL; 0 means DefaultGrace.
 	Grace time.Duration
+	// Launcher starts it; nil means Native. With a ContainerLauncher,
+	// Command[0] names the image and Command[1:] are the container's
+	// command; the environment is the profile's variables and Env only.
+	Launcher Launcher
 }
 
 // Runtime is a runtime that Start started. Call Stop once it is no longer
@@ -39,8 +43,9 @@ type Options struct {
 type Runtime struct {
 	// Proc is its process.
 	Proc Process
-	// Addr is the host:port it was told to listen on, a free port of
-	// 127.0.0.1.
+	// Addr is the host:port to reach it at: the free port of 127.0.0.1
+	// it was told to listen on, natively; its container's address in
+	// container mode.
 	Addr  string
 	grace time.Duration
 }
@@ -61,24 +66,33 @@ func Start(o Options) (*Runtime, error) {
 	if len(o.Command) == 0 || o.Command[0] == "" {
 		return nil, &launch.StartError{Reason: "no program given"}
 	}
-	path, err := Resolve(o.Command[0], o.Dir)
-	if err != nil {
-		return nil, err
-	}
 	profile := o.Profile
 	if profile == "" {
 		profile = convention.ProfileOpenEdge
 	}
-	var l Launcher = Native{}
+	l := o.Launcher
+	if l == nil {
+		l = Native{}
+	}
+	_, contained := l.(ContainerLauncher)
+	path, base := o.Command[0], os.Environ()
+	if contained {
+		base = nil // the image says what runs; the master's variables only
+	} else {
+		var err error
+		if path, err = Resolve(o.Command[0], o.Dir); err != nil {
+			return nil, err
+		}
+	}
 	addr, err := l.ListenAddress()
 	if err != nil {
 		return nil, err
 	}
-	proc, addr, err := l.Launch(Instance{Name: o.Name, Listen: addr, Spec: launch.Spec{
+	proc, addr, err := l.Launch(Instance{Name: o.Name, Listen: addr, Service: o.Name, Spec: launch.Spec{
 		Path: path,
 		Args: o.Command[1:],
 		Dir:  o.Dir,
-		Env:  convention.RuntimeEnv(os.Environ(), profile, addr, o.Name, o.Env),
+		Env:  convention.RuntimeEnv(base, profile, addr, o.Name, o.Env),
 	}})
 	if err != nil {
 		return nil, err

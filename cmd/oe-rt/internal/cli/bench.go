@@ -11,6 +11,7 @@ import (
 
 	"github.com/oe-rt/oe-rt/bench"
 	"github.com/oe-rt/oe-rt/bench/printer"
+	"github.com/oe-rt/oe-rt/internal/container"
 	"github.com/oe-rt/oe-rt/internal/convention"
 	"github.com/oe-rt/oe-rt/internal/launch"
 )
@@ -31,6 +32,7 @@ type benchOptions struct {
 	launch      launchFlags
 
 	runtime []string // RUNTIME and its ARGS, when bench starts it
+	image   string   // --image: RUNTIME is a container made from it
 
 	// Filled by check.
 	bounds []bench.Bound
@@ -72,6 +74,7 @@ not be started, a report that could not be written, or an interruption.`,
 	}
 	f := cmd.Flags()
 	f.StringVar(&o.address, "address", "", "`host:port` of a running runtime to load (instead of starting RUNTIME)")
+	f.StringVar(&o.image, "image", "", "start the runtime as a container made from `IMAGE` on the Docker engine (DOCKER_HOST), as conform --image does, no limits given; ARGS after -- are its command")
 	f.IntVarP(&o.cfg.Concurrency, "concurrency", "c", o.cfg.Concurrency, "number of concurrent callers (at most the number of calls)")
 	f.IntVarP(&o.cfg.Total, "total", "n", o.cfg.Total, "number of calls (per payload); exclusive with -z")
 	f.DurationVarP(&o.cfg.Duration, "duration", "z", 0, "call for this long (per payload) instead of -n calls, e.g. 30s")
@@ -166,6 +169,18 @@ func (o *benchOptions) check(cmd *cobra.Command, args []string) error {
 		return err
 	}
 	dash := cmd.ArgsLenAtDash()
+	if o.image != "" {
+		switch {
+		case o.address != "":
+			return usageError("give --address or --image, not both")
+		case dash != 0 && len(args) > 0:
+			return usageError("with --image the image is the runtime: put the container's arguments after --: oe-rt bench --image %s -- %s", o.image, strings.Join(args, " "))
+		case fs.Changed("dir"):
+			return usageError("--dir does not apply to --image: the image holds the runtime")
+		}
+		o.runtime = append([]string{o.image}, args...)
+		return nil
+	}
 	switch {
 	case o.address != "" && len(args) > 0:
 		return usageError("give --address or a RUNTIME to start, not both")
@@ -264,6 +279,14 @@ func runBench(ctx context.Context, e *env, o *benchOptions) error {
 	}
 	if cfg.Launch != nil {
 		_ = launch.EnableSubreaper() // orphans of the runtime come back to bench, to be ended
+	}
+	if o.image != "" {
+		l, err := container.New(ctx, container.Options{Image: o.image})
+		if err != nil {
+			return usageError("bench --image: %w", err)
+		}
+		defer l.Close() // the container and the network, however the run ends
+		cfg.Launch.Launcher = l
 	}
 	out, err := openOutput(o.output, e.stdout)
 	if err != nil {

@@ -18,6 +18,7 @@ import (
 
 	"github.com/oe-rt/oe-rt/conformance"
 	"github.com/oe-rt/oe-rt/conformance/printer"
+	"github.com/oe-rt/oe-rt/internal/container"
 	"github.com/oe-rt/oe-rt/internal/convention"
 	"github.com/oe-rt/oe-rt/internal/launch"
 	"github.com/oe-rt/oe-rt/internal/shellquote"
@@ -43,6 +44,9 @@ type conformOptions struct {
 	limitMemory  int64
 	limitThreads int
 	threadsGiven bool // --limit-threads was given
+	image        string
+	limitSwap    int64
+	limitCPUs    float64
 
 	command []string // RUNTIME and its ARGS; empty: the reference runtime
 }
@@ -58,6 +62,11 @@ master's environment (--profile: OpenEdge 0.1.2's or Baetyl's), in a working
 directory laid out as the master's that shows --dir, with the configuration
 given by --config at etc/<profile>/service.yml and no -c — exercise Call,
 check graceful shutdown and resources, and report check by check.
+
+With --image IMAGE it runs every instance as a container made from IMAGE
+on the Docker engine at DOCKER_HOST, as the master's docker mode does
+(0.0.0.0:50051, the configuration at /etc/<profile>/service.yml, the limits
+always enforced); ARGS after -- are the container's command.
 
 Without RUNTIME it checks oe-rt's own reference runtime (oe-rt serve).
 The runtime must serve the fixture functions echo, context, none, fail and
@@ -137,8 +146,11 @@ func (o *conformOptions) bind(f *pflag.FlagSet) {
 	f.StringVar(&o.markdown, "markdown", "", "also write a Markdown summary (a table of the checks) to `FILE`, e.g. $GITHUB_STEP_SUMMARY")
 	f.StringVar(&o.annotations, "annotations", "", "also write to `FILE` a GitHub Actions command (::error title=ID::cause and hint) per check that did not pass")
 	f.BoolVarP(&o.verbose, "verbose", "v", false, "log the harness's steps (runtime started, each check's result) to standard error")
-	f.Var(sizeValue{&o.limitMemory}, "limit-memory", "enforce this memory limit on every instance, each in a cgroup of its own, e.g. 50m (root, or a delegated cgroup v2)")
-	f.IntVar(&o.limitThreads, "limit-threads", 0, "enforce this thread limit (pids.max) on every instance, each in a cgroup of its own, e.g. 20 (root, or a delegated cgroup v2)")
+	f.Var(sizeValue{&o.limitMemory}, "limit-memory", "enforce this memory limit on every instance, each in a cgroup of its own, e.g. 50m (root, or a delegated cgroup v2; with --image the container's, default 50M)")
+	f.IntVar(&o.limitThreads, "limit-threads", 0, "enforce this thread limit (pids.max) on every instance, each in a cgroup of its own, e.g. 20 (root, or a delegated cgroup v2; with --image the container's pids limit, default 20)")
+	f.StringVar(&o.image, "image", "", "run every instance as a container made from `IMAGE` on a Docker engine (DOCKER_HOST), as the master's docker mode runs it; ARGS after -- are the container's command (docs/conformance.md#container-mode)")
+	f.Var(sizeValue{&o.limitSwap}, "limit-swap", "with --image: the container's memory plus swap, Docker's --memory-swap, e.g. 100m (default: unset, as the master leaves it: the engine then allows twice --limit-memory)")
+	f.Float64Var(&o.limitCPUs, "limit-cpus", 0, "with --image: the container's CPU quota in `CPUs`, e.g. 0.5 (default: none)")
 	f.StringVar(&o.baseline, "baseline", "", "judge the run against an earlier JSON report `FILE`: fail only on regressions, list known failures")
 	f.StringVar(&o.update, "update-baseline", "", "write this run's JSON report to `FILE`, as the baseline for later runs")
 	f.IntVar(&o.cfg.Repeat, "repeat", 1, "run the suite `N` times, with fresh instances each time, and report flaky checks")
@@ -170,7 +182,7 @@ func (o *conformOptions) complete(cmd *cobra.Command) {
 	_ = cmd.RegisterFlagCompletionFunc("env", func(*cobra.Command, []string, string) ([]cobra.Completion, cobra.ShellCompDirective) {
 		return nil, cobra.ShellCompDirectiveNoFileComp | cobra.ShellCompDirectiveNoSpace
 	})
-	for _, n := range []string{"start-timeout", "grace", "limit-memory", "limit-threads", "seed"} {
+	for _, n := range []string{"start-timeout", "grace", "limit-memory", "limit-threads", "limit-swap", "limit-cpus", "image", "seed"} {
 		_ = cmd.RegisterFlagCompletionFunc(n, cobra.NoFileCompletions)
 	}
 }
@@ -238,6 +250,22 @@ func (o *conformOptions) check(cmd *cobra.Command, args []string) error {
 		}
 	}
 	dash := cmd.ArgsLenAtDash()
+	if o.image != "" {
+		// The image is the runtime: what follows -- is its command.
+		switch {
+		case dash != 0 && len(args) > 0:
+			return usageError("with --image the image is the runtime: put the container's arguments after --: oe-rt conform --image %s -- %s", shellquote.Quote(o.image), shellquote.Join(args))
+		case o.limitCPUs < 0:
+			return usageError("--limit-cpus %v: want a positive number of CPUs", o.limitCPUs)
+		}
+		o.command = append([]string{o.image}, args...)
+		return nil
+	}
+	for _, n := range []string{"limit-swap", "limit-cpus"} {
+		if fs.Changed(n) {
+			return usageError("--%s needs --image: natively the limits are --limit-memory and --limit-threads", n)
+		}
+	}
 	switch {
 	case dash == 0:
 		return usageError("ARGS after -- need a RUNTIME before it")
@@ -324,7 +352,7 @@ func (o *conformOptions) config(ctx context.Context) (*conformance.Config, error
 	if Version != "dev" {
 		cfg.OeRtVersion = Version
 	}
-	if o.limitMemory > 0 || o.threadsGiven {
+	if o.limitMemory > 0 || o.threadsGiven || o.image != "" {
 		cfg.CgroupLimits = true
 	}
 	lim := o.limits()
@@ -368,6 +396,15 @@ func runConform(ctx context.Context, e *env, o *conformOptions) error {
 	// Orphans of the runtime come back to us, so that they can be found
 	// and ended.
 	_ = launch.EnableSubreaper()
+	if o.image != "" {
+		l, err := container.New(ctx, container.Options{Image: o.image, Memory: cfg.MemoryLimit, MemorySwap: o.limitSwap,
+			Pids: int64(cfg.ThreadLimit), CPUs: o.limitCPUs, Logger: log})
+		if err != nil {
+			return usageError("conform --image: %w", err)
+		}
+		defer l.Close() // every container and the network, however Run ends
+		cfg.Launcher = l
+	}
 
 	out, err := openOutput(o.output, e.stdout)
 	if err != nil {

@@ -273,3 +273,21 @@ func TestConformSeed(t *testing.T) {
 	assert.Contains(t, errOut, "--seed")
 	assertNoChildren(t)
 }
+
+// conform --image with no Docker engine is a usage error (exit 2) that
+// names DOCKER_HOST and the socket it tried; the image's arguments go
+// after --; the container-only limits need --image.
+func TestConformImageUsage(t *testing.T) {
+	t.Setenv("DOCKER_HOST", "unix:///nonexistent/oe-rt-cli-test.sock")
+	code, _, stderr := runMain("conform", "--image", "oe-rt-test:none", "--run", "start.listen")
+	assert.Equal(t, ExitUsage, code)
+	assert.Contains(t, stderr, "no Docker engine answers at unix:///nonexistent/oe-rt-cli-test.sock (DOCKER_HOST)")
+
+	code, _, stderr = runMain("conform", "--image", "img", "serve")
+	assert.Equal(t, ExitUsage, code)
+	assert.Contains(t, stderr, "put the container's arguments after --: oe-rt conform --image img -- serve")
+
+	code, _, stderr = runMain("conform", "--limit-swap", "100m", "./x")
+	assert.Equal(t, ExitUsage, code)
+	assert.Contains(t, stderr, "--limit-swap needs --image")
+}
