@@ -101,16 +101,14 @@ for arch in amd64 arm64 arm; do
 done
 # shellcheck disable=SC2046 # one word per package
 step "go test -race" go test -race -count=1 -timeout 20m $(go list ./... | grep -v /scaffold/e2e)
-# wait_bases: the base images' job, as a step of its own.
-wait_bases() {
-	local rc=0
-	wait "$bases_pid" || rc=$?
-	bases_pid=""
-	cat "$bases_log"
-	return "$rc"
-}
+# The base images' job, waited for here (step runs its command in a
+# pipeline's subshell, which cannot wait for this shell's job), then
+# reported as a step of its own.
 if [ -n "$bases_pid" ]; then
-	step "base images (scripts/base-images.sh)" wait_bases
+	bases_rc=0
+	wait "$bases_pid" || bases_rc=$?
+	bases_pid=""
+	step "base images (scripts/base-images.sh)" sh -c 'cat "$1"; exit "$2"' sh "$bases_log" "$bases_rc"
 fi
 step "templates (scaffold/e2e)" go test -count=1 -timeout 20m ./scaffold/e2e
 
