@@ -439,57 +439,18 @@ func (c cgroups) read(lim launch.Limits) (cgroupReading, bool) {
 		if _, err := os.Stat(c.v2); err != nil {
 			return st, false
 		}
-		st.Version, st.MemoryFile = 2, "memory.max"
-		st.MemoryPeak = readInt(c.v2, "memory.peak", -1)
-		ev := readKeyed(c.v2, "memory.events")
-		st.LimitHits, st.OOMKills = ev["max"], ev["oom_kill"]
-		st.TasksPeak = readInt(c.v2, "pids.peak", -1)
-		st.TasksRefused = readKeyed(c.v2, "pids.events")["max"]
-		st.tasksNow = readInt(c.v2, "pids.current", 0)
+		st.CgroupStats = launch.ReadCgroupStats(lim, c.v2, "", "")
+		st.tasksNow = launch.ReadCgroupValue(c.v2, "pids.current", 0)
 		return st, true
 	case c.memory != "" || c.pids != "":
 		if _, err := os.Stat(c.memory); err != nil {
 			return st, false
 		}
-		st.Version, st.MemoryFile = 1, "memory.limit_in_bytes"
-		st.MemoryPeak = readInt(c.memory, "memory.max_usage_in_bytes", -1)
-		st.LimitHits = readInt(c.memory, "memory.failcnt", 0)
-		st.OOMKills = readKeyed(c.memory, "memory.oom_control")["oom_kill"]
+		st.CgroupStats = launch.ReadCgroupStats(lim, "", c.memory, c.pids)
 		if c.pids != "" {
-			st.TasksRefused = readKeyed(c.pids, "pids.events")["max"]
-			st.tasksNow = readInt(c.pids, "pids.current", 0)
+			st.tasksNow = launch.ReadCgroupValue(c.pids, "pids.current", 0)
 		}
 		return st, true
 	}
 	return st, false
-}
-
-func readInt(dir, file string, def int64) int64 {
-	b, err := os.ReadFile(filepath.Join(dir, file))
-	if err != nil {
-		return def
-	}
-	n, err := strconv.ParseInt(strings.TrimSpace(string(b)), 10, 64)
-	if err != nil {
-		return def
-	}
-	return n
-}
-
-func readKeyed(dir, file string) map[string]int64 {
-	out := map[string]int64{}
-	b, err := os.ReadFile(filepath.Join(dir, file))
-	if err != nil {
-		return out
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		k, v, ok := strings.Cut(strings.TrimSpace(line), " ")
-		if !ok {
-			continue
-		}
-		if n, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64); err == nil {
-			out[k] = n
-		}
-	}
-	return out
 }

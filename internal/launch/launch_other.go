@@ -63,3 +63,11 @@ func (p *Process) LimitStats() (CgroupStats, bool) { return CgroupStats{}, false
 
 // Init does nothing where the launcher is unsupported.
 func Init() {}
+
+// ReadCgroupStats is Linux-only; elsewhere nothing is read.
+func ReadCgroupStats(lim Limits, v2, memory, pids string) CgroupStats {
+	return CgroupStats{Limits: lim, MemoryPeak: -1, TasksPeak: -1}
+}
+
+// ReadCgroupValue is Linux-only; elsewhere it returns def.
+func ReadCgroupValue(dir, file string, def int64) int64 { return def }

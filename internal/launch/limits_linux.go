@@ -278,29 +278,54 @@ func (lc *limitCgroups) finish() {
 }
 
 func (lc *limitCgroups) readFiles() CgroupStats {
-	st := CgroupStats{Version: 1, Limits: lc.limits, MemoryFile: "memory.limit_in_bytes", MemoryPeak: -1, TasksPeak: -1}
-	if lc.v2 {
-		st.Version, st.MemoryFile = 2, "memory.max"
-	}
+	var v2, memory, pids string
 	for _, cg := range lc.cgs {
 		switch {
 		case cg.v2:
-			st.MemoryPeak = readInt(cg.dir, "memory.peak", -1)
-			ev := readKeyed(cg.dir, "memory.events")
-			st.LimitHits, st.OOMKills = ev["max"], ev["oom_kill"]
-			st.TasksPeak = readInt(cg.dir, "pids.peak", -1)
-			st.TasksRefused = readKeyed(cg.dir, "pids.events")["max"]
+			v2 = cg.dir
 		case cg.ctrl == "memory":
-			st.MemoryPeak = readInt(cg.dir, "memory.max_usage_in_bytes", -1)
-			st.LimitHits = max(0, readInt(cg.dir, "memory.failcnt", 0)) + max(0, readInt(cg.dir, "memory.memsw.failcnt", 0))
-			st.OOMKills = readKeyed(cg.dir, "memory.oom_control")["oom_kill"]
+			memory = cg.dir
 		default:
-			st.TasksPeak = readInt(cg.dir, "pids.peak", -1)
-			st.TasksRefused = readKeyed(cg.dir, "pids.events")["max"]
+			pids = cg.dir
 		}
+	}
+	if lc.v2 {
+		return ReadCgroupStats(lc.limits, v2, "", "")
+	}
+	return ReadCgroupStats(lc.limits, "", memory, pids)
+}
+
+// ReadCgroupStats reads the kernel's counters of the cgroups that enforce
+// lim, as LimitStats reports them: v2 is a cgroup v2 directory; without
+// one, memory and pids are cgroup v1 directories of those controllers
+// ("" for one that is not there). A launch's limit cgroups and a
+// container's (container mode) are read the same way.
+func ReadCgroupStats(lim Limits, v2, memory, pids string) CgroupStats {
+	st := CgroupStats{Version: 1, Limits: lim, MemoryFile: "memory.limit_in_bytes", MemoryPeak: -1, TasksPeak: -1}
+	if v2 != "" {
+		st.Version, st.MemoryFile = 2, "memory.max"
+		st.MemoryPeak = readInt(v2, "memory.peak", -1)
+		ev := readKeyed(v2, "memory.events")
+		st.LimitHits, st.OOMKills = ev["max"], ev["oom_kill"]
+		st.TasksPeak = readInt(v2, "pids.peak", -1)
+		st.TasksRefused = readKeyed(v2, "pids.events")["max"]
+		return st
+	}
+	if memory != "" {
+		st.MemoryPeak = readInt(memory, "memory.max_usage_in_bytes", -1)
+		st.LimitHits = max(0, readInt(memory, "memory.failcnt", 0)) + max(0, readInt(memory, "memory.memsw.failcnt", 0))
+		st.OOMKills = readKeyed(memory, "memory.oom_control")["oom_kill"]
+	}
+	if pids != "" {
+		st.TasksPeak = readInt(pids, "pids.peak", -1)
+		st.TasksRefused = readKeyed(pids, "pids.events")["max"]
 	}
 	return st
 }
+
+// ReadCgroupValue reads a cgroup file that holds one number (pids.current,
+// memory.current, …); def when it cannot.
+func ReadCgroupValue(dir, file string, def int64) int64 { return readInt(dir, file, def) }
 
 // readInt reads a file that holds one number; def when it cannot.
 func readInt(dir, file string, def int64) int64 {
