@@ -83,19 +83,7 @@ func (s *shrinker) bytes(p []byte, fill byte) []byte {
 		}
 		lo = m
 	}
-	for hi-lo > 1 {
-		mid := lo + (hi-lo)/2
-		f, ok := s.try(of(mid))
-		if !ok {
-			break
-		}
-		if f {
-			hi = mid
-		} else {
-			lo = mid
-		}
-	}
-	return of(hi)
+	return of(s.bisect(lo, hi, of))
 }
 
 // boundariesBelow lists 1 and the sizes around each power of two below n,
@@ -149,35 +137,10 @@ func (s *shrinker) json(j *jnode) *jnode {
 // members, then that to its shortest failing suffix, each by bisection
 // (a failure that grows with the size is found in O(log n) calls).
 func (s *shrinker) members(j *jnode) *jnode {
-	lo, hi := 0, len(j.kids) // j.slice(0, hi) fails
-	for hi-lo > 1 {
-		mid := lo + (hi-lo)/2
-		f, ok := s.try(j.slice(0, mid).encode())
-		if !ok {
-			break
-		}
-		if f {
-			hi = mid
-		} else {
-			lo = mid
-		}
-	}
-	j = j.slice(0, hi)
+	// The shortest prefix that fails, then the shortest suffix of it.
+	j = j.slice(0, s.bisect(0, len(j.kids), func(m int) []byte { return j.slice(0, m).encode() }))
 	n := len(j.kids)
-	lo, hi = 0, n // j.slice(n-hi, n) fails
-	for hi-lo > 1 {
-		mid := lo + (hi-lo)/2
-		f, ok := s.try(j.slice(n-mid, n).encode())
-		if !ok {
-			break
-		}
-		if f {
-			hi = mid
-		} else {
-			lo = mid
-		}
-	}
-	return j.slice(n-hi, n)
+	return j.slice(n-s.bisect(0, n, func(m int) []byte { return j.slice(n-m, n).encode() }), n)
 }
 
 // shrinks yields values smaller than j, the smallest kinds first.
@@ -266,4 +229,23 @@ func payloadWords(p []byte, isJSON bool) string {
 		return fmt.Sprintf("%s %q", countBytes(len(p)), p)
 	}
 	return fmt.Sprintf("%s starting %q…", countBytes(len(p)), p[:32])
+}
+
+// bisect narrows [lo, hi], where at(hi) fails and at(lo) is not known to,
+// to the smallest m that fails, in O(log(hi-lo)) calls; it stops early,
+// at the smallest found so far, when the shrinker's calls run out.
+func (s *shrinker) bisect(lo, hi int, at func(int) []byte) int {
+	for hi-lo > 1 {
+		mid := lo + (hi-lo)/2
+		f, ok := s.try(at(mid))
+		if !ok {
+			break
+		}
+		if f {
+			hi = mid
+		} else {
+			lo = mid
+		}
+	}
+	return hi
 }
