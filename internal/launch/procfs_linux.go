@@ -8,8 +8,10 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -34,7 +36,9 @@ func isSubreaper() bool {
 }
 
 func readStat(pid int) (Proc, error) {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	bp := procBufs.Get().(*[]byte)
+	defer procBufs.Put(bp)
+	b, err := readProc(procPath(pid, "stat"), bp)
 	if err != nil {
 		return Proc{}, err
 	}
@@ -43,43 +47,135 @@ func readStat(pid int) (Proc, error) {
 	if i < 0 {
 		return Proc{}, fmt.Errorf("bad /proc/%d/stat", pid)
 	}
-	f := strings.Fields(string(b[i+1:]))
-	if len(f) < 22 {
+	// The fields after the name, counted from 0 (the state): 1 ppid,
+	// 2 pgrp, 3 session, 17 num_threads, 19 starttime, 21 rss (pages).
+	var f [22][]byte
+	n := 0
+	for rest := b[i+1:]; n < len(f); n++ {
+		rest = bytes.TrimLeft(rest, " \n")
+		if len(rest) == 0 {
+			break
+		}
+		end := bytes.IndexAny(rest, " \n")
+		if end < 0 {
+			end = len(rest)
+		}
+		f[n], rest = rest[:end], rest[end:]
+	}
+	if n < len(f) {
 		return Proc{}, fmt.Errorf("bad /proc/%d/stat", pid)
 	}
 	p := Proc{Pid: pid, State: f[0][0]}
-	p.PPid, _ = strconv.Atoi(f[1])
-	p.pgid, _ = strconv.Atoi(f[2])
-	p.sid, _ = strconv.Atoi(f[3])
-	p.Threads, _ = strconv.Atoi(f[17])
-	p.Start, _ = strconv.ParseUint(f[19], 10, 64)
-	pages, _ := strconv.ParseInt(f[21], 10, 64)
-	p.RSS = pages * int64(os.Getpagesize())
+	p.PPid = atoi(f[1])
+	p.pgid = atoi(f[2])
+	p.sid = atoi(f[3])
+	p.Threads = atoi(f[17])
+	p.Start = uint64(atoi(f[19]))
+	p.RSS = int64(atoi(f[21])) * int64(pageSize)
 	return p, nil
+}
+
+var pageSize = os.Getpagesize()
+
+// atoi parses a decimal field of /proc (an optional minus sign, digits);
+// 0 when it is not one, as strconv.Atoi's error was ignored.
+func atoi(b []byte) int {
+	neg := len(b) > 0 && b[0] == '-'
+	if neg {
+		b = b[1:]
+	}
+	if len(b) == 0 {
+		return 0
+	}
+	n := 0
+	for _, c := range b {
+		if c < '0' || c > '9' {
+			return 0
+		}
+		n = n*10 + int(c-'0')
+	}
+	if neg {
+		return -n
+	}
+	return n
+}
+
+// procPath is /proc/PID/name.
+func procPath(pid int, name string) string {
+	var b [48]byte
+	out := append(b[:0], "/proc/"...)
+	out = strconv.AppendInt(out, int64(pid), 10)
+	out = append(out, '/')
+	out = append(out, name...)
+	return string(out)
+}
+
+// procBufs holds the buffers /proc files are read into: the sampler reads
+// dozens of small files every 20 ms for every launch.
+var procBufs = sync.Pool{New: func() any { b := make([]byte, 0, 4096); return &b }}
+
+// readProc reads a /proc file whole into *bp (grown as needed) with plain
+// system calls: open, read until the end, close. os.ReadFile would also
+// stat the file, try to register it with the poller and allocate an
+// *os.File with a finalizer, which is most of the cost of reading a file
+// of a few hundred bytes; the sampler reads thousands of them a second.
+// The result aliases *bp.
+func readProc(path string, bp *[]byte) ([]byte, error) {
+	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	for err == unix.EINTR {
+		fd, err = unix.Open(path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	}
+	if err != nil {
+		return nil, &os.PathError{Op: "open", Path: path, Err: err}
+	}
+	defer unix.Close(fd)
+	b := (*bp)[:0]
+	for {
+		if len(b) == cap(b) {
+			b = append(b, 0)[:len(b)]
+		}
+		n, err := unix.Read(fd, b[len(b):cap(b)])
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			*bp = b
+			return nil, &os.PathError{Op: "read", Path: path, Err: err}
+		}
+		if n == 0 {
+			*bp = b
+			return b, nil
+		}
+		b = b[:len(b)+n]
+	}
 }
 
 // readRSS reads the resident set of pid split by kind (RssAnon, RssFile,
 // RssShmem of /proc/PID/status), and its peak resident set since its last
 // exec (VmHWM, kept by the kernel); zero when it cannot.
 func readRSS(pid int) (r RSS, hwm int64) {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/status")
+	bp := procBufs.Get().(*[]byte)
+	defer procBufs.Put(bp)
+	b, err := readProc(procPath(pid, "status"), bp)
 	if err != nil {
 		return r, 0
 	}
-	for _, l := range strings.Split(string(b), "\n") {
-		k, v, ok := strings.Cut(l, ":")
-		if !ok || !strings.HasPrefix(k, "Rss") && k != "VmHWM" {
+	for len(b) > 0 {
+		var l []byte
+		l, b, _ = bytes.Cut(b, []byte{'\n'})
+		k, v, ok := bytes.Cut(l, []byte{':'})
+		if !ok || !bytes.HasPrefix(k, []byte("Rss")) && string(k) != "VmHWM" {
 			continue
 		}
-		f := strings.Fields(v) // "1234 kB"
-		if len(f) == 0 {
+		v = bytes.TrimLeft(v, " \t") // "1234 kB"
+		if end := bytes.IndexByte(v, ' '); end >= 0 {
+			v = v[:end]
+		}
+		if len(v) == 0 || atoi(v) == 0 && string(v) != "0" {
 			continue
 		}
-		n, err := strconv.ParseInt(f[0], 10, 64)
-		if err != nil {
-			continue
-		}
-		switch k {
+		n := int64(atoi(v))
+		switch string(k) {
 		case "RssAnon":
 			r.Anon = n << 10
 		case "RssFile":
@@ -95,13 +191,14 @@ func readRSS(pid int) (r RSS, hwm int64) {
 
 // All lists every process.
 func All() []Proc {
-	ents, err := os.ReadDir("/proc")
+	names, err := readDirNames("/proc")
 	if err != nil {
 		return nil
 	}
-	out := make([]Proc, 0, len(ents))
-	for _, e := range ents {
-		pid, err := strconv.Atoi(e.Name())
+	sort.Strings(names) // in os.ReadDir's order
+	out := make([]Proc, 0, len(names))
+	for _, name := range names {
+		pid, err := strconv.Atoi(name)
 		if err != nil {
 			continue
 		}
@@ -281,24 +378,53 @@ func cmdline(pid int) string {
 // children returns the PIDs of pid's children, from
 // /proc/PID/task/*/children (every thread's).
 func children(pid int) []int {
-	dir := "/proc/" + strconv.Itoa(pid) + "/task"
-	tasks, err := os.ReadDir(dir)
+	dir := procPath(pid, "task")
+	tasks, err := readDirNames(dir)
 	if err != nil {
 		return nil
 	}
+	bp := procBufs.Get().(*[]byte)
+	defer procBufs.Put(bp)
 	var out []int
 	for _, t := range tasks {
-		b, err := os.ReadFile(dir + "/" + t.Name() + "/children")
+		b, err := readProc(dir+"/"+t+"/children", bp)
 		if err != nil {
 			continue
 		}
-		for _, f := range strings.Fields(string(b)) {
-			if c, err := strconv.Atoi(f); err == nil {
+		for _, f := range bytes.Fields(b) {
+			if c := atoi(f); c > 0 {
 				out = append(out, c)
 			}
 		}
 	}
 	return out
+}
+
+// readDirNames lists a /proc directory's entries, unsorted, with plain
+// system calls (see readProc).
+func readDirNames(dir string) ([]string, error) {
+	fd, err := unix.Open(dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, &os.PathError{Op: "open", Path: dir, Err: err}
+	}
+	defer unix.Close(fd)
+	bp := procBufs.Get().(*[]byte)
+	defer procBufs.Put(bp)
+	buf := (*bp)[:cap(*bp)]
+	var names []string
+	for {
+		n, err := unix.ReadDirent(fd, buf)
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return nil, &os.PathError{Op: "readdirent", Path: dir, Err: err}
+		}
+		if n <= 0 {
+			return names, nil
+		}
+		_, _, names = unix.ParseDirent(buf[:n], -1, names)
+	}
 }
 
 // hasToken reports whether pid's environment marks it with the launch
