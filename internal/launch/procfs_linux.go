@@ -210,23 +210,30 @@ func All() []Proc {
 }
 
 // Tree returns root and its descendants (by parent links; zombies
-// included, with no memory).
+// included, with no memory). It walks down from root through each
+// process's children (/proc/PID/task/*/children, every thread's) rather
+// than reading every process of the machine: a few files for a runtime's
+// tree, where All reads one for each of the machine's processes. A child
+// is kept only when its own stat names its parent, as All's links do.
 func Tree(root int) []Proc {
-	all := All()
-	kids := map[int][]Proc{}
-	var rootP *Proc
-	for i := range all {
-		kids[all[i].PPid] = append(kids[all[i].PPid], all[i])
-		if all[i].Pid == root {
-			rootP = &all[i]
-		}
-	}
-	if rootP == nil {
+	rootP, err := readStat(root)
+	if err != nil {
 		return nil
 	}
-	out := []Proc{*rootP}
+	out := []Proc{rootP}
+	seen := map[int]bool{root: true}
 	for i := 0; i < len(out); i++ {
-		out = append(out, kids[out[i].Pid]...)
+		kids := children(out[i].Pid)
+		sort.Ints(kids) // in All's order: by PID
+		for _, c := range kids {
+			if seen[c] {
+				continue
+			}
+			if st, err := readStat(c); err == nil && st.PPid == out[i].Pid {
+				seen[c] = true
+				out = append(out, st)
+			}
+		}
 	}
 	return out
 }
