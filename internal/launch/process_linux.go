@@ -439,16 +439,45 @@ func (p *Process) sampleLoop() {
 		case <-p.sys.stopS:
 			return
 		case <-t.C:
-			p.Sample()
+			p.sample(selfChildrenShared)
 		}
 	}
+}
+
+// selfChildrenFresh is how old a list of this process's children that a
+// sampler's tick reads may be. Every launch's sampler reads the list, and
+// it takes a file per thread of this process (/proc/self/task/*/children):
+// with ten launches at 20 ms, most of the sampling's cost. Shared for
+// 10 ms, a re-parented orphan is seen by a sampler's tick at most 10 ms
+// later; Sample called directly, Survivors and Cleanup read it afresh.
+const selfChildrenFresh = 10 * time.Millisecond
+
+var selfKids struct {
+	mu   sync.Mutex
+	at   time.Time
+	pids []int
+}
+
+// selfChildrenShared returns this process's children as read at most
+// selfChildrenFresh ago. The slice is shared: read it, never change it.
+func selfChildrenShared() []int {
+	selfKids.mu.Lock()
+	defer selfKids.mu.Unlock()
+	if now := time.Now(); selfKids.at.IsZero() || now.Sub(selfKids.at) >= selfChildrenFresh {
+		selfKids.pids, selfKids.at = children(selfPid), now
+	}
+	return selfKids.pids
 }
 
 // Sample takes a sample now: the memory and threads of the program and its
 // descendants, and the members of the launch, remembered so that they can
 // be found and ended later wherever they go. The sampler calls it every
 // Spec.SampleEvery until Cleanup.
-func (p *Process) Sample() {
+func (p *Process) Sample() { p.sample(func() []int { return children(selfPid) }) }
+
+// sample is Sample, reading this process's children (the subreaper's,
+// where orphans of the launch come back) with selfChildren.
+func (p *Process) sample(selfChildren func() []int) {
 	s := &p.sys
 	seen := map[int]bool{}
 	var members []Proc
@@ -499,7 +528,7 @@ func (p *Process) Sample() {
 			gone = append(gone, pid)
 		}
 	}
-	for _, c := range children(selfPid) {
+	for _, c := range selfChildren() {
 		if seen[c] || registered(c) {
 			continue
 		}
