@@ -361,9 +361,10 @@ func selection(cfg *Config) []*Check {
 type Scenario[T any] struct {
 	// Name says what the scenario does, for messages ("the shutdown scenario").
 	Name string
-	// late scenarios start once the main instance's checks are done, so
-	// that their load does not disturb those checks' timing; the others
-	// start with the suite and run beside it.
+	// late scenarios start once the main instance's start checks are
+	// done, run beside its call checks, and are over before its timing
+	// checks begin, so that their load disturbs neither the start nor the
+	// timing judged; the others start with the suite and run beside it.
 	late bool
 	// after, when that scenario runs too, is waited for before this one
 	// starts (it must come first in the catalog): instances that would

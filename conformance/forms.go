@@ -103,6 +103,27 @@ func runFormsScenario(r *runner) *formsResult {
 		res.skip = "the runtime did not start (see start.listen)"
 		return res
 	}
+	arg, inline, ok := r.formsConfig(res)
+	if !ok {
+		return res
+	}
+	inst, err := r.startProcess(r.formsOpts(res.file, arg, inline))
+	if err != nil {
+		res.harness = err
+		return res
+	}
+	res.inst = inst
+	inst.checked(formsCheckID)
+	defer inst.proc.Cleanup()
+	r.driveForms(inst, res)
+	return res
+}
+
+// formsConfig writes the runtime's configuration in Baetyl's forms to
+// res.file and says where the runtime's arguments name it (arg: its index,
+// or -1; inline: -c=FILE). It reports false when the scenario stops there:
+// res says why, or that the main instance already ran with these forms.
+func (r *runner) formsConfig(res *formsResult) (arg int, inline, ok bool) {
 	file, from, arg, inline := r.formsSource()
 	var b []byte
 	if file == "" {
@@ -113,7 +134,7 @@ func runFormsScenario(r *runner) *formsResult {
 		var err error
 		if b, err = os.ReadFile(file); err != nil {
 			res.skip = fmt.Sprintf("read the configuration: %v", err)
-			return res
+			return arg, inline, false
 		}
 	}
 	res.from = from
@@ -121,29 +142,35 @@ func runFormsScenario(r *runner) *formsResult {
 	out, changes, err := baetylForms(b, grace, int64(r.cfg.maxMessageSize()))
 	if err != nil {
 		res.skip = fmt.Sprintf("the configuration %s: %v", file, err)
-		return res
+		return arg, inline, false
 	}
 	res.changes = changes
 	if len(changes) == 0 && file != "" {
-		return res // the main instance already ran with these forms
+		return arg, inline, false // the main instance already ran with these forms
 	}
 	res.file = filepath.Join(r.master.root, "baetyl-forms", "service.yml")
 	if err := os.MkdirAll(filepath.Dir(res.file), 0o755); err != nil {
 		res.harness = err
-		return res
+		return arg, inline, false
 	}
 	if err := os.WriteFile(res.file, out, 0o644); err != nil {
 		res.harness = err
-		return res
+		return arg, inline, false
 	}
+	return arg, inline, true
+}
+
+// formsOpts starts the instance with the rewritten file: in its arguments
+// where they named the configuration, else where the master puts it.
+func (r *runner) formsOpts(file string, arg int, inline bool) instanceOpts {
 	o := instanceOpts{role: formsCheckID}
 	if arg >= 0 {
 		o.args = append([]string(nil), r.cfg.Command[1:]...)
-		given := res.file
+		given := file
 		if r.contained() {
 			// In a container the file is where the master mounts the
 			// configuration.
-			o.config, given = res.file, containerConfigPath(string(r.cfg.Profile))
+			o.config, given = file, containerConfigPath(string(r.cfg.Profile))
 		}
 		if inline {
 			flag, _, _ := strings.Cut(o.args[arg], "=")
@@ -152,18 +179,16 @@ func runFormsScenario(r *runner) *formsResult {
 			o.args[arg] = given
 		}
 	} else {
-		o.config = res.file
+		o.config = file
 	}
-	inst, err := r.startProcess(o)
-	if err != nil {
-		res.harness = err
-		return res
-	}
-	res.inst = inst
-	inst.checked(formsCheckID)
-	defer inst.proc.Cleanup()
+	return o
+}
+
+// driveForms waits for the instance, calls its echo and stops it as the
+// master does, recording in res what it did.
+func (r *runner) driveForms(inst *instance, res *formsResult) {
 	started := time.Now()
-	err = inst.waitReady(r.ctx, r.cfg.StartTimeout, nil)
+	err := inst.waitReady(r.ctx, r.cfg.StartTimeout, nil)
 	if err == nil {
 		// The connection must be this instance's: on a busy machine
 		// another program may hold the port conform picked, and a runtime
@@ -174,13 +199,13 @@ func runFormsScenario(r *runner) *formsResult {
 		inst.notReady(err)
 		res.notReady = err
 		inst.kill("it did not become ready")
-		return res
+		return
 	}
 	m := &client.Message{FunctionName: r.cfg.fn("echo"), Payload: []byte(`{"forms":true}`)}
 	if _, cerr := inst.call(r.ctx, formsCheckID, m, callTimeout); cerr != nil && cerr.kind != kindMissing {
 		res.callErr = cerr
 		inst.kill(formsCheckID + " was done with it")
-		return res
+		return
 	}
 	// As the master stops it: SIGTERM to the PID; a runtime that misreads
 	// its grace period fails here (Baetyl's own Python runtime, given 5s).
@@ -199,7 +224,6 @@ func runFormsScenario(r *runner) *formsResult {
 	if x, ok := inst.proc.ExitStatus(); ok {
 		res.exit, res.clean, res.took = x.String(), x.Signal == 0 && x.Code == 0, x.At.Sub(sent)
 	}
-	return res
 }
 
 // baetylForms rewrites a configuration's server.timeout into integer

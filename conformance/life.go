@@ -93,6 +93,7 @@ type lifeSample struct {
 }
 
 func runLifeScenario(r *runner) *lifeResult {
+	defer r.lifeStarted() // however it returns
 	res := &lifeResult{}
 	select {
 	case <-r.schemaReady:
@@ -108,7 +109,7 @@ func runLifeScenario(r *runner) *lifeResult {
 		return res
 	}
 	<-r.spawned // the shutdown instance is #2, whatever the scheduler does
-	inst, err, notReady := r.scenarioInstance("life")
+	inst, err, notReady := r.scenarioInstance("life", r.lifeStarted)
 	res.inst, res.harnessErr, res.notReady = inst, err, notReady
 	if err != nil || notReady != nil {
 		return res
@@ -121,26 +122,10 @@ func runLifeScenario(r *runner) *lifeResult {
 		until = time.Now().Add(r.cfg.Soak)
 	}
 	want := r.cfg.lifeCalls()
-	var overtime <-chan time.Time // set once the main instance's checks are done
+	clock := lifeClock{r: r, until: until}
 	for i := 0; r.ctx.Err() == nil && (res.calls < want || !until.IsZero() && time.Now().Before(until)); i++ {
-		if overtime == nil && until.IsZero() && !r.lifeOnly {
-			select {
-			case <-r.othersDone:
-				overtime = time.After(lifeOvertime)
-			default:
-			}
-		}
-		if overtime != nil {
-			select {
-			case <-overtime:
-				res.cut = true
-			default:
-			}
-		}
-		if dl, ok := r.ctx.Deadline(); ok && time.Until(dl) < lifeBudgetMargin {
-			res.cut = true // what is left of the time budget is the shutdown's and the report's
-		}
-		if res.cut {
+		if clock.cut() {
+			res.cut = true
 			break
 		}
 		m := msgs[i%len(msgs)]
@@ -153,33 +138,8 @@ func runLifeScenario(r *runner) *lifeResult {
 			}
 			continue
 		}
-		t0 := time.Now()
-		_, cerr := inst.call(r.ctx, lifeOwner, m, loadTimeout(len(m.Payload)))
-		res.took += time.Since(t0)
-		r.learn(lifeOwner, m.FunctionName, cerr)
-		res.calls++
-		if words := asFixtureAnswers(role, cerr); words != "" {
-			if cerr != nil && (cerr.kind == kindMissing || cerr.kind == kindNoService || cerr.kind == kindInterrupted || cerr.kind == kindBudget) {
-				res.calls--
-				continue
-			}
-			var rec *callRecord
-			if cerr != nil {
-				rec = cerr.rec
-			}
-			if cerr != nil && cerr.kind == kindNoAnswer {
-				words = fmt.Sprintf("%s, after it answered %d calls", words, inst.answered())
-				inst.markHung(fmt.Sprintf("no answer within %s to %s", cerr.rec.end.Sub(cerr.rec.start).Round(time.Millisecond), cerr.rec.describeCall()))
-			}
-			res.firstFail = &callFailure{n: res.calls, rec: rec, err: cerr, words: words}
+		if !res.call(r, inst, m, role) {
 			break
-		}
-		res.ok++
-		if res.calls >= lifeWarmup && (res.calls-lifeWarmup)%lifeSampleEvery == 0 {
-			if s, ok := sampleTree(inst.proc.PID()); ok {
-				s.calls = res.calls
-				res.samples = append(res.samples, s)
-			}
 		}
 	}
 	if n := len(res.samples); res.firstFail == nil && (n == 0 || res.samples[n-1].calls != res.calls) {
@@ -194,6 +154,73 @@ func runLifeScenario(r *runner) *lifeResult {
 		inst.stop("the long life was over", min(time.Second, r.cfg.Grace))
 	}
 	return res
+}
+
+// lifeClock says when the long life stops before its calls are made.
+type lifeClock struct {
+	r        *runner
+	until    time.Time        // --soak: when it ends
+	overtime <-chan time.Time // set once the other scenarios and checks are done
+}
+
+// cut reports whether the long life stops now: lifeOvertime after the
+// rest of the suite was done (without --soak, unless the long life's
+// checks are all the selection), or when what is left of the time budget
+// is the shutdown's and the report's.
+func (c *lifeClock) cut() bool {
+	r := c.r
+	if c.overtime == nil && c.until.IsZero() && !r.lifeOnly {
+		select {
+		case <-r.othersDone:
+			c.overtime = time.After(lifeOvertime)
+		default:
+		}
+	}
+	if c.overtime != nil {
+		select {
+		case <-c.overtime:
+			return true
+		default:
+		}
+	}
+	dl, ok := r.ctx.Deadline()
+	return ok && time.Until(dl) < lifeBudgetMargin
+}
+
+// call makes one call of the long life and records what it showed: a
+// call answered as its fixture answers (and, every lifeSampleEvery calls
+// after the warm-up, a sample of the process tree), or the first that was
+// not. It reports whether the long life goes on.
+func (res *lifeResult) call(r *runner, inst *instance, m *client.Message, role string) bool {
+	t0 := time.Now()
+	_, cerr := inst.call(r.ctx, lifeOwner, m, loadTimeout(len(m.Payload)))
+	res.took += time.Since(t0)
+	r.learn(lifeOwner, m.FunctionName, cerr)
+	res.calls++
+	if words := asFixtureAnswers(role, cerr); words != "" {
+		if cerr != nil && (cerr.kind == kindMissing || cerr.kind == kindNoService || cerr.kind == kindInterrupted || cerr.kind == kindBudget) {
+			res.calls--
+			return true
+		}
+		var rec *callRecord
+		if cerr != nil {
+			rec = cerr.rec
+		}
+		if cerr != nil && cerr.kind == kindNoAnswer {
+			words = fmt.Sprintf("%s, after it answered %d calls", words, inst.answered())
+			inst.markHung(fmt.Sprintf("no answer within %s to %s", cerr.rec.end.Sub(cerr.rec.start).Round(time.Millisecond), cerr.rec.describeCall()))
+		}
+		res.firstFail = &callFailure{n: res.calls, rec: rec, err: cerr, words: words}
+		return false
+	}
+	res.ok++
+	if res.calls >= lifeWarmup && (res.calls-lifeWarmup)%lifeSampleEvery == 0 {
+		if s, ok := sampleTree(inst.proc.PID()); ok {
+			s.calls = res.calls
+			res.samples = append(res.samples, s)
+		}
+	}
+	return true
 }
 
 // anyUsable reports whether any message's fixture can still be called.

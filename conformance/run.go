@@ -78,8 +78,12 @@ type runner struct {
 	// the instances' numbers do not depend on the scheduler.
 	spawned     chan struct{}
 	spawnedOnce sync.Once
-	firstCall   firstCallResult // the call made as soon as the main instance was ready
-	held        []heldCheck     // results of checks that own a run-wide rule, recorded at the end
+	// lifeSpawned is closed once the long life's instance was started (or
+	// will not be): the late scenarios start theirs after it.
+	lifeSpawned     chan struct{}
+	lifeSpawnedOnce sync.Once
+	firstCall       firstCallResult // the call made as soon as the main instance was ready
+	held            []heldCheck     // results of checks that own a run-wide rule, recorded at the end
 }
 
 // heldCheck is a check's outcome waiting for every call of the run.
@@ -214,7 +218,7 @@ func newRunner(parent context.Context, cfg *Config) *runner {
 	r := &runner{
 		cfg: cfg, log: discard(cfg.Logger), started: time.Now(), parent: parent,
 		baseEnv: os.Environ(), fixtures: map[string]*fixture{}, scenarios: map[Requirement]*scenarioRun{},
-		schemaReady: make(chan struct{}), spawned: make(chan struct{}), othersDone: make(chan struct{}), artifacts: cfg.ArtifactDir,
+		schemaReady: make(chan struct{}), spawned: make(chan struct{}), lifeSpawned: make(chan struct{}), othersDone: make(chan struct{}), artifacts: cfg.ArtifactDir,
 	}
 	for _, role := range Roles {
 		r.fixtures[role] = &fixture{}
@@ -259,6 +263,9 @@ func (r *runner) run(checks []*Check) (*Report, error) {
 	if !requires(checks, shutdownScenario) {
 		r.shutdownSpawned()
 	}
+	if !requires(checks, lifeScenario) {
+		r.lifeStarted()
+	}
 	r.startScenarios(checks)
 	if main.awaitReady(r.ctx, r.cfg.StartTimeout, nil) == nil {
 		r.log.Debug("main instance ready", "after", main.readyIn)
@@ -275,10 +282,15 @@ func (r *runner) run(checks []*Check) (*Report, error) {
 		r.makeFirstCall(main)
 	}
 
-	for _, p := range []phase{phaseStart, phaseCalls, phaseLarge, phaseTiming} {
-		r.runPhase(checks, p)
-	}
+	r.runPhase(checks, phaseStart)
+	// The late scenarios run beside the main instance's calls, once its
+	// start was judged, and are over before the timing checks begin: their
+	// instances' starts and the function manager's load disturb neither.
 	r.startLateScenarios(checks)
+	r.runPhase(checks, phaseCalls)
+	r.runPhase(checks, phaseLarge)
+	r.waitLateScenarios()
+	r.runPhase(checks, phaseTiming)
 	r.waitScenarios()
 	r.settleResources()
 	r.runPhase(checks, phaseShutdown)
@@ -295,11 +307,13 @@ func (r *runner) run(checks []*Check) (*Report, error) {
 
 // runPhase runs the selected checks of a phase one after the other.
 func (r *runner) runPhase(checks []*Check, p phase) {
+	t0 := time.Now()
 	for _, c := range checks {
 		if c.phase == p {
 			r.runCheck(c)
 		}
 	}
+	r.log.Debug("phase done", "phase", int(p), "took", time.Since(t0))
 }
 
 func (r *runner) ran(id string) bool {
@@ -560,10 +574,18 @@ func (r *runner) startRequired(checks []*Check, late bool) {
 			}
 			go func() {
 				defer close(sr.done)
+				if late {
+					// The early scenarios' instances are #2 and #3,
+					// whatever the scheduler does.
+					<-r.spawned
+					<-r.lifeSpawned
+				}
 				if before != nil {
 					<-before
 				}
+				t0 := time.Now()
 				sr.res = s.start(r)
+				r.log.Debug("scenario done", "scenario", s.scenarioName(), "took", time.Since(t0))
 			}()
 		}
 	}
@@ -572,6 +594,10 @@ func (r *runner) startRequired(checks []*Check, late bool) {
 // shutdownSpawned records that the shutdown scenario's instance was
 // started, or will not be.
 func (r *runner) shutdownSpawned() { r.spawnedOnce.Do(func() { close(r.spawned) }) }
+
+// lifeStarted records that the long life's instance was started, or will
+// not be.
+func (r *runner) lifeStarted() { r.lifeSpawnedOnce.Do(func() { close(r.lifeSpawned) }) }
 
 // requires reports whether any of the checks requires the scenario.
 func requires(checks []*Check, s Requirement) bool {
@@ -583,6 +609,15 @@ func requires(checks []*Check, s Requirement) bool {
 		}
 	}
 	return false
+}
+
+// waitLateScenarios waits for the late scenarios to end.
+func (r *runner) waitLateScenarios() {
+	for s, sr := range r.scenarios {
+		if s.isLate() {
+			<-sr.done
+		}
+	}
 }
 
 // waitScenarios waits for the scenarios to end: the long life last, told

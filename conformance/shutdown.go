@@ -66,60 +66,18 @@ func runShutdownScenario(r *runner) *shutdownResult {
 		return res
 	}
 	defer inst.proc.Cleanup()
-	drainDone := make(chan struct{})
+	drain := &drainCall{done: make(chan struct{})}
 	if !r.isMissing("sleep") {
 		res.drainRan = true
-		m := &client.Message{FunctionName: r.cfg.fn("sleep"), Payload: []byte(fmt.Sprintf(`{"ms":%d}`, drainSleep.Milliseconds()))}
-		started := time.Now()
-		// The call's goroutine writes only these; the scenario reads them
-		// once drainDone is closed, and copies them into res.
-		var end time.Time
-		var drainErr *callErr
-		endedBeforeSignal := false // the call ended before conform could send SIGTERM
-		go func() {
-			defer close(drainDone)
-			_, drainErr = inst.call(r.ctx, scenarioOwner, m, r.cfg.Grace+5*time.Second)
-			end = time.Now()
-			r.learn(scenarioOwner, m.FunctionName, drainErr)
-		}()
-		defer func() {
-			// The call ends with the instance (at most a bound later).
-			select {
-			case <-drainDone:
-			case <-time.After(2 * time.Second):
-				return
-			}
-			switch {
-			case drainErr == nil:
-			case drainErr.kind == kindMissing:
-				res.drainMissing = r.missingWords("sleep")
-			case drainErr.kind == kindNoService:
-				res.drainMissing = drainErr.describe()
-			default:
-				res.drainErr = drainErr
-			}
-			res.drainEnded, res.drainTook = true, end.Sub(started)
-			if !res.sent.IsZero() {
-				res.drainAfter = end.Sub(res.sent)
-			}
-			// It ended before the signal: letCallArrive saw it, or its
-			// answer came between that look and the signal.
-			if (endedBeforeSignal || !res.sent.IsZero() && end.Before(res.sent)) && drainErr == nil {
-				if took := end.Sub(started); took < drainSleep {
-					res.drainEarly = fmt.Sprintf("sleep %d ms returned after %s, before SIGTERM could be sent: the sleep fixture must wait the time asked, so nothing was in flight to drain",
-						drainSleep.Milliseconds(), took.Round(time.Millisecond))
-				} else {
-					res.drainLate = true
-				}
-			}
-		}()
+		drain.start(r, inst)
+		defer drain.record(r, res) // the call ends with the instance (at most a bound later)
 		// Let the call reach the runtime before the signal, and make sure
 		// it is still in flight when the signal goes: 200 ms, and while
 		// the machine keeps the runtime's threads waiting for a CPU
 		// (patience.go), another 200 ms, up to 600 ms in all.
-		endedBeforeSignal = inst.letCallArrive(r.ctx, drainDone)
+		drain.endedBeforeSignal = inst.letCallArrive(r.ctx, drain.done)
 	} else {
-		close(drainDone)
+		close(drain.done)
 	}
 	if r.ctx.Err() != nil {
 		res.interrupted = true
@@ -131,6 +89,82 @@ func runShutdownScenario(r *runner) *shutdownResult {
 		return res
 	}
 
+	r.stopAsMaster(inst, res)
+	if res.drainRan {
+		// The call in flight ends with the runtime, or is answered by
+		// what the runtime left running, as under the master.
+		select {
+		case <-drain.done:
+		case <-time.After(2 * time.Second):
+		}
+	}
+	// What the master would have left running: the rest of the launch.
+	time.Sleep(50 * time.Millisecond) // let descendants follow their parent
+	res.survivors = inst.proc.Survivors()
+	inst.proc.Cleanup()
+	return res
+}
+
+// drainCall is the shutdown scenario's sleep call, kept in flight across
+// SIGTERM.
+type drainCall struct {
+	done              chan struct{} // closed when the call ended
+	started           time.Time
+	end               time.Time // written by the call's goroutine before done is closed
+	err               *callErr  // likewise
+	endedBeforeSignal bool      // the call ended before conform could send SIGTERM
+}
+
+// start makes the call of drainSleep in a goroutine of its own.
+func (d *drainCall) start(r *runner, inst *instance) {
+	m := &client.Message{FunctionName: r.cfg.fn("sleep"), Payload: []byte(fmt.Sprintf(`{"ms":%d}`, drainSleep.Milliseconds()))}
+	d.started = time.Now()
+	go func() {
+		defer close(d.done)
+		_, d.err = inst.call(r.ctx, scenarioOwner, m, r.cfg.Grace+5*time.Second)
+		d.end = time.Now()
+		r.learn(scenarioOwner, m.FunctionName, d.err)
+	}()
+}
+
+// record waits for the call to end (2 s at most) and copies how it ended
+// into res: by the call's own clock, and by the clock of SIGTERM.
+func (d *drainCall) record(r *runner, res *shutdownResult) {
+	select {
+	case <-d.done:
+	case <-time.After(2 * time.Second):
+		return
+	}
+	switch {
+	case d.err == nil:
+	case d.err.kind == kindMissing:
+		res.drainMissing = r.missingWords("sleep")
+	case d.err.kind == kindNoService:
+		res.drainMissing = d.err.describe()
+	default:
+		res.drainErr = d.err
+	}
+	res.drainEnded, res.drainTook = true, d.end.Sub(d.started)
+	if !res.sent.IsZero() {
+		res.drainAfter = d.end.Sub(res.sent)
+	}
+	// It ended before the signal: letCallArrive saw it, or its answer
+	// came between that look and the signal.
+	if (d.endedBeforeSignal || !res.sent.IsZero() && d.end.Before(res.sent)) && d.err == nil {
+		if took := d.end.Sub(d.started); took < drainSleep {
+			res.drainEarly = fmt.Sprintf("sleep %d ms returned after %s, before SIGTERM could be sent: the sleep fixture must wait the time asked, so nothing was in flight to drain",
+				drainSleep.Milliseconds(), took.Round(time.Millisecond))
+		} else {
+			res.drainLate = true
+		}
+	}
+}
+
+// stopAsMaster stops the instance as the master does — SIGTERM to the
+// PID, the grace period, then SIGKILL to the PID — and records in res
+// when the signal went, whether and how the runtime exited, and (in
+// container mode) why SIGTERM may not have reached it.
+func (r *runner) stopAsMaster(inst *instance, res *shutdownResult) {
 	// As the master stops an instance: SIGTERM to the PID only.
 	inst.ask("SIGTERM (shutdown scenario)")
 	res.sent = time.Now()
@@ -172,19 +206,6 @@ func runShutdownScenario(r *runner) *shutdownResult {
 			res.exited = false
 		}
 	}
-	if res.drainRan {
-		// The call in flight ends with the runtime, or is answered by
-		// what the runtime left running, as under the master.
-		select {
-		case <-drainDone:
-		case <-time.After(2 * time.Second):
-		}
-	}
-	// What the master would have left running: the rest of the launch.
-	time.Sleep(50 * time.Millisecond) // let descendants follow their parent
-	res.survivors = inst.proc.Survivors()
-	inst.proc.Cleanup()
-	return res
 }
 
 // unusable says why the scenario's result cannot be judged by a check, or

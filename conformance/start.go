@@ -212,9 +212,9 @@ var startAddressAliases = &Check{ID: aliasCheckID, Level: SHOULD, phase: phaseEn
 		"grpc-go: a loop over the three names with os.LookupEnv; Python: next((os.environ[k] for k in NAMES if os.environ.get(k)), None); Node: NAMES.map(k => process.env[k]).find(Boolean).",
 	run: checkAddressAliases}
 
-// aliasScenario runs late, once the main instance's checks are done, beside
-// the function manager's load: its processes then disturb no timing check
-// and not the moment the shutdown checks judge.
+// aliasScenario runs late, once the main instance's start checks are done,
+// beside its call checks and the function manager's load, and is over
+// before the timing checks: its processes disturb no timing check.
 var aliasScenario = &Scenario[*aliasResult]{Name: "the address-alias instances", late: true, run: runAliasScenario}
 
 // addressAlias is one of the address variables, the master whose
