@@ -362,9 +362,10 @@ type Scenario[T any] struct {
 	// Name says what the scenario does, for messages ("the shutdown scenario").
 	Name string
 	// late scenarios start once the main instance's start checks are
-	// done, run beside its call checks, and are over before its timing
-	// checks begin, so that their load disturbs neither the start nor the
-	// timing judged; the others start with the suite and run beside it.
+	// done, run beside its call checks, and are over before its 4 MiB and
+	// timing checks begin, so that their load disturbs neither the start
+	// nor the timing judged, and no two 4 MiB streams share conform's
+	// memory; the others start with the suite and run beside it.
 	late bool
 	// after, when that scenario runs too, is waited for before this one
 	// starts (it must come first in the catalog): instances that would

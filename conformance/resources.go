@@ -36,7 +36,8 @@ import (
 // loadScenario drives a fresh instance the way the function manager does:
 // one call at a time, each fixture, payloads up to the message limit, a
 // few rounds. It runs late: beside the main instance's call checks, over
-// before the timing checks, so that its load disturbs no timing check.
+// before its 4 MiB and timing checks, so that its load disturbs no timing
+// check.
 // What it measures is its own instance's, which no other call reaches.
 var loadScenario = &Scenario[*loadResult]{Name: "the function manager's load", run: runLoadScenario, late: true}
 

@@ -283,13 +283,16 @@ func (r *runner) run(checks []*Check) (*Report, error) {
 	}
 
 	r.runPhase(checks, phaseStart)
-	// The late scenarios run beside the main instance's calls, once its
-	// start was judged, and are over before the timing checks begin: their
-	// instances' starts and the function manager's load disturb neither.
+	// The late scenarios run beside the main instance's call checks, once
+	// its start was judged, and are over before its 4 MiB checks and its
+	// timing checks begin: their instances' starts and the function
+	// manager's load disturb no timing judged, and the load's 4 MiB
+	// messages and the main instance's are never in conform's memory at
+	// once.
 	r.startLateScenarios(checks)
 	r.runPhase(checks, phaseCalls)
-	r.runPhase(checks, phaseLarge)
 	r.waitLateScenarios()
+	r.runPhase(checks, phaseLarge)
 	r.runPhase(checks, phaseTiming)
 	r.waitScenarios()
 	r.settleResources()

@@ -214,7 +214,8 @@ var startAddressAliases = &Check{ID: aliasCheckID, Level: SHOULD, phase: phaseEn
 
 // aliasScenario runs late, once the main instance's start checks are done,
 // beside its call checks and the function manager's load, and is over
-// before the timing checks: its processes disturb no timing check.
+// before the 4 MiB and timing checks: its processes disturb no timing
+// check.
 var aliasScenario = &Scenario[*aliasResult]{Name: "the address-alias instances", late: true, run: runAliasScenario}
 
 // addressAlias is one of the address variables, the master whose
