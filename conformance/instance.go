@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"slices"
+	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -157,10 +159,13 @@ func (e *callErr) describe() string {
 // is returned even when it did not become ready (readyErr says why); err
 // means the harness could not start it at all.
 func (r *runner) startInstance(role string, spawned ...func()) (*instance, error) {
-	inst, err := r.startProcess(instanceOpts{role: role})
-	for _, f := range spawned {
-		f()
+	told := func() {
+		for _, f := range spawned {
+			f()
+		}
 	}
+	inst, err := r.startProcess(instanceOpts{role: role, numbered: told})
+	told() // it could not be numbered: it will not be started
 	if err != nil {
 		return nil, err
 	}
@@ -208,6 +213,12 @@ type instanceOpts struct {
 	// (config.baetyl-forms).
 	config string
 	args   []string
+	// numbered, when set, is called once the instance has its number,
+	// before its process starts: an instance started after it may start
+	// at once and gets a higher number, whatever the scheduler does.
+	// (spawned callbacks: each must do its work once, however often
+	// called.)
+	numbered func()
 }
 
 // startProcess starts the runtime as the master of the era starts an
@@ -224,6 +235,9 @@ func (r *runner) startProcess(o instanceOpts) (*instance, error) {
 	r.nextN++
 	n := r.nextN
 	r.mu.Unlock()
+	if o.numbered != nil {
+		o.numbered()
+	}
 	name := instanceName(r.cfg, n)
 	if r.contained() {
 		ci, err := r.containerInstance(o, name, addr)
@@ -263,7 +277,10 @@ func (r *runner) track(o instanceOpts, n int, in runtimeproc.Instance) (*instanc
 	}
 	inst.probe = o.probe
 	r.mu.Lock()
-	r.instances = append(r.instances, inst)
+	// In the order of their numbers, which is the order they were started
+	// in, though instances start side by side.
+	i := sort.Search(len(r.instances), func(i int) bool { return r.instances[i].n > inst.n })
+	r.instances = slices.Insert(r.instances, i, inst)
 	r.mu.Unlock()
 	return inst, nil
 }

@@ -73,13 +73,13 @@ type runner struct {
 	oracles    oracleLog     // the rules every answer broke (oracle.go)
 	othersDone chan struct{} // closed once every scenario but the long life is done
 	lifeOnly   bool          // the long life's checks are all the selection
-	// spawned is closed once the shutdown scenario's instance was started
-	// (or will not be): the long life starts its own after it, so that
-	// the instances' numbers do not depend on the scheduler.
+	// spawned is closed once the shutdown scenario's instance has its
+	// number (or will not be started): the long life starts its own after
+	// it, so that the instances' numbers do not depend on the scheduler.
 	spawned     chan struct{}
 	spawnedOnce sync.Once
-	// lifeSpawned is closed once the long life's instance was started (or
-	// will not be): the late scenarios start theirs after it.
+	// lifeSpawned is closed once the long life's instance has its number
+	// (or will not be started): the late scenarios start theirs after it.
 	lifeSpawned     chan struct{}
 	lifeSpawnedOnce sync.Once
 	firstCall       firstCallResult // the call made as soon as the main instance was ready

@@ -285,19 +285,25 @@ func runAliasScenario(r *runner) *aliasResult {
 			// start costs seconds on a busy machine); res says which.
 			break
 		}
-		inst, err := r.startProcess(instanceOpts{role: "alias " + a.variable, era: a.era, addrVar: a.variable, probe: true})
-		if err != nil {
-			try.harness = err
-			continue
-		}
-		inst.checked(aliasCheckID)
-		try.inst = inst
+		// Numbered one after the other, in the order of the variables;
+		// each starts as soon as it has its number.
+		numbered := make(chan struct{})
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			once := sync.OnceFunc(func() { close(numbered) })
+			defer once()
+			inst, err := r.startProcess(instanceOpts{role: "alias " + a.variable, era: a.era, addrVar: a.variable, probe: true, numbered: once})
+			if err != nil {
+				try.harness = err
+				return
+			}
+			inst.checked(aliasCheckID)
+			try.inst = inst
 			try.err = inst.awaitReady(r.ctx, timeout, inst.giveUpWhenElsewhere())
 			inst.kill("start.address-aliases was done with it")
 		}()
+		<-numbered
 	}
 	wg.Wait()
 	res.interrupted = r.interrupted()
