@@ -526,6 +526,12 @@ func (f *fake) Call(ctx context.Context, m *openedge.FunctionMessage) (*openedge
 		err = errors.New("every 150th call fails")
 	}
 	if err != nil {
+		if ctxErr := ctx.Err(); ctxErr != nil && errors.Is(err, ctxErr) {
+			// As the reference does: a call whose deadline passed ends
+			// DEADLINE_EXCEEDED, whichever side's timer fires first on a
+			// busy machine.
+			return nil, status.FromContextError(err).Err()
+		}
 		return nil, status.Error(codes.Unknown, err.Error())
 	}
 	switch {
