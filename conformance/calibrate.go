@@ -92,7 +92,7 @@ func (r *runner) startReference(checks []*Check) {
 	ref := &referenceRun{ready: make(chan struct{})}
 	r.ref = ref
 	native := runtimeproc.Native{}
-	addr, err := native.ListenAddress()
+	addr, err := r.listenAddress(native, true)
 	if err == nil {
 		env := convention.RuntimeEnv(r.baseEnv, ProfileOpenEdge, addr, "oe-rt-conform.reference", nil)
 		ref.inst, err = r.spawn(native, 0, "reference", runtimeproc.Instance{Name: "reference", Listen: addr,

@@ -224,7 +224,7 @@ type instanceOpts struct {
 // startProcess starts the runtime as the master of the era starts an
 // instance, and connects to it, without waiting for it to be ready.
 func (r *runner) startProcess(o instanceOpts) (*instance, error) {
-	addr, err := r.launcher.ListenAddress()
+	addr, err := r.listenAddress(r.launcher, !r.contained())
 	if err != nil {
 		return nil, err
 	}
@@ -309,6 +309,28 @@ func (r *runner) spawn(l runtimeproc.Launcher, n int, role string, in runtimepro
 	inst.conn = conn
 	inst.cli = client.New(conn, schema)
 	return inst, nil
+}
+
+// listenAddress is a free address from l for an instance: when onHost
+// (not in a container, where every instance listens on the same address
+// in a network namespace of its own), never one given to another instance
+// of the run: instances start side by side, and a port found free and
+// closed again may be found free again before the runtime given it
+// listens.
+func (r *runner) listenAddress(l runtimeproc.Launcher, onHost bool) (string, error) {
+	for try := 1; ; try++ {
+		addr, err := l.ListenAddress()
+		if err != nil || !onHost || try == 10 {
+			return addr, err
+		}
+		r.mu.Lock()
+		dup := r.given[addr]
+		r.given[addr] = true
+		r.mu.Unlock()
+		if !dup {
+			return addr, nil
+		}
+	}
 }
 
 // instanceName is what the function manager would call instance n:

@@ -55,9 +55,10 @@ type runner struct {
 
 	mu          sync.Mutex
 	instances   []*instance
-	nextN       int       // the number of the last instance started
-	first       *instance // the first main instance: the start checks judge it
-	main        *instance // the current main instance
+	nextN       int             // the number of the last instance started
+	given       map[string]bool // the listen addresses given to instances (listenAddress)
+	first       *instance       // the first main instance: the start checks judge it
+	main        *instance       // the current main instance
 	restarts    int
 	gaveUp      string // why no fresh main instance will be started
 	fixtures    map[string]*fixture
@@ -217,7 +218,7 @@ func harnessFailure(cfg *Config, checks []*Check, err error) *Report {
 func newRunner(parent context.Context, cfg *Config) *runner {
 	r := &runner{
 		cfg: cfg, log: discard(cfg.Logger), started: time.Now(), parent: parent,
-		baseEnv: os.Environ(), fixtures: map[string]*fixture{}, scenarios: map[Requirement]*scenarioRun{},
+		baseEnv: os.Environ(), fixtures: map[string]*fixture{}, scenarios: map[Requirement]*scenarioRun{}, given: map[string]bool{},
 		schemaReady: make(chan struct{}), spawned: make(chan struct{}), lifeSpawned: make(chan struct{}), othersDone: make(chan struct{}), artifacts: cfg.ArtifactDir,
 	}
 	for _, role := range Roles {
