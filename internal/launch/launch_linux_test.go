@@ -263,6 +263,7 @@ func TestUsage(t *testing.T) {
 func TestGuardEndsWithTheLastLaunch(t *testing.T) {
 	a := start(t, Spec{Path: "sleep", Args: []string{"300"}})
 	b := start(t, Spec{Path: "sleep", Args: []string{"300"}})
+	guard := &theHost.Load().guard
 	guard.Lock()
 	g := guard.proc
 	guard.Unlock()
@@ -299,7 +300,7 @@ func TestEnvironment(t *testing.T) {
 // tracking cgroup is made inside it, so the limits apply, and removed by
 // Cleanup.
 func TestTrackingInsideTheGivenCgroup(t *testing.T) {
-	own := hierarchies().v2.own
+	own := theHost.Load().cgroups.hierarchies().v2.own
 	if own == "" {
 		t.Skip("no cgroup v2 here")
 	}
@@ -316,7 +317,7 @@ func TestTrackingInsideTheGivenCgroup(t *testing.T) {
 	assert.Contains(t, p.Tracking(), "tracking cgroup v2 "+dir+"/oe-rt-launch.")
 	b, err := os.ReadFile("/proc/" + strconv.Itoa(p.Pid) + "/cgroup")
 	require.NoError(t, err)
-	assert.Contains(t, string(b), "0::"+hierarchies().v2.rel(dir)+"/oe-rt-launch.")
+	assert.Contains(t, string(b), "0::"+theHost.Load().cgroups.hierarchies().v2.rel(dir)+"/oe-rt-launch.")
 	p.Kill()
 	ents, err := os.ReadDir(dir)
 	require.NoError(t, err)
@@ -329,6 +330,7 @@ func TestTrackingInsideTheGivenCgroup(t *testing.T) {
 // a launcher killed afterwards still leaves nothing.
 func TestGuardIsReplaced(t *testing.T) {
 	p := start(t, Spec{Path: "sleep", Args: []string{"300"}})
+	guard := &theHost.Load().guard
 	guard.Lock()
 	g := guard.proc
 	guard.Unlock()
