@@ -354,70 +354,23 @@ func checkScript(spec Spec, path string) error {
 
 // diagnose turns a failed start into an error that names the cause.
 func diagnose(spec Spec, path string, err error) error {
-	var pe *os.PathError
 	var errno syscall.Errno
 	if !errors.As(err, &errno) {
 		return fmt.Errorf("start %s: %w", spec.Path, err)
 	}
-	se := func(format string, a ...any) error {
+	se := startErr(func(format string, a ...any) error {
 		return &StartError{Path: spec.Path, Reason: fmt.Sprintf(format, a...), Err: err}
-	}
+	})
 	// The child reports a failed chdir as the exec's error: look at the
 	// directory first.
-	if spec.Dir != "" {
-		fi, derr := os.Stat(spec.Dir)
-		switch {
-		case errors.Is(derr, fs.ErrNotExist):
-			return se("working directory %s: no such directory", spec.Dir)
-		case derr != nil:
-			return se("working directory %s: %v", spec.Dir, derr)
-		case !fi.IsDir():
-			return se("working directory %s: not a directory", spec.Dir)
-		case errors.As(err, &pe) && pe.Op == "chdir":
-			return se("working directory %s: %v", spec.Dir, errno)
-		}
+	if e := diagnoseDir(spec, err, errno, se); e != nil {
+		return e
 	}
-	fi, statErr := os.Stat(path)
 	switch errno {
 	case syscall.ENOENT:
-		if statErr != nil {
-			if path != spec.Path {
-				return se("no such file (%s)", path)
-			}
-			return se("no such file")
-		}
-		if sb, ok := readShebang(path); ok {
-			if sb.crlf {
-				return se("the #! line of %s ends in CRLF (Windows line endings), so the system looks for an interpreter named %q; convert the file to LF line endings", spec.Path, strings.TrimSuffix(sb.interp+" "+sb.arg, " ")+"\r")
-			}
-			return se("bad interpreter %s (named in the #! line of %s): no such file", sb.interp, spec.Path)
-		}
-		if f, err := elf.Open(path); err == nil {
-			defer f.Close()
-			for _, prog := range f.Progs {
-				if prog.Type == elf.PT_INTERP {
-					b, _ := io.ReadAll(prog.Open())
-					interp := strings.TrimRight(string(b), "\x00")
-					return se("its dynamic loader %s is missing (a program built for another system? build it statically)", interp)
-				}
-			}
-		}
-		return se("no such file or directory (%s)", path)
+		return diagnoseMissing(spec, path, se)
 	case syscall.EACCES:
-		switch {
-		case statErr != nil:
-			return se("permission denied (a directory on the way to %s cannot be searched)", path)
-		case fi.IsDir():
-			return se("%s is a directory, not a program", spec.Path)
-		case fi.Mode()&0o111 == 0:
-			return se("not executable (mode %v; chmod +x %s)", fi.Mode().Perm(), spec.Path)
-		}
-		if sb, ok := readShebang(path); ok {
-			if ifi, err := os.Stat(sb.interp); err == nil && (ifi.IsDir() || ifi.Mode()&0o111 == 0) {
-				return se("bad interpreter %s (named in the #! line of %s): not executable", sb.interp, spec.Path)
-			}
-		}
-		return se("permission denied (a file system mounted noexec?)")
+		return diagnoseDenied(spec, path, se)
 	case syscall.ENOEXEC:
 		if b, err := os.ReadFile(path); err == nil && bytes.HasPrefix(b, []byte("\xef\xbb\xbf#!")) {
 			return se("the file starts with a byte-order mark before its #! line; save it as UTF-8 without BOM")
@@ -433,6 +386,79 @@ func diagnose(spec Spec, path string, err error) error {
 		return se("%v", errno)
 	}
 	return fmt.Errorf("start %s: %w", spec.Path, err)
+}
+
+// startErr makes a *StartError of a failed start from its reason.
+type startErr func(format string, a ...any) error
+
+// diagnoseDir names a working directory that is missing or was refused;
+// nil when the directory is not the cause.
+func diagnoseDir(spec Spec, err error, errno syscall.Errno, se startErr) error {
+	if spec.Dir == "" {
+		return nil
+	}
+	var pe *os.PathError
+	fi, derr := os.Stat(spec.Dir)
+	switch {
+	case errors.Is(derr, fs.ErrNotExist):
+		return se("working directory %s: no such directory", spec.Dir)
+	case derr != nil:
+		return se("working directory %s: %v", spec.Dir, derr)
+	case !fi.IsDir():
+		return se("working directory %s: not a directory", spec.Dir)
+	case errors.As(err, &pe) && pe.Op == "chdir":
+		return se("working directory %s: %v", spec.Dir, errno)
+	}
+	return nil
+}
+
+// diagnoseMissing names what is missing when the exec says ENOENT: the
+// file, the interpreter of its #! line, or its dynamic loader.
+func diagnoseMissing(spec Spec, path string, se startErr) error {
+	if _, err := os.Stat(path); err != nil {
+		if path != spec.Path {
+			return se("no such file (%s)", path)
+		}
+		return se("no such file")
+	}
+	if sb, ok := readShebang(path); ok {
+		if sb.crlf {
+			return se("the #! line of %s ends in CRLF (Windows line endings), so the system looks for an interpreter named %q; convert the file to LF line endings", spec.Path, strings.TrimSuffix(sb.interp+" "+sb.arg, " ")+"\r")
+		}
+		return se("bad interpreter %s (named in the #! line of %s): no such file", sb.interp, spec.Path)
+	}
+	if f, err := elf.Open(path); err == nil {
+		defer f.Close()
+		for _, prog := range f.Progs {
+			if prog.Type == elf.PT_INTERP {
+				b, _ := io.ReadAll(prog.Open())
+				interp := strings.TrimRight(string(b), "\x00")
+				return se("its dynamic loader %s is missing (a program built for another system? build it statically)", interp)
+			}
+		}
+	}
+	return se("no such file or directory (%s)", path)
+}
+
+// diagnoseDenied names why the exec says EACCES: a directory on the way,
+// a directory or a file without x, an interpreter that is not executable,
+// or a file system mounted noexec.
+func diagnoseDenied(spec Spec, path string, se startErr) error {
+	fi, err := os.Stat(path)
+	switch {
+	case err != nil:
+		return se("permission denied (a directory on the way to %s cannot be searched)", path)
+	case fi.IsDir():
+		return se("%s is a directory, not a program", spec.Path)
+	case fi.Mode()&0o111 == 0:
+		return se("not executable (mode %v; chmod +x %s)", fi.Mode().Perm(), spec.Path)
+	}
+	if sb, ok := readShebang(path); ok {
+		if ifi, err := os.Stat(sb.interp); err == nil && (ifi.IsDir() || ifi.Mode()&0o111 == 0) {
+			return se("bad interpreter %s (named in the #! line of %s): not executable", sb.interp, spec.Path)
+		}
+	}
+	return se("permission denied (a file system mounted noexec?)")
 }
 
 // ticksNow is the time since boot in clock ticks, as /proc/PID/stat's
