@@ -99,18 +99,7 @@ func (p *Process) wait() {
 	// the readers take it before Done, without waiting for the pipes to
 	// close (a descendant may hold them).
 	for i := range s.flush {
-		ack := make(chan struct{})
-		s.flush[i] <- ack
-		s.filesMu.Lock()
-		if f := s.files[i]; f != nil {
-			_ = f.SetReadDeadline(time.Now())
-		}
-		s.filesMu.Unlock()
-		select {
-		case <-ack:
-		case <-s.readerDone[i]:
-		case <-time.After(time.Second):
-		}
+		p.flushStream(i, time.After(time.Second))
 	}
 	close(p.done)
 }
@@ -123,26 +112,37 @@ func (p *Process) Flush(timeout time.Duration) {
 	s := &p.sys
 	deadline := time.After(timeout)
 	for i := range s.flush {
-		ack := make(chan struct{})
-		select {
-		case s.flush[i] <- ack:
-		case <-s.readerDone[i]:
-			continue
-		case <-deadline:
-			return
-		}
-		s.filesMu.Lock()
-		if f := s.files[i]; f != nil {
-			_ = f.SetReadDeadline(time.Now())
-		}
-		s.filesMu.Unlock()
-		select {
-		case <-ack:
-		case <-s.readerDone[i]:
-		case <-deadline:
+		if !p.flushStream(i, deadline) {
 			return
 		}
 	}
+}
+
+// flushStream has the reader of stream i take what the pipe holds now
+// (a flush request, then a read deadline that wakes it); false when the
+// deadline came first.
+func (p *Process) flushStream(i int, deadline <-chan time.Time) bool {
+	s := &p.sys
+	ack := make(chan struct{})
+	select {
+	case s.flush[i] <- ack:
+	case <-s.readerDone[i]:
+		return true
+	case <-deadline:
+		return false
+	}
+	s.filesMu.Lock()
+	if f := s.files[i]; f != nil {
+		_ = f.SetReadDeadline(time.Now())
+	}
+	s.filesMu.Unlock()
+	select {
+	case <-ack:
+	case <-s.readerDone[i]:
+	case <-deadline:
+		return false
+	}
+	return true
 }
 
 // drain reads one output stream until it closes (or Cleanup closes it).
