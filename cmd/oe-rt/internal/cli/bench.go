@@ -163,6 +163,13 @@ func (o *benchOptions) check(cmd *cobra.Command, args []string) error {
 	if err := o.checkPayloads(fs); err != nil {
 		return err
 	}
+	return o.checkRuntime(cmd, args)
+}
+
+// checkRuntime checks what is loaded — --address, --image, or a RUNTIME
+// and its arguments after -- — and fills o.runtime.
+func (o *benchOptions) checkRuntime(cmd *cobra.Command, args []string) error {
+	fs := cmd.Flags()
 	dash := cmd.ArgsLenAtDash()
 	if o.image != "" {
 		switch {

@@ -236,6 +236,13 @@ func (o *conformOptions) check(cmd *cobra.Command, args []string) error {
 			}
 		}
 	}
+	return o.checkRuntime(cmd, args)
+}
+
+// checkRuntime checks the runtime — --image, or a RUNTIME with its
+// arguments after -- (none: the reference runtime) — and fills o.command.
+func (o *conformOptions) checkRuntime(cmd *cobra.Command, args []string) error {
+	fs := cmd.Flags()
 	dash := cmd.ArgsLenAtDash()
 	if o.image != "" {
 		// The image is the runtime: what follows -- is its command.
