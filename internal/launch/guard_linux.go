@@ -223,6 +223,28 @@ func (h *host) stopGuard() {
 	}
 }
 
+// guardFields splits a line told to the guard into its fields: words,
+// and strings quoted by strconv.Quote (a cgroup's path may hold a blank).
+func guardFields(line string) []string {
+	var out []string
+	for {
+		line = strings.TrimLeft(line, " ")
+		if line == "" {
+			return out
+		}
+		if line[0] == '"' {
+			if q, err := strconv.QuotedPrefix(line); err == nil {
+				out = append(out, q)
+				line = line[len(q):]
+				continue
+			}
+		}
+		w, rest, _ := strings.Cut(line, " ")
+		out = append(out, w)
+		line = rest
+	}
+}
+
 // guardLaunch is what the guard knows of one launch.
 type guardLaunch struct {
 	token string
@@ -238,7 +260,7 @@ func runGuard(in io.Reader) int {
 	sc := bufio.NewScanner(in)
 	sc.Buffer(make([]byte, 64<<10), 1<<20)
 	for sc.Scan() {
-		f := strings.Fields(sc.Text())
+		f := guardFields(sc.Text())
 		if len(f) < 2 {
 			continue
 		}

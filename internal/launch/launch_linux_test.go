@@ -356,3 +356,32 @@ func TestGuardIsReplaced(t *testing.T) {
 	e, _ := p.ExitStatus()
 	assert.Equal(t, "killed by SIGKILL", e.String())
 }
+
+// The guard rebuilds each cgroup of a launch from the line it is told, as
+// the same kind of manager with the same directories: what it kills and
+// removes when this process dies is what the launch made.
+func TestGuardLinesRebuildTheCgroups(t *testing.T) {
+	p := &Process{cookie: "tok"}
+	p.sys.track = &v2Cgroups{cgroupDir: cgroupDir{dir: "/sys/fs/cgroup/a b/oe-rt-launch.1.1", rel: "/a b/oe-rt-launch.1.1", fd: -1}}
+	p.sys.lim = &v1Cgroups{dirs: []v1Dir{
+		{ctrl: "memory", cgroupDir: cgroupDir{dir: "/sys/fs/cgroup/memory/oe-rt-launch.1.2", rel: "/oe-rt-launch.1.2", fd: -1}},
+		{ctrl: "pids", cgroupDir: cgroupDir{dir: "/sys/fs/cgroup/pids/oe-rt-launch.1.2", rel: "/oe-rt-launch.1.2", fd: -1}},
+	}, limits: &limitCounters{}}
+	var got []cgroupPath
+	for _, l := range strings.Split(strings.TrimSpace(launchLine(p)), "\n") {
+		f := guardFields(l)
+		require.Len(t, f, 5, l)
+		m := parseCgroup(f[2], f[3], f[4])
+		require.NotNil(t, m, l)
+		got = append(got, m.Paths()...)
+	}
+	want := append(p.sys.track.Paths(), p.sys.lim.Paths()...)
+	assert.Equal(t, want, got)
+	assert.Equal(t, 2, parseCgroup("v2", `"/x"`, `"/x"`).Version())
+	assert.Equal(t, 1, parseCgroup("v1:memory", `"/x"`, `"/x"`).Version())
+
+	// A launch without a tracking cgroup says "-", which is none.
+	p.sys.track = nil
+	f := guardFields(strings.SplitN(launchLine(p), "\n", 2)[0])
+	assert.Nil(t, parseCgroup(f[2], f[3], f[4]))
+}
