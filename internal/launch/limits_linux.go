@@ -67,8 +67,8 @@ func (ch *cgroupHost) newLimits(l Limits) (cgroupManager, error) {
 }
 
 // CheckLimits says how this process would enforce limits ("cgroup v2" or
-// "cgroup v1"), or why it cannot (a *LimitError). It makes the cgroups and
-// removes them at once.
+// "cgroup v1"), or why it cannot (a *LimitError; also before Init). It
+// makes the cgroups and removes them at once.
 func CheckLimits() (string, error) {
 	h, err := current()
 	if err != nil {
