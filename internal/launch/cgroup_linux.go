@@ -50,6 +50,8 @@ type cgroupManager interface {
 	// thread that joined them (v1). (runc's Apply moves a PID in; a
 	// program moved after its birth may have forked before.)
 	Apply(j *forkJob)
+	// Set sets the limits of l that are not 0 (memory, tasks).
+	Set(l Limits) error
 	// Pids returns the PIDs in the cgroups and in those below them (a
 	// launcher started by the launch nests its own there).
 	Pids() []int

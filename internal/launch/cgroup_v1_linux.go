@@ -37,6 +37,32 @@ func (c *v1Cgroups) Apply(j *forkJob) {
 	}
 }
 
+// Set sets the limits of l that are not 0 in the cgroups of their
+// controllers: memory.limit_in_bytes (and memory.memsw.limit_in_bytes at
+// the same value where swap is accounted: swap is not used past it),
+// pids.max.
+func (c *v1Cgroups) Set(l Limits) error {
+	for _, d := range c.dirs {
+		switch {
+		case d.ctrl == "memory" && l.Memory > 0:
+			v := strconv.FormatInt(l.Memory, 10)
+			if err := writeFile(d.dir, "memory.limit_in_bytes", v); err != nil {
+				return err
+			}
+			if _, err := os.Stat(filepath.Join(d.dir, "memory.memsw.limit_in_bytes")); err == nil {
+				if err := writeFile(d.dir, "memory.memsw.limit_in_bytes", v); err != nil {
+					return err
+				}
+			}
+		case d.ctrl == "pids" && l.Tasks > 0:
+			if err := writeFile(d.dir, "pids.max", strconv.Itoa(l.Tasks)); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
 func (c *v1Cgroups) Pids() []int {
 	var out []int
 	for _, d := range c.dirs {
@@ -139,8 +165,8 @@ func (ch *cgroupHost) newV1Limits(l Limits) (*v1Cgroups, error) {
 		return nil, err
 	}
 	name := ch.name()
-	// add makes the cgroup of ctrl in hierarchy x and sets files in it.
-	add := func(ctrl string, x hierarchy, set func(dir string) error) error {
+	// add makes the cgroup of ctrl in hierarchy x.
+	add := func(ctrl string, x hierarchy) error {
 		if x.own == "" {
 			return fmt.Errorf("no cgroup v1 %s hierarchy with this process's cgroup in it", ctrl)
 		}
@@ -150,29 +176,20 @@ func (ch *cgroupHost) newV1Limits(l Limits) (*v1Cgroups, error) {
 		}
 		d.rel = x.rel(d.dir)
 		c.dirs = append(c.dirs, v1Dir{ctrl: ctrl, cgroupDir: d})
-		return set(d.dir)
+		return nil
 	}
 	if l.Memory > 0 {
-		err := add("memory", h.v1mem, func(dir string) error {
-			v := strconv.FormatInt(l.Memory, 10)
-			if err := writeFile(dir, "memory.limit_in_bytes", v); err != nil {
-				return err
-			}
-			// Where swap is accounted, memory and swap together get the
-			// same limit: swap is not used past it.
-			if _, err := os.Stat(filepath.Join(dir, "memory.memsw.limit_in_bytes")); err == nil {
-				return writeFile(dir, "memory.memsw.limit_in_bytes", v)
-			}
-			return nil
-		})
-		if err != nil {
+		if err := add("memory", h.v1mem); err != nil {
 			return fail(err)
 		}
 	}
 	if l.Tasks > 0 {
-		if err := add("pids", h.v1, func(dir string) error { return writeFile(dir, "pids.max", strconv.Itoa(l.Tasks)) }); err != nil {
+		if err := add("pids", h.v1); err != nil {
 			return fail(err)
 		}
+	}
+	if err := c.Set(l); err != nil {
+		return fail(err)
 	}
 	return c, nil
 }

@@ -30,6 +30,25 @@ func (c *v2Cgroups) Apply(j *forkJob) {
 	j.attr.Sys.UseCgroupFD, j.attr.Sys.CgroupFD = true, c.fd
 }
 
+// Set sets the limits of l that are not 0: memory.max (and
+// memory.swap.max 0: swap is not used past it), pids.max.
+func (c *v2Cgroups) Set(l Limits) error {
+	if l.Memory > 0 {
+		if err := writeFile(c.dir, "memory.max", strconv.FormatInt(l.Memory, 10)); err != nil {
+			return err
+		}
+		if _, err := os.Stat(filepath.Join(c.dir, "memory.swap.max")); err == nil {
+			if err := writeFile(c.dir, "memory.swap.max", "0"); err != nil {
+				return err
+			}
+		}
+	}
+	if l.Tasks > 0 {
+		return writeFile(c.dir, "pids.max", strconv.Itoa(l.Tasks))
+	}
+	return nil
+}
+
 func (c *v2Cgroups) Pids() []int { return c.pids() }
 
 func (c *v2Cgroups) Contains(pid int) bool {
@@ -108,21 +127,8 @@ func (ch *cgroupHost) newV2Limits(l Limits) (*v2Cgroups, error) {
 		_ = c.remove(time.Now().Add(time.Second))
 		return nil, err
 	}
-	if l.Memory > 0 {
-		if err := writeFile(d.dir, "memory.max", strconv.FormatInt(l.Memory, 10)); err != nil {
-			return fail(err)
-		}
-		// Swap is not counted past the limit.
-		if _, err := os.Stat(filepath.Join(d.dir, "memory.swap.max")); err == nil {
-			if err := writeFile(d.dir, "memory.swap.max", "0"); err != nil {
-				return fail(err)
-			}
-		}
-	}
-	if l.Tasks > 0 {
-		if err := writeFile(d.dir, "pids.max", strconv.Itoa(l.Tasks)); err != nil {
-			return fail(err)
-		}
+	if err := c.Set(l); err != nil {
+		return fail(err)
 	}
 	fd, err := unix.Open(d.dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 	if err != nil {

@@ -143,7 +143,7 @@
 // one's and adds its marker to the one it inherited.
 //
 // cgroup v1 and v2 sit behind one interface (cgroupManager, after runc's
-// cgroups.Manager: Apply, Pids, Kill, Stats, Destroy), with a v1 and a v2
+// cgroups.Manager: Set, Apply, Pids, Kill, Stats, Destroy), with a v1 and a v2
 // implementation; a launch's tracking and limit cgroups are each chosen
 // once, when it starts, and everything after speaks to the interface.
 //
