@@ -99,7 +99,7 @@ func (p *Process) wait() {
 	// the readers take it before Done, without waiting for the pipes to
 	// close (a descendant may hold them).
 	for i := range s.flush {
-		p.flushStream(i, time.After(time.Second))
+		p.flushStream(i, nil, func() <-chan time.Time { return time.After(time.Second) })
 	}
 	close(p.done)
 }
@@ -112,16 +112,18 @@ func (p *Process) Flush(timeout time.Duration) {
 	s := &p.sys
 	deadline := time.After(timeout)
 	for i := range s.flush {
-		if !p.flushStream(i, deadline) {
+		if !p.flushStream(i, deadline, func() <-chan time.Time { return deadline }) {
 			return
 		}
 	}
 }
 
-// flushStream has the reader of stream i take what the pipe holds now
-// (a flush request, then a read deadline that wakes it); false when the
-// deadline came first.
-func (p *Process) flushStream(i int, deadline <-chan time.Time) bool {
+// flushStream has the reader of stream i take what the pipe holds now:
+// a flush request, sent by deadline (nil: whenever the reader takes it),
+// then a read deadline that wakes the reader, and its answer awaited
+// until ackBy() (called once the request is sent). False when a deadline
+// came first.
+func (p *Process) flushStream(i int, deadline <-chan time.Time, ackBy func() <-chan time.Time) bool {
 	s := &p.sys
 	ack := make(chan struct{})
 	select {
@@ -139,7 +141,7 @@ func (p *Process) flushStream(i int, deadline <-chan time.Time) bool {
 	select {
 	case <-ack:
 	case <-s.readerDone[i]:
-	case <-deadline:
+	case <-ackBy():
 		return false
 	}
 	return true
