@@ -112,10 +112,12 @@ func TestStoppedRuntimeIsKilled(t *testing.T) {
 
 // Done fires when the runtime exits although a background child holds its
 // stdout and stderr, with what the runtime wrote before it exited already
-// read; what the child writes later is still read, until Cleanup ends it.
+// read; what the child writes later (1 s after the shell is reaped, so
+// that a busy machine cannot put it first) is still read, until Cleanup
+// ends it.
 func TestDoneDoesNotWaitForPipes(t *testing.T) {
 	tok := uniqueSleep()
-	p := start(t, Spec{Path: "sh", Args: []string{"-c", `(sleep 0.3; echo late >&2; exec sleep ` + tok + `) & head -c 50000 /dev/zero | tr '\0' y; echo; echo crashed >&2; exit 3`}})
+	p := start(t, Spec{Path: "sh", Args: []string{"-c", `(while kill -0 $$ 2>/dev/null; do sleep 0.05; done; sleep 1; echo late >&2; exec sleep ` + tok + `) & head -c 50000 /dev/zero | tr '\0' y; echo; echo crashed >&2; exit 3`}})
 	select {
 	case <-p.Done():
 	case <-time.After(10 * time.Second):
