@@ -531,10 +531,10 @@ func (f *fake) Call(ctx context.Context, m *openedge.FunctionMessage) (*openedge
 		err = errors.New("every 150th call fails")
 	}
 	if err != nil {
-		if ctxErr := ctx.Err(); ctxErr != nil && errors.Is(err, ctxErr) {
-			// As the reference does: a call whose deadline passed ends
-			// DEADLINE_EXCEEDED, whichever side's timer fires first on a
-			// busy machine.
+		// A call its caller gave up on ends with the caller's status, as
+		// oe-rt serve ends it: answered UNKNOWN, it would race the
+		// caller's own DEADLINE_EXCEEDED on a busy machine.
+		if ctx.Err() != nil && errors.Is(err, ctx.Err()) {
 			return nil, status.FromContextError(err).Err()
 		}
 		return nil, status.Error(codes.Unknown, err.Error())

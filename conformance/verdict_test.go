@@ -158,10 +158,9 @@ func TestVerdictHugeReply(t *testing.T) {
 // conform's own memory stays bounded against a runtime that answers 100 MB:
 // measured on the oe-rt binary as a process of its own.
 func TestHugeReplyKeepsConformSmall(t *testing.T) {
-	self, err := os.Executable()
-	require.NoError(t, err)
+	self := fakeBin
 	cmd := exec.Command(oeRT, "conform", "--run", "echo.*,call.*", "--format", "json", self)
-	cmd.Env = append(os.Environ(), "OE_RT_FAKE=huge-reply", "GORACE=atexit_sleep_ms=0")
+	cmd.Env = append(os.Environ(), "OE_RT_FAKE=huge-reply")
 	var out bytes.Buffer
 	cmd.Stdout = &out
 	require.NoError(t, cmd.Start())
@@ -466,8 +465,7 @@ func TestStarvedRuntimeIsNotHung(t *testing.T) {
 		require.NoError(t, hog.Start())
 		hogs = append(hogs, hog)
 	}
-	self, err := os.Executable()
-	require.NoError(t, err)
+	self := fakeBin
 	cfg := config(t, "starved-json")
 	cfg.Command = []string{taskset, "-c", "0", self}
 	// The budget (start timeout + grace + slack) must hold the reference's
