@@ -482,7 +482,6 @@ func selfChildrenShared() []int {
 	return selfKids.pids
 }
 
-
 // Sample takes a sample now: the memory and threads of the program and its
 // descendants, and the members of the launch, remembered so that they can
 // be found and ended later wherever they go. The sampler calls it every
