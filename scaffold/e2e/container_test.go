@@ -31,8 +31,10 @@ type containerCase struct {
 	// base is the base image scripts/base-images.sh makes for the
 	// template ("" for none: the Go image is FROM scratch).
 	base string
-	// handler is the echo fixture as the mounted configuration names it.
-	handler string
+	// handler is the handler of each fixture role (echo, context, none,
+	// fail, sleep): prefix+role, or what handlers says.
+	prefix   string
+	handlers map[string]string
 	// code is the project's directory mounted as the function's code
 	// ("" for none: Go functions are compiled in).
 	code string
@@ -43,23 +45,36 @@ type containerCase struct {
 }
 
 var containerCases = map[string]containerCase{
-	"go":     {handler: "functions.Echo", network: "none"},
-	"python": {base: "python", handler: "fixtures.echo", code: "functions/conformance", network: "none"},
-	"node":   {base: "node", handler: "fixtures.echo", code: "functions/conformance", network: "host"},
+	"go": {network: "none", handlers: map[string]string{"echo": "functions.Echo", "context": "functions.CallContext",
+		"none": "functions.None", "fail": "functions.Fail", "sleep": "functions.Sleep"}},
+	"python": {base: "python", prefix: "fixtures.", code: "functions/conformance", network: "none"},
+	"node":   {base: "node", prefix: "fixtures.", code: "functions/conformance", network: "host"},
+}
+
+// fixtureRoles are the roles of conform's fixtures.
+var fixtureRoles = []string{"echo", "context", "none", "fail", "sleep"}
+
+// handler is the handler of a fixture role.
+func (c containerCase) handler(role string) string {
+	if h, ok := c.handlers[role]; ok {
+		return h
+	}
+	return c.prefix + role
 }
 
 // TestTemplateImages generates each template's project, builds its image
 // with `make docker` (Python and Node FROM the local bases of
-// scripts/base-images.sh, since no registry need answer), and runs it as a
-// Baetyl 1.0 master runs an instance in docker mode: on a user-defined
-// network, every address variable 0.0.0.0:50051, Baetyl's example
-// configuration (a relative codedir, a log file the image's user cannot
-// create) bind-mounted read-only at /etc/baetyl/service.yml and the code at
-// the path it names, 50 MiB and 20 pids, restart policy no, no init, no -c.
-// It calls the function only the mounted configuration declares at the
-// container's IP, port 50051, stops the container with a 10 s grace and
-// requires that the runtime exited 0 by itself. Everything it made is
-// labelled and removed, also when it fails.
+// scripts/base-images.sh, since no registry need answer), and runs
+// `oe-rt conform --image --profile baetyl --strict` on it: every check, in
+// containers made as a Baetyl 1.0 master makes an instance in docker mode
+// (a user-defined network, every address variable 0.0.0.0:50051, restart
+// policy no, no init, no -c, 50 MiB and 20 pids enforced), with Baetyl's
+// example configuration forms mounted read-only at /etc/baetyl/service.yml
+// (functions only it declares, a relative codedir whose code is mounted
+// where it names, a log file the image's user cannot create). Then it runs
+// the image alone, with its own configuration. Everything it made is
+// labelled and removed, also when it fails. The languages run side by
+// side: while one image builds, another is conformed.
 func TestTemplateImages(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs each template's image on a Docker engine")
@@ -71,6 +86,7 @@ func TestTemplateImages(t *testing.T) {
 	cli, buildkit := buildCLI(t, docker)
 	for _, lang := range languages {
 		t.Run(lang, func(t *testing.T) {
+			t.Parallel()
 			c, ok := containerCases[lang]
 			if !ok {
 				t.Fatalf("no container case for the %s template", lang)
@@ -158,15 +174,57 @@ func testImage(t *testing.T, docker, cli string, buildkit bool, lang string, c c
 	sh(t, dir, 10*time.Minute, "env", buildkitEnv(buildkit), "make", "docker", "DOCKER="+cli, "IMAGE="+image, "DOCKER_FLAGS="+strings.Join(flags, " "))
 	t.Logf("%s: image built in %s", lang, time.Since(built).Round(time.Millisecond))
 
-	code := ""
-	if c.code != "" {
-		code = filepath.Join(dir, c.code)
-	}
-	// The image's own configuration declares sayhi; the mounted one does
-	// not.
-	runLikeBaetyl(t, docker, run, image, c.handler, code, "sayhi", 10, t.Errorf)
+	checkImageConfig(t, docker, image, t.Errorf)
+	conformImage(t, lang, image, dir, c)
 	runAlone(t, docker, run, image)
-	t.Logf("%s: generated, built, run and stopped in %s", lang, time.Since(start).Round(time.Second))
+	t.Logf("%s: generated, built, conformed and run alone in %s", lang, time.Since(start).Round(time.Second))
+}
+
+// conformImage runs `oe-rt conform --image image --profile baetyl --strict`
+// with the limits of the master's examples (conform's defaults in container
+// mode: 50 MiB, 20 pids) and requires that every check ran and passed. The
+// configuration it gives is in the forms of Baetyl's example (as the
+// master mounts it): the fixtures under names only it declares (mounted-*,
+// so that a runtime reading the copy baked into its image answers
+// NOT_FOUND), a relative codedir (var/db/baetyl/function-fixtures, the
+// project's fixtures, which conform mounts at /var/db/baetyl/...), and
+// logger.path var/log/baetyl/service.log, which the image's user cannot
+// create: the runtime must say so and serve.
+func conformImage(t *testing.T, lang, image, project string, c containerCase) {
+	t.Helper()
+	dir := filepath.Join(t.TempDir(), "baetyl")
+	var yml strings.Builder
+	yml.WriteString("# Baetyl's example forms (docs/container.md)\nfunctions:\n")
+	args := []string{"conform", "--image", image, "--profile", "baetyl", "--strict"}
+	for _, role := range fixtureRoles {
+		fmt.Fprintf(&yml, "  - name: mounted-%s\n    handler: %s\n", role, c.handler(role))
+		if c.code != "" {
+			yml.WriteString("    codedir: var/db/baetyl/function-fixtures\n")
+		}
+		args = append(args, "--function", role+"=mounted-"+role)
+	}
+	yml.WriteString("logger:\n  path: var/log/baetyl/service.log\n")
+	config := filepath.Join(dir, "etc", "baetyl", "service.yml")
+	if err := os.MkdirAll(filepath.Dir(config), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(config, []byte(yml.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if c.code != "" {
+		// A copy: conform mounts what --dir holds at the codedir.
+		code := filepath.Join(dir, "var", "db", "baetyl", "function-fixtures")
+		if err := os.MkdirAll(filepath.Dir(code), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		sh(t, dir, time.Minute, "cp", "-R", filepath.Join(project, c.code), code)
+	}
+	report := filepath.Join(t.TempDir(), "conform-image.xml")
+	args = append(args, "--config", config, "--dir", dir, "--junit", report)
+	started := time.Now()
+	out := shAllowFail(t, dir, 8*time.Minute, oeRT, args...)
+	t.Logf("%s: conform --image --strict in %s:\n%s", lang, time.Since(started).Round(time.Second), out)
+	requireAllPassed(t, report, true)
 }
 
 // TestServeImage builds oe-rt serve's image (serve/Dockerfile, FROM scratch
@@ -396,15 +454,16 @@ logger:
 }
 
 // runAlone runs image with no configuration mounted and no variable set,
-// as `docker run IMAGE` would (on the run's network, under the same limits):
+// as `docker run IMAGE` would (on a network of its own, under the same limits):
 // the runtime must serve its own copy of etc/openedge/service.yml, the
 // fixtures and sayhi found where the image put them, on the address the
 // image sets (0.0.0.0:50051).
 func runAlone(t *testing.T, docker, run, image string) {
 	t.Helper()
 	name := "oe-rt-test-" + run + "-alone"
+	sh(t, os.TempDir(), time.Minute, docker, append(append([]string{"network", "create"}, labels(run)...), name)...)
 	args := append([]string{"run", "--detach", "--name", name}, labels(run)...)
-	args = append(args, "--network", "oe-rt-test-"+run, "--memory", "50m", "--pids-limit", "20", image)
+	args = append(args, "--network", name, "--memory", "50m", "--pids-limit", "20", image)
 	sh(t, os.TempDir(), time.Minute, docker, args...)
 	ip := strings.TrimSpace(sh(t, os.TempDir(), time.Minute, docker, "inspect", "--format", "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}", name))
 	address := ip + ":50051"
