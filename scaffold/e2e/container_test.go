@@ -175,14 +175,15 @@ func testImage(t *testing.T, docker, cli string, buildkit bool, lang string, c c
 	t.Logf("%s: image built in %s", lang, time.Since(built).Round(time.Millisecond))
 
 	checkImageConfig(t, docker, image, t.Errorf)
-	conformImage(t, lang, image, dir, c)
+	_, report := conformImage(t, lang, image, dir, c)
+	requireAllPassed(t, report, true)
 	runAlone(t, docker, run, image)
 	t.Logf("%s: generated, built, conformed and run alone in %s", lang, time.Since(start).Round(time.Second))
 }
 
 // conformImage runs `oe-rt conform --image image --profile baetyl --strict`
 // with the limits of the master's examples (conform's defaults in container
-// mode: 50 MiB, 20 pids) and requires that every check ran and passed. The
+// mode: 50 MiB, 20 pids) and returns its output and its JUnit report. The
 // configuration it gives is in the forms of Baetyl's example (as the
 // master mounts it): the fixtures under names only it declares (mounted-*,
 // so that a runtime reading the copy baked into its image answers
@@ -190,7 +191,7 @@ func testImage(t *testing.T, docker, cli string, buildkit bool, lang string, c c
 // project's fixtures, which conform mounts at /var/db/baetyl/...), and
 // logger.path var/log/baetyl/service.log, which the image's user cannot
 // create: the runtime must say so and serve.
-func conformImage(t *testing.T, lang, image, project string, c containerCase) {
+func conformImage(t *testing.T, lang, image, project string, c containerCase) (string, string) {
 	t.Helper()
 	dir := filepath.Join(t.TempDir(), "baetyl")
 	var yml strings.Builder
@@ -224,7 +225,7 @@ func conformImage(t *testing.T, lang, image, project string, c containerCase) {
 	started := time.Now()
 	out := shAllowFail(t, dir, 8*time.Minute, oeRT, args...)
 	t.Logf("%s: conform --image --strict in %s:\n%s", lang, time.Since(started).Round(time.Second), out)
-	requireAllPassed(t, report, true)
+	return out, report
 }
 
 // TestServeImage builds oe-rt serve's image (serve/Dockerfile, FROM scratch
@@ -272,11 +273,16 @@ func TestImageChecksCatchHostileImages(t *testing.T) {
 	for _, tt := range []struct {
 		name, dockerfile string
 		want             []string
+		// conform: what conformImage's run must say (nil: not run).
+		conform []string
 	}{
 		{"sh -c without exec", "ARG BASE\nFROM ${BASE}\nCOPY oe-rt /oe-rt\nUSER 65534:65534\nWORKDIR /\nENTRYPOINT /oe-rt serve; exit $?\n",
-			[]string{"not an exec-form one", "exit code 137"}},
+			[]string{"not an exec-form one", "exit code 137"}, nil},
 		{"baked configuration", "FROM scratch\nCOPY oe-rt /oe-rt\nCOPY service.yml /app/etc/baetyl/service.yml\nUSER 65534:65534\nWORKDIR /app\nENTRYPOINT [\"/oe-rt\", \"serve\"]\n",
-			[]string{`working directory "/app"`, "want NOT_FOUND", "lacks \"logging to stderr instead\""}},
+			[]string{`working directory "/app"`, "want NOT_FOUND", "lacks \"logging to stderr instead\""},
+			// It serves the baked mounted-echo, not the other fixtures
+			// only the mounted configuration declares.
+			[]string{"FAILED", `"mounted-sleep" answered NOT_FOUND`}},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			run := newRun(t, docker)
@@ -300,6 +306,16 @@ func TestImageChecksCatchHostileImages(t *testing.T) {
 			for _, want := range tt.want {
 				if !strings.Contains(all, want) {
 					t.Errorf("the checks missed %q; they found:\n%s", want, all)
+				}
+			}
+			if tt.conform == nil {
+				return
+			}
+			// TestTemplateImages's conform run must fail it too.
+			out, _ := conformImage(t, "hostile", image, dist, containerCase{})
+			for _, want := range tt.conform {
+				if !strings.Contains(out, want) {
+					t.Errorf("conform --image said nothing of %q:\n%s", want, out)
 				}
 			}
 		})
