@@ -338,19 +338,48 @@ func TestImageChecksCatchHostileImages(t *testing.T) {
 	}
 }
 
+// static is the static oe-rt the container tests share: built once (a
+// whole build of oe-rt costs a core for half a minute, beside the
+// conform runs), removed by TestMain.
+var static struct {
+	once sync.Once
+	dir  string
+	err  error
+	out  []byte
+}
+
 // staticOERT builds a static oe-rt (CGO_ENABLED=0, as serve/Dockerfile
-// wants it) into a directory of its own and returns the directory.
+// wants it) once, and returns a directory of the test's own that holds it
+// (a hard link, or a copy), to build an image from.
 func staticOERT(t *testing.T) string {
 	t.Helper()
+	static.once.Do(func() {
+		static.dir, static.err = os.MkdirTemp("", "oe-rt-e2e-static-")
+		if static.err != nil {
+			return
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+		defer cancel()
+		gobuild := exec.CommandContext(ctx, "go", "build", "-trimpath", "-ldflags=-s -w", "-o", filepath.Join(static.dir, "oe-rt"), "github.com/oe-rt/oe-rt/cmd/oe-rt")
+		gobuild.Env = append(os.Environ(), "CGO_ENABLED=0")
+		static.out, static.err = gobuild.CombinedOutput()
+	})
+	if static.err != nil {
+		t.Fatalf("go build a static oe-rt: %v\n%s", static.err, static.out)
+	}
 	dist := t.TempDir()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer cancel()
-	gobuild := exec.CommandContext(ctx, "go", "build", "-trimpath", "-ldflags=-s -w", "-o", filepath.Join(dist, "oe-rt"), "github.com/oe-rt/oe-rt/cmd/oe-rt")
-	gobuild.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := gobuild.CombinedOutput(); err != nil {
-		t.Fatalf("go build a static oe-rt: %v\n%s", err, out)
+	bin := filepath.Join(dist, "oe-rt")
+	if err := os.Link(filepath.Join(static.dir, "oe-rt"), bin); err != nil {
+		sh(t, dist, time.Minute, "cp", filepath.Join(static.dir, "oe-rt"), bin)
 	}
 	return dist
+}
+
+// removeStatic removes the static oe-rt, if a test built it.
+func removeStatic() {
+	if static.dir != "" {
+		os.RemoveAll(static.dir)
+	}
 }
 
 func buildkitEnv(on bool) string {

@@ -35,6 +35,7 @@ func TestMain(m *testing.M) {
 
 func run(m *testing.M) int {
 	flag.Parse()
+	defer removeStatic()
 	if testing.Short() {
 		return m.Run()
 	}
