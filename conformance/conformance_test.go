@@ -39,6 +39,10 @@ func TestMain(m *testing.M) {
 		os.Exit(2)
 	}
 	reference = []string{oeRT, "conform", "__reference"}
+	if fakeBin, err = buildFake(dir); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(2)
+	}
 	code := m.Run()
 	os.RemoveAll(dir)
 	os.Exit(code)
@@ -46,6 +50,27 @@ func TestMain(m *testing.M) {
 
 // oeRT is the oe-rt binary built for the tests.
 var oeRT string
+
+// fakeBin is the fake runtimes' binary (this package's test binary, whose
+// TestMain becomes the runtime OE_RT_FAKE names), built without the race
+// detector: the detector's runtime would take hundreds of MiB under the
+// function manager's load (the memory checks judge the fake's memory, not
+// the detector's), and twice the CPU of every fake call, start and exit.
+// The race detector watches the engine under test, this binary.
+var fakeBin string
+
+// buildFake builds fakeBin into dir: this test binary itself when it has
+// no race detector.
+func buildFake(dir string) (string, error) {
+	if !raceEnabled {
+		return os.Executable()
+	}
+	bin := filepath.Join(dir, "fake.test")
+	if out, err := exec.Command("go", "test", "-c", "-o", bin, ".").CombinedOutput(); err != nil {
+		return "", fmt.Errorf("build the fake runtimes without -race: %v\n%s", err, out)
+	}
+	return bin, nil
+}
 
 // reference is what the tests calibrate the timing checks with, as oe-rt
 // conform does: oe-rt's hidden reference command, in the binary built
@@ -62,13 +87,9 @@ func config(t testing.TB, mode string) *conformance.Config {
 		cfg.LifeCalls = testLifeCalls
 		return cfg
 	}
-	self, err := os.Executable()
-	require.NoError(t, err)
-	cfg := conformance.NewConfig(self)
+	cfg := conformance.NewConfig(fakeBin)
 	cfg.Reference = reference
-	// GORACE: under -race a Go program sleeps a second at exit, which would
-	// hide a runtime that exits too early.
-	cfg.Env = []string{"OE_RT_FAKE=" + mode, "GORACE=atexit_sleep_ms=0"}
+	cfg.Env = []string{"OE_RT_FAKE=" + mode}
 	cfg.StartTimeout = 5 * time.Second
 	cfg.Grace = 3 * time.Second
 	// A shorter long life than the default 1,000 calls: enough samples for

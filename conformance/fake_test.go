@@ -123,7 +123,8 @@ func fakeMain(mode string) int {
 	case "slow-start":
 		time.Sleep(1500 * time.Millisecond)
 	case "exit-early":
-		go func() { time.Sleep(300 * time.Millisecond); os.Exit(0) }()
+		// Exits 300 ms after its first call (below): it listened and
+		// answered, however long the machine made its start.
 	case "term-default":
 		// No handler: SIGTERM's default action kills the process.
 	case "ignore-term":
@@ -387,6 +388,10 @@ func (f *fake) Call(ctx context.Context, m *openedge.FunctionMessage) (*openedge
 	n := f.calls.Add(1)
 	_, known := serve.Fixtures[m.FunctionName]
 	switch f.mode {
+	case "exit-early":
+		if n == 1 {
+			go func() { time.Sleep(300 * time.Millisecond); os.Exit(0) }()
+		}
 	case "serial", "deadline":
 		f.mu.Lock()
 		defer f.mu.Unlock()
@@ -547,6 +552,12 @@ func (f *fake) Call(ctx context.Context, m *openedge.FunctionMessage) (*openedge
 		err = errors.New("every 150th call fails")
 	}
 	if err != nil {
+		// A call its caller gave up on ends with the caller's status, as
+		// oe-rt serve ends it: answered UNKNOWN, it would race the
+		// caller's own DEADLINE_EXCEEDED on a busy machine.
+		if ctx.Err() != nil && errors.Is(err, ctx.Err()) {
+			return nil, status.FromContextError(err).Err()
+		}
 		return nil, status.Error(codes.Unknown, err.Error())
 	}
 	switch {

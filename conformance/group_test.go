@@ -16,8 +16,7 @@ import (
 // under the master its group is the master's: run.process-group fails and
 // says what that means. Nothing is left running.
 func TestTermTrappingScriptSignalsTheMaster(t *testing.T) {
-	self, err := os.Executable()
-	require.NoError(t, err)
+	self := fakeBin
 	script := filepath.Join(t.TempDir(), "start.sh")
 	require.NoError(t, os.WriteFile(script, []byte("#!/bin/sh\ntrap 'trap \"\" TERM; kill -TERM 0' TERM\n\""+self+"\" &\nchild=$!\nwait $child\nwait $child\nexit 0\n"), 0o755))
 	rep := run(t, "plain", func(c *conformance.Config) {
@@ -37,8 +36,7 @@ func TestTermTrappingScriptSignalsTheMaster(t *testing.T) {
 // The same script with exec, as the templates' launchers do, signals no
 // group: run.process-group passes and says over how many instances.
 func TestExecScriptSignalsNoGroup(t *testing.T) {
-	self, err := os.Executable()
-	require.NoError(t, err)
+	self := fakeBin
 	script := filepath.Join(t.TempDir(), "start.sh")
 	require.NoError(t, os.WriteFile(script, []byte("#!/bin/sh\nexec \""+self+"\"\n"), 0o755))
 	rep := run(t, "plain", func(c *conformance.Config) {

@@ -14,8 +14,7 @@ import (
 // launcherProject is a --dir holding the runtime (a link to the test
 // binary) at rt/fake and a start script bin/launch with the given body.
 func launcherProject(t *testing.T, body string) string {
-	self, err := os.Executable()
-	require.NoError(t, err)
+	self := fakeBin
 	dir := t.TempDir()
 	require.NoError(t, os.MkdirAll(filepath.Join(dir, "rt"), 0o755))
 	require.NoError(t, os.MkdirAll(filepath.Join(dir, "bin"), 0o755))

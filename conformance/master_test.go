@@ -270,8 +270,7 @@ func TestAddressAliases(t *testing.T) {
 // leaves its server running under the master, which signals the script's
 // PID only.
 func TestTermTrappingLauncherLeavesAnOrphan(t *testing.T) {
-	self, err := os.Executable()
-	require.NoError(t, err)
+	self := fakeBin
 	script := filepath.Join(t.TempDir(), "start.sh")
 	require.NoError(t, os.WriteFile(script, []byte("#!/bin/sh\ntrap \"exit 0\" TERM\n\""+self+"\" &\nwait\n"), 0o755))
 	rep := run(t, "plain", func(c *conformance.Config) {
@@ -327,8 +326,7 @@ func TestMasterDirectoryRemovedOnInterrupt(t *testing.T) {
 // without the launch's marker) and in a session of its own: conform still
 // finds it, fails shutdown.no-orphans, and nothing is left running.
 func TestOrphanWithoutEnvironment(t *testing.T) {
-	self, err := os.Executable()
-	require.NoError(t, err)
+	self := fakeBin
 	script := filepath.Join(t.TempDir(), "start.sh")
 	require.NoError(t, os.WriteFile(script, []byte("#!/bin/sh\nenv -i setsid -f sleep 301.5 </dev/null >/dev/null 2>&1\nexec \""+self+"\"\n"), 0o755))
 	rep := run(t, "plain", func(c *conformance.Config) {

@@ -3,5 +3,5 @@
 package conformance_test
 
 // raceEnabled: this test binary runs with the race detector, whose runtime
-// multiplies a fake runtime's memory (see smallFake).
+// multiplies a fake runtime's memory (see fakeBin).
 const raceEnabled = true

@@ -2,13 +2,10 @@ package conformance_test
 
 import (
 	"context"
-	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -22,34 +19,6 @@ import (
 // root), makes a machine that cannot enforce limits fail the tests that
 // need them instead of skipping them: CI cannot pass without running them.
 const requireLimitsEnv = "OE_RT_TEST_REQUIRE_LIMITS"
-
-// smallFake is the fake runtimes' binary without the race detector, whose
-// runtime takes hundreds of MiB under the function manager's load: the
-// memory checks judge the fake's memory, not the detector's. Built once,
-// beside the oe-rt binary; this test binary itself when it has no race
-// detector.
-var smallFake = sync.OnceValues(func() (string, error) {
-	if !raceEnabled {
-		return os.Executable()
-	}
-	bin := filepath.Join(filepath.Dir(oeRT), "fake.test")
-	out, err := exec.Command("go", "test", "-c", "-o", bin, ".").CombinedOutput()
-	if err != nil {
-		return "", fmt.Errorf("build the fake runtimes without -race: %v\n%s", err, out)
-	}
-	return bin, nil
-})
-
-// configSmall is config with the fake runtime built without the race
-// detector.
-func configSmall(t *testing.T, mode string) *conformance.Config {
-	t.Helper()
-	bin, err := smallFake()
-	require.NoError(t, err)
-	cfg := config(t, mode)
-	cfg.Command = []string{bin}
-	return cfg
-}
 
 // enforcing skips the test, with the reason, where this machine cannot
 // enforce limits (a failure with OE_RT_TEST_REQUIRE_LIMITS).
@@ -149,7 +118,7 @@ func TestReferenceUnderEnforcedLimits(t *testing.T) {
 // resources.memory the same way. run.alive leaves the kills to them.
 func TestOOMKillIsNamed(t *testing.T) {
 	enforcing(t)
-	cfg := configSmall(t, "oom-on-large")
+	cfg := config(t, "oom-on-large")
 	cfg.CgroupLimits = true
 	cfg.Run = []string{"echo.large", "run.alive", "resources.memory", "resources.limits"}
 	cfg.Strict = true
@@ -179,7 +148,7 @@ func TestOOMKillIsNamed(t *testing.T) {
 // stderr.
 func TestRefusedThreadsAreNamed(t *testing.T) {
 	enforcing(t)
-	cfg := configSmall(t, "threads-at-start")
+	cfg := config(t, "threads-at-start")
 	cfg.CgroupLimits = true
 	cfg.Run = []string{"start.listen", "resources.threads", "resources.limits"}
 	rep, err := conformance.Run(context.Background(), cfg)
@@ -199,7 +168,7 @@ func TestRefusedThreadsAreNamed(t *testing.T) {
 // splits its RSS. Run alone, the check drives the runtime with the
 // function manager's load.
 func TestMeasuredMemoryIsUnreclaimable(t *testing.T) {
-	cfg := configSmall(t, "file-pages")
+	cfg := config(t, "file-pages")
 	cfg.Run = []string{"resources.memory"}
 	rep, err := conformance.Run(context.Background(), cfg)
 	require.NoError(t, err)
@@ -218,7 +187,7 @@ func TestMeasuredMemoryIsUnreclaimable(t *testing.T) {
 
 // Anonymous memory over the budget still fails, measured.
 func TestMeasuredMemoryOverBudget(t *testing.T) {
-	cfg := configSmall(t, "memory") // 80 MiB touched
+	cfg := config(t, "memory") // 80 MiB touched
 	cfg.Run = []string{"resources.memory"}
 	rep, err := conformance.Run(context.Background(), cfg)
 	require.NoError(t, err)
@@ -281,7 +250,7 @@ func TestLimitsGoOnInterrupt(t *testing.T) {
 // said to hold within the limit: the check does not run, and says why.
 func TestHungLoadIsNotAPass(t *testing.T) {
 	enforcing(t)
-	cfg := configSmall(t, "hang-after-10")
+	cfg := config(t, "hang-after-10")
 	cfg.CgroupLimits = true
 	cfg.Run = []string{"resources.memory"}
 	rep, err := conformance.Run(context.Background(), cfg)

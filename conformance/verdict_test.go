@@ -158,10 +158,9 @@ func TestVerdictHugeReply(t *testing.T) {
 // conform's own memory stays bounded against a runtime that answers 100 MB:
 // measured on the oe-rt binary as a process of its own.
 func TestHugeReplyKeepsConformSmall(t *testing.T) {
-	self, err := os.Executable()
-	require.NoError(t, err)
+	self := fakeBin
 	cmd := exec.Command(oeRT, "conform", "--run", "echo.*,call.*", "--format", "json", self)
-	cmd.Env = append(os.Environ(), "OE_RT_FAKE=huge-reply", "GORACE=atexit_sleep_ms=0")
+	cmd.Env = append(os.Environ(), "OE_RT_FAKE=huge-reply")
 	var out bytes.Buffer
 	cmd.Stdout = &out
 	require.NoError(t, cmd.Start())
@@ -426,11 +425,12 @@ func TestHarnessFailureIsAnError(t *testing.T) {
 }
 
 // A descendant that keeps the runtime's stderr open does not add to the
-// runtime's shutdown time: with a 1 s grace period the runtime that exits
-// at once after SIGTERM passes, and the holder is reported as an orphan.
+// runtime's shutdown time: with a 5 s grace period (the holder sleeps 30 s;
+// the 1 s drain call in flight must fit, on a busy machine too) the runtime
+// that exits after SIGTERM passes, and the holder is reported as an orphan.
 func TestStderrHolderDoesNotDelayShutdown(t *testing.T) {
 	rep := run(t, "stderr-holder", func(c *conformance.Config) {
-		c.Grace = time.Second
+		c.Grace = 5 * time.Second
 		c.Run = []string{"shutdown.*"}
 	})
 	s := result(t, rep, "shutdown.sigterm")
@@ -465,11 +465,13 @@ func TestStarvedRuntimeIsNotHung(t *testing.T) {
 		require.NoError(t, hog.Start())
 		hogs = append(hogs, hog)
 	}
-	self, err := os.Executable()
-	require.NoError(t, err)
+	self := fakeBin
 	cfg := config(t, "starved-json")
 	cfg.Command = []string{taskset, "-c", "0", self}
-	cfg.StartTimeout = 30 * time.Second
+	// The budget (start timeout + grace + slack) must hold the reference's
+	// calibration and a start on the starved CPU, on a machine that is busy
+	// besides.
+	cfg.StartTimeout = 60 * time.Second
 	cfg.Run = []string{"echo.json"}
 	start := time.Now()
 	rep, err := conformance.Run(context.Background(), cfg)
