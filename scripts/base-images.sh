@@ -89,14 +89,17 @@ use_suite() {
 	EOF
 	apt_opts=(-o Dir::Etc::sourcelist="$dir/sources.list" -o Dir::Etc::sourceparts=-
 		-o Dir::State::Lists="$dir/lists" -o Dir::Cache::pkgcache= -o Dir::Cache::srcpkgcache=)
-	if [ -z "$(find "$dir/lists" -maxdepth 1 -name '*_Packages*' -mtime -1 2>/dev/null)" ]; then
-		log "fetching the package lists of Debian $suite from deb.debian.org"
-		flock "$cache/.oe-rt-lock" apt-get update -qq "${apt_opts[@]}" \
-			-o Acquire::IndexTargets::deb::DEP-11::DefaultEnabled=false \
-			-o Acquire::IndexTargets::deb::DEP-11-icons::DefaultEnabled=false \
-			-o Acquire::IndexTargets::deb::DEP-11-icons-small::DefaultEnabled=false \
-			-o Acquire::IndexTargets::deb::CNF::DefaultEnabled=false \
-			-o APT::Sandbox::User=root -o Debug::NoLocking=1 >/dev/null
+	[ -z "$(find "$dir/lists" -maxdepth 1 -name '*_Packages*' -mtime -1 2>/dev/null)" ] || return 0
+	log "fetching the package lists of Debian $suite from deb.debian.org"
+	if ! flock "$cache/.oe-rt-lock" apt-get update -qq "${apt_opts[@]}" \
+		-o Acquire::IndexTargets::deb::DEP-11::DefaultEnabled=false \
+		-o Acquire::IndexTargets::deb::DEP-11-icons::DefaultEnabled=false \
+		-o Acquire::IndexTargets::deb::DEP-11-icons-small::DefaultEnabled=false \
+		-o Acquire::IndexTargets::deb::CNF::DefaultEnabled=false \
+		-o APT::Sandbox::User=root -o Debug::NoLocking=1 >/dev/null; then
+		# Older lists still name what the cache holds.
+		[ -n "$(find "$dir/lists" -maxdepth 1 -name '*_Packages*' 2>/dev/null)" ] || return 1
+		log "could not refresh Debian $suite's package lists; using the older ones"
 	fi
 }
 
