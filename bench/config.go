@@ -119,7 +119,8 @@ func (c *Config) validate() error {
 	case c.Connections < 1:
 		return fieldError("Connections", "connections", "must be at least 1, got %d", c.Connections)
 	case c.Connections > c.Concurrency:
-		return fmt.Errorf("connections (%d) cannot exceed concurrency (%d)", c.Connections, c.Concurrency)
+		return &ConfigError{Field: "Connections", Problem: fmt.Sprintf("%d is more than the %d callers of {Concurrency}", c.Connections, c.Concurrency),
+			Err: fmt.Errorf("connections (%d) cannot exceed concurrency (%d)", c.Connections, c.Concurrency)}
 	case c.Total < 0 && c.Duration == 0:
 		return &ConfigError{Field: "Total", Problem: fmt.Sprintf("must be at least 1, got %d", c.Total),
 			Err: fmt.Errorf("number of calls must not be negative, got %d", c.Total)}
@@ -163,7 +164,9 @@ type ConfigError struct {
 	// Field, when the problem is one field's, names it (e.g.
 	// "Concurrency"), and Problem says what is wrong with its value in
 	// words that follow the field's name ("must be at least 1, got 0"),
-	// so that a command line can name its flag instead.
+	// so that a command line can name its flag instead. Another field the
+	// problem names is written {Field} ("is more than the 2 callers of
+	// {Concurrency}"), for the command line to name its flag too.
 	Field, Problem string
 	Err            error
 }

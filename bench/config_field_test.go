@@ -23,6 +23,7 @@ func TestConfigErrorField(t *testing.T) {
 		{"function", func(c *bench.Config) { c.Function = "" }, "Function", "must not be empty"},
 		{"concurrency", func(c *bench.Config) { c.Concurrency = 0 }, "Concurrency", "must be at least 1, got 0"},
 		{"connections", func(c *bench.Config) { c.Connections = 0 }, "Connections", "must be at least 1, got 0"},
+		{"connections past the callers", func(c *bench.Config) { c.Concurrency, c.Connections = 2, 4 }, "Connections", "4 is more than the 2 callers of {Concurrency}"},
 		{"no calls", func(c *bench.Config) { c.Total = 0 }, "Total", "must be at least 1, got 0"},
 		{"negative calls", func(c *bench.Config) { c.Total = -3 }, "Total", "must be at least 1, got -3"},
 		{"negative calls with a duration", func(c *bench.Config) { c.Total = -3; c.Duration = time.Second }, "Total", "must not be negative, got -3"},

@@ -61,66 +61,24 @@ type runner struct {
 }
 
 func (r *runner) run(ctx context.Context) (rep *Report, err error) {
-	cfg := r.cfg
-	// A caller beyond the number of calls would never call.
-	callers := cfg.Concurrency
-	if cfg.Total > 0 {
-		callers = min(callers, cfg.Total)
+	rep = r.newReport()
+	reqs, err := r.encodeAll()
+	if err != nil {
+		return nil, err
 	}
-	rep = &Report{
-		Target:      cfg.Address,
-		Method:      r.method,
-		Function:    cfg.Function,
-		Concurrency: callers,
-		Connections: cfg.Connections,
-		TargetRPS:   cfg.RPS,
-		Total:       cfg.Total,
-		Duration:    cfg.Duration,
-	}
-	// Encode every request before anything starts: a bad schema or payload
-	// is found without starting a runtime. A request over the connection's
-	// send limit would fail in bench itself, never reaching the runtime:
-	// such a run measures nothing, so it is refused.
-	reqs := make([]*request, len(cfg.Payloads))
-	limit := client.SendLimit(cfg.Dial.MaxMsgSize)
-	for i, p := range cfg.Payloads {
-		b, err := r.encode(p.Data)
-		if err != nil {
-			return nil, &ConfigError{Err: err}
-		}
-		if len(b) > limit {
-			return nil, &ConfigError{Err: fmt.Errorf("payload %s: a request of %d bytes is over bench's send limit of %d bytes (1.5 times the message size limit of %d bytes, plus 1 KiB): raise the message size limit (--max-msg-size)",
-				nameOr(p.Name, "(empty)"), len(b), limit, msgSize(cfg.Dial.MaxMsgSize))}
-		}
-		reqs[i] = newRequest(b)
-	}
-
 	runCtx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	started := time.Now()
-	if l := cfg.Launch; l != nil {
-		rt, err := runtimeproc.Start(runtimeproc.Options{Command: l.Command, Dir: l.Dir, Profile: cfg.Profile,
-			Name: "oe-rt-bench", Env: l.Env, Grace: l.Grace, Launcher: l.Launcher})
+	if l := r.cfg.Launch; l != nil {
+		rtr, err := r.launch(runCtx, cancel, l)
 		if err != nil {
-			return nil, &StartError{Err: err}
+			return nil, err
 		}
-		r.rt = rt
-		rep.Target = rt.Addr
-		rtr := &RuntimeReport{}
-		rep.Runtime = rtr
+		rep.Target, rep.Runtime = r.rt.Addr, rtr
 		defer func() {
 			// rep may be nil by now (an early error return): fill rtr.
-			serr := rt.Stop()
-			rtr.Usage = rt.Proc.Usage()
-			if serr != nil && err == nil {
-				err = fmt.Errorf("stop runtime: %w", serr)
-			}
-		}()
-		go func() {
-			select {
-			case <-rt.Proc.Done():
-				cancel(errRuntimeExited)
-			case <-runCtx.Done():
+			if serr := r.stopRuntime(rtr); serr != nil && err == nil {
+				err = serr
 			}
 		}()
 	}
@@ -141,7 +99,88 @@ func (r *runner) run(ctx context.Context) (rep *Report, err error) {
 		rep.Runtime.Startup = time.Since(started)
 		r.sample()
 	}
+	r.makeWorkers(rep.Concurrency)
+	r.phases(runCtx, rep, reqs)
+	if runCtx.Err() != nil {
+		return rep, r.explain(runCtx, "during the run", runCtx.Err())
+	}
+	return rep, nil
+}
 
+// newReport is the report of the run before it starts.
+func (r *runner) newReport() *Report {
+	cfg := r.cfg
+	// A caller beyond the number of calls would never call.
+	callers := cfg.Concurrency
+	if cfg.Total > 0 {
+		callers = min(callers, cfg.Total)
+	}
+	return &Report{
+		Target:      cfg.Address,
+		Method:      r.method,
+		Function:    cfg.Function,
+		Concurrency: callers,
+		Connections: cfg.Connections,
+		TargetRPS:   cfg.RPS,
+		Total:       cfg.Total,
+		Duration:    cfg.Duration,
+	}
+}
+
+// encodeAll encodes every request before anything starts: a bad schema
+// or payload is found without starting a runtime. A request over the
+// connection's send limit would fail in bench itself, never reaching the
+// runtime: such a run measures nothing, so it is refused.
+func (r *runner) encodeAll() ([]*request, error) {
+	cfg := r.cfg
+	reqs := make([]*request, len(cfg.Payloads))
+	limit := client.SendLimit(cfg.Dial.MaxMsgSize)
+	for i, p := range cfg.Payloads {
+		b, err := r.encode(p.Data)
+		if err != nil {
+			return nil, &ConfigError{Err: err}
+		}
+		if len(b) > limit {
+			return nil, &ConfigError{Err: fmt.Errorf("payload %s: a request of %d bytes is over bench's send limit of %d bytes (1.5 times the message size limit of %d bytes, plus 1 KiB): raise the message size limit (--max-msg-size)",
+				nameOr(p.Name, "(empty)"), len(b), limit, msgSize(cfg.Dial.MaxMsgSize))}
+		}
+		reqs[i] = newRequest(b)
+	}
+	return reqs, nil
+}
+
+// launch starts the runtime of Config.Launch (r.rt); the run is cancelled
+// with errRuntimeExited if it exits before the run ends.
+func (r *runner) launch(runCtx context.Context, cancel context.CancelCauseFunc, l *Launch) (*RuntimeReport, error) {
+	rt, err := runtimeproc.Start(runtimeproc.Options{Command: l.Command, Dir: l.Dir, Profile: r.cfg.Profile,
+		Name: "oe-rt-bench", Env: l.Env, Grace: l.Grace, Launcher: l.Launcher})
+	if err != nil {
+		return nil, &StartError{Err: err}
+	}
+	r.rt = rt
+	go func() {
+		select {
+		case <-rt.Proc.Done():
+			cancel(errRuntimeExited)
+		case <-runCtx.Done():
+		}
+	}()
+	return &RuntimeReport{}, nil
+}
+
+// stopRuntime stops the runtime launch started and fills rtr with its
+// usage.
+func (r *runner) stopRuntime(rtr *RuntimeReport) error {
+	serr := r.rt.Stop()
+	rtr.Usage = r.rt.Proc.Usage()
+	if serr != nil {
+		return fmt.Errorf("stop runtime: %w", serr)
+	}
+	return nil
+}
+
+// makeWorkers makes the callers and the recorders they share.
+func (r *runner) makeWorkers(callers int) {
 	r.recorders = make([]*recorder, min(callers, maxRecorders))
 	for i := range r.recorders {
 		r.recorders[i] = &recorder{hist: newHistogram()}
@@ -150,6 +189,13 @@ func (r *runner) run(ctx context.Context) (rep *Report, err error) {
 	for i := range r.workers {
 		r.workers[i] = &worker{rec: r.recorders[i%len(r.recorders)]}
 	}
+}
+
+// phases runs a warm-up (Config.Warmup) and a measured phase per payload,
+// until the last or until the run is cancelled, and puts their results in
+// rep: one Result, and with more than one payload the Sweep.
+func (r *runner) phases(runCtx context.Context, rep *Report, reqs []*request) {
+	cfg := r.cfg
 	all := newPhaseResult()
 	for i, p := range cfg.Payloads {
 		if cfg.Warmup > 0 {
@@ -173,18 +219,14 @@ func (r *runner) run(ctx context.Context) (rep *Report, err error) {
 	}
 	if len(cfg.Payloads) == 1 {
 		rep.Result = all.result(cfg.Payloads[0])
-	} else {
-		// A sweep: the top level names every payload and has no one size.
-		names := make([]string, len(cfg.Payloads))
-		for i, p := range cfg.Payloads {
-			names[i] = p.Name
-		}
-		rep.Result = all.result(Payload{Name: strings.Join(names, ",")})
+		return
 	}
-	if runCtx.Err() != nil {
-		return rep, r.explain(runCtx, "during the run", runCtx.Err())
+	// A sweep: the top level names every payload and has no one size.
+	names := make([]string, len(cfg.Payloads))
+	for i, p := range cfg.Payloads {
+		names[i] = p.Name
 	}
-	return rep, nil
+	rep.Result = all.result(Payload{Name: strings.Join(names, ",")})
 }
 
 // explain turns the cancellation of the run, or a runtime that exited

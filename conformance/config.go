@@ -188,6 +188,9 @@ func (c *Config) validate() error {
 				Err: fmt.Errorf("function role %q: want one of %s", role, strings.Join(Roles, ", "))}
 		}
 	}
+	if err := checkEnv(c.Env); err != nil {
+		return err
+	}
 	for _, sel := range []struct {
 		field string
 		ids   []string
@@ -233,6 +236,27 @@ func (c *Config) validate() error {
 	}
 	if c.MaxMessageSize < 0 {
 		return fieldError("MaxMessageSize", "the message size limit", "must not be negative, got %d", c.MaxMessageSize)
+	}
+	return nil
+}
+
+// reservedEnv are the variables the harness sets itself: a runtime must
+// read the address and name it is given, so Env cannot replace them.
+var reservedEnv = append(append([]string{}, convention.AddressEnv...), convention.NameEnv...)
+
+// checkEnv checks that every entry of env is K=V, and no K one the
+// harness sets.
+func checkEnv(env []string) error {
+	for _, kv := range env {
+		k, _, ok := strings.Cut(kv, "=")
+		switch {
+		case !ok || k == "":
+			return &ConfigError{Field: "Env", Problem: fmt.Sprintf("%q: want K=V", kv),
+				Err: fmt.Errorf("environment entry %q: want K=V", kv)}
+		case contains(reservedEnv, k):
+			return &ConfigError{Field: "Env", Problem: fmt.Sprintf("%q: the harness sets %s itself (to the address and name it gives the runtime); use --profile to choose which variables", kv, k),
+				Err: fmt.Errorf("environment entry %q: the harness sets %s itself (to the address and name it gives the runtime); the profile chooses which variables", kv, k)}
+		}
 	}
 	return nil
 }

@@ -28,6 +28,10 @@ func TestConfigErrorField(t *testing.T) {
 			`"bogus=x": unknown role "bogus": want one of echo, context, none, fail, sleep`, `function role "bogus": want one of`},
 		{"run", func(c *conformance.Config) { c.Run = []string{"echo.json", "nope.*"} }, "Run", `"nope.*": no check matches (see oe-rt conform --list)`, `no check matches "nope.*"`},
 		{"skip", func(c *conformance.Config) { c.Skip = []string{"nope"} }, "Skip", `"nope": no check matches (see oe-rt conform --list)`, `no check matches "nope"`},
+		{"env", func(c *conformance.Config) { c.Env = []string{"A=1", "B"} }, "Env", `"B": want K=V`, `environment entry "B": want K=V`},
+		{"reserved env", func(c *conformance.Config) { c.Env = []string{"OPENEDGE_SERVICE_ADDRESS=x"} }, "Env",
+			`"OPENEDGE_SERVICE_ADDRESS=x": the harness sets OPENEDGE_SERVICE_ADDRESS itself (to the address and name it gives the runtime); use --profile to choose which variables`,
+			"the harness sets OPENEDGE_SERVICE_ADDRESS itself"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			cfg := conformance.NewConfig("/bin/true")

@@ -272,44 +272,7 @@ func skipName(name string) bool {
 // render reads the language's tree, parses every .tmpl file once into one
 // template set, and renders the project into memory.
 func render(ctx context.Context, fsys fs.FS, lang Language, data Data) ([]File, error) {
-	root := lang.Name
-	type entry struct {
-		src, out string
-		tmpl     bool
-	}
-	var entries []entry
-	set := template.New("").Option("missingkey=error")
-	err := fs.WalkDir(fsys, root, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		if p == root {
-			return nil
-		}
-		if skipName(d.Name()) {
-			if d.IsDir() {
-				return fs.SkipDir
-			}
-			return nil
-		}
-		rel := strings.TrimPrefix(p, root+"/")
-		if d.IsDir() || rel == ManifestFile {
-			return nil
-		}
-		e := entry{src: p, out: rel}
-		if strings.HasSuffix(rel, tmplSuffix) {
-			b, err := fs.ReadFile(fsys, p)
-			if err != nil {
-				return err
-			}
-			if _, err := set.New(p).Parse(string(b)); err != nil {
-				return fmt.Errorf("template %w", err)
-			}
-			e.tmpl, e.out = true, strings.TrimSuffix(rel, tmplSuffix)
-		}
-		entries = append(entries, e)
-		return nil
-	})
+	entries, set, err := readTree(fsys, lang.Name)
 	if err != nil {
 		return nil, fmt.Errorf("read template %s: %w", lang.Name, err)
 	}
@@ -335,15 +298,9 @@ func render(ctx context.Context, fsys fs.FS, lang Language, data Data) ([]File, 
 			return nil, fmt.Errorf("template %s: two files render to %s", lang.Name, out)
 		}
 		seen[out] = true
-		var content []byte
-		if e.tmpl {
-			var buf bytes.Buffer
-			if err := set.ExecuteTemplate(&buf, e.src, data); err != nil {
-				return nil, fmt.Errorf("render %w", err)
-			}
-			content = buf.Bytes()
-		} else if content, err = fs.ReadFile(fsys, e.src); err != nil {
-			return nil, fmt.Errorf("read template: %w", err)
+		content, err := e.content(fsys, set, data)
+		if err != nil {
+			return nil, err
 		}
 		mode := fs.FileMode(0o644)
 		if exec[out] {
@@ -357,6 +314,68 @@ func render(ctx context.Context, fsys fs.FS, lang Language, data Data) ([]File, 
 	}
 	sort.Slice(files, func(i, j int) bool { return files[i].Path < files[j].Path })
 	return files, nil
+}
+
+// treeEntry is a file of a language's tree: its path in the tree, its
+// path in the project (before rendering), whether it is a template.
+type treeEntry struct {
+	src, out string
+	tmpl     bool
+}
+
+// readTree lists the files of the tree at root (less build leftovers and
+// the manifest) and parses its .tmpl files into one template set.
+func readTree(fsys fs.FS, root string) ([]treeEntry, *template.Template, error) {
+	var entries []treeEntry
+	set := template.New("").Option("missingkey=error")
+	err := fs.WalkDir(fsys, root, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if p == root {
+			return nil
+		}
+		if skipName(d.Name()) {
+			if d.IsDir() {
+				return fs.SkipDir
+			}
+			return nil
+		}
+		rel := strings.TrimPrefix(p, root+"/")
+		if d.IsDir() || rel == ManifestFile {
+			return nil
+		}
+		e := treeEntry{src: p, out: rel}
+		if strings.HasSuffix(rel, tmplSuffix) {
+			b, err := fs.ReadFile(fsys, p)
+			if err != nil {
+				return err
+			}
+			if _, err := set.New(p).Parse(string(b)); err != nil {
+				return fmt.Errorf("template %w", err)
+			}
+			e.tmpl, e.out = true, strings.TrimSuffix(rel, tmplSuffix)
+		}
+		entries = append(entries, e)
+		return nil
+	})
+	return entries, set, err
+}
+
+// content is the entry's content in the project: rendered, or copied.
+func (e treeEntry) content(fsys fs.FS, set *template.Template, data Data) ([]byte, error) {
+	if !e.tmpl {
+		b, err := fs.ReadFile(fsys, e.src)
+		if err != nil {
+			return nil, fmt.Errorf("read template: %w", err)
+		}
+		return b, nil
+	}
+	var buf bytes.Buffer
+	if err := set.ExecuteTemplate(&buf, e.src, data); err != nil {
+		return nil, fmt.Errorf("render %w", err)
+	}
+	return buf.Bytes(), nil
 }
 
 // renderPath renders the path elements that hold template actions, and

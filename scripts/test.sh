@@ -3,9 +3,11 @@
 # vets, cross-compiles (darwin, windows; the linux release builds for amd64,
 # arm64 and arm v7), and runs every Go test with the race detector. The
 # template tests (scaffold/e2e) generate each language's runtime, build it
-# with its own tools and run `oe-rt conform --strict` on it; they run last,
-# alone, for the other packages' sake: the conformance tests' race-built
-# fake runtimes start slowly when npm and Python share the machine's cores.
+# with its own tools and run `oe-rt conform --strict` on it; they run beside
+# the others, in the background, once the container tests' base images are
+# made (a correct runtime must pass on a busy machine, and the other tests
+# must hold beside a busy one: docs/conformance.md, "Waiting on a busy
+# machine"), and are reported after them.
 #
 # Every step runs even when an earlier one fails; the last lines list each
 # step with its time and, for a failure, the failed packages and tests. The
@@ -45,14 +47,27 @@ if engine_env=$(./scripts/docker-engine.sh start); then
 else
 	echo "test.sh: no Docker engine: the container tests are skipped (each says why)"
 fi
-bases_log=$(mktemp)
-bases_pid=""
-if [ -n "${OE_RT_TEST_REQUIRE_DOCKER:-}" ] && [ -x scripts/base-images.sh ]; then
-	# In a session of its own, so that an early end of this script ends
-	# its apt and docker children too (kill of the group, in finish).
-	setsid ./scripts/base-images.sh >"$bases_log" 2>&1 &
-	bases_pid=$!
-fi
+
+# The background job: the base images (only where the container tests must
+# run), then the template tests, each with its output, exit status and time
+# in $bg. In a session of its own, so that an early end of this script ends
+# its go, npm, apt and docker children too (kill of the group, in finish).
+bg=$(mktemp -d)
+bases=""
+[ -n "${OE_RT_TEST_REQUIRE_DOCKER:-}" ] && [ -x scripts/base-images.sh ] && bases=1
+# shellcheck disable=SC2016 # expanded by the job's own shell
+setsid bash -c '
+	bg=$1 bases=$2
+	run() { # NAME COMMAND...: output to $bg/NAME.log, "status seconds" to $bg/NAME.rc
+		local name=$1 t0=$SECONDS
+		shift
+		"$@" >"$bg/$name.log" 2>&1
+		echo "$? $((SECONDS - t0))" >"$bg/$name.rc"
+	}
+	[ -n "$bases" ] && run bases ./scripts/base-images.sh
+	run templates go test -count=1 -timeout 20m ./scaffold/e2e
+' bg "$bg" "$bases" &
+bg_pid=$!
 
 # The release test (cmd/oe-rt) runs the ARM builds' `oe-rt version` under
 # qemu-user-static, which install-deps.sh installs: here it must run.
@@ -60,9 +75,9 @@ export OE_RT_TEST_REQUIRE_QEMU=1
 
 log=$(mktemp)
 finish() {
-	[ -n "$bases_pid" ] && kill -- "-$bases_pid" 2>/dev/null
+	[ -n "$bg_pid" ] && kill -- "-$bg_pid" 2>/dev/null && wait "$bg_pid" 2>/dev/null
 	[ -n "$engine_started" ] && ./scripts/docker-engine.sh stop
-	rm -f "$log" "$bases_log"
+	rm -rf "$log" "$bg"
 }
 trap finish EXIT
 summary=()
@@ -71,7 +86,8 @@ failed=0
 began=$SECONDS
 
 # step NAME COMMAND...: runs COMMAND, its output shown as it comes and kept
-# for the summary; never stops the script.
+# for the summary; never stops the script. With took set, that is the
+# step's time (a step of the background job, whose log COMMAND shows).
 step() {
 	local name=$1
 	shift
@@ -79,7 +95,7 @@ step() {
 	local t0=$SECONDS
 	"$@" 2>&1 | tee -a "$log"
 	local rc=${PIPESTATUS[0]}
-	local took=$((SECONDS - t0))
+	took=${took:-$((SECONDS - t0))}
 	if [ "$rc" = 0 ]; then
 		summary+=("  ok    $name ($took s)")
 		passed=$((passed + 1))
@@ -87,6 +103,16 @@ step() {
 		summary+=("  FAIL  $name ($took s, exit $rc)")
 		failed=$((failed + 1))
 	fi
+	took=""
+}
+took=""
+
+# bg_step NAME TITLE: reports the background job's step NAME as a step.
+bg_step() {
+	local rc=1 secs=0
+	[ -f "$bg/$1.rc" ] && read -r rc secs <"$bg/$1.rc"
+	[ -f "$bg/$1.rc" ] || echo "test.sh: $2 did not finish" >>"$bg/$1.log"
+	took=$secs step "$2" sh -c 'cat "$1"; exit "$2"' sh "$bg/$1.log" "$rc"
 }
 
 step "go vet" go vet ./...
@@ -101,17 +127,11 @@ for arch in amd64 arm64 arm; do
 done
 # shellcheck disable=SC2046 # one word per package
 step "go test -race" go test -race -count=1 -timeout 20m $(go list ./... | grep -v /scaffold/e2e)
-# The base images' job, waited for here (step runs its command in a
-# pipeline's subshell, which cannot wait for this shell's job), then
-# reported as a step of its own.
-if [ -n "$bases_pid" ]; then
-	bases_rc=0
-	wait "$bases_pid" || bases_rc=$?
-	bases_pid=""
-	step "base images (scripts/base-images.sh)" sh -c 'cat "$1"; exit "$2"' sh "$bases_log" "$bases_rc"
-fi
-step "templates (scaffold/e2e)" go test -count=1 -timeout 20m ./scaffold/e2e
-
+# The background job, waited for here, then its steps reported.
+wait "$bg_pid"
+bg_pid=""
+[ -n "$bases" ] && bg_step bases "base images (scripts/base-images.sh)"
+bg_step templates "templates (scaffold/e2e)"
 echo
 echo "test.sh: summary ($((SECONDS - began)) s in all)"
 printf '%s\n' "${summary[@]}"

@@ -95,8 +95,22 @@ func (p Text) Write(w io.Writer, rep *conformance.Report) error {
 
 // Summary writes the closing lines: only figures that were measured.
 func (p Text) Summary(w io.Writer, rep *conformance.Report) error {
-	rt := rep.Runtime
 	fmt.Fprintln(w)
+	p.runtimeLines(w, rep)
+	p.endLines(w, rep)
+	p.verdictLine(w, rep)
+	b := rep.Baseline
+	if b == nil {
+		return nil
+	}
+	return p.baselineLines(w, b)
+}
+
+// runtimeLines are what the summary says of the runtime: its command,
+// profile, image, start, calls, memory, services and fixtures, and the
+// machine's calibration.
+func (p Text) runtimeLines(w io.Writer, rep *conformance.Report) {
+	rt := rep.Runtime
 	fmt.Fprintf(w, "runtime:  %s\n", Escape(strings.Join(rt.Command, " ")))
 	fmt.Fprintf(w, "profile:  %s (%s)\n", rt.Profile, rt.Service)
 	if rep.Seed != 0 {
@@ -145,6 +159,12 @@ func (p Text) Summary(w io.Writer, rep *conformance.Report) error {
 		}
 		fmt.Fprintf(w, "fixtures: %s\n", strings.Join(parts, "; "))
 	}
+}
+
+// endLines are how the instances ended, the failures of one cause, and the
+// verdicts of each run.
+func (p Text) endLines(w io.Writer, rep *conformance.Report) {
+	rt := rep.Runtime
 	if notable(rep) {
 		for _, in := range rep.Instances {
 			fmt.Fprintf(w, "instance: %s\n", Escape(instanceLine(in)))
@@ -165,6 +185,10 @@ func (p Text) Summary(w io.Writer, rep *conformance.Report) error {
 		}
 		fmt.Fprintln(w, Escape(line))
 	}
+}
+
+// verdictLine is the verdict with its counts and its reason.
+func (p Text) verdictLine(w io.Writer, rep *conformance.Report) {
 	strict := ""
 	if rep.Strict {
 		strict = " (strict)"
@@ -184,10 +208,10 @@ func (p Text) Summary(w io.Writer, rep *conformance.Report) error {
 	if rep.Reason != "" {
 		fmt.Fprintf(w, "  %s\n", Escape(rep.Reason))
 	}
-	b := rep.Baseline
-	if b == nil {
-		return nil
-	}
+}
+
+// baselineLines are the verdict against the baseline and how it differs.
+func (p Text) baselineLines(w io.Writer, b *conformance.BaselineReport) error {
 	fmt.Fprintf(w, "baseline: %s\n", Escape(baselineLine(b)))
 	for _, l := range []struct {
 		what string

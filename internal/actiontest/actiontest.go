@@ -162,6 +162,39 @@ func (a *Action) Run(ctx context.Context, cfg Config) (*Result, error) {
 	if cfg.Timeout == 0 {
 		cfg.Timeout = 5 * time.Minute
 	}
+	inputs, err := a.inputValues(cfg)
+	if err != nil {
+		return nil, err
+	}
+	r := &actionRun{cfg: cfg, inputs: inputs, env: runnerEnv(cfg), steps: map[string]map[string]string{}, res: &Result{}, cmds: &commandReader{}}
+	for i, s := range a.Runs.Steps {
+		sr, err := r.step(ctx, i, s)
+		if err != nil {
+			return nil, err
+		}
+		r.res.Steps = append(r.res.Steps, sr)
+		if sr.ExitCode != 0 {
+			r.res.Failed = true
+			break
+		}
+	}
+	res := r.res
+	res.Log, res.Summary = r.log.String(), r.summary.String()
+	res.Outputs = map[string]string{}
+	for name, o := range a.Outputs {
+		v, err := evaluate(o.Value, inputs, r.steps, r.env, cfg)
+		if err != nil {
+			return nil, fmt.Errorf("output %s: %w", name, err)
+		}
+		res.Outputs[name] = v
+	}
+	return res, nil
+}
+
+// inputValues are the action's inputs: those given, the defaults of the
+// others; an input the action does not have, or a required one missing,
+// is an error.
+func (a *Action) inputValues(cfg Config) (map[string]string, error) {
 	for name := range cfg.Inputs {
 		if _, ok := a.Inputs[name]; !ok {
 			return nil, fmt.Errorf("input %q: the action has no such input", name)
@@ -178,6 +211,11 @@ func (a *Action) Run(ctx context.Context, cfg Config) (*Result, error) {
 		}
 		inputs[name] = v
 	}
+	return inputs, nil
+}
+
+// runnerEnv is Config.Env with the variables the runner sets.
+func runnerEnv(cfg Config) map[string]string {
 	env := envMap(cfg.Env)
 	for k, v := range map[string]string{
 		"GITHUB_ACTIONS": "true", "CI": "true", "RUNNER_OS": "Linux", "RUNNER_TEMP": cfg.Temp,
@@ -185,98 +223,107 @@ func (a *Action) Run(ctx context.Context, cfg Config) (*Result, error) {
 	} {
 		env[k] = v
 	}
-	steps := map[string]map[string]string{}
-	res := &Result{}
-	var log strings.Builder
-	var summary strings.Builder
-	cmds := &commandReader{}
-	for i, s := range a.Runs.Steps {
-		eval := func(expr string) (string, error) {
-			return evaluate(expr, inputs, steps, env, cfg)
-		}
-		stepEnv := copyMap(env)
-		for k, v := range s.Env {
-			ev, err := eval(v)
-			if err != nil {
-				return nil, fmt.Errorf("step %d env %s: %w", i+1, k, err)
-			}
-			stepEnv[k] = ev
-		}
-		script, err := eval(s.Run)
+	return env
+}
+
+// actionRun is one Run: what the steps so far left for the next ones.
+type actionRun struct {
+	cfg          Config
+	inputs       map[string]string
+	env          map[string]string            // GITHUB_ENV and GITHUB_PATH of the steps so far applied
+	steps        map[string]map[string]string // step ID -> its outputs
+	res          *Result
+	log, summary strings.Builder
+	cmds         *commandReader
+}
+
+// step runs step i and takes what it left: its log's annotations, its
+// outputs, its summary, its environment and PATH for the next steps.
+func (r *actionRun) step(ctx context.Context, i int, s Step) (StepResult, error) {
+	script, dir, stepEnv, err := r.prepare(i, s)
+	if err != nil {
+		return StepResult{}, err
+	}
+	files := map[string]string{}
+	for _, k := range []string{"GITHUB_OUTPUT", "GITHUB_STEP_SUMMARY", "GITHUB_ENV", "GITHUB_PATH"} {
+		f, err := os.CreateTemp(r.cfg.Temp, strings.ToLower(k)+"-*")
 		if err != nil {
-			return nil, fmt.Errorf("step %d run: %w", i+1, err)
+			return StepResult{}, err
 		}
-		dir := cfg.Workspace
-		if s.WorkingDirectory != "" {
-			wd, err := eval(s.WorkingDirectory)
-			if err != nil {
-				return nil, fmt.Errorf("step %d working-directory: %w", i+1, err)
-			}
-			if !filepath.IsAbs(wd) {
-				wd = filepath.Join(cfg.Workspace, wd)
-			}
-			dir = wd
-		}
-		files := map[string]string{}
-		for _, k := range []string{"GITHUB_OUTPUT", "GITHUB_STEP_SUMMARY", "GITHUB_ENV", "GITHUB_PATH"} {
-			f, err := os.CreateTemp(cfg.Temp, strings.ToLower(k)+"-*")
-			if err != nil {
-				return nil, err
-			}
-			f.Close()
-			files[k] = f.Name()
-			stepEnv[k] = f.Name()
-		}
-		sr, leftovers, err := runStep(ctx, cfg, s, i, script, dir, stepEnv)
+		f.Close()
+		files[k] = f.Name()
+		stepEnv[k] = f.Name()
+	}
+	sr, leftovers, err := runStep(ctx, r.cfg, s, i, script, dir, stepEnv)
+	if err != nil {
+		return sr, err
+	}
+	r.res.Leftovers = append(r.res.Leftovers, leftovers...)
+	r.log.WriteString(sr.Log)
+	r.res.Annotations = append(r.res.Annotations, r.cmds.read(sr.Log)...)
+	if sr.Outputs, err = readKeyValues(files["GITHUB_OUTPUT"]); err != nil {
+		return sr, fmt.Errorf("step %d GITHUB_OUTPUT: %w", i+1, err)
+	}
+	if s.ID != "" {
+		r.steps[s.ID] = sr.Outputs
+	}
+	return sr, r.takeFiles(i, files)
+}
+
+// prepare evaluates step i's script, working directory and environment.
+func (r *actionRun) prepare(i int, s Step) (script, dir string, env map[string]string, err error) {
+	eval := func(expr string) (string, error) {
+		return evaluate(expr, r.inputs, r.steps, r.env, r.cfg)
+	}
+	env = copyMap(r.env)
+	for k, v := range s.Env {
+		ev, err := eval(v)
 		if err != nil {
-			return nil, err
+			return "", "", nil, fmt.Errorf("step %d env %s: %w", i+1, k, err)
 		}
-		res.Leftovers = append(res.Leftovers, leftovers...)
-		log.WriteString(sr.Log)
-		res.Annotations = append(res.Annotations, cmds.read(sr.Log)...)
-		if sr.Outputs, err = readKeyValues(files["GITHUB_OUTPUT"]); err != nil {
-			return nil, fmt.Errorf("step %d GITHUB_OUTPUT: %w", i+1, err)
-		}
-		if s.ID != "" {
-			steps[s.ID] = sr.Outputs
-		}
-		b, err := os.ReadFile(files["GITHUB_STEP_SUMMARY"])
+		env[k] = ev
+	}
+	if script, err = eval(s.Run); err != nil {
+		return "", "", nil, fmt.Errorf("step %d run: %w", i+1, err)
+	}
+	dir = r.cfg.Workspace
+	if s.WorkingDirectory != "" {
+		wd, err := eval(s.WorkingDirectory)
 		if err != nil {
-			return nil, err
+			return "", "", nil, fmt.Errorf("step %d working-directory: %w", i+1, err)
 		}
-		summary.Write(b)
-		newEnv, err := readKeyValues(files["GITHUB_ENV"])
-		if err != nil {
-			return nil, fmt.Errorf("step %d GITHUB_ENV: %w", i+1, err)
+		if !filepath.IsAbs(wd) {
+			wd = filepath.Join(r.cfg.Workspace, wd)
 		}
-		for k, v := range newEnv {
-			env[k] = v
-		}
-		paths, err := os.ReadFile(files["GITHUB_PATH"])
-		if err != nil {
-			return nil, err
-		}
-		for _, p := range strings.Split(strings.TrimSpace(string(paths)), "\n") {
-			if p = strings.TrimSpace(p); p != "" {
-				env["PATH"] = p + string(os.PathListSeparator) + env["PATH"]
-			}
-		}
-		res.Steps = append(res.Steps, sr)
-		if sr.ExitCode != 0 {
-			res.Failed = true
-			break
+		dir = wd
+	}
+	return script, dir, env, nil
+}
+
+// takeFiles takes step i's summary, environment and PATH additions.
+func (r *actionRun) takeFiles(i int, files map[string]string) error {
+	b, err := os.ReadFile(files["GITHUB_STEP_SUMMARY"])
+	if err != nil {
+		return err
+	}
+	r.summary.Write(b)
+	newEnv, err := readKeyValues(files["GITHUB_ENV"])
+	if err != nil {
+		return fmt.Errorf("step %d GITHUB_ENV: %w", i+1, err)
+	}
+	for k, v := range newEnv {
+		r.env[k] = v
+	}
+	paths, err := os.ReadFile(files["GITHUB_PATH"])
+	if err != nil {
+		return err
+	}
+	for _, p := range strings.Split(strings.TrimSpace(string(paths)), "\n") {
+		if p = strings.TrimSpace(p); p != "" {
+			r.env["PATH"] = p + string(os.PathListSeparator) + r.env["PATH"]
 		}
 	}
-	res.Log, res.Summary = log.String(), summary.String()
-	res.Outputs = map[string]string{}
-	for name, o := range a.Outputs {
-		v, err := evaluate(o.Value, inputs, steps, env, cfg)
-		if err != nil {
-			return nil, fmt.Errorf("output %s: %w", name, err)
-		}
-		res.Outputs[name] = v
-	}
-	return res, nil
+	return nil
 }
 
 // shells are the runner's command lines for a step's shell.

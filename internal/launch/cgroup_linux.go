@@ -17,11 +17,21 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// A tracking cgroup holds a launch's program and, whatever they do (setsid,
-// env -i, double fork), all its descendants: nothing leaves a cgroup but by
-// being moved by a privileged process. It is made for each launch, under
-// this process's own cgroup (so that launchers nest), and removed by
-// Cleanup.
+// A launch's cgroups — its tracking cgroup, its limit cgroups — sit behind
+// one interface, cgroupManager, as runc's cgroups.Manager keeps cgroup v1
+// and v2 apart from its users: v2Cgroups (cgroup_v2_linux.go) and
+// v1Cgroups (cgroup_v1_linux.go) implement it. Which one a launch gets is
+// chosen once, when the launch is made (newTracking, newLimits: by what
+// the machine allows, or by OE_RT_LAUNCH_TRACKING and OE_RT_LAUNCH_LIMITS);
+// from then on Start, the sampler, Cleanup and the guard speak only to the
+// interface. The hierarchies are found once per process (cgroupHost, in
+// the host value Init makes).
+//
+// A tracking cgroup holds a launch's program and, whatever they do
+// (setsid, env -i, double fork), all its descendants: nothing leaves a
+// cgroup but by being moved by a privileged process. It is made for each
+// launch, under this process's own cgroup (so that launchers nest), and
+// removed by Cleanup.
 //
 //   - cgroup v2, where this process may create a cgroup beside itself (root,
 //     or a delegated subtree): the program is cloned straight into it
@@ -32,22 +42,121 @@ import (
 //     the child is born in it, and goes back.
 //   - neither: no tracking cgroup; see the package comment for what is
 //     found then.
-type cgroup struct {
-	v2   bool
-	ctrl string // v1: the hierarchy's controller ("pids", "memory"); "" means pids
+type cgroupManager interface {
+	// Version is 1 or 2.
+	Version() int
+	// Apply readies the fork of the program so that it is born in the
+	// cgroups: cloned into them (v2, CLONE_INTO_CGROUP), or forked by a
+	// thread that joined them (v1). (runc's Apply moves a PID in; a
+	// program moved after its birth may have forked before.)
+	Apply(j *forkJob)
+	// Set sets the limits of l that are not 0 (memory, tasks).
+	Set(l Limits) error
+	// Pids returns the PIDs in the cgroups and in those below them (a
+	// launcher started by the launch nests its own there).
+	Pids() []int
+	// Contains reports whether /proc/PID/cgroup puts pid in the cgroups
+	// or below them. A v2 cgroup shows a zombie where it died; v1 does not.
+	Contains(pid int) bool
+	// Kill kills everything in the cgroups at once where the kernel can
+	// (cgroup v2's cgroup.kill); it reports whether it did.
+	Kill() bool
+	// Populated reports whether a process (zombies included, on v2) is
+	// still in the cgroups or below.
+	Populated() bool
+	// Stats returns the kernel's counters of the limits the cgroups
+	// enforce (memory peak, limit hits, OOM kills, tasks refused): read
+	// now, or, once Destroy removed them, read just before.
+	Stats() CgroupStats
+	// Destroy reads the counters one last time, then removes the cgroups
+	// (and any below them) once they are empty, waiting at most until
+	// deadline; it closes what it holds open.
+	Destroy(deadline time.Time) error
+	// Paths are the cgroups' directories, for the guard.
+	Paths() []cgroupPath
+	String() string
+}
+
+// cgroupPath is one cgroup directory of a manager, as the guard is told of
+// it: kind is "v2", "v1" (the pids hierarchy) or "v1:CONTROLLER".
+type cgroupPath struct {
+	kind string
 	dir  string // absolute path
 	rel  string // path as /proc/PID/cgroup shows it
-	fd   int    // v2: the open directory to clone into; -1 otherwise
+}
+
+// managerFor makes the manager of a cgroup the guard was told of; nil for
+// kind "-".
+func managerFor(cp cgroupPath) cgroupManager {
+	d := cgroupDir{dir: cp.dir, rel: cp.rel, fd: -1}
+	switch {
+	case cp.kind == "v2":
+		return &v2Cgroups{cgroupDir: d}
+	case cp.kind == "v1":
+		return &v1Cgroups{dirs: []v1Dir{{ctrl: "pids", cgroupDir: d}}}
+	case strings.HasPrefix(cp.kind, "v1:"):
+		return &v1Cgroups{dirs: []v1Dir{{ctrl: strings.TrimPrefix(cp.kind, "v1:"), cgroupDir: d}}}
+	}
+	return nil
 }
 
 // trackingEnv forces the kind of tracking cgroup: "v2", "v1" or "none"
 // (for tests and for machines where the automatic choice misbehaves).
 const trackingEnv = "OE_RT_LAUNCH_TRACKING"
 
-var cgroupSeq atomic.Int64
+// newTracking makes the tracking cgroup of a launch, or says why there is
+// none: inside the cgroup v2 open as parentFD (0: beside this process).
+// With noV1, no v1 tracking cgroup is made (the launch's v1 limit cgroups
+// track it: a thread is in one cgroup of each v1 hierarchy).
+func (ch *cgroupHost) newTracking(parentFD int, noV1 bool) (cgroupManager, string) {
+	mode := os.Getenv(trackingEnv)
+	if mode == "none" {
+		return nil, "no tracking cgroup (" + trackingEnv + "=none)"
+	}
+	var why []string
+	if mode == "" || mode == "v2" {
+		m, err := ch.newV2Tracking(parentFD)
+		if err == nil {
+			return m, ""
+		}
+		why = append(why, err.Error())
+	}
+	if noV1 && (mode == "" || mode == "v1") {
+		why = append(why, "cgroup v1: the launch's limit cgroups track it")
+	} else if mode == "" || mode == "v1" {
+		m, err := ch.newV1Tracking()
+		if err == nil {
+			return m, ""
+		}
+		why = append(why, err.Error())
+	}
+	return nil, "no tracking cgroup (" + strings.Join(why, "; ") + ")"
+}
+
+// cgroupHost is where this process may make cgroups: the hierarchies,
+// found once (and the stale cgroups of dead launchers removed then), and
+// the sequence in the cgroups' names.
+type cgroupHost struct {
+	hierarchies func() hierarchies
+	seq         atomic.Int64
+}
+
+func newCgroupHost() *cgroupHost {
+	return &cgroupHost{hierarchies: sync.OnceValue(findHierarchies)}
+}
+
+// name is the name of a new cgroup of this launcher.
+func (ch *cgroupHost) name() string {
+	return fmt.Sprintf("oe-rt-launch.%d.%d", selfPid, ch.seq.Add(1))
+}
+
+// hierarchies are the mounted hierarchies with this process's cgroup in
+// them: cgroup v2, and cgroup v1's pids and memory hierarchies.
+type hierarchies struct{ v2, v1, v1mem hierarchy }
 
 // hierarchy is a mounted cgroup hierarchy: a cgroup whose path in
-// /proc/PID/cgroup is rel is the directory mnt + (rel less root).
+// /proc/PID/cgroup is rel is the directory mnt + (rel less root); own is
+// this process's cgroup in it.
 type hierarchy struct{ mnt, root, own string }
 
 // dir returns the directory of the cgroup at rel, or "" when it is not
@@ -74,10 +183,9 @@ func (h hierarchy) rel(dir string) string {
 	return filepath.Join("/", h.root, strings.TrimPrefix(dir, h.mnt))
 }
 
-// hierarchies are where this process may make tracking cgroups, found
-// once, with own the cgroup of this process in each.
-// v1 is the pids hierarchy, v1mem the memory hierarchy.
-var hierarchies = sync.OnceValue(func() (h struct{ v2, v1, v1mem hierarchy }) {
+// findHierarchies reads /proc/self/cgroup and mountinfo, and removes the
+// stale cgroups of dead launchers beside this process's own.
+func findHierarchies() (h hierarchies) {
 	cg, _ := os.ReadFile("/proc/self/cgroup")
 	mounts, _ := os.ReadFile("/proc/self/mountinfo")
 	own := map[string]string{} // "" for v2, controller for v1 -> path
@@ -93,6 +201,18 @@ var hierarchies = sync.OnceValue(func() (h struct{ v2, v1, v1mem hierarchy }) {
 			own[c] = f[2]
 		}
 	}
+	// take sets *dst to x if it is the first such mount and this process's
+	// cgroup of key is visible in it.
+	take := func(dst *hierarchy, x hierarchy, key string) {
+		if dst.mnt != "" {
+			return
+		}
+		if p, ok := own[key]; ok {
+			if x.own = x.dir(p); x.own != "" {
+				*dst = x
+			}
+		}
+	}
 	sc := bufio.NewScanner(bytes.NewReader(mounts))
 	for sc.Scan() {
 		// id parent maj:min root mountpoint options [optional...] - fstype source superopts
@@ -106,31 +226,19 @@ var hierarchies = sync.OnceValue(func() (h struct{ v2, v1, v1mem hierarchy }) {
 		}
 		x := hierarchy{mnt: unescapeMount(a[4]), root: a[3]}
 		switch {
-		case b[0] == "cgroup2" && h.v2.mnt == "":
-			if p, ok := own[""]; ok {
-				if x.own = x.dir(p); x.own != "" {
-					h.v2 = x
-				}
-			}
-		case b[0] == "cgroup" && h.v1.mnt == "" && hasOpt(b[2], "pids"):
-			if p, ok := own["pids"]; ok {
-				if x.own = x.dir(p); x.own != "" {
-					h.v1 = x
-				}
-			}
-		case b[0] == "cgroup" && h.v1mem.mnt == "" && hasOpt(b[2], "memory"):
-			if p, ok := own["memory"]; ok {
-				if x.own = x.dir(p); x.own != "" {
-					h.v1mem = x
-				}
-			}
+		case b[0] == "cgroup2":
+			take(&h.v2, x, "")
+		case b[0] == "cgroup" && hasOpt(b[2], "pids"):
+			take(&h.v1, x, "pids")
+		case b[0] == "cgroup" && hasOpt(b[2], "memory"):
+			take(&h.v1mem, x, "memory")
 		}
 	}
 	removeStale(h.v2.own)
 	removeStale(h.v1.own)
 	removeStale(h.v1mem.own)
 	return h
-})
+}
 
 func hasOpt(opts, o string) bool {
 	for _, x := range strings.Split(opts, ",") {
@@ -189,67 +297,37 @@ func removeStale(dir string) {
 	}
 }
 
-// newCgroup makes the tracking cgroup of a launch, or says why there is
-// none. With noV1, no v1 tracking cgroup is made (the launch's v1 limit
-// cgroups track it: a thread is in one cgroup of each v1 hierarchy).
-func newCgroup(parentFD int, noV1 bool) (*cgroup, string) {
-	mode := os.Getenv(trackingEnv)
-	if mode == "none" {
-		return nil, "no tracking cgroup (" + trackingEnv + "=none)"
+// threadCgroupV1 returns the calling thread's cgroup in the v1 hierarchy
+// of ctrl ("pids", "memory"), as a directory.
+func (ch *cgroupHost) threadCgroupV1(ctrl string) (string, error) {
+	b, err := os.ReadFile("/proc/thread-self/cgroup")
+	if err != nil {
+		return "", err
 	}
-	h := hierarchies()
-	name := fmt.Sprintf("oe-rt-launch.%d.%d", selfPid, cgroupSeq.Add(1))
-	var why []string
-	if mode == "" || mode == "v2" {
-		parent := h.v2.own
-		if parentFD > 0 {
-			parent, _ = os.Readlink("/proc/self/fd/" + strconv.Itoa(parentFD))
-		}
-		switch {
-		case parent == "" || h.v2.rel(parent) == "":
-			why = append(why, "no cgroup v2 found")
-		default:
-			dir := filepath.Join(parent, name)
-			if err := os.Mkdir(dir, 0o755); err != nil {
-				why = append(why, fmt.Sprintf("cgroup v2: %v", err))
-				break
-			}
-			fd, err := unix.Open(dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
-			if err != nil {
-				_ = os.Remove(dir)
-				why = append(why, fmt.Sprintf("cgroup v2: %v", err))
-				break
-			}
-			return &cgroup{v2: true, dir: dir, rel: h.v2.rel(dir), fd: fd}, ""
-		}
+	h := ch.hierarchies().v1
+	if ctrl == "memory" {
+		h = ch.hierarchies().v1mem
 	}
-	if noV1 && (mode == "" || mode == "v1") {
-		why = append(why, "cgroup v1: the launch's limit cgroups track it")
-	} else if mode == "" || mode == "v1" {
-		if h.v1.own == "" {
-			why = append(why, "no cgroup v1 pids hierarchy")
-		} else {
-			dir := filepath.Join(h.v1.own, name)
-			if err := os.Mkdir(dir, 0o755); err != nil {
-				why = append(why, fmt.Sprintf("cgroup v1: %v", err))
-			} else {
-				return &cgroup{dir: dir, rel: h.v1.rel(dir), fd: -1}, ""
+	for _, l := range strings.Split(string(b), "\n") {
+		f := strings.SplitN(l, ":", 3)
+		if len(f) == 3 && hasOpt(f[1], ctrl) {
+			if d := h.dir(f[2]); d != "" {
+				return d, nil
 			}
 		}
 	}
-	return nil, "no tracking cgroup (" + strings.Join(why, "; ") + ")"
+	return "", errors.New("the thread's " + ctrl + " cgroup is not visible")
 }
 
-func (c *cgroup) String() string {
-	if c.v2 {
-		return "cgroup v2 " + c.dir
-	}
-	return "cgroup v1 " + c.dir
+// cgroupDir is one cgroup directory, what cgroup v1 and v2 have alike.
+type cgroupDir struct {
+	dir string // absolute path
+	rel string // path as /proc/PID/cgroup shows it
+	fd  int    // the open directory (v2: to clone into, or to nest in); -1 when none
 }
 
-// members returns the PIDs in the cgroup and the cgroups below it (a
-// launcher started by this one nests its own there).
-func (c *cgroup) members() []int {
+// pids returns the PIDs in the cgroup and the cgroups below it.
+func (c *cgroupDir) pids() []int {
 	var out []int
 	_ = filepath.WalkDir(c.dir, func(path string, d os.DirEntry, err error) error {
 		if err != nil || !d.IsDir() {
@@ -269,65 +347,33 @@ func (c *cgroup) members() []int {
 	return out
 }
 
-// contains reports whether /proc/PID/cgroup puts pid in the cgroup or
-// below it (v2 shows a zombie where it died; v1 does not).
-func (c *cgroup) contains(pid int) bool {
+// holds reports whether a /proc/PID/cgroup path is the cgroup or below it.
+func (c *cgroupDir) holds(path string) bool {
+	return path == c.rel || strings.HasPrefix(path, c.rel+"/")
+}
+
+// procCgroup returns pid's cgroup path in the hierarchy whose
+// /proc/PID/cgroup line match accepts (hierarchy ID, controllers).
+func procCgroup(pid int, match func(id, ctrls string) bool) (string, bool) {
 	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/cgroup")
 	if err != nil {
-		return false
+		return "", false
 	}
 	for _, l := range strings.Split(string(b), "\n") {
-		f := strings.SplitN(l, ":", 3)
-		if len(f) != 3 {
-			continue
-		}
-		if c.v2 && !(f[0] == "0" && f[1] == "") || !c.v2 && !hasOpt(f[1], c.controller()) {
-			continue
-		}
-		return f[2] == c.rel || strings.HasPrefix(f[2], c.rel+"/")
-	}
-	return false
-}
-
-// controller is the v1 hierarchy's controller.
-func (c *cgroup) controller() string {
-	if c.ctrl == "" {
-		return "pids"
-	}
-	return c.ctrl
-}
-
-// kill kills everything in the cgroup at once where the kernel can
-// (cgroup v2's cgroup.kill); it reports whether it did.
-func (c *cgroup) kill() bool {
-	if !c.v2 {
-		return false
-	}
-	return os.WriteFile(filepath.Join(c.dir, "cgroup.kill"), []byte("1"), 0) == nil
-}
-
-// populated reports whether a process (zombies included, on v2) is still
-// in the cgroup or below.
-func (c *cgroup) populated() bool {
-	if c.v2 {
-		b, err := os.ReadFile(filepath.Join(c.dir, "cgroup.events"))
-		if err == nil {
-			return bytes.Contains(b, []byte("populated 1"))
+		if f := strings.SplitN(l, ":", 3); len(f) == 3 && match(f[0], f[1]) {
+			return f[2], true
 		}
 	}
-	return len(c.members()) > 0
+	return "", false
 }
 
 // remove removes the cgroup (and any below it) once it is empty, waiting
-// at most until deadline.
-func (c *cgroup) remove(deadline time.Time) error {
+// at most until deadline, and closes its directory.
+func (c *cgroupDir) remove(deadline time.Time) error {
 	for {
 		err := rmdirTree(c.dir)
 		if err == nil || errors.Is(err, os.ErrNotExist) {
-			if c.fd >= 0 {
-				unix.Close(c.fd)
-				c.fd = -1
-			}
+			c.close()
 			return nil
 		}
 		if time.Now().After(deadline) {
@@ -335,6 +381,31 @@ func (c *cgroup) remove(deadline time.Time) error {
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
+}
+
+func (c *cgroupDir) close() {
+	if c.fd >= 0 {
+		unix.Close(c.fd)
+		c.fd = -1
+	}
+}
+
+// mkdir makes the cgroup name in parent; open also opens it.
+func mkdir(parent, name string, open bool) (cgroupDir, error) {
+	dir := filepath.Join(parent, name)
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		return cgroupDir{}, err
+	}
+	c := cgroupDir{dir: dir, fd: -1}
+	if open {
+		fd, err := unix.Open(dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+		if err != nil {
+			_ = os.Remove(dir)
+			return cgroupDir{}, err
+		}
+		c.fd = fd
+	}
+	return c, nil
 }
 
 // rmdirTree removes dir and the directories below it, deepest first (a
@@ -354,24 +425,35 @@ func rmdirTree(dir string) error {
 	return unix.Rmdir(dir)
 }
 
-// threadCgroupV1 returns the calling thread's cgroup in the v1 hierarchy
-// of ctrl ("pids", "memory"), as a directory.
-func threadCgroupV1(ctrl string) (string, error) {
-	b, err := os.ReadFile("/proc/thread-self/cgroup")
-	if err != nil {
-		return "", err
+// limitCounters keeps the counters of a launch's limit cgroups read just
+// before they were removed; nil for a tracking cgroup.
+type limitCounters struct {
+	limits Limits
+	mu     sync.Mutex
+	final  *CgroupStats
+}
+
+// stats returns read(), or the counters kept.
+func (lc *limitCounters) stats(read func() CgroupStats) CgroupStats {
+	lc.mu.Lock()
+	defer lc.mu.Unlock()
+	if lc.final != nil {
+		return *lc.final
 	}
-	h := hierarchies().v1
-	if ctrl == "memory" {
-		h = hierarchies().v1mem
+	return read()
+}
+
+// finish keeps the counters read now, for stats to return once the cgroups
+// are gone.
+func (lc *limitCounters) finish(read func() CgroupStats) {
+	if lc == nil {
+		return
 	}
-	for _, l := range strings.Split(string(b), "\n") {
-		f := strings.SplitN(l, ":", 3)
-		if len(f) == 3 && hasOpt(f[1], ctrl) {
-			if d := h.dir(f[2]); d != "" {
-				return d, nil
-			}
-		}
+	lc.mu.Lock()
+	defer lc.mu.Unlock()
+	if lc.final == nil {
+		st := read()
+		st.Final = true
+		lc.final = &st
 	}
-	return "", errors.New("the thread's " + ctrl + " cgroup is not visible")
 }

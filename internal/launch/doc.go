@@ -80,8 +80,8 @@
 // With Spec.MasterGroup the program is not given a process group of its
 // own: it joins the group of a stand-in for the master, as Baetyl's master
 // starts an instance in its own group. The stand-in is this executable
-// again (re-executed with OE_RT_LAUNCH_STAND_IN set, caught by this
-// package's init before main), started on the forking thread with SIGKILL
+// again (re-executed with OE_RT_LAUNCH_STAND_IN set, run by [Init]
+// first thing in main), started on the forking thread with SIGKILL
 // as its parent-death signal, outside the launch's cgroups; it does
 // nothing but wait. [Process.GroupSignals] returns the signals that
 // reached it: those the program or its descendants sent to their group
@@ -142,6 +142,11 @@
 // a launcher started by a launcher makes its cgroups inside the outer
 // one's and adds its marker to the one it inherited.
 //
+// cgroup v1 and v2 sit behind one interface (cgroupManager, after runc's
+// cgroups.Manager: Set, Apply, Pids, Kill, Stats, Destroy), with a v1 and a v2
+// implementation; a launch's tracking and limit cgroups are each chosen
+// once, when it starts, and everything after speaks to the interface.
+//
 // # Limits
 //
 // With Spec.Limits the launch gets cgroups of its own that enforce them,
@@ -189,7 +194,7 @@
 // one OS thread locked for the life of the process. Descendants that left
 // the tree are ended by the guard: while a launch is live, this executable
 // runs again as a small guard process (re-executed with
-// OE_RT_LAUNCH_GUARD set, caught by this package's init before main). It
+// OE_RT_LAUNCH_GUARD set, run by [Init] first thing in main). It
 // is told of each launch before its fork and of its members as they are
 // found; when its pipe from this process closes with launches still on it,
 // it kills the processes of the tracking and limit cgroups, the members
@@ -206,6 +211,9 @@
 //
 // # Process-wide
 //
+// [Init] makes the launcher's process-wide state — the cgroup hierarchies,
+// the forking thread, the registry of what it started, the guard — as one
+// value that every launch holds; the package keeps no other mutable state.
 // [EnableSubreaper] is process-wide: call it once, from the command layer
 // or a test's TestMain. [Tree], [All], [Listeners], [Marked], [Alive],
 // [Exists] and [FreePort] are small /proc and network helpers.

@@ -34,7 +34,8 @@ const (
 	guardExit  = 2 * time.Second // for the guard to exit when told to
 )
 
-var guard struct {
+// guardConn is the launcher's side of the guard (in the host value).
+type guardConn struct {
 	sync.Mutex
 	proc   *os.Process
 	w      *os.File
@@ -45,19 +46,19 @@ var guard struct {
 
 // guardAdd counts a launch in and tells the guard of it (starting the
 // guard if need be). It returns "" or why the launch is not guarded.
-func guardAdd(p *Process) string {
-	guard.Lock()
-	defer guard.Unlock()
-	guard.refs++
+func (h *host) guardAdd(p *Process) string {
+	h.guard.Lock()
+	defer h.guard.Unlock()
+	h.guard.refs++
 	ok := false
-	if guard.proc == nil {
-		ok = replaceGuard(launchLine(p)) // and tell it of launches left unguarded
+	if h.guard.proc == nil {
+		ok = h.replaceGuard(launchLine(p)) // and tell it of launches left unguarded
 	} else {
-		ok = guardWrite(launchLine(p))
+		ok = h.guardWrite(launchLine(p))
 	}
 	switch {
-	case guard.proc == nil:
-		return fmt.Sprintf("no guard (%v)", guard.err)
+	case h.guard.proc == nil:
+		return fmt.Sprintf("no guard (%v)", h.guard.err)
 	case !ok:
 		return "no guard (it could not be told)"
 	}
@@ -68,90 +69,76 @@ func guardAdd(p *Process) string {
 // tracking cgroup, then "X token kind dir rel" for each limit cgroup (kind
 // v2, v1 — pids — or v1:memory).
 func launchLine(p *Process) string {
-	kind, dir, rel := "-", "", ""
-	if cg := p.sys.cg; cg != nil {
-		kind, dir, rel = cgroupKind(cg), cg.dir, cg.rel
+	t := cgroupPath{kind: "-"}
+	if m := p.sys.track; m != nil {
+		t = m.Paths()[0]
 	}
-	line := fmt.Sprintf("L %s %s %s %s\n", p.cookie, kind, strconv.Quote(dir), strconv.Quote(rel))
+	line := fmt.Sprintf("L %s %s %s %s\n", p.cookie, t.kind, strconv.Quote(t.dir), strconv.Quote(t.rel))
 	if p.sys.lim != nil {
-		for _, cg := range p.sys.lim.cgs {
-			line += fmt.Sprintf("X %s %s %s %s\n", p.cookie, cgroupKind(cg), strconv.Quote(cg.dir), strconv.Quote(cg.rel))
+		for _, cp := range p.sys.lim.Paths() {
+			line += fmt.Sprintf("X %s %s %s %s\n", p.cookie, cp.kind, strconv.Quote(cp.dir), strconv.Quote(cp.rel))
 		}
 	}
 	return line
 }
 
-func cgroupKind(cg *cgroup) string {
-	switch {
-	case cg.v2:
-		return "v2"
-	case cg.controller() != "pids":
-		return "v1:" + cg.controller()
-	}
-	return "v1"
-}
-
-// parseCgroup reads what cgroupKind and launchLine wrote; nil for "-".
-func parseCgroup(kind, qdir, qrel string) *cgroup {
+// parseCgroup reads what launchLine wrote; nil for "-".
+func parseCgroup(kind, qdir, qrel string) cgroupManager {
 	dir, err1 := strconv.Unquote(qdir)
 	rel, err2 := strconv.Unquote(qrel)
-	if kind == "-" || err1 != nil || err2 != nil {
+	if err1 != nil || err2 != nil {
 		return nil
 	}
-	cg := &cgroup{v2: kind == "v2", dir: dir, rel: rel, fd: -1}
-	if c, ok := strings.CutPrefix(kind, "v1:"); ok {
-		cg.ctrl = c
-	}
-	return cg
+	return managerFor(cgroupPath{kind: kind, dir: dir, rel: rel})
 }
 
 // guardSend tells the guard something, if there is one.
-func guardSend(msg string) {
+func (h *host) guardSend(msg string) {
 	if msg == "" {
 		return
 	}
-	guard.Lock()
-	defer guard.Unlock()
-	if guard.proc != nil {
-		guardWrite(msg)
+	h.guard.Lock()
+	defer h.guard.Unlock()
+	if h.guard.proc != nil {
+		h.guardWrite(msg)
 	}
 }
 
 // guardForget tells the guard a launch is cleaned up, and stops the guard
 // when it was the last.
-func guardForget(p *Process) {
-	guard.Lock()
-	defer guard.Unlock()
-	if guard.proc != nil {
-		guardWrite("F " + p.cookie + "\n")
+func (h *host) guardForget(p *Process) {
+	h.guard.Lock()
+	defer h.guard.Unlock()
+	if h.guard.proc != nil {
+		h.guardWrite("F " + p.cookie + "\n")
 	}
-	guard.refs--
-	if guard.refs == 0 && guard.proc != nil {
-		stopGuard()
+	h.guard.refs--
+	if h.guard.refs == 0 && h.guard.proc != nil {
+		h.stopGuard()
 	}
 }
 
 // guardWrite writes with a bound; a guard that does not read (stopped,
 // dead) is replaced, and told again of every live launch.
-func guardWrite(msg string) bool {
-	if writeBounded(guard.w, msg) == nil {
+func (h *host) guardWrite(msg string) bool {
+	if writeBounded(h.guard.w, msg) == nil {
 		return true
 	}
-	return replaceGuard(msg)
+	return h.replaceGuard(msg)
 }
 
 // replaceGuard stops the guard, starts another, tells it of every live
 // launch, then msg.
-func replaceGuard(msg string) bool {
-	if guard.proc != nil {
-		stopGuard()
+func (h *host) replaceGuard(msg string) bool {
+	if h.guard.proc != nil {
+		h.stopGuard()
 	}
-	if guard.err = startGuard(); guard.err != nil {
+	if h.guard.err = h.startGuard(); h.guard.err != nil {
 		return false
 	}
-	reg.Lock()
+	h.reg.Lock()
 	var all strings.Builder
-	for p := range reg.live {
+	for p := range h.reg.live {
 		all.WriteString(launchLine(p))
 		p.mu.Lock()
 		fmt.Fprintf(&all, "P %s %d %d\n", p.cookie, p.Pid, p.sys.startTicks)
@@ -160,8 +147,8 @@ func replaceGuard(msg string) bool {
 		}
 		p.mu.Unlock()
 	}
-	reg.Unlock()
-	return writeBounded(guard.w, all.String()+msg) == nil
+	h.reg.Unlock()
+	return writeBounded(h.guard.w, all.String()+msg) == nil
 }
 
 func writeBounded(w *os.File, msg string) error {
@@ -175,7 +162,7 @@ func writeBounded(w *os.File, msg string) error {
 
 // startGuard starts the guard: this executable again, with guardEnv set,
 // and a goroutine that reaps it and replaces it if it dies while needed.
-func startGuard() error {
+func (h *host) startGuard() error {
 	r, w, err := os.Pipe()
 	if err != nil {
 		return fmt.Errorf("start the guard: %w", err)
@@ -201,23 +188,21 @@ func startGuard() error {
 		w.Close()
 		return fmt.Errorf("start the guard: %w", err)
 	}
-	reg.Lock()
-	reg.direct[proc.Pid] = true
-	reg.Unlock()
+	h.reg.Lock()
+	h.reg.direct[proc.Pid] = true
+	h.reg.Unlock()
 	exited := make(chan struct{})
-	guard.proc, guard.w, guard.exited = proc, w, exited
+	h.guard.proc, h.guard.w, h.guard.exited = proc, w, exited
 	go func() {
 		_, _ = proc.Wait()
-		reg.Lock()
-		delete(reg.direct, proc.Pid)
-		reg.Unlock()
+		h.reg.forget(proc.Pid)
 		close(exited)
-		guard.Lock()
-		defer guard.Unlock()
-		if guard.proc == proc { // not stopped on purpose: it died
-			guard.proc = nil
-			guard.w.Close()
-			replaceGuard("")
+		h.guard.Lock()
+		defer h.guard.Unlock()
+		if h.guard.proc == proc { // not stopped on purpose: it died
+			h.guard.proc = nil
+			h.guard.w.Close()
+			h.replaceGuard("")
 		}
 	}()
 	return nil
@@ -225,11 +210,11 @@ func startGuard() error {
 
 // stopGuard closes its pipe and waits for it to exit (bounded, then kills
 // it).
-func stopGuard() {
-	proc, exited := guard.proc, guard.exited
-	guard.proc = nil
-	guard.w.Close()
-	guard.w = nil
+func (h *host) stopGuard() {
+	proc, exited := h.guard.proc, h.guard.exited
+	h.guard.proc = nil
+	h.guard.w.Close()
+	h.guard.w = nil
 	select {
 	case <-exited:
 	case <-time.After(guardExit):
@@ -238,10 +223,32 @@ func stopGuard() {
 	}
 }
 
+// guardFields splits a line told to the guard into its fields: words,
+// and strings quoted by strconv.Quote (a cgroup's path may hold a blank).
+func guardFields(line string) []string {
+	var out []string
+	for {
+		line = strings.TrimLeft(line, " ")
+		if line == "" {
+			return out
+		}
+		if line[0] == '"' {
+			if q, err := strconv.QuotedPrefix(line); err == nil {
+				out = append(out, q)
+				line = line[len(q):]
+				continue
+			}
+		}
+		w, rest, _ := strings.Cut(line, " ")
+		out = append(out, w)
+		line = rest
+	}
+}
+
 // guardLaunch is what the guard knows of one launch.
 type guardLaunch struct {
 	token string
-	cgs   []*cgroup // its tracking cgroup, then its limit cgroups
+	cgs   []cgroupManager // its tracking cgroup, then its limit cgroups
 	procs map[int]uint64
 }
 
@@ -253,7 +260,7 @@ func runGuard(in io.Reader) int {
 	sc := bufio.NewScanner(in)
 	sc.Buffer(make([]byte, 64<<10), 1<<20)
 	for sc.Scan() {
-		f := strings.Fields(sc.Text())
+		f := guardFields(sc.Text())
 		if len(f) < 2 {
 			continue
 		}
@@ -311,9 +318,9 @@ func endLaunches(launches map[string]*guardLaunch, deadline time.Time) {
 		for _, l := range launches {
 			var targets []Proc
 			for _, cg := range l.cgs {
-				cg.kill()
-				for _, pid := range cg.members() {
-					if st, err := readStat(pid); err == nil && cg.contains(pid) {
+				cg.Kill()
+				for _, pid := range cg.Pids() {
+					if st, err := readStat(pid); err == nil && cg.Contains(pid) {
 						targets = append(targets, st)
 					}
 				}
@@ -341,7 +348,7 @@ func endLaunches(launches map[string]*guardLaunch, deadline time.Time) {
 				}
 			}
 			for _, cg := range l.cgs {
-				if cg.populated() {
+				if cg.Populated() {
 					left = true
 				}
 			}
@@ -353,7 +360,7 @@ func endLaunches(launches map[string]*guardLaunch, deadline time.Time) {
 	}
 	for _, l := range launches {
 		for _, cg := range l.cgs {
-			_ = cg.remove(deadline.Add(time.Second))
+			_ = cg.Destroy(deadline.Add(time.Second))
 		}
 	}
 }

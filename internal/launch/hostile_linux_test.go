@@ -34,10 +34,10 @@ func tracked(t *testing.T, f func(t *testing.T)) {
 		t.Run(name, func(t *testing.T) {
 			t.Setenv(trackingEnv, mode)
 			if mode == "v1" {
-				if cg, note := newCgroup(0, false); cg == nil {
+				if cg, note := theHost.Load().cgroups.newTracking(0, false); cg == nil {
 					t.Skip("no cgroup v1 here: " + note)
 				} else {
-					_ = cg.remove(time.Now())
+					_ = cg.Destroy(time.Now())
 				}
 			}
 			f(t)

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"os"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -397,13 +396,6 @@ func (r *Ring) Total() int64 {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return r.total
-}
-
-var cookieSeq atomic.Int64
-
-// newCookie returns a token unique to this launch.
-func newCookie() string {
-	return fmt.Sprintf("%d.%d.%d", os.Getpid(), time.Now().UnixNano(), cookieSeq.Add(1))
 }
 
 // TreeListeners returns the TCP addresses that the process root and its

@@ -112,10 +112,12 @@ func TestStoppedRuntimeIsKilled(t *testing.T) {
 
 // Done fires when the runtime exits although a background child holds its
 // stdout and stderr, with what the runtime wrote before it exited already
-// read; what the child writes later is still read, until Cleanup ends it.
+// read; what the child writes later (1 s after the shell is reaped, so
+// that a busy machine cannot put it first) is still read, until Cleanup
+// ends it.
 func TestDoneDoesNotWaitForPipes(t *testing.T) {
 	tok := uniqueSleep()
-	p := start(t, Spec{Path: "sh", Args: []string{"-c", `(sleep 0.3; echo late >&2; exec sleep ` + tok + `) & head -c 50000 /dev/zero | tr '\0' y; echo; echo crashed >&2; exit 3`}})
+	p := start(t, Spec{Path: "sh", Args: []string{"-c", `(while kill -0 $$ 2>/dev/null; do sleep 0.05; done; sleep 1; echo late >&2; exec sleep ` + tok + `) & head -c 50000 /dev/zero | tr '\0' y; echo; echo crashed >&2; exit 3`}})
 	select {
 	case <-p.Done():
 	case <-time.After(10 * time.Second):
@@ -263,6 +265,7 @@ func TestUsage(t *testing.T) {
 func TestGuardEndsWithTheLastLaunch(t *testing.T) {
 	a := start(t, Spec{Path: "sleep", Args: []string{"300"}})
 	b := start(t, Spec{Path: "sleep", Args: []string{"300"}})
+	guard := &theHost.Load().guard
 	guard.Lock()
 	g := guard.proc
 	guard.Unlock()
@@ -299,7 +302,7 @@ func TestEnvironment(t *testing.T) {
 // tracking cgroup is made inside it, so the limits apply, and removed by
 // Cleanup.
 func TestTrackingInsideTheGivenCgroup(t *testing.T) {
-	own := hierarchies().v2.own
+	own := theHost.Load().cgroups.hierarchies().v2.own
 	if own == "" {
 		t.Skip("no cgroup v2 here")
 	}
@@ -316,7 +319,7 @@ func TestTrackingInsideTheGivenCgroup(t *testing.T) {
 	assert.Contains(t, p.Tracking(), "tracking cgroup v2 "+dir+"/oe-rt-launch.")
 	b, err := os.ReadFile("/proc/" + strconv.Itoa(p.Pid) + "/cgroup")
 	require.NoError(t, err)
-	assert.Contains(t, string(b), "0::"+hierarchies().v2.rel(dir)+"/oe-rt-launch.")
+	assert.Contains(t, string(b), "0::"+theHost.Load().cgroups.hierarchies().v2.rel(dir)+"/oe-rt-launch.")
 	p.Kill()
 	ents, err := os.ReadDir(dir)
 	require.NoError(t, err)
@@ -329,6 +332,7 @@ func TestTrackingInsideTheGivenCgroup(t *testing.T) {
 // a launcher killed afterwards still leaves nothing.
 func TestGuardIsReplaced(t *testing.T) {
 	p := start(t, Spec{Path: "sleep", Args: []string{"300"}})
+	guard := &theHost.Load().guard
 	guard.Lock()
 	g := guard.proc
 	guard.Unlock()
@@ -353,4 +357,33 @@ func TestGuardIsReplaced(t *testing.T) {
 	}
 	e, _ := p.ExitStatus()
 	assert.Equal(t, "killed by SIGKILL", e.String())
+}
+
+// The guard rebuilds each cgroup of a launch from the line it is told, as
+// the same kind of manager with the same directories: what it kills and
+// removes when this process dies is what the launch made.
+func TestGuardLinesRebuildTheCgroups(t *testing.T) {
+	p := &Process{cookie: "tok"}
+	p.sys.track = &v2Cgroups{cgroupDir: cgroupDir{dir: "/sys/fs/cgroup/a b/oe-rt-launch.1.1", rel: "/a b/oe-rt-launch.1.1", fd: -1}}
+	p.sys.lim = &v1Cgroups{dirs: []v1Dir{
+		{ctrl: "memory", cgroupDir: cgroupDir{dir: "/sys/fs/cgroup/memory/oe-rt-launch.1.2", rel: "/oe-rt-launch.1.2", fd: -1}},
+		{ctrl: "pids", cgroupDir: cgroupDir{dir: "/sys/fs/cgroup/pids/oe-rt-launch.1.2", rel: "/oe-rt-launch.1.2", fd: -1}},
+	}, limits: &limitCounters{}}
+	var got []cgroupPath
+	for _, l := range strings.Split(strings.TrimSpace(launchLine(p)), "\n") {
+		f := guardFields(l)
+		require.Len(t, f, 5, l)
+		m := parseCgroup(f[2], f[3], f[4])
+		require.NotNil(t, m, l)
+		got = append(got, m.Paths()...)
+	}
+	want := append(p.sys.track.Paths(), p.sys.lim.Paths()...)
+	assert.Equal(t, want, got)
+	assert.Equal(t, 2, parseCgroup("v2", `"/x"`, `"/x"`).Version())
+	assert.Equal(t, 1, parseCgroup("v1:memory", `"/x"`, `"/x"`).Version())
+
+	// A launch without a tracking cgroup says "-", which is none.
+	p.sys.track = nil
+	f := guardFields(strings.SplitN(launchLine(p), "\n", 2)[0])
+	assert.Nil(t, parseCgroup(f[2], f[3], f[4]))
 }

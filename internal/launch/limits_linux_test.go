@@ -63,7 +63,7 @@ func TestLimitsFromTheFirstInstruction(t *testing.T) {
 		require.Eventually(t, func() bool { return strings.Contains(p.Stdout(), "\n") }, 5*time.Second, 5*time.Millisecond)
 		lim := p.sys.lim
 		require.NotNil(t, lim)
-		for _, cg := range lim.cgs {
+		for _, cg := range lim.Paths() {
 			assert.Contains(t, p.Stdout(), cg.rel, "cat did not start in %s:\n%s", cg.dir, p.Stdout())
 			_, err := os.Stat(cg.dir)
 			assert.True(t, os.IsNotExist(err), "the limit cgroup %s is left after Cleanup", cg.dir)
@@ -77,7 +77,7 @@ func TestLimitsFromTheFirstInstruction(t *testing.T) {
 				assert.Contains(t, theirs, l, "a launch without limits is not in this process's own cgroup")
 			}
 		}
-		assert.NotContains(t, theirs, filepath.Base(lim.cgs[0].dir))
+		assert.NotContains(t, theirs, filepath.Base(lim.Paths()[0].dir))
 		q.Kill()
 	})
 }
@@ -200,7 +200,7 @@ func limitedLauncherMain() int {
 		fmt.Println("error", err)
 		return 1
 	}
-	for _, cg := range p.sys.lim.cgs {
+	for _, cg := range p.sys.lim.Paths() {
 		fmt.Println("cgroup", cg.dir)
 	}
 	fmt.Println("ready")

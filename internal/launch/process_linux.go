@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"sync"
 	"sync/atomic"
@@ -35,10 +36,12 @@ type procSys struct {
 	pgid    int
 	standIn *standIn
 
+	h *host // the launcher's shared state, from Init
+
 	startTicks uint64        // the program's start time, in clock ticks
 	endTicks   atomic.Uint64 // when Cleanup first finished (0 before)
-	cg         *cgroup
-	lim        *limitCgroups // the cgroups enforcing Spec.Limits, or nil
+	track      cgroupManager // the tracking cgroup, or nil
+	lim        cgroupManager // the cgroups enforcing Spec.Limits, or nil
 	note       string        // why there is no tracking cgroup (guarded by Process.mu)
 	guardNote  string        // why there is no guard
 	every      time.Duration
@@ -91,25 +94,12 @@ func (p *Process) wait() {
 	p.exit = e
 	s.reaped = true
 	s.reapMu.Unlock()
-	reg.Lock()
-	delete(reg.direct, p.Pid)
-	reg.Unlock()
+	s.h.reg.forget(p.Pid)
 	// What the program wrote before it exited is in the pipes now: have
 	// the readers take it before Done, without waiting for the pipes to
 	// close (a descendant may hold them).
 	for i := range s.flush {
-		ack := make(chan struct{})
-		s.flush[i] <- ack
-		s.filesMu.Lock()
-		if f := s.files[i]; f != nil {
-			_ = f.SetReadDeadline(time.Now())
-		}
-		s.filesMu.Unlock()
-		select {
-		case <-ack:
-		case <-s.readerDone[i]:
-		case <-time.After(time.Second):
-		}
+		p.flushStream(i, nil, func() <-chan time.Time { return time.After(time.Second) })
 	}
 	close(p.done)
 }
@@ -122,26 +112,39 @@ func (p *Process) Flush(timeout time.Duration) {
 	s := &p.sys
 	deadline := time.After(timeout)
 	for i := range s.flush {
-		ack := make(chan struct{})
-		select {
-		case s.flush[i] <- ack:
-		case <-s.readerDone[i]:
-			continue
-		case <-deadline:
-			return
-		}
-		s.filesMu.Lock()
-		if f := s.files[i]; f != nil {
-			_ = f.SetReadDeadline(time.Now())
-		}
-		s.filesMu.Unlock()
-		select {
-		case <-ack:
-		case <-s.readerDone[i]:
-		case <-deadline:
+		if !p.flushStream(i, deadline, func() <-chan time.Time { return deadline }) {
 			return
 		}
 	}
+}
+
+// flushStream has the reader of stream i take what the pipe holds now:
+// a flush request, sent by deadline (nil: whenever the reader takes it),
+// then a read deadline that wakes the reader, and its answer awaited
+// until ackBy() (called once the request is sent). False when a deadline
+// came first.
+func (p *Process) flushStream(i int, deadline <-chan time.Time, ackBy func() <-chan time.Time) bool {
+	s := &p.sys
+	ack := make(chan struct{})
+	select {
+	case s.flush[i] <- ack:
+	case <-s.readerDone[i]:
+		return true
+	case <-deadline:
+		return false
+	}
+	s.filesMu.Lock()
+	if f := s.files[i]; f != nil {
+		_ = f.SetReadDeadline(time.Now())
+	}
+	s.filesMu.Unlock()
+	select {
+	case <-ack:
+	case <-s.readerDone[i]:
+	case <-ackBy():
+		return false
+	}
+	return true
 }
 
 // drain reads one output stream until it closes (or Cleanup closes it).
@@ -295,10 +298,10 @@ func (p *Process) Tracking() string {
 	defer p.mu.Unlock()
 	var t string
 	switch {
-	case s.cg != nil && s.note != "":
-		t = "tracking " + s.cg.String() + " (" + s.note + ")"
-	case s.cg != nil:
-		t = "tracking " + s.cg.String()
+	case s.track != nil && s.note != "":
+		t = "tracking " + s.track.String() + " (" + s.note + ")"
+	case s.track != nil:
+		t = "tracking " + s.track.String()
 	default:
 		t = s.note
 	}
@@ -327,10 +330,20 @@ func (p *Process) Cleanup() (killed []Proc) {
 	s := &p.sys
 	s.cleanMu.Lock()
 	defer s.cleanMu.Unlock()
-	deadline := time.Now().Add(cleanupBound)
 	_ = p.Signal(syscall.SIGKILL)
+	killed, clean := p.killRounds(time.Now().Add(cleanupBound))
+	p.stopWatching()
+	if clean && !s.released {
+		p.release()
+	}
+	return killed
+}
+
+// killRounds finds the launch's members and kills them, in rounds, until
+// none is left and the program is reaped (clean) or deadline passes.
+func (p *Process) killRounds(deadline time.Time) (killed []Proc, clean bool) {
+	s := &p.sys
 	done := map[int]uint64{}
-	clean := false
 	for delay := time.Millisecond; ; delay = min(2*delay, 20*time.Millisecond) {
 		// Find first, then kill: what is found alive now is what Cleanup
 		// ends, whether the group, the cgroup or its own signal does it.
@@ -344,7 +357,7 @@ func (p *Process) Cleanup() (killed []Proc) {
 		}
 		s.reapMu.RUnlock()
 		for _, cg := range s.cgroups() {
-			cg.kill()
+			cg.Kill()
 		}
 		for _, q := range alive {
 			killProc(q.Pid, q.Start)
@@ -360,21 +373,25 @@ func (p *Process) Cleanup() (killed []Proc) {
 			}
 		}
 		if len(alive) == 0 && pending == 0 && p.Exited() && !s.populated() {
-			clean = true
-			break
+			return killed, true
 		}
 		if time.Now().After(deadline) {
-			break
+			return killed, false
 		}
 		time.Sleep(delay)
 	}
+}
+
+// stopWatching stops the sampler and the stand-in, lets the output readers
+// take what is left in the pipes (their holders are dead, or beyond reach)
+// for at most pipeLinger, then closes the pipes so that the readers end.
+func (p *Process) stopWatching() {
+	s := &p.sys
 	s.stopOnce.Do(func() { close(s.stopS) })
 	<-s.samplerDone
 	if s.standIn != nil {
 		s.standIn.close()
 	}
-	// The holders of the pipes are dead (or beyond reach): let the readers
-	// take what is left, then close the pipes so that they end.
 	readersDone := make(chan struct{})
 	go func() { s.readers.Wait(); close(readersDone) }()
 	select {
@@ -384,30 +401,26 @@ func (p *Process) Cleanup() (killed []Proc) {
 		<-readersDone
 	}
 	p.closeFiles()
-	if clean && !s.released {
-		s.released = true
-		s.endTicks.Store(ticksNow())
-		if s.cg != nil {
-			if err := s.cg.remove(time.Now().Add(time.Second)); err != nil {
-				p.mu.Lock()
-				s.note = err.Error()
-				p.mu.Unlock()
-			}
+}
+
+// release ends the launch once nothing of it is left: its cgroups removed
+// (the limit counters read one last time), the launcher and the guard
+// told.
+func (p *Process) release() {
+	s := &p.sys
+	s.released = true
+	s.endTicks.Store(ticksNow())
+	for _, cg := range s.cgroups() {
+		if err := cg.Destroy(time.Now().Add(time.Second)); err != nil {
+			p.mu.Lock()
+			s.note = err.Error()
+			p.mu.Unlock()
 		}
-		if s.lim != nil {
-			s.lim.finish()
-			if err := s.lim.remove(time.Now().Add(time.Second)); err != nil {
-				p.mu.Lock()
-				s.note = err.Error()
-				p.mu.Unlock()
-			}
-		}
-		reg.Lock()
-		delete(reg.live, p)
-		reg.Unlock()
-		guardForget(p)
 	}
-	return killed
+	s.h.reg.Lock()
+	delete(s.h.reg.live, p)
+	s.h.reg.Unlock()
+	s.h.guardForget(p)
 }
 
 // GroupSignals returns the signals that reached the master's stand-in
@@ -449,9 +462,34 @@ func (p *Process) sampleLoop() {
 // be found and ended later wherever they go. The sampler calls it every
 // Spec.SampleEvery until Cleanup.
 func (p *Process) Sample() {
+	t := p.sampleTree()
+	t.readMemory()
+	fresh := p.record(t, time.Now())
+	p.tellGuard(fresh)
+	for _, m := range t.members {
+		if m.State == 'Z' && m.PPid == selfPid && !p.sys.h.reg.has(m.Pid) {
+			reapProc(m.Pid, m.Start)
+		}
+	}
+}
+
+// sample is what one Sample found.
+type sample struct {
+	members []Proc         // the program (while it runs) and the members found
+	running bool           // the program was unreaped
+	known   map[int]uint64 // the members known before, as they were read
+	gone    []int          // those of known that are gone
+	hwms    []int64        // each member's VmHWM (0 for a zombie)
+	split   RSS            // the members' RSS, split
+}
+
+// sampleTree finds the members: the program's tree while it is unreaped,
+// the trees of the processes in the launch's cgroups, of the members
+// known before and still the same process, and of the orphans it claims.
+func (p *Process) sampleTree() *sample {
 	s := &p.sys
+	t := &sample{}
 	seen := map[int]bool{}
-	var members []Proc
 	walk := func(root int, anyStart bool) {
 		queue := []int{root}
 		for len(queue) > 0 {
@@ -462,10 +500,10 @@ func (p *Process) Sample() {
 			}
 			seen[pid] = true
 			st, err := readStat(pid)
-			if err != nil || !anyStart && (st.Start < s.startTicks || pid == selfPid || registered(pid)) {
+			if err != nil || !anyStart && (st.Start < s.startTicks || pid == selfPid || s.h.reg.has(pid)) {
 				continue
 			}
-			members = append(members, st)
+			t.members = append(t.members, st)
 			kids := children(pid)
 			// Children of a process that is still the same one.
 			if again, err := readStat(pid); err != nil || again.Start != st.Start {
@@ -475,72 +513,75 @@ func (p *Process) Sample() {
 		}
 	}
 	s.reapMu.RLock()
-	running := !s.reaped
-	if running {
+	t.running = !s.reaped
+	if t.running {
 		walk(p.Pid, true)
 	}
 	s.reapMu.RUnlock()
 	for _, cg := range s.cgroups() {
-		for _, pid := range cg.members() {
+		for _, pid := range cg.Pids() {
 			walk(pid, false)
 		}
 	}
 	p.mu.Lock()
-	known := make(map[int]uint64, len(s.known))
-	for pid, start := range s.known {
-		known[pid] = start
-	}
+	t.known = maps.Clone(s.known)
 	p.mu.Unlock()
-	var gone []int
-	for pid, start := range known {
+	for pid, start := range t.known {
 		if st, err := readStat(pid); err == nil && st.Start == start {
 			walk(pid, false)
 		} else {
-			gone = append(gone, pid)
+			t.gone = append(t.gone, pid)
 		}
 	}
 	for _, c := range children(selfPid) {
-		if seen[c] || registered(c) {
+		if seen[c] || s.h.reg.has(c) {
 			continue
 		}
-		if st, err := readStat(c); err == nil && p.claims(st, known, running) {
+		if st, err := readStat(c); err == nil && p.claims(st, t.known, t.running) {
 			walk(c, false)
 		}
 	}
+	return t
+}
 
-	var rss int64
-	var thr int
-	var split RSS
-	hwms := make([]int64, len(members))
-	for i, m := range members {
+// readMemory reads the members' RSS split and high-water marks.
+func (t *sample) readMemory() {
+	t.hwms = make([]int64, len(t.members))
+	for i, m := range t.members {
 		if m.State != 'Z' {
 			r, h := readRSS(m.Pid)
-			split.Anon += r.Anon
-			split.File += r.File
-			split.Shmem += r.Shmem
-			hwms[i] = h
+			t.split.Anon += r.Anon
+			t.split.File += r.File
+			t.split.Shmem += r.Shmem
+			t.hwms[i] = h
 		}
 	}
-	now := time.Now()
-	var fresh []Proc
+}
+
+// record keeps what the sample found: the members known (it returns the
+// new ones), their high-water marks, and the usage while the program runs.
+func (p *Process) record(t *sample, now time.Time) (fresh []Proc) {
+	s := &p.sys
 	p.mu.Lock()
-	for _, pid := range gone {
-		if s.known[pid] == known[pid] {
+	defer p.mu.Unlock()
+	for _, pid := range t.gone {
+		if s.known[pid] == t.known[pid] {
 			delete(s.known, pid)
 		}
 	}
 	if s.hwm == nil {
 		s.hwm = map[[2]uint64]int64{}
 	}
-	zombies := 0
-	for i, m := range members {
+	var rss int64
+	var thr, zombies int
+	for i, m := range t.members {
 		rss += m.RSS
 		thr += m.Threads
 		if m.State == 'Z' {
 			zombies++
 		}
-		if k := [2]uint64{uint64(m.Pid), m.Start}; hwms[i] > s.hwm[k] && (len(s.hwm) < maxHWM || s.hwm[k] > 0) {
-			s.hwm[k] = hwms[i]
+		if k := [2]uint64{uint64(m.Pid), m.Start}; t.hwms[i] > s.hwm[k] && (len(s.hwm) < maxHWM || s.hwm[k] > 0) {
+			s.hwm[k] = t.hwms[i]
 		}
 		if m.Pid == p.Pid && m.Start == s.startTicks {
 			continue
@@ -550,35 +591,35 @@ func (p *Process) Sample() {
 			fresh = append(fresh, m)
 		}
 	}
-	if running && len(members) > 0 {
-		u := &p.usage
-		u.Samples++
-		if u.First.IsZero() {
-			u.First = now
-		}
-		u.Last = now
-		if rss > s.sampledPeak || u.Samples == 1 {
-			s.sampledPeak, u.AtPeak = rss, split
-		}
-		var sum int64
-		for _, h := range s.hwm {
-			sum += h
-		}
-		// Each process's own high-water mark misses no peak between
-		// samples; summed over the tree it may exceed the tree's peak
-		// when its processes peaked at different times.
-		u.PeakRSS = max(u.PeakRSS, s.sampledPeak, sum)
-		u.PeakUnreclaimable = max(u.PeakUnreclaimable, split.Unreclaimable())
-		if thr > u.PeakThreads {
-			u.PeakThreads, u.ZombiesAtPeak = thr, zombies
-		}
+	if t.running && len(t.members) > 0 {
+		p.addUsage(now, rss, thr, zombies, t.split)
 	}
-	p.mu.Unlock()
-	p.tellGuard(fresh)
-	for _, m := range members {
-		if m.State == 'Z' && m.PPid == selfPid && !registered(m.Pid) {
-			reapProc(m.Pid, m.Start)
-		}
+	return fresh
+}
+
+// addUsage counts a sample of the running program's tree (under p.mu):
+// rss and thr in all, zombies among them, the RSS split.
+func (p *Process) addUsage(now time.Time, rss int64, thr, zombies int, split RSS) {
+	s, u := &p.sys, &p.usage
+	u.Samples++
+	if u.First.IsZero() {
+		u.First = now
+	}
+	u.Last = now
+	if rss > s.sampledPeak || u.Samples == 1 {
+		s.sampledPeak, u.AtPeak = rss, split
+	}
+	var sum int64
+	for _, h := range s.hwm {
+		sum += h
+	}
+	// Each process's own high-water mark misses no peak between samples;
+	// summed over the tree it may exceed the tree's peak when its
+	// processes peaked at different times.
+	u.PeakRSS = max(u.PeakRSS, s.sampledPeak, sum)
+	u.PeakUnreclaimable = max(u.PeakUnreclaimable, split.Unreclaimable())
+	if thr > u.PeakThreads {
+		u.PeakThreads, u.ZombiesAtPeak = thr, zombies
 	}
 }
 
@@ -592,12 +633,12 @@ func (p *Process) claims(q Proc, known map[int]uint64, running bool) bool {
 	if q.Start < s.startTicks {
 		return false
 	}
-	v2 := false
+	v2 := false // a cgroup v2 shows a zombie where it died; v1 does not
 	for _, cg := range s.cgroups() {
-		if cg.contains(q.Pid) {
+		if cg.Contains(q.Pid) {
 			return true
 		}
-		v2 = v2 || cg.v2
+		v2 = v2 || cg.Version() == 2
 	}
 	switch {
 	case known[q.Pid] == q.Start:
@@ -612,96 +653,38 @@ func (p *Process) claims(q Proc, known map[int]uint64, running bool) bool {
 }
 
 // discover finds the members of the launch in one scan of /proc: in the
-// tracking cgroup; the program's descendants while it is unreaped; members
-// seen before and still the same process; those marked with its cookie;
-// its process group while that is known to be its own; orphans claimed;
-// and the descendants of all these. The program itself is not a member.
+// launch's cgroups; the program's descendants while it is unreaped;
+// members seen before and still the same process; those marked with its
+// cookie; its process group while that is known to be its own; orphans
+// claimed; and the descendants of all these. The program itself is not a
+// member.
 func (p *Process) discover() (alive, zombies []Proc) {
 	s := &p.sys
-	snap := All()
-	byPid := make(map[int]int, len(snap))
-	kids := map[int][]int{}
-	for i, q := range snap {
-		byPid[q.Pid] = i
-		kids[q.PPid] = append(kids[q.PPid], i)
-	}
-	in := map[int]bool{}
-	var queue []int
-	add := func(i int) {
-		q := snap[i]
-		if in[q.Pid] || q.Start < s.startTicks || q.Pid == selfPid || q.Pid == p.Pid && q.Start == s.startTicks || registered(q.Pid) {
-			return
-		}
-		in[q.Pid] = true
-		queue = append(queue, i)
-	}
-	closure := func() {
-		for k := 0; k < len(queue); k++ {
-			for _, c := range kids[snap[queue[k]].Pid] {
-				add(c)
-			}
-		}
-	}
-	for _, cg := range s.cgroups() {
-		for _, pid := range cg.members() {
-			if i, ok := byPid[pid]; ok {
-				add(i)
-			}
-		}
-	}
-	// Unreaped now, so unreaped when the snapshot was taken: its PID there
-	// is the program's.
-	s.reapMu.RLock()
-	running := !s.reaped
-	s.reapMu.RUnlock()
-	if running {
-		if _, ok := byPid[p.Pid]; ok {
-			for _, c := range kids[p.Pid] {
-				add(c)
-			}
-		}
-	}
-	// (add takes reg's lock: not under p.mu, which the guard's replay
-	// takes under reg's.)
-	p.mu.Lock()
-	known := make(map[int]uint64, len(s.known))
-	for pid, start := range s.known {
-		if i, ok := byPid[pid]; ok && snap[i].Start == start {
-			known[pid] = start
-		} else {
-			delete(s.known, pid) // gone
-		}
-	}
-	p.mu.Unlock()
-	for pid := range known {
-		add(byPid[pid])
-	}
-	for i, q := range snap {
-		if !in[q.Pid] && q.State != 'Z' && q.Start >= s.startTicks && hasToken(q.Pid, p.cookie) {
-			add(i)
-		}
-	}
-	closure()
+	ps := newProcSet(All(), func(q Proc) bool {
+		return q.Start >= s.startTicks && q.Pid != selfPid && !(q.Pid == p.Pid && q.Start == s.startTicks) && !s.h.reg.has(q.Pid)
+	})
+	running, known := p.seedMembers(ps)
+	ps.closure()
 	// The program's process group is its own while the program is
 	// unreaped, or while a member is in it: members of it are members.
 	groupOurs := running
-	for _, i := range queue {
-		groupOurs = groupOurs || snap[i].pgid == s.pgid
+	for _, i := range ps.queue {
+		groupOurs = groupOurs || ps.snap[i].pgid == s.pgid
 	}
-	for i, q := range snap {
+	for i, q := range ps.snap {
 		if groupOurs && q.pgid == s.pgid {
-			add(i)
+			ps.add(i)
 		}
-		if q.PPid == selfPid && !in[q.Pid] && !registered(q.Pid) && p.claims(q, known, running) {
-			add(i)
+		if q.PPid == selfPid && !ps.in[q.Pid] && !s.h.reg.has(q.Pid) && p.claims(q, known, running) {
+			ps.add(i)
 		}
 	}
-	closure()
+	ps.closure()
 
 	var fresh []Proc
 	p.mu.Lock()
-	for _, i := range queue {
-		q := snap[i]
+	for _, i := range ps.queue {
+		q := ps.snap[i]
 		if s.known[q.Pid] != q.Start {
 			s.known[q.Pid] = q.Start
 			fresh = append(fresh, q)
@@ -709,8 +692,8 @@ func (p *Process) discover() (alive, zombies []Proc) {
 	}
 	p.mu.Unlock()
 	p.tellGuard(fresh)
-	for _, i := range queue {
-		q := snap[i]
+	for _, i := range ps.queue {
+		q := ps.snap[i]
 		if q.State == 'Z' || q.State == 'X' {
 			zombies = append(zombies, q)
 			continue
@@ -719,6 +702,96 @@ func (p *Process) discover() (alive, zombies []Proc) {
 		alive = append(alive, q)
 	}
 	return alive, zombies
+}
+
+// seedMembers adds to ps the members discover starts from: those in the
+// launch's cgroups, the program's children while it is unreaped (running),
+// the members known before that are still the same process (known), and
+// those marked with the launch's cookie.
+func (p *Process) seedMembers(ps *procSet) (running bool, known map[int]uint64) {
+	s := &p.sys
+	for _, cg := range s.cgroups() {
+		for _, pid := range cg.Pids() {
+			ps.addPid(pid)
+		}
+	}
+	// Unreaped now, so unreaped when the snapshot was taken: its PID there
+	// is the program's.
+	s.reapMu.RLock()
+	running = !s.reaped
+	s.reapMu.RUnlock()
+	if _, ok := ps.byPid[p.Pid]; ok && running {
+		for _, c := range ps.kids[p.Pid] {
+			ps.add(c)
+		}
+	}
+	// (add takes the registry's lock: not under p.mu, which the guard's
+	// replay takes under the registry's.)
+	p.mu.Lock()
+	known = make(map[int]uint64, len(s.known))
+	for pid, start := range s.known {
+		if i, ok := ps.byPid[pid]; ok && ps.snap[i].Start == start {
+			known[pid] = start
+		} else {
+			delete(s.known, pid) // gone
+		}
+	}
+	p.mu.Unlock()
+	for pid := range known {
+		ps.addPid(pid)
+	}
+	for i, q := range ps.snap {
+		if !ps.in[q.Pid] && q.State != 'Z' && q.Start >= s.startTicks && hasToken(q.Pid, p.cookie) {
+			ps.add(i)
+		}
+	}
+	return running, known
+}
+
+// procSet is a set of processes of one snapshot of /proc, in the order
+// they were added; closure adds their descendants.
+type procSet struct {
+	snap   []Proc
+	byPid  map[int]int   // PID -> index in snap
+	kids   map[int][]int // PID -> indexes of its children
+	in     map[int]bool
+	queue  []int // indexes, in the order added
+	accept func(Proc) bool
+}
+
+func newProcSet(snap []Proc, accept func(Proc) bool) *procSet {
+	ps := &procSet{snap: snap, byPid: make(map[int]int, len(snap)), kids: map[int][]int{}, in: map[int]bool{}, accept: accept}
+	for i, q := range snap {
+		ps.byPid[q.Pid] = i
+		ps.kids[q.PPid] = append(ps.kids[q.PPid], i)
+	}
+	return ps
+}
+
+// add adds snap[i], if accept takes it.
+func (ps *procSet) add(i int) {
+	q := ps.snap[i]
+	if ps.in[q.Pid] || !ps.accept(q) {
+		return
+	}
+	ps.in[q.Pid] = true
+	ps.queue = append(ps.queue, i)
+}
+
+// addPid adds the process pid, if the snapshot has it.
+func (ps *procSet) addPid(pid int) {
+	if i, ok := ps.byPid[pid]; ok {
+		ps.add(i)
+	}
+}
+
+// closure adds the descendants of every process in the set.
+func (ps *procSet) closure() {
+	for k := 0; k < len(ps.queue); k++ {
+		for _, c := range ps.kids[ps.snap[ps.queue[k]].Pid] {
+			ps.add(c)
+		}
+	}
 }
 
 // tellGuard tells the guard of members it does not know yet.
@@ -732,7 +805,7 @@ func (p *Process) tellGuard(fresh []Proc) {
 			b = fmt.Appendf(b, "P %s %d %d\n", p.cookie, q.Pid, q.Start)
 		}
 	}
-	guardSend(string(b))
+	p.sys.h.guardSend(string(b))
 }
 
 // maxHWM bounds how many processes' high-water marks a launch keeps.
@@ -740,13 +813,13 @@ const maxHWM = 4096
 
 // cgroups are the cgroups that hold the launch: its tracking cgroup and its
 // limit cgroups.
-func (s *procSys) cgroups() []*cgroup {
-	var out []*cgroup
-	if s.cg != nil {
-		out = append(out, s.cg)
+func (s *procSys) cgroups() []cgroupManager {
+	var out []cgroupManager
+	if s.track != nil {
+		out = append(out, s.track)
 	}
 	if s.lim != nil {
-		out = append(out, s.lim.cgs...)
+		out = append(out, s.lim)
 	}
 	return out
 }
@@ -755,7 +828,7 @@ func (s *procSys) cgroups() []*cgroup {
 // cgroups.
 func (s *procSys) populated() bool {
 	for _, cg := range s.cgroups() {
-		if cg.populated() {
+		if cg.Populated() {
 			return true
 		}
 	}

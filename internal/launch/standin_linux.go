@@ -101,6 +101,7 @@ func runStandIn() int {
 // standIn is a running stand-in.
 type standIn struct {
 	proc  *os.Process
+	reg   *registry // where the launcher registered it
 	stdin *os.File
 	ready chan struct{}
 	read  chan struct{} // closed when its output is read to the end
@@ -114,7 +115,7 @@ type standIn struct {
 
 // startStandIn starts a stand-in, in a process group of its own, and
 // waits until it records signals.
-func startStandIn() (*standIn, error) {
+func (h *host) startStandIn() (*standIn, error) {
 	inR, inW, err := os.Pipe()
 	if err != nil {
 		return nil, fmt.Errorf("start the master's stand-in: %w", err)
@@ -142,18 +143,18 @@ func startStandIn() (*standIn, error) {
 			Sys:   &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL},
 		},
 	}
-	reg.Lock()
-	res := fork(job)
+	h.reg.Lock()
+	res := h.forker.fork(job)
 	if res.err == nil {
-		reg.direct[res.proc.Pid] = true
+		h.reg.direct[res.proc.Pid] = true
 	}
-	reg.Unlock()
+	h.reg.Unlock()
 	if res.err != nil {
 		inW.Close()
 		outR.Close()
 		return nil, fmt.Errorf("start the master's stand-in: %w", res.err)
 	}
-	si := &standIn{proc: res.proc, stdin: inW, ready: make(chan struct{}), read: make(chan struct{}), ended: make(chan struct{})}
+	si := &standIn{proc: res.proc, reg: &h.reg, stdin: inW, ready: make(chan struct{}), read: make(chan struct{}), ended: make(chan struct{})}
 	go si.readOutput(outR)
 	go si.watch()
 	select {
@@ -236,9 +237,7 @@ func (si *standIn) close() {
 		case <-time.After(standInExit):
 		}
 		_, _ = si.proc.Wait()
-		reg.Lock()
-		delete(reg.direct, si.proc.Pid)
-		reg.Unlock()
+		si.reg.forget(si.proc.Pid)
 	})
 }
 

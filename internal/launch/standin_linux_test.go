@@ -25,7 +25,7 @@ func TestMasterGroupSeesASignalToTheGroup(t *testing.T) {
 	st, err := readStat(p.Pid)
 	require.NoError(t, err)
 	require.NotEqual(t, p.Pid, st.pgid, "the program is in the stand-in's group, not one of its own")
-	require.True(t, registered(st.pgid), "the group's leader is the launcher's stand-in")
+	require.True(t, theHost.Load().reg.has(st.pgid), "the group's leader is the launcher's stand-in")
 	leader, err := readStat(st.pgid)
 	require.NoError(t, err)
 	require.Eventually(t, func() bool { return strings.Contains(p.Stdout(), "ready") }, 10*time.Second, 5*time.Millisecond, "the script traps TERM")

@@ -11,134 +11,21 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
-	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"time"
 
 	"golang.org/x/sys/unix"
 )
 
-// reg is what this process started and has not reaped, and the launches
-// not yet cleaned up.
-var reg = struct {
-	sync.Mutex
-	// direct are the PIDs of children the launcher started (programs and
-	// the guard): never taken for an orphan, never reaped but by their
-	// own waiter. The lock is held across a fork, so that no one looks for
-	// orphans while a child is born unregistered.
-	direct map[int]bool
-	live   map[*Process]bool
-}{direct: map[int]bool{}, live: map[*Process]bool{}}
-
-func registered(pid int) bool {
-	reg.Lock()
-	defer reg.Unlock()
-	return reg.direct[pid]
-}
-
-// Forks happen on one OS thread that never exits: PR_SET_PDEATHSIG fires
-// when the thread that forked the child exits, not the process
-// (golang/go#27505), so a thread that lives as long as the process makes it
-// mean "when this process dies". The same thread joins a v1 tracking cgroup
-// for the fork.
-type forkJob struct {
-	path   string
-	argv   []string
-	attr   *os.ProcAttr
-	v1dir  string    // a v1 tracking cgroup to be born in, or ""
-	limits []*cgroup // v1 limit cgroups to be born in: no fork outside them
-	res    chan forkResult
-}
-
-type forkResult struct {
-	proc    *os.Process
-	started time.Time
-	err     error
-	cgErr   error // the tracking cgroup could not be used
-}
-
-var forkJobs = make(chan forkJob)
-
-var startForker = sync.OnceFunc(func() {
-	go func() {
-		runtime.LockOSThread() // for ever: this goroutine never returns
-		for j := range forkJobs {
-			j.res <- j.run()
-		}
-	}()
-})
-
-// v1Broken is set when the forking thread could not leave a v1 tracking
-// cgroup; v1 tracking is then not used again. forkerStuck is set when it
-// could not leave a v1 limit cgroup: no fork happens on it again, since
-// the child would be born under another launch's limits.
-var (
-	v1Broken    bool
-	forkerStuck error
-)
-
-func (j forkJob) run() (r forkResult) {
-	if forkerStuck != nil {
-		r.err = forkerStuck
-		return r
-	}
-	homes := map[string]string{} // controller -> the thread's own cgroup
-	join := func(ctrl, dir string) error {
-		if _, ok := homes[ctrl]; !ok {
-			home, err := threadCgroupV1(ctrl)
-			if err != nil {
-				return err
-			}
-			homes[ctrl] = home
-		}
-		return writeTid(dir)
-	}
-	defer func() {
-		for ctrl, home := range homes {
-			if err := writeTid(home); err != nil {
-				if len(j.limits) > 0 {
-					forkerStuck = fmt.Errorf("the launcher's forking thread could not leave its %s limit cgroup: %w", ctrl, err)
-				}
-				v1Broken = true
-			}
-		}
-	}()
-	for _, cg := range j.limits {
-		if err := join(cg.controller(), cg.dir); err != nil {
-			r.err = &LimitError{Reason: fmt.Sprintf("the launcher's forking thread could not join the cgroup v1 %s: %v", cg.dir, errWords(err)), Fix: "run as root"}
-			return r
-		}
-	}
-	if j.v1dir != "" && !v1Broken {
-		if err := join("pids", j.v1dir); err != nil {
-			r.cgErr = fmt.Errorf("join it: %w", err)
-		}
-	}
-	r.started = time.Now()
-	r.proc, r.err = os.StartProcess(j.path, j.argv, j.attr)
-	return r
-}
-
-func writeTid(dir string) error {
-	return os.WriteFile(filepath.Join(dir, "tasks"), []byte(strconv.Itoa(unix.Gettid())), 0)
-}
-
-func fork(j forkJob) forkResult {
-	startForker()
-	j.res = make(chan forkResult, 1)
-	forkJobs <- j
-	return <-j.res
-}
-
 // Start starts the program described by spec: in a process group of its
 // own, in a tracking cgroup where the machine allows, with SIGKILL as its
 // parent-death signal, stdin /dev/null, stdout and stderr read all the
 // time. A program that cannot be started gives a *StartError (ErrStart).
 func Start(spec Spec) (*Process, error) {
-	if !initDone.Load() {
-		return nil, &StartError{Path: spec.Path, Reason: errNoInit.Error()}
+	h, err := current()
+	if err != nil {
+		return nil, &StartError{Path: spec.Path, Reason: err.Error()}
 	}
 	path, err := resolve(spec)
 	if err != nil {
@@ -147,6 +34,25 @@ func Start(spec Spec) (*Process, error) {
 	if err := checkScript(spec, path); err != nil {
 		return nil, err
 	}
+	p := h.newProcess(spec)
+	if err := p.makeCgroups(spec); err != nil {
+		return nil, err
+	}
+	res, err := p.spawn(spec, path)
+	if err != nil {
+		p.abandon()
+		var le *LimitError
+		if res.err == nil || errors.As(err, &le) {
+			return nil, err
+		}
+		return nil, diagnose(spec, path, err)
+	}
+	p.begin(res)
+	return p, nil
+}
+
+// newProcess is a launch of spec, before anything is made for it.
+func (h *host) newProcess(spec Spec) *Process {
 	tail := spec.TailBytes
 	if tail <= 0 {
 		tail = 64 << 10
@@ -155,130 +61,156 @@ func Start(spec Spec) (*Process, error) {
 	if every <= 0 {
 		every = 20 * time.Millisecond
 	}
-	p := &Process{cookie: newCookie(), done: make(chan struct{})}
+	p := &Process{cookie: h.newCookie(), done: make(chan struct{})}
 	p.out[0] = newStream("stdout", tail, &p.seq)
 	p.out[1] = newStream("stderr", tail, &p.seq)
-	s := &p.sys
-	s.known = map[int]uint64{}
-	s.every = every
+	p.sys.h = h
+	p.sys.known = map[int]uint64{}
+	p.sys.every = every
+	return p
+}
 
+// makeCgroups makes the launch's limit cgroups (Spec.Limits: a
+// *LimitError when they cannot be made) and its tracking cgroup — inside
+// the v2 limit cgroup, or Spec.CgroupFD, when there is one; none, with a
+// note saying why, where the machine does not allow it.
+func (p *Process) makeCgroups(spec Spec) error {
+	s, ch := &p.sys, p.sys.h.cgroups
 	if l := spec.Limits; l != nil && (l.Memory > 0 || l.Tasks > 0) {
 		if l.Memory < 0 || l.Tasks < 0 {
-			return nil, &LimitError{Reason: fmt.Sprintf("negative limits (memory %d, tasks %d)", l.Memory, l.Tasks)}
+			return &LimitError{Reason: fmt.Sprintf("negative limits (memory %d, tasks %d)", l.Memory, l.Tasks)}
 		}
-		if s.lim, err = newLimitCgroups(*l); err != nil {
-			return nil, err
+		lim, err := ch.newLimits(*l)
+		if err != nil {
+			return err
 		}
+		s.lim = lim
 	}
-	removeLimits := func() {
-		if s.lim != nil {
-			_ = s.lim.remove(time.Now().Add(time.Second))
-		}
+	parentFD := spec.CgroupFD
+	if v2, ok := s.lim.(*v2Cgroups); ok {
+		parentFD = v2.fd
 	}
+	s.track, s.note = ch.newTracking(parentFD, s.lim != nil && s.lim.Version() == 1)
+	return nil
+}
+
+// spawn starts the program: its standard files, the master's stand-in
+// (Spec.MasterGroup), then the fork. An error with res.err set is the
+// fork's, for diagnose.
+func (p *Process) spawn(spec Spec, path string) (res forkResult, err error) {
+	s := &p.sys
 	null, err := os.Open(os.DevNull)
 	if err != nil {
-		removeLimits()
-		return nil, fmt.Errorf("start %s: %w", spec.Path, err)
+		return res, fmt.Errorf("start %s: %w", spec.Path, err)
 	}
 	defer null.Close()
-	var w [2]*os.File
-	for i := range w {
-		r, wr, err := os.Pipe()
-		if err != nil {
-			p.closeFiles()
-			if w[0] != nil {
-				w[0].Close()
-			}
-			removeLimits()
-			return nil, fmt.Errorf("start %s: %w", spec.Path, err)
-		}
-		s.files[i], w[i] = r, wr
+	w, err := p.pipes()
+	if err != nil {
+		return res, fmt.Errorf("start %s: %w", spec.Path, err)
 	}
 	defer func() { w[0].Close(); w[1].Close() }()
-
-	// The program is born in the tracking cgroup, inside the v2 limit
-	// cgroup or Spec.CgroupFD when there is one, and in the v1 limit
-	// cgroups.
-	parentFD := spec.CgroupFD
-	if s.lim != nil && s.lim.v2 {
-		parentFD = s.lim.fd
-	}
-	s.cg, s.note = newCgroup(parentFD, s.lim != nil && !s.lim.v2)
 	sys := &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	if spec.MasterGroup {
-		if s.standIn, err = startStandIn(); err != nil {
-			p.closeFiles()
-			if s.cg != nil {
-				_ = s.cg.remove(time.Now().Add(time.Second))
-			}
-			removeLimits()
-			return nil, err
+		if s.standIn, err = s.h.startStandIn(); err != nil {
+			return res, err
 		}
 		sys.Pgid = s.standIn.proc.Pid
-	}
-	var v1dir string
-	switch {
-	case s.cg != nil && s.cg.v2:
-		sys.UseCgroupFD, sys.CgroupFD = true, s.cg.fd
-	case parentFD > 0:
-		sys.UseCgroupFD, sys.CgroupFD = true, parentFD
-	}
-	if s.cg != nil && !s.cg.v2 {
-		v1dir = s.cg.dir
 	}
 	argv0 := spec.Argv0
 	if argv0 == "" {
 		argv0 = spec.Path
 	}
-	job := forkJob{
-		path:   path,
-		argv:   append([]string{argv0}, spec.Args...),
-		attr:   &os.ProcAttr{Dir: spec.Dir, Env: environment(spec.Env, p.cookie), Files: []*os.File{null, w[0], w[1]}, Sys: sys},
-		v1dir:  v1dir,
-		limits: s.lim.joins(),
-	}
+	res = p.fork(forkJob{
+		path: path,
+		argv: append([]string{argv0}, spec.Args...),
+		attr: &os.ProcAttr{Dir: spec.Dir, Env: environment(spec.Env, p.cookie), Files: []*os.File{null, w[0], w[1]}, Sys: sys},
+	}, spec.CgroupFD)
+	return res, res.err
+}
 
-	// The guard learns of the launch before the fork: if this process dies
-	// at any moment from here, the guard ends what is in the cgroup.
-	s.guardNote = guardAdd(p)
-	reg.Lock()
-	res := fork(job)
-	if res.err != nil && s.cg != nil && s.cg.v2 {
+// pipes makes the program's stdout and stderr: the read ends are the
+// launch's, the write ends returned for the fork.
+func (p *Process) pipes() (w [2]*os.File, err error) {
+	for i := range w {
+		r, wr, err := os.Pipe()
+		if err != nil {
+			if w[0] != nil {
+				w[0].Close()
+			}
+			return w, err
+		}
+		p.sys.files[i], w[i] = r, wr
+	}
+	return w, nil
+}
+
+// fork forks the program in the launch's cgroups, the guard told of the
+// launch first: if this process dies at any moment from here, the guard
+// ends what is in the cgroups. A tracking cgroup the program could not be
+// born in is given up, with a note.
+func (p *Process) fork(job forkJob, cgroupFD int) forkResult {
+	s, h := &p.sys, p.sys.h
+	s.applyCgroups(&job, cgroupFD, true)
+	s.guardNote = h.guardAdd(p)
+	h.reg.Lock()
+	res := h.forker.fork(job)
+	if res.err != nil && s.track != nil && s.track.Version() == 2 {
 		// The kernel may refuse the cgroup (one that takes no processes):
 		// try once without it. (A program that cannot be started fails
 		// twice, the same way.)
 		first := res.err
-		sys.UseCgroupFD, sys.CgroupFD = parentFD > 0, parentFD
-		if res = fork(job); res.err == nil {
+		s.applyCgroups(&job, cgroupFD, false)
+		if res = h.forker.fork(job); res.err == nil {
 			res.cgErr = fmt.Errorf("clone into it: %w", first)
 		}
 	}
 	if res.err == nil {
-		reg.direct[res.proc.Pid] = true
-		reg.live[p] = true
+		h.reg.direct[res.proc.Pid] = true
+		h.reg.live[p] = true
 	}
-	reg.Unlock()
+	h.reg.Unlock()
 	if res.err != nil {
-		p.closeFiles()
-		if s.standIn != nil {
-			s.standIn.close()
-		}
-		guardForget(p)
-		if s.cg != nil {
-			_ = s.cg.remove(time.Now().Add(time.Second))
-		}
-		removeLimits()
-		var le *LimitError
-		if errors.As(res.err, &le) {
-			return nil, res.err
-		}
-		return nil, diagnose(spec, path, res.err)
+		h.guardForget(p)
+		return res
 	}
-	if res.cgErr != nil && s.cg != nil {
-		s.note = fmt.Sprintf("no tracking cgroup (%s: %v)", s.cg.dir, res.cgErr)
-		_ = s.cg.remove(time.Now())
-		s.cg = nil
+	if res.cgErr != nil && s.track != nil {
+		s.note = fmt.Sprintf("no tracking cgroup (%s: %v)", s.track.Paths()[0].dir, res.cgErr)
+		_ = s.track.Destroy(time.Now())
+		s.track = nil
 	}
+	return res
+}
+
+// applyCgroups readies job for the launch's cgroups: cloned into
+// cgroupFD (Spec.CgroupFD) unless a cgroup of the launch says otherwise,
+// in the limit cgroups, and, with tracking, in the tracking cgroup.
+func (s *procSys) applyCgroups(j *forkJob, cgroupFD int, tracking bool) {
+	j.attr.Sys.UseCgroupFD, j.attr.Sys.CgroupFD = cgroupFD > 0, cgroupFD
+	j.joins = nil
+	if s.lim != nil {
+		s.lim.Apply(j)
+	}
+	if tracking && s.track != nil {
+		s.track.Apply(j)
+	}
+}
+
+// abandon undoes what Start made for a program that did not start.
+func (p *Process) abandon() {
+	s := &p.sys
+	p.closeFiles()
+	if s.standIn != nil {
+		s.standIn.close()
+	}
+	for _, m := range s.cgroups() {
+		_ = m.Destroy(time.Now().Add(time.Second))
+	}
+}
+
+// begin watches the program that started: its output read, its end
+// awaited, its first sample taken and the sampler running.
+func (p *Process) begin(res forkResult) {
+	s := &p.sys
 	s.proc, p.Pid, p.Started = res.proc, res.proc.Pid, res.started
 	s.pgid = p.Pid
 	if s.standIn != nil {
@@ -289,7 +221,7 @@ func Start(spec Spec) (*Process, error) {
 	} else {
 		s.startTicks = ticksNow() - 1
 	}
-	guardSend(fmt.Sprintf("P %s %d %d\n", p.cookie, p.Pid, s.startTicks))
+	s.h.guardSend(fmt.Sprintf("P %s %d %d\n", p.cookie, p.Pid, s.startTicks))
 
 	for i := range s.files {
 		s.flush[i] = make(chan chan struct{}, 1)
@@ -301,7 +233,6 @@ func Start(spec Spec) (*Process, error) {
 	s.stopS, s.samplerDone = make(chan struct{}), make(chan struct{})
 	p.Sample()
 	go p.sampleLoop()
-	return p, nil
 }
 
 // environment is env with later entries winning, less the launcher's own
@@ -423,70 +354,23 @@ func checkScript(spec Spec, path string) error {
 
 // diagnose turns a failed start into an error that names the cause.
 func diagnose(spec Spec, path string, err error) error {
-	var pe *os.PathError
 	var errno syscall.Errno
 	if !errors.As(err, &errno) {
 		return fmt.Errorf("start %s: %w", spec.Path, err)
 	}
-	se := func(format string, a ...any) error {
+	se := startErr(func(format string, a ...any) error {
 		return &StartError{Path: spec.Path, Reason: fmt.Sprintf(format, a...), Err: err}
-	}
+	})
 	// The child reports a failed chdir as the exec's error: look at the
 	// directory first.
-	if spec.Dir != "" {
-		fi, derr := os.Stat(spec.Dir)
-		switch {
-		case errors.Is(derr, fs.ErrNotExist):
-			return se("working directory %s: no such directory", spec.Dir)
-		case derr != nil:
-			return se("working directory %s: %v", spec.Dir, derr)
-		case !fi.IsDir():
-			return se("working directory %s: not a directory", spec.Dir)
-		case errors.As(err, &pe) && pe.Op == "chdir":
-			return se("working directory %s: %v", spec.Dir, errno)
-		}
+	if e := diagnoseDir(spec, err, errno, se); e != nil {
+		return e
 	}
-	fi, statErr := os.Stat(path)
 	switch errno {
 	case syscall.ENOENT:
-		if statErr != nil {
-			if path != spec.Path {
-				return se("no such file (%s)", path)
-			}
-			return se("no such file")
-		}
-		if sb, ok := readShebang(path); ok {
-			if sb.crlf {
-				return se("the #! line of %s ends in CRLF (Windows line endings), so the system looks for an interpreter named %q; convert the file to LF line endings", spec.Path, strings.TrimSuffix(sb.interp+" "+sb.arg, " ")+"\r")
-			}
-			return se("bad interpreter %s (named in the #! line of %s): no such file", sb.interp, spec.Path)
-		}
-		if f, err := elf.Open(path); err == nil {
-			defer f.Close()
-			for _, prog := range f.Progs {
-				if prog.Type == elf.PT_INTERP {
-					b, _ := io.ReadAll(prog.Open())
-					interp := strings.TrimRight(string(b), "\x00")
-					return se("its dynamic loader %s is missing (a program built for another system? build it statically)", interp)
-				}
-			}
-		}
-		return se("no such file or directory (%s)", path)
+		return diagnoseMissing(spec, path, se)
 	case syscall.EACCES:
-		switch {
-		case statErr != nil:
-			return se("permission denied (a directory on the way to %s cannot be searched)", path)
-		case fi.IsDir():
-			return se("%s is a directory, not a program", spec.Path)
-		case fi.Mode()&0o111 == 0:
-			return se("not executable (mode %v; chmod +x %s)", fi.Mode().Perm(), spec.Path)
-		}
-		if sb, ok := readShebang(path); ok {
-			if ifi, err := os.Stat(sb.interp); err == nil && (ifi.IsDir() || ifi.Mode()&0o111 == 0) {
-				return se("bad interpreter %s (named in the #! line of %s): not executable", sb.interp, spec.Path)
-			}
-		}
-		return se("permission denied (a file system mounted noexec?)")
+		return diagnoseDenied(spec, path, se)
 	case syscall.ENOEXEC:
 		if b, err := os.ReadFile(path); err == nil && bytes.HasPrefix(b, []byte("\xef\xbb\xbf#!")) {
 			return se("the file starts with a byte-order mark before its #! line; save it as UTF-8 without BOM")
@@ -502,6 +386,79 @@ func diagnose(spec Spec, path string, err error) error {
 		return se("%v", errno)
 	}
 	return fmt.Errorf("start %s: %w", spec.Path, err)
+}
+
+// startErr makes a *StartError of a failed start from its reason.
+type startErr func(format string, a ...any) error
+
+// diagnoseDir names a working directory that is missing or was refused;
+// nil when the directory is not the cause.
+func diagnoseDir(spec Spec, err error, errno syscall.Errno, se startErr) error {
+	if spec.Dir == "" {
+		return nil
+	}
+	var pe *os.PathError
+	fi, derr := os.Stat(spec.Dir)
+	switch {
+	case errors.Is(derr, fs.ErrNotExist):
+		return se("working directory %s: no such directory", spec.Dir)
+	case derr != nil:
+		return se("working directory %s: %v", spec.Dir, derr)
+	case !fi.IsDir():
+		return se("working directory %s: not a directory", spec.Dir)
+	case errors.As(err, &pe) && pe.Op == "chdir":
+		return se("working directory %s: %v", spec.Dir, errno)
+	}
+	return nil
+}
+
+// diagnoseMissing names what is missing when the exec says ENOENT: the
+// file, the interpreter of its #! line, or its dynamic loader.
+func diagnoseMissing(spec Spec, path string, se startErr) error {
+	if _, err := os.Stat(path); err != nil {
+		if path != spec.Path {
+			return se("no such file (%s)", path)
+		}
+		return se("no such file")
+	}
+	if sb, ok := readShebang(path); ok {
+		if sb.crlf {
+			return se("the #! line of %s ends in CRLF (Windows line endings), so the system looks for an interpreter named %q; convert the file to LF line endings", spec.Path, strings.TrimSuffix(sb.interp+" "+sb.arg, " ")+"\r")
+		}
+		return se("bad interpreter %s (named in the #! line of %s): no such file", sb.interp, spec.Path)
+	}
+	if f, err := elf.Open(path); err == nil {
+		defer f.Close()
+		for _, prog := range f.Progs {
+			if prog.Type == elf.PT_INTERP {
+				b, _ := io.ReadAll(prog.Open())
+				interp := strings.TrimRight(string(b), "\x00")
+				return se("its dynamic loader %s is missing (a program built for another system? build it statically)", interp)
+			}
+		}
+	}
+	return se("no such file or directory (%s)", path)
+}
+
+// diagnoseDenied names why the exec says EACCES: a directory on the way,
+// a directory or a file without x, an interpreter that is not executable,
+// or a file system mounted noexec.
+func diagnoseDenied(spec Spec, path string, se startErr) error {
+	fi, err := os.Stat(path)
+	switch {
+	case err != nil:
+		return se("permission denied (a directory on the way to %s cannot be searched)", path)
+	case fi.IsDir():
+		return se("%s is a directory, not a program", spec.Path)
+	case fi.Mode()&0o111 == 0:
+		return se("not executable (mode %v; chmod +x %s)", fi.Mode().Perm(), spec.Path)
+	}
+	if sb, ok := readShebang(path); ok {
+		if ifi, err := os.Stat(sb.interp); err == nil && (ifi.IsDir() || ifi.Mode()&0o111 == 0) {
+			return se("bad interpreter %s (named in the #! line of %s): not executable", sb.interp, spec.Path)
+		}
+	}
+	return se("permission denied (a file system mounted noexec?)")
 }
 
 // ticksNow is the time since boot in clock ticks, as /proc/PID/stat's

@@ -150,11 +150,6 @@ func (o *benchOptions) check(cmd *cobra.Command, args []string) error {
 		return usageError("%s %d is more than the %d calls of %s: at most %d callers can have a call in flight",
 			flagName(fs, "concurrency"), cfg.Concurrency, cfg.Total, flagName(fs, "total"), cfg.Total)
 	}
-	// Said in the flags' words (bench.Config.Validate has the same rule):
-	// it names two flags. A -c below 1 is Validate's to report.
-	if cfg.Connections > cfg.Concurrency && cfg.Concurrency >= 1 {
-		return usageError("--connections %d is more than the %d callers of %s", cfg.Connections, cfg.Concurrency, flagName(fs, "concurrency"))
-	}
 	// The library reads a zero connect timeout as its default.
 	if err := positive(fs, "connect-timeout", cfg.ConnectTimeout); err != nil {
 		return err
@@ -168,6 +163,13 @@ func (o *benchOptions) check(cmd *cobra.Command, args []string) error {
 	if err := o.checkPayloads(fs); err != nil {
 		return err
 	}
+	return o.checkRuntime(cmd, args)
+}
+
+// checkRuntime checks what is loaded — --address, --image, or a RUNTIME
+// and its arguments after -- — and fills o.runtime.
+func (o *benchOptions) checkRuntime(cmd *cobra.Command, args []string) error {
+	fs := cmd.Flags()
 	dash := cmd.ArgsLenAtDash()
 	if o.image != "" {
 		switch {

@@ -19,7 +19,6 @@ import (
 	"github.com/oe-rt/oe-rt/conformance"
 	"github.com/oe-rt/oe-rt/conformance/printer"
 	"github.com/oe-rt/oe-rt/internal/container"
-	"github.com/oe-rt/oe-rt/internal/convention"
 	"github.com/oe-rt/oe-rt/internal/launch"
 	"github.com/oe-rt/oe-rt/internal/shellquote"
 )
@@ -121,6 +120,7 @@ var conformFlags = map[string]string{
 	"Run":          "run",
 	"Skip":         "skip",
 	"Soak":         "soak",
+	"Env":          "env",
 }
 
 // bind binds conform's flags onto o.
@@ -187,10 +187,6 @@ func (o *conformOptions) complete(cmd *cobra.Command) {
 	}
 }
 
-// reservedEnv are the variables the harness sets itself: a runtime must
-// read the address and name it is given, so --env cannot replace them.
-var reservedEnv = append(append([]string{}, convention.AddressEnv...), convention.NameEnv...)
-
 // check checks the command line (the flags' syntax, flags that exclude
 // each other, the arguments) and fills o.command; every error is a usage
 // error that names the flag or argument at fault. The rules about values
@@ -229,15 +225,6 @@ func (o *conformOptions) check(cmd *cobra.Command, args []string) error {
 			return usageError("--function %q: want ROLE=NAME, e.g. echo=my-echo", kv)
 		}
 	}
-	for _, kv := range o.cfg.Env {
-		k, _, ok := strings.Cut(kv, "=")
-		if !ok || k == "" {
-			return usageError("--env %q: want K=V", kv)
-		}
-		if contains(reservedEnv, k) {
-			return usageError("--env %q: the harness sets %s itself (to the address and name it gives the runtime); use --profile to choose which variables", kv, k)
-		}
-	}
 	if err := refuseFormatAsOutput(fs, o.output, "text", "json", "junit"); err != nil {
 		return err
 	}
@@ -249,6 +236,13 @@ func (o *conformOptions) check(cmd *cobra.Command, args []string) error {
 			}
 		}
 	}
+	return o.checkRuntime(cmd, args)
+}
+
+// checkRuntime checks the runtime — --image, or a RUNTIME with its
+// arguments after -- (none: the reference runtime) — and fills o.command.
+func (o *conformOptions) checkRuntime(cmd *cobra.Command, args []string) error {
+	fs := cmd.Flags()
 	dash := cmd.ArgsLenAtDash()
 	if o.image != "" {
 		// The image is the runtime: what follows -- is its command.

@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"errors"
+	"strings"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
@@ -51,6 +52,9 @@ func flagOf(fs *pflag.FlagSet, flags map[string]string, err error) error {
 		field, problem = be.Field, be.Problem
 	}
 	if name, ok := flags[field]; ok && field != "" && problem != "" {
+		for f, n := range flags {
+			problem = strings.ReplaceAll(problem, "{"+f+"}", flagName(fs, n))
+		}
 		return usageError("%s %s", flagName(fs, name), problem)
 	}
 	return err
