@@ -253,6 +253,11 @@ func fakeMain(mode string) int {
 	case "exit1":
 		s.GracefulStop()
 		return 1
+	case "drain-lost":
+		// GOAWAY to the caller, then wait for the call in flight, which
+		// ends the process without its answer.
+		s.GracefulStop()
+		return 0
 	case "drain-reraise":
 		// Drains, then ends by its own SIGTERM, default action.
 		s.GracefulStop()
@@ -479,6 +484,22 @@ func (f *fake) Call(ctx context.Context, m *openedge.FunctionMessage) (*openedge
 	case "quiet-liar":
 		if res, ok := quietLie(m); ok {
 			return res, nil
+		}
+	case "drain-lost":
+		// Node 18's http2 under grpc-js's tryShutdown: a sleep in
+		// flight when SIGTERM arrives takes its whole time, then its
+		// answer never leaves (here: the process ends as it would be
+		// sent), and the runtime exits 0 as if it had drained.
+		if m.FunctionName == "sleep" {
+			var arg struct{ MS int64 }
+			_ = json.Unmarshal(m.Payload, &arg)
+			time.Sleep(time.Duration(arg.MS) * time.Millisecond)
+			select {
+			case <-f.term:
+				os.Exit(0)
+			default:
+			}
+			return m, nil
 		}
 	case "drain-cut":
 		// A sleep in flight when SIGTERM arrives answers OK at once.

@@ -7,16 +7,21 @@
 #
 #   oe-rt-base/python:bookworm-r1   Debian 12's python3 with python3-grpcio,
 #                                   python3-protobuf and python3-yaml
-#   oe-rt-base/node:bookworm-r1     Debian 12's nodejs (18) with npm (from
+#   oe-rt-base/node:trixie-r1       Debian 13's nodejs (20) with npm (from
 #                                   the npm registry) and CA certificates
+#
+# The node image is Debian 13's: the Node template needs Node 20 or later
+# (Node 18's http2 drops the answer of a call still in flight when the
+# runtime stops gracefully: docs/container.md), and Debian 12 has only 18.
 #
 # The public bases the templates default to (debian:bookworm-slim,
 # node:20-alpine) cannot be pulled where no registry answers; these stand in
 # for them (docs/container.md). An image is made from Debian packages only:
 # apt-get computes the closure of the packages below against an empty dpkg
 # database (so the host's own packages change nothing), downloads them from
-# the host's apt sources into a cache ($OE_RT_BASE_CACHE, default
-# /tmp/oe-rt-docker/debs, kept between runs), dpkg-deb extracts them into a
+# the host's apt sources (for a suite the host does not have, from
+# deb.debian.org with package lists of its own in the cache) into a cache
+# ($OE_RT_BASE_CACHE, default /tmp/oe-rt-docker/debs, kept between runs), dpkg-deb extracts them into a
 # merged-/usr root file system, and `docker import` makes the image. No
 # maintainer script runs: the few things they would do (/bin/sh, /etc/passwd
 # with root and nobody, the CA bundle) are done here. That is much faster than
@@ -34,7 +39,6 @@
 set -euo pipefail
 
 RECIPE=r1
-SUITE=bookworm
 # The npm release put into the node image (npm 10 runs on Node 18.17 and
 # later), and the SHA-512 of its tarball (the registry's dist.integrity,
 # sha512-iriPEPIkoMYUy3F6f3wwSZAU93E0Eg6cHwIR6jzzOXWSy+SD/rOODEs74cVONHKSx2obXtuUoyidVEhISrisgQ==,
@@ -43,8 +47,12 @@ NPM_VERSION=10.9.2
 NPM_SHA512=8ab88f10f224a0c614cb717a7f7c30499014f77134120e9c1f0211ea3cf3397592cbe483feb38e0c4b3be1c54e347292c76a1b5edb94a3289d5448484ab8ac81
 cache=${OE_RT_BASE_CACHE:-/tmp/oe-rt-docker/debs}
 
-python_image=oe-rt-base/python:$SUITE-$RECIPE
-node_image=oe-rt-base/node:$SUITE-$RECIPE
+# Each image's Debian suite: the host's own (bookworm here), or another one
+# read from deb.debian.org (apt_opts).
+python_suite=bookworm
+node_suite=trixie
+python_image=oe-rt-base/python:$python_suite-$RECIPE
+node_image=oe-rt-base/node:$node_suite-$RECIPE
 # What each image holds, with what apt-get says they depend on. dash and
 # coreutils: the templates' bin/ scripts are /bin/sh scripts (dirname);
 # sed: their Dockerfiles edit the configuration copies.
@@ -55,11 +63,51 @@ skip_pkgs=" dpkg tar "
 
 log() { echo "base-images: $*" >&2; }
 
+# The host's Debian suite: its packages come from the host's own apt sources.
+host_suite=$(. /etc/os-release 2>/dev/null && echo "${VERSION_CODENAME:-}")
+# What use_suite sets: apt's options and the directory of the cached .debs.
+apt_opts=()
+archives=$cache
+
+# use_suite SUITE: points apt_opts and archives at SUITE. The host's suite
+# uses the host's sources and lists, and the cache itself; another suite
+# uses deb.debian.org (checked with the keys of debian-archive-keyring) with
+# lists and a cache of its own in $cache/SUITE, its lists fetched the first
+# time and again when a day old (the security archive drops superseded
+# packages).
+use_suite() {
+	local suite=$1
+	apt_opts=()
+	archives=$cache
+	[ "$suite" != "$host_suite" ] || return 0
+	local dir=$cache/$suite key=/usr/share/keyrings/debian-archive-keyring.gpg
+	archives=$dir
+	mkdir -p "$dir/lists/partial" "$dir/partial"
+	cat >"$dir/sources.list" <<-EOF
+		deb [signed-by=$key] http://deb.debian.org/debian $suite main
+		deb [signed-by=$key] http://deb.debian.org/debian-security $suite-security main
+	EOF
+	apt_opts=(-o Dir::Etc::sourcelist="$dir/sources.list" -o Dir::Etc::sourceparts=-
+		-o Dir::State::Lists="$dir/lists" -o Dir::Cache::pkgcache= -o Dir::Cache::srcpkgcache=)
+	[ -z "$(find "$dir/lists" -maxdepth 1 -name '*_Packages*' -mtime -1 2>/dev/null)" ] || return 0
+	log "fetching the package lists of Debian $suite from deb.debian.org"
+	if ! flock "$cache/.oe-rt-lock" apt-get update -qq "${apt_opts[@]}" \
+		-o Acquire::IndexTargets::deb::DEP-11::DefaultEnabled=false \
+		-o Acquire::IndexTargets::deb::DEP-11-icons::DefaultEnabled=false \
+		-o Acquire::IndexTargets::deb::DEP-11-icons-small::DefaultEnabled=false \
+		-o Acquire::IndexTargets::deb::CNF::DefaultEnabled=false \
+		-o APT::Sandbox::User=root -o Debug::NoLocking=1 >/dev/null; then
+		# Older lists still name what the cache holds.
+		[ -n "$(find "$dir/lists" -maxdepth 1 -name '*_Packages*' 2>/dev/null)" ] || return 1
+		log "could not refresh Debian $suite's package lists; using the older ones"
+	fi
+}
+
 # apt_closure PKG...: the packages apt-get would install on an empty system.
 apt_closure() {
 	local status
 	status=$(mktemp)
-	apt-get -s -qq -o Dir::State::status="$status" install --no-install-recommends "$@" |
+	apt-get -s -qq "${apt_opts[@]}" -o Dir::State::status="$status" install --no-install-recommends "$@" |
 		awk '$1 == "Inst" { print $2 }'
 	rm -f "$status"
 }
@@ -67,7 +115,7 @@ apt_closure() {
 # fetch PKG...: downloads the closure into the cache; prints the .deb paths.
 fetch() {
 	local pkgs status
-	mkdir -p "$cache/partial"
+	mkdir -p "$archives/partial"
 	status=$(mktemp)
 	pkgs=$(apt_closure "$@")
 	if [ -z "$pkgs" ]; then
@@ -78,15 +126,15 @@ fetch() {
 	# (verified against the signed lists) and keeps what is cached; one
 	# image's download at a time (flock), the other waits.
 	flock "$cache/.oe-rt-lock" apt-get install -qq --download-only --no-install-recommends \
-		-o Dir::State::status="$status" -o Dir::Cache::archives="$cache" \
+		"${apt_opts[@]}" -o Dir::State::status="$status" -o Dir::Cache::archives="$archives" \
 		-o APT::Sandbox::User=root -o Debug::NoLocking=1 "$@" >/dev/null
 	rm -f "$status"
 	local p f
 	for p in $pkgs; do
 		case $skip_pkgs in *" $p "*) continue ;; esac
 		# The newest cached file of the package (the cache keeps old ones).
-		f=$(ls -t "$cache/${p}_"*.deb 2>/dev/null | head -n 1)
-		[ -n "$f" ] || { log "$p was not downloaded into $cache"; return 1; }
+		f=$(ls -t "$archives/${p}_"*.deb 2>/dev/null | head -n 1)
+		[ -n "$f" ] || { log "$p was not downloaded into $archives"; return 1; }
 		echo "$f"
 	done
 }
@@ -134,6 +182,7 @@ exists() { docker image inspect "$1" >/dev/null 2>&1; }
 
 build_python() {
 	local work=$1 debs
+	use_suite "$python_suite"
 	debs=$(fetch "${python_pkgs[@]}")
 	# shellcheck disable=SC2086 # one path a line, no spaces
 	rootfs "$work/python" $debs
@@ -142,6 +191,7 @@ build_python() {
 
 build_node() {
 	local work=$1 debs
+	use_suite "$node_suite"
 	debs=$(fetch "${node_pkgs[@]}")
 	# shellcheck disable=SC2086
 	rootfs "$work/node" $debs
@@ -152,8 +202,8 @@ build_node() {
 	# has one. Node reads it through NODE_EXTRA_CA_CERTS (import below);
 	# OpenSSL's default paths are linked to it as Debian's openssl does.
 	local ca
-	(cd "$cache" && flock "$cache/.oe-rt-lock" apt-get download -qq -o APT::Sandbox::User=root ca-certificates >/dev/null)
-	ca=$(ls -t "$cache"/ca-certificates_*.deb | head -n 1)
+	(cd "$archives" && flock "$cache/.oe-rt-lock" apt-get download -qq "${apt_opts[@]}" -o APT::Sandbox::User=root ca-certificates >/dev/null)
+	ca=$(ls -t "$archives"/ca-certificates_*.deb | head -n 1)
 	mkdir -p "$work/ca" "$work/node/etc/ssl/certs" "$work/node/usr/lib/ssl"
 	dpkg-deb -x "$ca" "$work/ca"
 	cat "$work/ca"/usr/share/ca-certificates/mozilla/*.crt \

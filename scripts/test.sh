@@ -4,10 +4,13 @@
 # arm64 and arm v7), and runs every Go test with the race detector. The
 # template tests (scaffold/e2e) generate each language's runtime, build it
 # with its own tools and run `oe-rt conform --strict` on it; they run beside
-# the others, in the background, once the container tests' base images are
-# made (a correct runtime must pass on a busy machine, and the other tests
-# must hold beside a busy one: docs/conformance.md, "Waiting on a busy
-# machine"), and are reported after them.
+# the others, in the background, after the container tests' base images
+# are made (a correct runtime must pass on a busy machine, and the other
+# tests must hold beside a busy one: docs/conformance.md, "Waiting on a
+# busy machine"), and are reported after them. The image tests (each
+# template's image under `conform --image --strict`, in its container's
+# 50M/20 limits) run last, alone: container mode's time budget is the
+# engine's too, and the Go tests' load beside it spent it (docs/container.md).
 #
 # Every step runs even when an earlier one fails; the last lines list each
 # step with its time and, for a failure, the failed packages and tests. The
@@ -53,6 +56,7 @@ fi
 # in $bg. In a session of its own, so that an early end of this script ends
 # its go, npm, apt and docker children too (kill of the group, in finish).
 bg=$(mktemp -d)
+images='TestTemplateImages|TestServeImage|TestImageChecksCatchHostileImages'
 bases=""
 [ -n "${OE_RT_TEST_REQUIRE_DOCKER:-}" ] && [ -x scripts/base-images.sh ] && bases=1
 # shellcheck disable=SC2016 # expanded by the job's own shell
@@ -65,8 +69,8 @@ setsid bash -c '
 		echo "$? $((SECONDS - t0))" >"$bg/$name.rc"
 	}
 	[ -n "$bases" ] && run bases ./scripts/base-images.sh
-	run templates go test -count=1 -timeout 20m ./scaffold/e2e
-' bg "$bg" "$bases" &
+	run templates go test -count=1 -timeout 20m -skip "$3" ./scaffold/e2e
+' bg "$bg" "$bases" "$images" &
 bg_pid=$!
 
 # The release test (cmd/oe-rt) runs the ARM builds' `oe-rt version` under
@@ -132,6 +136,7 @@ wait "$bg_pid"
 bg_pid=""
 [ -n "$bases" ] && bg_step bases "base images (scripts/base-images.sh)"
 bg_step templates "templates (scaffold/e2e)"
+step "template images (scaffold/e2e)" go test -count=1 -timeout 20m -run "$images" ./scaffold/e2e
 echo
 echo "test.sh: summary ($((SECONDS - began)) s in all)"
 printf '%s\n' "${summary[@]}"

@@ -224,15 +224,76 @@ func (l *Launcher) Launch(in runtimeproc.Instance) (runtimeproc.Process, string,
 	defer l.launching.Done()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	name := in.Name + "-" + l.token
+	name := l.containerName(in.Name)
+	cfg, hc := l.containerConfig(in)
+	created := time.Now()
+	cr, err := l.cli.ContainerCreate(ctx, cfg, hc, nil, nil, name)
+	if err != nil {
+		return nil, "", fmt.Errorf("create container %s from %s: %w", name, l.opts.Image, err)
+	}
+	p := &Process{l: l, id: cr.ID, name: name, created: created, out: launch.NewOutput(0), done: make(chan struct{}), outDone: make(chan struct{}), sampled: make(chan struct{})}
 	l.mu.Lock()
-	if n := l.names[in.Name]; n > 0 {
-		// The same instance name again (a repeated run): a name of its
-		// own, since the engine's names are unique.
+	l.procs[cr.ID] = p
+	l.mu.Unlock()
+	ins, waitC, waitErr, err := p.start(ctx)
+	if err != nil {
+		// Neither its exit nor its sampler is watched yet.
+		if p.waitCancel != nil {
+			p.waitCancel()
+		}
+		close(p.done)
+		close(p.sampled)
+		p.remove()
+		return nil, "", err
+	}
+	p.pid = ins.State.Pid
+	p.started = parseTime(ins.State.StartedAt, time.Now())
+	if p.pid > 0 {
+		if ps := launch.Tree(p.pid); len(ps) > 0 && ps[0].Pid == p.pid {
+			p.pidStart = ps[0].Start
+		}
+		p.cg = findCgroups(p.pid)
+	}
+	p.limits = launch.Limits{Memory: l.opts.Memory, Tasks: int(l.opts.Pids)}
+	ip := ""
+	if ins.NetworkSettings != nil {
+		if ep := ins.NetworkSettings.Networks[l.netName]; ep != nil {
+			ip = ep.IPAddress
+		}
+	}
+	go p.waitExit(waitC, waitErr)
+	go p.sampler()
+	if ip == "" {
+		// It ended before the engine gave it an address (or has none):
+		// dial what cannot answer, and let its exit tell.
+		ip = "127.0.0.1"
+		if !ins.State.Running {
+			return p, "127.0.0.1:1", nil
+		}
+	}
+	l.log.Debug("container started", "name", name, "id", cr.ID[:12], "pid", p.pid, "ip", ip)
+	return p, ip + ":" + strconv.Itoa(Port), nil
+}
+
+// containerName is the name of a new container of the instance called
+// instance: the instance's name and the run's token, and a number from
+// the second time on (a repeated run), since the engine's names are unique.
+func (l *Launcher) containerName(instance string) string {
+	name := instance + "-" + l.token
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if n := l.names[instance]; n > 0 {
 		name += fmt.Sprintf("-%d", n+1)
 	}
-	l.names[in.Name]++
-	l.mu.Unlock()
+	l.names[instance]++
+	return name
+}
+
+// containerConfig is the instance's container as Baetyl's docker engine
+// makes it: the instance's environment and args, the master's labels, its
+// mounts bound (read-only where they say), the launcher's network, restart
+// policy no, no init, the memory, swap, CPU and pids limits.
+func (l *Launcher) containerConfig(in runtimeproc.Instance) (*container.Config, *container.HostConfig) {
 	cfg := &container.Config{
 		Image:  l.opts.Image,
 		Env:    in.Spec.Env,
@@ -269,29 +330,18 @@ func (l *Launcher) Launch(in runtimeproc.Instance) (runtimeproc.Process, string,
 		p := l.opts.Pids
 		hc.Resources.PidsLimit = &p
 	}
-	created := time.Now()
-	cr, err := l.cli.ContainerCreate(ctx, cfg, hc, nil, nil, name)
+	return cfg, hc
+}
+
+// start attaches to the created container (before its start, so that
+// nothing it writes is missed), asks for its next exit, starts it and
+// inspects it. It returns the inspection and the exit's channels; an error
+// names the step and the container.
+func (p *Process) start(ctx context.Context) (container.InspectResponse, <-chan container.WaitResponse, <-chan error, error) {
+	cli := p.l.cli
+	att, err := cli.ContainerAttach(ctx, p.id, container.AttachOptions{Stream: true, Stdout: true, Stderr: true})
 	if err != nil {
-		return nil, "", fmt.Errorf("create container %s from %s: %w", name, l.opts.Image, err)
-	}
-	p := &Process{l: l, id: cr.ID, name: name, created: created, out: launch.NewOutput(0), done: make(chan struct{}), outDone: make(chan struct{}), sampled: make(chan struct{})}
-	l.mu.Lock()
-	l.procs[cr.ID] = p
-	l.mu.Unlock()
-	fail := func(what string, err error) (runtimeproc.Process, string, error) {
-		// Neither its exit nor its sampler is watched yet.
-		if p.waitCancel != nil {
-			p.waitCancel()
-		}
-		close(p.done)
-		close(p.sampled)
-		p.remove()
-		return nil, "", fmt.Errorf("%s container %s: %w", what, name, err)
-	}
-	// Attach before the start, so that nothing it writes is missed.
-	att, err := l.cli.ContainerAttach(ctx, cr.ID, container.AttachOptions{Stream: true, Stdout: true, Stderr: true})
-	if err != nil {
-		return fail("attach to", err)
+		return container.InspectResponse{}, nil, nil, fmt.Errorf("attach to container %s: %w", p.name, err)
 	}
 	p.attach = att.Close
 	go p.copyOutput(att.Reader)
@@ -299,41 +349,15 @@ func (l *Launcher) Launch(in runtimeproc.Instance) (runtimeproc.Process, string,
 	// asked after it could miss a runtime that exits at once).
 	waitCtx, waitCancel := context.WithCancel(context.Background())
 	p.waitCancel = waitCancel
-	waitC, waitErr := l.cli.ContainerWait(waitCtx, cr.ID, container.WaitConditionNextExit)
-	if err := l.cli.ContainerStart(ctx, cr.ID, container.StartOptions{}); err != nil {
-		return fail("start", err)
+	waitC, waitErr := cli.ContainerWait(waitCtx, p.id, container.WaitConditionNextExit)
+	if err := cli.ContainerStart(ctx, p.id, container.StartOptions{}); err != nil {
+		return container.InspectResponse{}, nil, nil, fmt.Errorf("start container %s: %w", p.name, err)
 	}
-	ins, err := l.cli.ContainerInspect(ctx, cr.ID)
+	ins, err := cli.ContainerInspect(ctx, p.id)
 	if err != nil {
-		return fail("inspect", err)
+		return container.InspectResponse{}, nil, nil, fmt.Errorf("inspect container %s: %w", p.name, err)
 	}
-	p.pid = ins.State.Pid
-	p.started = parseTime(ins.State.StartedAt, time.Now())
-	if p.pid > 0 {
-		if ps := launch.Tree(p.pid); len(ps) > 0 && ps[0].Pid == p.pid {
-			p.pidStart = ps[0].Start
-		}
-		p.cg = findCgroups(p.pid)
-	}
-	p.limits = launch.Limits{Memory: l.opts.Memory, Tasks: int(l.opts.Pids)}
-	ip := ""
-	if ins.NetworkSettings != nil {
-		if ep := ins.NetworkSettings.Networks[l.netName]; ep != nil {
-			ip = ep.IPAddress
-		}
-	}
-	go p.waitExit(waitC, waitErr)
-	go p.sampler()
-	if ip == "" {
-		// It ended before the engine gave it an address (or has none):
-		// dial what cannot answer, and let its exit tell.
-		ip = "127.0.0.1"
-		if !ins.State.Running {
-			return p, "127.0.0.1:1", nil
-		}
-	}
-	l.log.Debug("container started", "name", name, "id", cr.ID[:12], "pid", p.pid, "ip", ip)
-	return p, ip + ":" + strconv.Itoa(Port), nil
+	return ins, waitC, waitErr, nil
 }
 
 // Close removes every container the launcher made and its network, and

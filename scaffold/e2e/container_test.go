@@ -31,8 +31,10 @@ type containerCase struct {
 	// base is the base image scripts/base-images.sh makes for the
 	// template ("" for none: the Go image is FROM scratch).
 	base string
-	// handler is the echo fixture as the mounted configuration names it.
-	handler string
+	// handler is the handler of each fixture role (echo, context, none,
+	// fail, sleep): prefix+role, or what handlers says.
+	prefix   string
+	handlers map[string]string
 	// code is the project's directory mounted as the function's code
 	// ("" for none: Go functions are compiled in).
 	code string
@@ -43,23 +45,36 @@ type containerCase struct {
 }
 
 var containerCases = map[string]containerCase{
-	"go":     {handler: "functions.Echo", network: "none"},
-	"python": {base: "python", handler: "fixtures.echo", code: "functions/conformance", network: "none"},
-	"node":   {base: "node", handler: "fixtures.echo", code: "functions/conformance", network: "host"},
+	"go": {network: "none", handlers: map[string]string{"echo": "functions.Echo", "context": "functions.CallContext",
+		"none": "functions.None", "fail": "functions.Fail", "sleep": "functions.Sleep"}},
+	"python": {base: "python", prefix: "fixtures.", code: "functions/conformance", network: "none"},
+	"node":   {base: "node", prefix: "fixtures.", code: "functions/conformance", network: "host"},
+}
+
+// fixtureRoles are the roles of conform's fixtures.
+var fixtureRoles = []string{"echo", "context", "none", "fail", "sleep"}
+
+// handler is the handler of a fixture role.
+func (c containerCase) handler(role string) string {
+	if h, ok := c.handlers[role]; ok {
+		return h
+	}
+	return c.prefix + role
 }
 
 // TestTemplateImages generates each template's project, builds its image
 // with `make docker` (Python and Node FROM the local bases of
-// scripts/base-images.sh, since no registry need answer), and runs it as a
-// Baetyl 1.0 master runs an instance in docker mode: on a user-defined
-// network, every address variable 0.0.0.0:50051, Baetyl's example
-// configuration (a relative codedir, a log file the image's user cannot
-// create) bind-mounted read-only at /etc/baetyl/service.yml and the code at
-// the path it names, 50 MiB and 20 pids, restart policy no, no init, no -c.
-// It calls the function only the mounted configuration declares at the
-// container's IP, port 50051, stops the container with a 10 s grace and
-// requires that the runtime exited 0 by itself. Everything it made is
-// labelled and removed, also when it fails.
+// scripts/base-images.sh, since no registry need answer), and runs
+// `oe-rt conform --image --profile baetyl --strict` on it: every check, in
+// containers made as a Baetyl 1.0 master makes an instance in docker mode
+// (a user-defined network, every address variable 0.0.0.0:50051, restart
+// policy no, no init, no -c, 50 MiB and 20 pids enforced), with Baetyl's
+// example configuration forms mounted read-only at /etc/baetyl/service.yml
+// (functions only it declares, a relative codedir whose code is mounted
+// where it names, a log file the image's user cannot create). Then it runs
+// the image alone, with its own configuration. Everything it made is
+// labelled and removed, also when it fails. The languages run side by
+// side: while one image builds, another is conformed.
 func TestTemplateImages(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs each template's image on a Docker engine")
@@ -71,6 +86,7 @@ func TestTemplateImages(t *testing.T) {
 	cli, buildkit := buildCLI(t, docker)
 	for _, lang := range languages {
 		t.Run(lang, func(t *testing.T) {
+			t.Parallel()
 			c, ok := containerCases[lang]
 			if !ok {
 				t.Fatalf("no container case for the %s template", lang)
@@ -158,15 +174,73 @@ func testImage(t *testing.T, docker, cli string, buildkit bool, lang string, c c
 	sh(t, dir, 10*time.Minute, "env", buildkitEnv(buildkit), "make", "docker", "DOCKER="+cli, "IMAGE="+image, "DOCKER_FLAGS="+strings.Join(flags, " "))
 	t.Logf("%s: image built in %s", lang, time.Since(built).Round(time.Millisecond))
 
-	code := ""
-	if c.code != "" {
-		code = filepath.Join(dir, c.code)
-	}
-	// The image's own configuration declares sayhi; the mounted one does
-	// not.
-	runLikeBaetyl(t, docker, run, image, c.handler, code, "sayhi", 10, t.Errorf)
+	checkImageConfig(t, docker, image, t.Errorf)
+	_, report := conformImage(t, lang, image, dir, c)
+	requireAllPassed(t, report, true)
 	runAlone(t, docker, run, image)
-	t.Logf("%s: generated, built, run and stopped in %s", lang, time.Since(start).Round(time.Second))
+	t.Logf("%s: generated, built, conformed and run alone in %s", lang, time.Since(start).Round(time.Second))
+}
+
+// conformSlots bounds the conform --image runs at once: one, while the
+// other images build and the lighter container tests run. Each runs the
+// whole suite, with its timing checks and a time budget that a starved
+// machine does not stretch: on the 2-core development machine, three at
+// once (and two at once) beside the other container tests, at a load of
+// 14 to 21 with other work, ran the budget out before the last instances
+// started (start.address-aliases, config.baetyl-forms not run).
+var conformSlots = make(chan struct{}, 1)
+
+// conformImage runs `oe-rt conform --image image --profile baetyl --strict`
+// with the limits of the master's examples (conform's defaults in container
+// mode: 50 MiB, 20 pids) and returns its output and its JUnit report. The
+// configuration it gives is in the forms of Baetyl's example (as the
+// master mounts it): the fixtures under names only it declares (mounted-*,
+// so that a runtime reading the copy baked into its image answers
+// NOT_FOUND), a relative codedir (var/db/baetyl/function-fixtures, the
+// project's fixtures, which conform mounts at /var/db/baetyl/...), and
+// logger.path var/log/baetyl/service.log, which the image's user cannot
+// create: the runtime must say so and serve. extra are more flags.
+func conformImage(t *testing.T, lang, image, project string, c containerCase, extra ...string) (string, string) {
+	t.Helper()
+	dir := filepath.Join(t.TempDir(), "baetyl")
+	var yml strings.Builder
+	yml.WriteString("# Baetyl's example forms (docs/container.md)\nfunctions:\n")
+	args := []string{"conform", "--image", image, "--profile", "baetyl", "--strict"}
+	for _, role := range fixtureRoles {
+		fmt.Fprintf(&yml, "  - name: mounted-%s\n    handler: %s\n", role, c.handler(role))
+		if c.code != "" {
+			yml.WriteString("    codedir: var/db/baetyl/function-fixtures\n")
+		}
+		args = append(args, "--function", role+"=mounted-"+role)
+	}
+	yml.WriteString("logger:\n  path: var/log/baetyl/service.log\n")
+	config := filepath.Join(dir, "etc", "baetyl", "service.yml")
+	if err := os.MkdirAll(filepath.Dir(config), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(config, []byte(yml.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if c.code != "" {
+		// A copy: conform mounts what --dir holds at the codedir.
+		code := filepath.Join(dir, "var", "db", "baetyl", "function-fixtures")
+		if err := os.MkdirAll(filepath.Dir(code), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		sh(t, dir, time.Minute, "cp", "-R", filepath.Join(project, c.code), code)
+	}
+	report := filepath.Join(t.TempDir(), "conform-image.xml")
+	args = append(append(args, "--config", config, "--dir", dir, "--junit", report), extra...)
+	waited := time.Now()
+	conformSlots <- struct{}{}
+	defer func() { <-conformSlots }()
+	if w := time.Since(waited); w > time.Second {
+		t.Logf("%s: waited %s for a conform slot", lang, w.Round(time.Second))
+	}
+	started := time.Now()
+	out := shAllowFail(t, dir, 8*time.Minute, oeRT, args...)
+	t.Logf("%s: conform --image --strict in %s:\n%s", lang, time.Since(started).Round(time.Second), out)
+	return out, report
 }
 
 // TestServeImage builds oe-rt serve's image (serve/Dockerfile, FROM scratch
@@ -214,11 +288,16 @@ func TestImageChecksCatchHostileImages(t *testing.T) {
 	for _, tt := range []struct {
 		name, dockerfile string
 		want             []string
+		// conform: what conformImage's run must say (nil: not run).
+		conform []string
 	}{
 		{"sh -c without exec", "ARG BASE\nFROM ${BASE}\nCOPY oe-rt /oe-rt\nUSER 65534:65534\nWORKDIR /\nENTRYPOINT /oe-rt serve; exit $?\n",
-			[]string{"not an exec-form one", "exit code 137"}},
+			[]string{"not an exec-form one", "exit code 137"}, nil},
 		{"baked configuration", "FROM scratch\nCOPY oe-rt /oe-rt\nCOPY service.yml /app/etc/baetyl/service.yml\nUSER 65534:65534\nWORKDIR /app\nENTRYPOINT [\"/oe-rt\", \"serve\"]\n",
-			[]string{`working directory "/app"`, "want NOT_FOUND", "lacks \"logging to stderr instead\""}},
+			[]string{`working directory "/app"`, "want NOT_FOUND", "lacks \"logging to stderr instead\""},
+			// It serves the baked mounted-echo, not the other fixtures
+			// only the mounted configuration declares.
+			[]string{"FAILED", `"mounted-context" answered NOT_FOUND`}},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			run := newRun(t, docker)
@@ -244,23 +323,63 @@ func TestImageChecksCatchHostileImages(t *testing.T) {
 					t.Errorf("the checks missed %q; they found:\n%s", want, all)
 				}
 			}
+			if tt.conform == nil {
+				return
+			}
+			// TestTemplateImages's conform run must fail it too; a
+			// check on the main instance is enough to show it.
+			out, _ := conformImage(t, "hostile", image, dist, containerCase{}, "--run", "context.metadata")
+			for _, want := range tt.conform {
+				if !strings.Contains(out, want) {
+					t.Errorf("conform --image said nothing of %q:\n%s", want, out)
+				}
+			}
 		})
 	}
 }
 
+// static is the static oe-rt the container tests share: built once (a
+// whole build of oe-rt costs a core for half a minute, beside the
+// conform runs), removed by TestMain.
+var static struct {
+	once sync.Once
+	dir  string
+	err  error
+	out  []byte
+}
+
 // staticOERT builds a static oe-rt (CGO_ENABLED=0, as serve/Dockerfile
-// wants it) into a directory of its own and returns the directory.
+// wants it) once, and returns a directory of the test's own that holds it
+// (a hard link, or a copy), to build an image from.
 func staticOERT(t *testing.T) string {
 	t.Helper()
+	static.once.Do(func() {
+		static.dir, static.err = os.MkdirTemp("", "oe-rt-e2e-static-")
+		if static.err != nil {
+			return
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+		defer cancel()
+		gobuild := exec.CommandContext(ctx, "go", "build", "-trimpath", "-ldflags=-s -w", "-o", filepath.Join(static.dir, "oe-rt"), "github.com/oe-rt/oe-rt/cmd/oe-rt")
+		gobuild.Env = append(os.Environ(), "CGO_ENABLED=0")
+		static.out, static.err = gobuild.CombinedOutput()
+	})
+	if static.err != nil {
+		t.Fatalf("go build a static oe-rt: %v\n%s", static.err, static.out)
+	}
 	dist := t.TempDir()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer cancel()
-	gobuild := exec.CommandContext(ctx, "go", "build", "-trimpath", "-ldflags=-s -w", "-o", filepath.Join(dist, "oe-rt"), "github.com/oe-rt/oe-rt/cmd/oe-rt")
-	gobuild.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := gobuild.CombinedOutput(); err != nil {
-		t.Fatalf("go build a static oe-rt: %v\n%s", err, out)
+	bin := filepath.Join(dist, "oe-rt")
+	if err := os.Link(filepath.Join(static.dir, "oe-rt"), bin); err != nil {
+		sh(t, dist, time.Minute, "cp", filepath.Join(static.dir, "oe-rt"), bin)
 	}
 	return dist
+}
+
+// removeStatic removes the static oe-rt, if a test built it.
+func removeStatic() {
+	if static.dir != "" {
+		os.RemoveAll(static.dir)
+	}
 }
 
 func buildkitEnv(on bool) string {
@@ -396,15 +515,16 @@ logger:
 }
 
 // runAlone runs image with no configuration mounted and no variable set,
-// as `docker run IMAGE` would (on the run's network, under the same limits):
+// as `docker run IMAGE` would (on a network of its own, under the same limits):
 // the runtime must serve its own copy of etc/openedge/service.yml, the
 // fixtures and sayhi found where the image put them, on the address the
 // image sets (0.0.0.0:50051).
 func runAlone(t *testing.T, docker, run, image string) {
 	t.Helper()
 	name := "oe-rt-test-" + run + "-alone"
+	sh(t, os.TempDir(), time.Minute, docker, append(append([]string{"network", "create"}, labels(run)...), name)...)
 	args := append([]string{"run", "--detach", "--name", name}, labels(run)...)
-	args = append(args, "--network", "oe-rt-test-"+run, "--memory", "50m", "--pids-limit", "20", image)
+	args = append(args, "--network", name, "--memory", "50m", "--pids-limit", "20", image)
 	sh(t, os.TempDir(), time.Minute, docker, args...)
 	ip := strings.TrimSpace(sh(t, os.TempDir(), time.Minute, docker, "inspect", "--format", "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}", name))
 	address := ip + ":50051"

@@ -35,6 +35,7 @@ func TestMain(m *testing.M) {
 
 func run(m *testing.M) int {
 	flag.Parse()
+	defer removeStatic()
 	if testing.Short() {
 		return m.Run()
 	}
@@ -118,7 +119,7 @@ func tools(lang string) error {
 			missing = append(missing, "a python3 that imports grpc, google.protobuf and yaml (apt-get install python3 python3-grpcio python3-protobuf python3-yaml)")
 		}
 	case "node":
-		need("node", "apt-get install nodejs, or Node.js 18 or later")
+		need("node", "Node.js 20 or later (Debian 13's nodejs; Debian 12's is 18)")
 		need("npm", "apt-get install npm")
 	}
 	if len(missing) > 0 {

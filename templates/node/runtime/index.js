@@ -14,6 +14,12 @@ const json = require('./json');
 const ADDRESS_ENV = ['BAETYL_SERVICE_INSTANCE_ADDRESS', 'OPENEDGE_SERVICE_INSTANCE_ADDRESS', 'OPENEDGE_SERVICE_ADDRESS'];
 const NAME_ENV = ['BAETYL_SERVICE_INSTANCE_NAME', 'OPENEDGE_SERVICE_INSTANCE_NAME', 'OPENEDGE_SERVICE_NAME'];
 const LEVELS = { debug: 0, info: 1, warn: 2, error: 3 };
+// The oldest Node the runtime stops gracefully on (package.json's engines).
+// On SIGTERM tryShutdown closes each HTTP/2 session gracefully (GOAWAY, then
+// the end of its calls in flight); Node 18's http2 then resets a call that
+// ends after the close, and the answer the function gave never reaches the
+// caller. Node 20 sends it (nodejs/node#42713, fixed by nodejs/node#45153).
+const MIN_NODE = 20;
 
 // The log: standard error until the configuration says otherwise (setupLog).
 const logState = { level: LEVELS.info, json: false, file: null, name: 'runtime' };
@@ -210,6 +216,9 @@ function main() {
   }
   const name = config.firstEnv(NAME_ENV)[0] || cfg.name || 'runtime';
   setupLog(cfg, name);
+  if (Number(process.versions.node.split('.')[0]) < MIN_NODE) {
+    log('WARN', `Node ${process.version} is older than ${MIN_NODE} (package.json's engines): its http2 loses the answer of a call still in flight when the runtime stops at SIGTERM (nodejs/node#42713); use Node ${MIN_NODE} or later`);
+  }
   let [address, source] = config.firstEnv(ADDRESS_ENV);
   if (address) source = `$${source}`;
   else [address, source] = [cfg.server.address, 'server.address'];

@@ -32,7 +32,7 @@ var docsNotRun = map[string]string{
 	"docs/performance.md: bench/performance.sh        # the runtime table below (about a minute)":                                     "measurement scripts of a minute and more (compare-ghz.sh installs ghz); their figures are on the page",
 	"docs/serve.md: go test -run '^$' -bench Echo -benchtime 3s -count 5 ./serve":                                                     "a 30-second benchmark; its figures are on the page",
 	"docs/container.md: make docker                          # IMAGE=NAME (Python, Node) or NAME:latest (Go)":                         "runs in a generated project and needs a Docker engine with a registry; scaffold/e2e's TestTemplateImages runs make docker",
-	"docs/container.md: ./scripts/base-images.sh             # prints oe-rt-base/python:bookworm-r1 and oe-rt-base/node:bookworm-r1":  "needs a Docker engine and apt; scaffold/e2e's TestTemplateImages runs it and builds from its images",
+	"docs/container.md: ./scripts/base-images.sh             # prints oe-rt-base/python:bookworm-r1 and oe-rt-base/node:trixie-r1":    "needs a Docker engine and apt; scaffold/e2e's TestTemplateImages runs it and builds from its images",
 	"oe-rt conform --help: oe-rt conform --baseline conform-baseline.json ./bin/myruntime          # in CI: fail on regressions only": "needs the baseline the example before it writes; docs/conformance.md (Adopting conform in CI) runs the two in one block",
 }
 
