@@ -283,18 +283,15 @@ func (r *runner) run(checks []*Check) (*Report, error) {
 		r.makeFirstCall(main)
 	}
 
-	r.runPhase(checks, phaseStart)
-	// The late scenarios run beside the main instance's call checks, once
-	// its start was judged, and are over before its 4 MiB checks and its
-	// timing checks begin: their instances' starts and the function
-	// manager's load disturb no timing judged, and the load's 4 MiB
-	// messages and the main instance's are never in conform's memory at
-	// once.
+	for _, p := range []phase{phaseStart, phaseCalls, phaseLarge, phaseTiming} {
+		r.runPhase(checks, p)
+	}
+	// The late scenarios run once the main instance's checks are done:
+	// beside them they saved no wall time on a quiet 2-core machine (the
+	// run is CPU-bound there) and cost conform 15-20 MiB more memory
+	// (docs/performance.md, "conform's own speed").
 	r.startLateScenarios(checks)
-	r.runPhase(checks, phaseCalls)
 	r.waitLateScenarios()
-	r.runPhase(checks, phaseLarge)
-	r.runPhase(checks, phaseTiming)
 	r.waitScenarios()
 	r.settleResources()
 	r.runPhase(checks, phaseShutdown)
