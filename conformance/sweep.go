@@ -96,91 +96,113 @@ func (k *sweepCase) payload() []byte {
 // sweepCases returns the sweep for a seed and a message limit. The list
 // and every payload depend on nothing else.
 func sweepCases(seed uint64, limit int) []*sweepCase {
-	rng := rand.New(rand.NewPCG(seed, 0x6f652d7274)) // the cases' seeds and choices
-	var out []*sweepCase
-	add := func(class, owner, name string, text bool, gen func(uint64) []byte) {
-		out = append(out, &sweepCase{n: len(out) + 1, class: class, owner: owner, name: name, seed: rng.Uint64(), gen: gen, text: text})
-	}
-	addJSON := func(class, owner, name string, tree func(uint64) *jnode) {
-		add(class, owner, name, false, nil)
-		out[len(out)-1].tree = tree
-	}
-	const sweep, ints = idSweep, idJSONIntegers
+	l := &caseList{rng: rand.New(rand.NewPCG(seed, 0x6f652d7274))} // the cases' seeds and choices
+	l.add(classEmpty, idSweep, "an empty payload", false, func(uint64) []byte { return []byte{} })
+	l.singleBytes()
+	l.sizes(sweepRoom(limit))
+	l.texts()
+	l.jsonValues(sweepRoom(limit))
+	l.bigIntegers()
+	return l.out
+}
 
-	add(classEmpty, sweep, "an empty payload", false, func(uint64) []byte { return []byte{} })
+// caseList makes the sweep's cases in order, each with a seed drawn from
+// rng, the draws in a fixed order (a seed replays the same cases).
+type caseList struct {
+	rng *rand.Rand
+	out []*sweepCase
+}
 
-	// Single bytes: those that mean something to a parser, and a few the
-	// seed picks.
+func (l *caseList) add(class, owner, name string, text bool, gen func(uint64) []byte) {
+	l.out = append(l.out, &sweepCase{n: len(l.out) + 1, class: class, owner: owner, name: name, seed: l.rng.Uint64(), gen: gen, text: text})
+}
+
+func (l *caseList) addJSON(class, owner, name string, tree func(uint64) *jnode) {
+	l.add(class, owner, name, false, nil)
+	l.out[len(l.out)-1].tree = tree
+}
+
+// singleBytes: those that mean something to a parser, and a few the seed
+// picks.
+func (l *caseList) singleBytes() {
 	singles := []byte{0x00, '\n', ' ', '"', '0', '{', 'a', 0x7f, 0x80, 0xc3, 0xfe, 0xff}
 	for i := 0; i < 4; i++ {
-		singles = append(singles, byte(rng.UintN(256)))
+		singles = append(singles, byte(l.rng.UintN(256)))
 	}
 	for _, b := range singles {
-		add(classByte, sweep, fmt.Sprintf("the single byte %#02x", b), false, func(uint64) []byte { return []byte{b} })
+		l.add(classByte, idSweep, fmt.Sprintf("the single byte %#02x", b), false, func(uint64) []byte { return []byte{b} })
 	}
+}
 
-	// Sizes around every power of two, up to the limit.
-	room := sweepRoom(limit)
+// sizes: around every power of two up to room, and one size strictly
+// inside 64 KiB–1 MiB, off every boundary.
+func (l *caseList) sizes(room int) {
 	for p := 1; p+1 <= room; p *= 2 {
 		sizes := []int{p - 1, p, p + 1}
 		if p > fullTrioMax {
-			sizes = []int{sizes[rng.IntN(3)]}
+			sizes = []int{sizes[l.rng.IntN(3)]}
 		}
 		for _, n := range sizes {
 			if n < 1 {
 				continue
 			}
-			fill := sizeFills[rng.IntN(len(sizeFills))]
-			add(classSize, sweep, fmt.Sprintf("%s (%s) of %s", countBytes(n), powerWords(n), fill.name), fill.text,
+			fill := sizeFills[l.rng.IntN(len(sizeFills))]
+			l.add(classSize, idSweep, fmt.Sprintf("%s (%s) of %s", countBytes(n), powerWords(n), fill.name), fill.text,
 				func(s uint64) []byte { return fill.gen(s, n) })
 		}
 	}
-	// One size strictly inside 64 KiB–1 MiB, off every boundary.
 	if room > 1<<20 {
-		n := 64<<10 + 2 + rng.IntN(1<<20-64<<10-4)
-		add(classSize, sweep, fmt.Sprintf("%s of binary", countBytes(n)), false, func(s uint64) []byte { return binaryBytes(s, n) })
+		n := 64<<10 + 2 + l.rng.IntN(1<<20-64<<10-4)
+		l.add(classSize, idSweep, fmt.Sprintf("%s of binary", countBytes(n)), false, func(s uint64) []byte { return binaryBytes(s, n) })
 	}
+}
 
-	// UTF-8 text that is not JSON.
-	add(classTextASCII, sweep, "UTF-8 text, ASCII", true, textGen(textASCII))
-	add(classTextMulti, sweep, "UTF-8 text with multi-byte characters", true, textGen(textMulti))
-	add(classTextNewlines, sweep, "UTF-8 text with newlines", true, textGen(textNewlines))
-	add(classTextNUL, sweep, "UTF-8 text with NUL bytes", true, textGen(textNUL))
-	add(classBinary, sweep, "binary bytes (invalid UTF-8)", false, func(s uint64) []byte {
+// texts: UTF-8 text that is not JSON, and binary bytes.
+func (l *caseList) texts() {
+	l.add(classTextASCII, idSweep, "UTF-8 text, ASCII", true, textGen(textASCII))
+	l.add(classTextMulti, idSweep, "UTF-8 text with multi-byte characters", true, textGen(textMulti))
+	l.add(classTextNewlines, idSweep, "UTF-8 text with newlines", true, textGen(textNewlines))
+	l.add(classTextNUL, idSweep, "UTF-8 text with NUL bytes", true, textGen(textNUL))
+	l.add(classBinary, idSweep, "binary bytes (invalid UTF-8)", false, func(s uint64) []byte {
 		return binaryBytes(s, 2+int(s%4000))
 	})
-	add(classBinary, sweep, "binary bytes (invalid UTF-8)", false, func(s uint64) []byte {
+	l.add(classBinary, idSweep, "binary bytes (invalid UTF-8)", false, func(s uint64) []byte {
 		return binaryBytes(s, 2+int(s%40))
 	})
+}
 
-	// JSON of every type; numbers within ±(2^53−1), so that every JSON
-	// library compares them equal.
-	addJSON(classJSONNull, sweep, "the JSON null", jsonGen(func(t *rapid.T) *jnode { return jNull(t) }))
-	addJSON(classJSONBool, sweep, "a JSON boolean", jsonGen(func(t *rapid.T) *jnode { return jBool(t) }))
-	addJSON(classJSONNumber, sweep, "a JSON integer", jsonGen(func(t *rapid.T) *jnode { return jInt(t) }))
-	addJSON(classJSONNumber, sweep, "a JSON number with a fraction or an exponent", jsonGen(func(t *rapid.T) *jnode { return jFloat(t) }))
-	addJSON(classJSONString, sweep, "a JSON string with \\u escapes", jsonGen(func(t *rapid.T) *jnode { return jString(t, true) }))
-	addJSON(classJSONString, sweep, "a JSON string of multi-byte characters", jsonGen(func(t *rapid.T) *jnode { return jString(t, false) }))
-	addJSON(classJSONArray, sweep, "a JSON array", jsonGen(func(t *rapid.T) *jnode { return jArray(t, 1, false) }))
-	addJSON(classJSONObject, sweep, "a JSON object", jsonGen(func(t *rapid.T) *jnode { return jObject(t, 1, false) }))
-	addJSON(classJSONNested, sweep, "nested JSON", jsonGen(func(t *rapid.T) *jnode { return jObject(t, 5, false) }))
+// jsonValues: JSON of every type, and large JSON up to room; numbers
+// within ±(2^53−1), so that every JSON library compares them equal.
+func (l *caseList) jsonValues(room int) {
+	const sweep = idSweep
+	l.addJSON(classJSONNull, sweep, "the JSON null", jsonGen(func(t *rapid.T) *jnode { return jNull(t) }))
+	l.addJSON(classJSONBool, sweep, "a JSON boolean", jsonGen(func(t *rapid.T) *jnode { return jBool(t) }))
+	l.addJSON(classJSONNumber, sweep, "a JSON integer", jsonGen(func(t *rapid.T) *jnode { return jInt(t) }))
+	l.addJSON(classJSONNumber, sweep, "a JSON number with a fraction or an exponent", jsonGen(func(t *rapid.T) *jnode { return jFloat(t) }))
+	l.addJSON(classJSONString, sweep, "a JSON string with \\u escapes", jsonGen(func(t *rapid.T) *jnode { return jString(t, true) }))
+	l.addJSON(classJSONString, sweep, "a JSON string of multi-byte characters", jsonGen(func(t *rapid.T) *jnode { return jString(t, false) }))
+	l.addJSON(classJSONArray, sweep, "a JSON array", jsonGen(func(t *rapid.T) *jnode { return jArray(t, 1, false) }))
+	l.addJSON(classJSONObject, sweep, "a JSON object", jsonGen(func(t *rapid.T) *jnode { return jObject(t, 1, false) }))
+	l.addJSON(classJSONNested, sweep, "nested JSON", jsonGen(func(t *rapid.T) *jnode { return jObject(t, 5, false) }))
 	for _, target := range []struct{ lo, hi int }{{4 << 10, 16 << 10}, {64 << 10, 256 << 10}, {1<<20 + 1, 1<<20 + 16<<10}} {
 		if target.hi > room {
 			break
 		}
-		n := target.lo + rng.IntN(target.hi-target.lo)
-		addJSON(classJSONLarge, sweep, fmt.Sprintf("a JSON array of about %s", countBytes(n)), func(s uint64) *jnode { return largeJSON(s, n) })
+		n := target.lo + l.rng.IntN(target.hi-target.lo)
+		l.addJSON(classJSONLarge, sweep, fmt.Sprintf("a JSON array of about %s", countBytes(n)), func(s uint64) *jnode { return largeJSON(s, n) })
 	}
+}
 
-	// Integers beyond 2^53: exact in Python and Go (json.Number), rounded
-	// by JSON.parse; RFC 8259 leaves their precision to the
-	// implementation, so they are echo.json-integers', a SHOULD.
-	// The nested value first: a runtime that rounds is shown it shrunk to
-	// the number it rounded.
-	addJSON(classBigInt, ints, "nested JSON holding integers beyond 2^53", jsonGen(func(t *rapid.T) *jnode { return jObject(t, 4, true) }))
-	addJSON(classBigInt, ints, "a JSON integer beyond 2^53, up to 41 digits", jsonGen(func(t *rapid.T) *jnode { return jBigInt(t) }))
-	addJSON(classBigInt, ints, "the JSON integer 2^53+1", func(uint64) *jnode { return &jnode{raw: "9007199254740993"} })
-	return out
+// bigIntegers: integers beyond 2^53, exact in Python and Go
+// (json.Number), rounded by JSON.parse; RFC 8259 leaves their precision
+// to the implementation, so they are echo.json-integers', a SHOULD. The
+// nested value first: a runtime that rounds is shown it shrunk to the
+// number it rounded.
+func (l *caseList) bigIntegers() {
+	const ints = idJSONIntegers
+	l.addJSON(classBigInt, ints, "nested JSON holding integers beyond 2^53", jsonGen(func(t *rapid.T) *jnode { return jObject(t, 4, true) }))
+	l.addJSON(classBigInt, ints, "a JSON integer beyond 2^53, up to 41 digits", jsonGen(func(t *rapid.T) *jnode { return jBigInt(t) }))
+	l.addJSON(classBigInt, ints, "the JSON integer 2^53+1", func(uint64) *jnode { return &jnode{raw: "9007199254740993"} })
 }
 
 // sizeWords says a size: "700.0 KiB", "128 KiB", "37 bytes".
