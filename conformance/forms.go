@@ -197,13 +197,21 @@ func (r *runner) driveForms(inst *instance, res *formsResult) {
 	}
 	if err != nil {
 		inst.notReady(err)
-		res.notReady = err
+		if budgetSpent(err) {
+			res.skip = fmt.Sprintf("conform's time budget ran out while instance #%d was starting (%s after its exec)", inst.n, time.Since(started).Round(time.Millisecond))
+		} else {
+			res.notReady = err
+		}
 		inst.kill("it did not become ready")
 		return
 	}
 	m := &client.Message{FunctionName: r.cfg.fn("echo"), Payload: []byte(`{"forms":true}`)}
 	if _, cerr := inst.call(r.ctx, formsCheckID, m, callTimeout); cerr != nil && cerr.kind != kindMissing {
-		res.callErr = cerr
+		if r.ctx.Err() != nil {
+			res.skip = fmt.Sprintf("conform's time budget ran out during the echo call to instance #%d", inst.n)
+		} else {
+			res.callErr = cerr
+		}
 		inst.kill(formsCheckID + " was done with it")
 		return
 	}
@@ -216,7 +224,12 @@ func (r *runner) driveForms(inst *instance, res *formsResult) {
 	case <-inst.proc.Done():
 		res.exited = true
 	case <-time.After(r.cfg.Grace):
-	case <-r.parent.Done():
+	case <-r.ctx.Done():
+		// The budget (or an interrupt): the grace period is not waited
+		// out past it, and what was not seen is not judged.
+		if r.parent.Err() == nil {
+			res.skip = fmt.Sprintf("conform's time budget ran out %s after SIGTERM to instance #%d, before it exited or its grace period of %s was over", time.Since(sent).Round(time.Millisecond), inst.n, r.cfg.Grace)
+		}
 	}
 	if !res.exited {
 		inst.kill(fmt.Sprintf("it had not exited %s after SIGTERM", r.cfg.Grace))
