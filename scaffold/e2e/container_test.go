@@ -76,14 +76,7 @@ func (c containerCase) handler(role string) string {
 // labelled and removed, also when it fails. The languages run side by
 // side: while one image builds, another is conformed.
 func TestTemplateImages(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds and runs each template's image on a Docker engine")
-	}
-	// After the package's other tests (which time their runtimes), beside
-	// one another: most of their time is spent waiting on the engine.
-	t.Parallel()
-	docker := requireDocker(t)
-	cli, buildkit := buildCLI(t, docker)
+	docker, cli, buildkit := imageTest(t, "builds and runs each template's image on a Docker engine")
 	for _, lang := range languages {
 		t.Run(lang, func(t *testing.T) {
 			t.Parallel()
@@ -94,6 +87,22 @@ func TestTemplateImages(t *testing.T) {
 			testImage(t, docker, cli, buildkit, lang, c)
 		})
 	}
+}
+
+// imageTest starts an image test: skipped under -short (why says what it
+// would have done), run after the package's other tests (which time their runtimes)
+// and beside the other image tests, since most of their time is spent
+// waiting on the engine. It returns the docker CLI, the CLI that builds
+// and whether that is BuildKit (buildCLI).
+func imageTest(t *testing.T, why string) (docker, cli string, buildkit bool) {
+	t.Helper()
+	if testing.Short() {
+		t.Skip(why)
+	}
+	t.Parallel()
+	docker = requireDocker(t)
+	cli, buildkit = buildCLI(t, docker)
+	return docker, cli, buildkit
 }
 
 // requireDocker returns the docker CLI when an engine answers; otherwise it
@@ -247,14 +256,7 @@ func conformImage(t *testing.T, lang, image, project string, c containerCase, ex
 // with a static oe-rt, as docs/serve.md says) and runs it as
 // TestTemplateImages runs the templates' images.
 func TestServeImage(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds and runs oe-rt serve's image on a Docker engine")
-	}
-	// After the package's other tests (which time their runtimes), beside
-	// one another: most of their time is spent waiting on the engine.
-	t.Parallel()
-	docker := requireDocker(t)
-	cli, buildkit := buildCLI(t, docker)
+	docker, cli, buildkit := imageTest(t, "builds and runs oe-rt serve's image on a Docker engine")
 	run := newRun(t, docker)
 	image := "oe-rt-test/serve:" + run
 	dist := staticOERT(t)
@@ -272,14 +274,7 @@ func TestServeImage(t *testing.T) {
 // in /app and reads a configuration baked into the image instead of the
 // mounted one. The checks must name each fault.
 func TestImageChecksCatchHostileImages(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds and runs hostile images on a Docker engine")
-	}
-	// After the package's other tests (which time their runtimes), beside
-	// one another: most of their time is spent waiting on the engine.
-	t.Parallel()
-	docker := requireDocker(t)
-	cli, buildkit := buildCLI(t, docker)
+	docker, cli, buildkit := imageTest(t, "builds and runs hostile images on a Docker engine")
 	dist := staticOERT(t)
 	baked := "functions:\n  - {name: mounted-echo, handler: echo}\n  - {name: echo, handler: echo}\n"
 	if err := os.WriteFile(filepath.Join(dist, "service.yml"), []byte(baked), 0o644); err != nil {
