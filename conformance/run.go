@@ -291,7 +291,6 @@ func (r *runner) run(checks []*Check) (*Report, error) {
 	// run is CPU-bound there) and cost conform 15-20 MiB more memory
 	// (docs/performance.md, "conform's own speed").
 	r.startLateScenarios(checks)
-	r.waitLateScenarios()
 	r.waitScenarios()
 	r.settleResources()
 	r.runPhase(checks, phaseShutdown)
@@ -610,15 +609,6 @@ func requires(checks []*Check, s Requirement) bool {
 		}
 	}
 	return false
-}
-
-// waitLateScenarios waits for the late scenarios to end.
-func (r *runner) waitLateScenarios() {
-	for s, sr := range r.scenarios {
-		if s.isLate() {
-			<-sr.done
-		}
-	}
 }
 
 // waitScenarios waits for the scenarios to end: the long life last, told

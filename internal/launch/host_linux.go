@@ -19,6 +19,7 @@ type host struct {
 	reg     registry
 	guard   guardConn
 	cookies atomic.Int64 // the sequence in the launch markers
+	kids    selfKids     // this process's children, for the samplers' ticks
 }
 
 // theHost is the value Init made (nil before Init): the one package-level

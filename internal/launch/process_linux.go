@@ -452,7 +452,7 @@ func (p *Process) sampleLoop() {
 		case <-p.sys.stopS:
 			return
 		case <-t.C:
-			p.sample(selfChildrenShared)
+			p.sample(p.sys.h.kids.shared)
 		}
 	}
 }
@@ -465,21 +465,23 @@ func (p *Process) sampleLoop() {
 // later; Sample called directly, Survivors and Cleanup read it afresh.
 const selfChildrenFresh = 10 * time.Millisecond
 
-var selfKids struct {
+// selfKids is this process's children as a sampler's tick last read them
+// (host.selfKids), shared by every launch's sampler.
+type selfKids struct {
 	mu   sync.Mutex
 	at   time.Time
 	pids []int
 }
 
-// selfChildrenShared returns this process's children as read at most
+// shared returns this process's children as read at most
 // selfChildrenFresh ago. The slice is shared: read it, never change it.
-func selfChildrenShared() []int {
-	selfKids.mu.Lock()
-	defer selfKids.mu.Unlock()
-	if now := time.Now(); selfKids.at.IsZero() || now.Sub(selfKids.at) >= selfChildrenFresh {
-		selfKids.pids, selfKids.at = children(selfPid), now
+func (k *selfKids) shared() []int {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if now := time.Now(); k.at.IsZero() || now.Sub(k.at) >= selfChildrenFresh {
+		k.pids, k.at = children(selfPid), now
 	}
-	return selfKids.pids
+	return k.pids
 }
 
 // Sample takes a sample now: the memory and threads of the program and its
