@@ -275,10 +275,26 @@ type machine struct {
 	refWords string        // what the reference did, in words; "" without one
 	noRef    string        // why there is no reference figure
 	wait     cpuWait
+	// then is the wait over a second window that follows wait's, on
+	// other threads (start.time: the first call, served wherever the
+	// runtime serves calls, after the main thread listened); ok false
+	// when there is none.
+	then     cpuWait
+	thenWhat string // what ran in then's window: "its first call"
+}
+
+// waited is the machine's part of the runtime's wait for a CPU, over both
+// windows.
+func (m machine) waited() time.Duration {
+	w := m.wait.excused
+	if m.then.ok {
+		w += m.then.excused
+	}
+	return w
 }
 
 func (m machine) part() time.Duration {
-	p := m.wait.excused
+	p := m.waited()
 	if m.refWords != "" {
 		p = max(p, m.ref)
 	}
@@ -304,6 +320,16 @@ func (m machine) observed() string {
 		parts = append(parts, fmt.Sprintf("the runtime's %s waited %s for a CPU", m.wait.who, dur(m.wait.longest)))
 	default:
 		parts = append(parts, m.wait.notKnown)
+	}
+	if m.wait.ok && m.then.ok && m.then.longest >= time.Millisecond {
+		last := &parts[len(parts)-1]
+		switch t := m.then; {
+		case t.longest-t.excused >= 5*time.Millisecond:
+			*last += fmt.Sprintf(", then its %s %s more in %s, of which %s counts (its process tree used %s of CPU over %s)",
+				t.who, dur(t.longest), m.thenWhat, dur(t.excused), dur(t.used), dur(t.window))
+		default:
+			*last += fmt.Sprintf(", then its %s %s more in %s", t.who, dur(t.longest), m.thenWhat)
+		}
 	}
 	return strings.Join(parts, "; ")
 }
@@ -346,7 +372,7 @@ func (m machine) figures(took, line time.Duration, refRaw time.Duration) map[str
 		f["reference_ms"] = ms(refRaw)
 	}
 	if m.wait.ok {
-		f["cpu_wait_ms"] = ms(m.wait.excused)
+		f["cpu_wait_ms"] = ms(m.waited())
 	}
 	return f
 }

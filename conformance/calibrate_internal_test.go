@@ -88,6 +88,31 @@ func TestMachineJudge(t *testing.T) {
 	assert.Contains(t, tail, "so this is the runtime, not the machine (1.50s without the machine's part)")
 }
 
+// start.time's figure runs to the first call's answer, so its machine's
+// part does too: the main thread's wait until it listened, then the
+// busiest thread's while the first call was served (the CI run that
+// called a correct Node runtime "the runtime" counted the first only).
+func TestMachineThenWindow(t *testing.T) {
+	ms := time.Millisecond
+	m := machine{wait: cpuWait{ok: true, who: "main thread", longest: 2050 * ms, excused: 2050 * ms}}
+	ok, tail := m.judge(3230*ms, time.Second)
+	assert.False(t, ok, "the main thread's wait alone leaves 1.18s")
+	assert.Contains(t, tail, "this is the runtime")
+
+	m.then = cpuWait{ok: true, who: "busiest thread", longest: 400 * ms, excused: 400 * ms, window: 510 * ms}
+	m.thenWhat = "its first call"
+	ok, tail = m.judge(3230*ms, time.Second)
+	assert.True(t, ok)
+	assert.Contains(t, tail, "the runtime's main thread waited 2.05s for a CPU, then its busiest thread 400ms more in its first call: 2.45s of it is the machine's")
+	assert.Equal(t, 2450.0, m.figures(3230*ms, time.Second, 0)["cpu_wait_ms"])
+
+	// A first call that sleeps is not a wait for a CPU: still the runtime's.
+	m.then = cpuWait{ok: true, who: "busiest thread", longest: 2 * ms, excused: 2 * ms, window: 2500 * ms}
+	ok, tail = m.judge(3230*ms, time.Second)
+	assert.False(t, ok)
+	assert.Contains(t, tail, "this is the runtime, not the machine (1.18s without the machine's part)")
+}
+
 // A readiness wait that ended with the run's context is the budget's, not
 // the runtime's: the scenarios say "not run", never that the runtime did
 // not become ready.
