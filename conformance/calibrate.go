@@ -343,19 +343,58 @@ func (m machine) observed() string {
 // it did run is slowed too (shared cores and caches), and no counter shows
 // by how much. The tail goes after the figure in the check's message.
 func (m machine) judge(took, line time.Duration) (ok bool, tail string) {
-	switch part := min(m.part(), took); {
-	case took <= line:
+	part := min(m.part(), took)
+	switch m.class(took, line) {
+	case withinLine:
 		return true, " (" + m.observed() + ")"
-	case took-part <= line:
+	case theMachine:
 		return true, fmt.Sprintf(", over the %s line, but %s: %s of it is the machine's, so this is the machine, not the runtime (%s without it)",
 			dur(line), m.observed(), dur(part), dur(took-part))
-	case m.starved(took, line):
+	case notJudged:
 		return false, fmt.Sprintf(", over the %s line, and still %s without the machine's part, but %s: the machine's part is %s of it, and on a machine that starved the runtime that long the time it ran is slowed too, by an amount no counter shows, so conform could not judge it: run again on a quieter machine",
 			dur(line), dur(took-part), m.observed(), dur(part))
 	default:
 		return false, fmt.Sprintf(", over the %s line; %s, so this is the runtime, not the machine (%s without the machine's part)",
 			dur(line), m.observed(), dur(took-part))
 	}
+}
+
+// judgement is what judge makes of a figure.
+type judgement int
+
+const (
+	withinLine judgement = iota // within the line as it is
+	theMachine                  // over it, within it without the machine's part
+	notJudged                   // starved: mostly the machine's, still over
+	theRuntime                  // over it without the machine's part
+)
+
+func (m machine) class(took, line time.Duration) judgement {
+	switch part := min(m.part(), took); {
+	case took <= line:
+		return withinLine
+	case took-part <= line:
+		return theMachine
+	case m.starved(took, line):
+		return notJudged
+	}
+	return theRuntime
+}
+
+// conclusion is judge's conclusion without the figures, for a message
+// that gave them already: ok, and words after "…: ".
+func (m machine) conclusion(took, line time.Duration) (ok bool, words string) {
+	part := min(m.part(), took)
+	switch m.class(took, line) {
+	case withinLine:
+		return true, fmt.Sprintf("within the %s line", dur(line))
+	case theMachine:
+		return true, fmt.Sprintf("%s of it is the machine's, so this is the machine, not the runtime (%s without it)", dur(part), dur(took-part))
+	case notJudged:
+		return false, fmt.Sprintf("still %s without the machine's part, but the machine's part is %s of it, and on a machine that starved the runtime that long the time it ran is slowed too, by an amount no counter shows, so conform could not judge it: run again on a quieter machine",
+			dur(took-part), dur(part))
+	}
+	return false, fmt.Sprintf("this is the runtime, not the machine (%s without the machine's part)", dur(took-part))
 }
 
 // starved reports whether a figure over the line, still over it without

@@ -66,11 +66,28 @@ func TestCalibrationSleepingStartIsTheRuntime(t *testing.T) {
 	r := runStartTime(t, "slow-start-var", "2500ms", reference)
 	stop()
 	assert.Equal(t, conformance.Warn, r.Status)
-	assert.Contains(t, r.Message, "over the 1s line; the reference started in")
-	assert.Contains(t, r.Message, "so this is the runtime, not the machine")
+	assert.Contains(t, r.Message, "over the 1s line (the reference started in")
+	assert.Contains(t, r.Message, ": this is the runtime, not the machine")
+	assert.Contains(t, r.Message, "started again to measure once more (instance #2)", "a slow start is measured twice")
 	assert.GreaterOrEqual(t, r.Figures["ms"], 2500.0)
+	assert.GreaterOrEqual(t, r.Figures["again_ms"], 2500.0)
 	assert.Contains(t, r.Figures, "reference_ms")
 	assert.Contains(t, r.Figures, "cpu_wait_ms")
+	assertNoChildren(t)
+}
+
+// A start over the line is measured once more on a fresh instance, and
+// the check is judged on the faster: a runtime slow only on its first
+// start passes, and the message gives both starts; one slow on every start
+// (above) is still the runtime.
+func TestStartOverTheLineIsMeasuredAgain(t *testing.T) {
+	r := runStartTime(t, "slow-start-once", "1500ms", reference)
+	assert.Equal(t, conformance.Pass, r.Status, r.Message)
+	assert.Regexp(t, `^accepted its first connection 1\.[5-9]\d*s and answered its first call [\d.]+s after exec, over the 1s line \(the reference started in`, r.Message)
+	assert.Contains(t, r.Message, "; started again to measure once more (instance #2), it accepted its first connection")
+	assert.Regexp(t, `; judged on the faster start, #2, [\d.]+m?s after exec: within the 1s line$`, r.Message)
+	assert.GreaterOrEqual(t, r.Figures["ms"], 1500.0, "the figures are the first start's")
+	assert.Less(t, r.Figures["again_ms"], 1500.0)
 	assertNoChildren(t)
 }
 

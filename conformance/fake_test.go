@@ -195,6 +195,13 @@ func fakeMain(mode string) int {
 	case "slow-start-var":
 		d, _ := time.ParseDuration(os.Getenv("OE_RT_FAKE_DELAY"))
 		time.Sleep(d)
+	case "slow-start-once":
+		// Only the run's first instance is slow to start, as a runtime
+		// that writes its caches on its first start.
+		if strings.HasSuffix(os.Getenv("OPENEDGE_SERVICE_NAME"), ".1") {
+			d, _ := time.ParseDuration(os.Getenv("OE_RT_FAKE_DELAY"))
+			time.Sleep(d)
+		}
 	case "stderr-holder":
 		// A background child keeps the runtime's stderr open after the
 		// runtime exits (in the same process group, so that the

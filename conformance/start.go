@@ -35,7 +35,11 @@ func checkStartListen(c *checkCtx) Outcome {
 	return pass("accepted a connection on %s %s after exec", c.inst.addr, c.inst.readyIn.Round(time.Millisecond))
 }
 
-var startTime = &Check{ID: "start.time", Level: SHOULD, phase: phaseStart,
+// startTimeID names start.time where its Check cannot be named (an
+// initialization cycle).
+const startTimeID = "start.time"
+
+var startTime = &Check{ID: startTimeID, Level: SHOULD, phase: phaseStart,
 	Description: "accepts its first connection and answers its first call within 1 s of exec, not counting what the machine took (calibrated)",
 	Hint: "Listen first; do slow work (importing function modules, connecting to backends) after, or on the first call of each function.\n" +
 		"Python grpcio: heavy imports at module level run before the server listens. Node @grpc/grpc-js: bindAsync before requiring large modules. grpc-go: keep init() cheap.",
@@ -43,27 +47,16 @@ var startTime = &Check{ID: "start.time", Level: SHOULD, phase: phaseStart,
 
 func checkStartTime(c *checkCtx) Outcome {
 	const line = time.Second
-	took := c.inst.readyIn
-	first := c.firstCall()
-	what := fmt.Sprintf("accepted its first connection %s after exec", dur(took))
-	// The machine's part: the main thread's wait until it listened, then,
-	// while the first call was served (on whatever thread serves calls),
-	// the busiest thread's.
-	m := machine{wait: waitBetween(sched{}, c.inst.readySched, took)}
-	switch {
-	case first.answered():
-		if first.in > took && first.sched.ok && c.inst.readySched.ok {
-			m.then = waitBetweenCalls(c.inst.readySched, first.sched, first.in-took)
-			m.thenWhat = "its first call"
-		}
-		took = max(took, first.in)
-		what = fmt.Sprintf("accepted its first connection %s and answered its first call %s after exec", dur(c.inst.readyIn), dur(first.in))
-	case first.made && first.err.kind == kindNoAnswer:
+	f := startFigure{n: c.inst.n, readyIn: c.inst.readyIn, sched: c.inst.readySched, first: c.firstCall()}
+	switch first := f.first; {
+	case first.answered(), !first.made:
+	case first.err.kind == kindNoAnswer:
 		return fail("accepted its first connection %s after exec, but gave no answer to its first call (an echo, made at once, as the function manager calls) within %s",
-			dur(c.inst.readyIn), dur(first.err.rec.end.Sub(first.err.rec.start)))
-	case first.made:
+			dur(f.readyIn), dur(first.err.rec.end.Sub(first.err.rec.start)))
+	default:
 		return c.failed(first.err, "the first call (an echo, made as soon as it accepted a connection)")
 	}
+	took, m := f.took(), f.machine()
 	wait := 250 * time.Millisecond // to show its figure beside the runtime's
 	if took > line {
 		wait = referenceTimeout(c.cfg()) // the verdict needs it
@@ -75,15 +68,129 @@ func checkStartTime(c *checkCtx) Outcome {
 		m.noRef = why
 	}
 	ok, tail := m.judge(took, line)
-	o := pass("%s%s", what, tail)
-	switch {
-	case !ok && m.starved(took, line):
-		o = fail("%s%s", what, tail)
-	case !ok:
-		o = fail("%s%s: the function manager starts instances on demand, while a message waits: aim for under 1 s", what, tail)
+	if !ok {
+		// One start over the line is measured once more: the function
+		// manager starts instances again and again, and a start the
+		// machine slowed (its share of a busy machine slows the time the
+		// runtime ran too, which no counter shows) or that paid a first
+		// start's own cost is not the runtime's usual start.
+		again, why := c.startAgain()
+		if again == nil {
+			o := warnStart(m, took, line, fmt.Sprintf("%s%s (not measured again: %s)", f.what(), tail, why))
+			o.figures = m.figures(took, line, m.ref)
+			return o
+		}
+		return judgeTwoStarts(f, m, *again, line)
 	}
+	o := pass("%s%s", f.what(), tail)
 	o.figures = m.figures(took, line, m.ref)
 	return o
+}
+
+// warnStart is start.time's outcome for a start judged over the line.
+func warnStart(m machine, took, line time.Duration, msg string) Outcome {
+	if m.starved(took, line) {
+		return fail("%s", msg)
+	}
+	return fail("%s: the function manager starts instances on demand, while a message waits: aim for under 1 s", msg)
+}
+
+// judgeTwoStarts judges start.time on the faster of two starts, each less
+// its machine's part (the second has no reference figure: the reference
+// started once, with the first), and gives both.
+func judgeTwoStarts(first startFigure, m1 machine, second startFigure, line time.Duration) Outcome {
+	took1, m2 := first.took(), second.machine()
+	took2 := second.took()
+	var words2 string
+	switch {
+	case second.first.answered():
+		words2 = fmt.Sprintf("%s (%s; %s without the machine's part)", second.what(), m2.observed(), dur(took2-min(m2.part(), took2)))
+	case second.first.err != nil:
+		words2 = fmt.Sprintf("accepted its first connection %s after exec, but its first call failed: %s", dur(second.readyIn), second.first.err.describe())
+	default:
+		words2 = second.what()
+	}
+	msg := fmt.Sprintf("%s, over the %s line (%s; %s without the machine's part); started again to measure once more (instance #%d), it %s",
+		first.what(), dur(line), m1.observed(), dur(took1-min(m1.part(), took1)), second.n, words2)
+	m, took, n := m1, took1, first.n
+	if second.first.answered() && took2-min(m2.part(), took2) < took1-min(m1.part(), took1) {
+		m, took, n = m2, took2, second.n
+	}
+	ok, words := m.conclusion(took, line)
+	msg += fmt.Sprintf("; judged on the faster start, #%d, %s after exec: %s", n, dur(took), words)
+	var o Outcome
+	if ok {
+		o = pass("%s", msg)
+	} else {
+		o = warnStart(m, took, line, msg)
+	}
+	o.figures = m1.figures(took1, line, m1.ref)
+	o.figures["again_ms"] = ms(took2)
+	return o
+}
+
+// startFigure is one start of the runtime as start.time measures it: from
+// exec to its first accepted connection, then to the answer to the call
+// made at once.
+type startFigure struct {
+	n       int           // the instance
+	readyIn time.Duration // from exec to its first accepted connection
+	sched   sched         // its threads' counters then
+	first   firstCallResult
+}
+
+// took is the start's figure: to the first call's answer when there was
+// one.
+func (f startFigure) took() time.Duration {
+	if f.first.answered() {
+		return max(f.readyIn, f.first.in)
+	}
+	return f.readyIn
+}
+
+func (f startFigure) what() string {
+	if f.first.answered() {
+		return fmt.Sprintf("accepted its first connection %s and answered its first call %s after exec", dur(f.readyIn), dur(f.first.in))
+	}
+	return fmt.Sprintf("accepted its first connection %s after exec", dur(f.readyIn))
+}
+
+// machine is the start's machine's part without a reference: the main
+// thread's wait until it listened, then, while the first call was served
+// (on whatever thread serves calls), the busiest thread's.
+func (f startFigure) machine() machine {
+	m := machine{wait: waitBetween(sched{}, f.sched, f.readyIn)}
+	if f.first.answered() && f.first.in > f.readyIn && f.first.sched.ok && f.sched.ok {
+		m.then = waitBetweenCalls(f.sched, f.first.sched, f.first.in-f.readyIn)
+		m.thenWhat = "its first call"
+	}
+	return m
+}
+
+// startAgain starts a fresh instance as the main one was started, makes
+// its first call at once, as the function manager does, and ends it: a
+// second start for start.time. nil, and why, when there is none.
+func (r *runner) startAgain() (*startFigure, string) {
+	// The early scenarios' instances keep their numbers, #2 and #3.
+	<-r.spawned
+	<-r.lifeSpawned
+	if r.ctx.Err() != nil {
+		return nil, "conform's time budget ran out"
+	}
+	inst, err, notReady := r.scenarioInstance("start again")
+	switch {
+	case err != nil:
+		return nil, "conform could not start another instance: " + err.Error()
+	case notReady != nil && budgetSpent(notReady):
+		return nil, "conform's time budget ran out"
+	case notReady != nil:
+		return nil, fmt.Sprintf("instance #%d did not become ready: %v", inst.n, notReady)
+	}
+	defer inst.proc.Cleanup()
+	inst.checked(startTimeID)
+	f := &startFigure{n: inst.n, readyIn: inst.readyIn, sched: inst.readySched, first: r.firstCallOn(inst)}
+	inst.kill(startTimeID + " was done with it")
+	return f, ""
 }
 
 // firstCallOwner makes the call the function manager makes as soon as an
@@ -109,10 +216,16 @@ func (f firstCallResult) answered() bool {
 // waits for the answer up to the start timeout: start.time judges the
 // wait, and no check after it pays for it.
 func (r *runner) makeFirstCall(inst *instance) {
+	r.firstCall = r.firstCallOn(inst)
+	r.learn(firstCallOwner, r.cfg.fn("echo"), r.firstCall.err)
+}
+
+// firstCallOn makes an instance's first call, an echo, and says how it
+// went.
+func (r *runner) firstCallOn(inst *instance) firstCallResult {
 	m := &client.Message{FunctionName: r.cfg.fn("echo"), Payload: []byte(`{"first":true}`)}
 	_, err := inst.call(r.ctx, firstCallOwner, m, max(callTimeout, r.cfg.StartTimeout))
-	r.firstCall = firstCallResult{made: true, in: time.Since(inst.proc.StartTime()), err: err, sched: readSched(inst.proc.PID())}
-	r.learn(firstCallOwner, m.FunctionName, err)
+	return firstCallResult{made: true, in: time.Since(inst.proc.StartTime()), err: err, sched: readSched(inst.proc.PID())}
 }
 
 var startScope = &Check{ID: "start.scope", Level: SHOULD, phase: phaseStart,
