@@ -161,6 +161,11 @@ def encode_result(result):
     return dump_json(result).encode("utf-8")
 
 
+# One encoder for every call: json.dumps makes a new one for each call
+# given options. An encoder keeps no state between calls.
+_ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+
+
 def dump_json(value):
     """value as compact JSON text; TypeError or ValueError when JSON cannot represent it."""
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+    return _ENCODER.encode(value)

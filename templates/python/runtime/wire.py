@@ -38,6 +38,7 @@ _BAETYL_FIELDS[10] = ("Timestamp", "sint64")
 FIELDS = {"openedge": _FIELDS, "baetyl": _BAETYL_FIELDS}
 
 _MASK64 = (1 << 64) - 1
+_ONE_BYTE = [bytes((b,)) for b in range(0x80)]
 
 
 def _varint(data, i):
@@ -59,6 +60,10 @@ def _varint(data, i):
 
 def encode_varint(n):
     """Encodes a non-negative integer as a varint."""
+    if n < 0x80:
+        return _ONE_BYTE[n]
+    if n < 0x4000:
+        return bytes(((n & 0x7F) | 0x80, n >> 7))
     out = bytearray()
     while n >= 0x80:
         out.append((n & 0x7F) | 0x80)
@@ -104,49 +109,69 @@ def parse(data, package="openedge"):
     (proto3 defaults for those absent), the payload as a memoryview of data,
     and data without its Payload fields (the response's start). Raises
     DecodeError for bytes that are not a valid FunctionMessage.
+
+    Every call goes through here, so the common case is kept short: keys
+    and lengths of one byte are read in place (_varint reads longer ones),
+    and reading past the end is caught once, as a truncated message.
     """
     known = FIELDS[package]
-    fields = {name: ("" if kind == "string" else 0) for name, kind in known.values()}
-    payload = (0, 0)
+    fields = dict(_DEFAULTS[package])
+    payload = None
     cuts = []  # (start, end) of each Payload field
     i, n = 0, len(data)
-    while i < n:
-        start = i
-        key, i = _varint(data, i)
-        number, wire = key >> 3, key & 7
-        if number == 0:
-            raise DecodeError("field number 0")
-        if wire == 4:
-            raise DecodeError("end of group without a start")
-        if number == PAYLOAD_FIELD and wire == 2:
-            size, i = _varint(data, i)
-            if i + size > n:
+    try:
+        while i < n:
+            start = i
+            key = data[i]
+            if key < 0x80:
+                i += 1
+            else:
+                key, i = _varint(data, i)
+            number, wire = key >> 3, key & 7
+            if number == 0:
+                raise DecodeError("field number 0")
+            if wire == 2:
+                size = data[i]
+                if size < 0x80:
+                    i += 1
+                else:
+                    size, i = _varint(data, i)
+                end = i + size
+                if end > n:
+                    raise DecodeError("truncated message")
+                if number == PAYLOAD_FIELD:
+                    payload = (i, end)  # the last one wins, as in protobuf
+                    cuts.append((start, end))
+                else:
+                    field = known.get(number)
+                    if field is not None and field[1] == "string":
+                        try:
+                            fields[field[0]] = str(data[i:end], "utf-8")
+                        except UnicodeDecodeError:
+                            raise DecodeError("field %s is not valid UTF-8" % field[0])
+                i = end
+                continue
+            field = known.get(number)
+            if field is not None and field[1] != "string" and wire == 0:
+                v = data[i]
+                if v < 0x80:
+                    i += 1
+                else:
+                    v, i = _varint(data, i)
+                kind = field[1]
+                if kind == "uint32":
+                    v &= 0xFFFFFFFF
+                elif kind == "sint64":
+                    v = (v >> 1) ^ -(v & 1)
+                fields[field[0]] = v
+            elif wire == 4:
+                raise DecodeError("end of group without a start")
+            else:
+                i = _skip(data, i, wire, number)  # an unknown field: kept in rest as it is
+            if i > n:
                 raise DecodeError("truncated message")
-            payload = (i, i + size)  # the last one wins, as in protobuf
-            cuts.append((start, i + size))
-            i += size
-            continue
-        field = known.get(number)
-        if field is not None and field[1] == "string" and wire == 2:
-            size, i = _varint(data, i)
-            if i + size > n:
-                raise DecodeError("truncated message")
-            try:
-                fields[field[0]] = bytes(data[i : i + size]).decode("utf-8")
-            except UnicodeDecodeError:
-                raise DecodeError("field %s is not valid UTF-8" % field[0])
-            i += size
-        elif field is not None and field[1] != "string" and wire == 0:
-            v, i = _varint(data, i)
-            if field[1] == "uint32":
-                v &= 0xFFFFFFFF
-            elif field[1] == "sint64":
-                v = (v >> 1) ^ -(v & 1)
-            fields[field[0]] = v & _MASK64 if field[1] == "uint64" else v
-        else:
-            i = _skip(data, i, wire, number)  # an unknown field: kept in rest as it is
-        if i > n:
-            raise DecodeError("truncated message")
+    except IndexError:
+        raise DecodeError("truncated message")
     if not cuts:
         return fields, memoryview(b""), data
     pieces, last = [], 0
@@ -155,6 +180,12 @@ def parse(data, package="openedge"):
         last = b
     pieces.append(data[last:])
     return fields, memoryview(data)[payload[0] : payload[1]], b"".join(pieces)
+
+
+# The proto3 defaults of each package's fields, copied for every message.
+_DEFAULTS = {
+    package: {name: ("" if kind == "string" else 0) for name, kind in known.values()} for package, known in FIELDS.items()
+}
 
 
 def payload_field_size(n):

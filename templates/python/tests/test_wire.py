@@ -40,6 +40,30 @@ class WireTest(unittest.TestCase):
                 m.Payload = new
                 self.assertEqual(out, m)
 
+    def test_every_prefix_agrees_with_protobuf(self):
+        # A cut message is either still a valid one, read as protobuf
+        # reads it, or a DecodeError where protobuf fails too.
+        rnd = random.Random(2)
+        for package in ("openedge", "baetyl"):
+            cls = function_pb2.MESSAGES[package]
+            for _ in range(20):
+                data = sample(package, rnd).SerializeToString()
+                for cut in range(len(data) + 1):
+                    prefix = data[:cut]
+                    try:
+                        want = cls.FromString(prefix)
+                    except Exception:
+                        want = None
+                    try:
+                        fields, payload, _ = wire.parse(prefix, package)
+                    except wire.DecodeError:
+                        self.assertIsNone(want, "wire refused a prefix protobuf reads: %r" % prefix)
+                        continue
+                    self.assertIsNotNone(want, "wire read a prefix protobuf refuses: %r" % prefix)
+                    self.assertEqual(bytes(payload), want.Payload)
+                    for name, _ in wire.FIELDS[package].values():
+                        self.assertEqual(fields[name], getattr(want, name), name)
+
     def test_unknown_fields_are_kept(self):
         b = function_pb2.BaetylFunctionMessage(Timestamp=5, Payload=b"p", Topic="t").SerializeToString()
         fields, payload, rest = wire.parse(b, "openedge")  # Timestamp is unknown to openedge
