@@ -39,6 +39,28 @@ func TestWaitBetween(t *testing.T) {
 	assert.Contains(t, w.notKnown, "schedstat")
 }
 
+// A thread's wait counts at most waitPerRun times the CPU it used: a
+// runtime that sleeps before it listens, whose main thread woke often for
+// a moment on a busy machine (seen: a Go runtime's, 1.57 s "waiting" in a
+// 1.62 s start), is not excused by the wake-ups' delays.
+func TestWaitCountsUpToItsRun(t *testing.T) {
+	ms := time.Millisecond
+	to := sample(1, map[int][2]time.Duration{1: {12 * ms, 1570 * ms}, 2: {3 * ms, 40 * ms}})
+	w := waitBetween(sched{}, to, 1620*ms)
+	assert.Equal(t, 1570*ms, w.longest)
+	assert.Equal(t, 96*ms, w.excused)
+	m := machine{wait: w}
+	ok, tail := m.judge(1620*ms, time.Second)
+	assert.False(t, ok)
+	assert.Contains(t, tail, "the runtime's main thread waited 1.57s for a CPU but ran only 12ms, so 96ms counts")
+	assert.Contains(t, tail, "this is the runtime, not the machine (1.52s without the machine's part)")
+
+	// A CPU-bound start on a busy machine waits a few times what it runs:
+	// all of it counts.
+	to = sample(1, map[int][2]time.Duration{1: {330 * ms, 1360 * ms}})
+	assert.Equal(t, 1360*ms, waitBetween(sched{}, to, 1750*ms).excused)
+}
+
 // Over a window of calls, a thread that served them counts (grpcio's
 // thread pool: the main thread only waits); a thread that did not run in
 // the window does not.

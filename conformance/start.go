@@ -161,7 +161,7 @@ func (f startFigure) what() string {
 func (f startFigure) machine() machine {
 	m := machine{wait: waitBetween(sched{}, f.sched, f.readyIn)}
 	if f.first.answered() && f.first.in > f.readyIn && f.first.sched.ok && f.sched.ok {
-		m.then = waitBetweenCalls(f.sched, f.first.sched, f.first.in-f.readyIn)
+		m.then = waitInFirstCall(f.sched, f.first.sched, f.first.in-f.readyIn)
 		m.thenWhat = "its first call"
 	}
 	return m
