@@ -388,13 +388,19 @@ func (m machine) judge(took, line time.Duration) (ok bool, tail string) {
 		return true, fmt.Sprintf(", over the %s line, but %s: %s of it is the machine's, so this is the machine, not the runtime (%s without it)",
 			dur(line), m.observed(), dur(part), dur(took-part))
 	case notJudged:
-		return false, fmt.Sprintf(", over the %s line, and still %s without the machine's part, but %s: the machine's part is %s of it, and on a machine that starved the runtime that long the time it ran is slowed too, by an amount no counter shows, so conform could not judge it: run again on a quieter machine",
-			dur(line), dur(took-part), m.observed(), dur(part))
+		return false, fmt.Sprintf(", over the %s line, and still %s without the machine's part, but %s: the machine's part is %s of it, and %s",
+			dur(line), dur(took-part), m.observed(), dur(part), notJudgedWords)
 	default:
 		return false, fmt.Sprintf(", over the %s line; %s, so this is the runtime, not the machine (%s without the machine's part)",
 			dur(line), m.observed(), dur(took-part))
 	}
 }
+
+// notJudgedWords says why a starved figure is not judged.
+const notJudgedWords = "on a machine that starved the runtime that long the time it ran is slowed too, by an amount no counter shows, so conform could not judge it: run again on a quieter machine"
+
+// runtimePart is a figure less the machine's part: the runtime's own.
+func (m machine) runtimePart(took time.Duration) time.Duration { return took - min(m.part(), took) }
 
 // judgement is what judge makes of a figure.
 type judgement int
@@ -428,8 +434,8 @@ func (m machine) conclusion(took, line time.Duration) (ok bool, words string) {
 	case theMachine:
 		return true, fmt.Sprintf("%s of it is the machine's, so this is the machine, not the runtime (%s without it)", dur(part), dur(took-part))
 	case notJudged:
-		return false, fmt.Sprintf("still %s without the machine's part, but the machine's part is %s of it, and on a machine that starved the runtime that long the time it ran is slowed too, by an amount no counter shows, so conform could not judge it: run again on a quieter machine",
-			dur(took-part), dur(part))
+		return false, fmt.Sprintf("still %s without the machine's part, but the machine's part is %s of it, and %s",
+			dur(took-part), dur(part), notJudgedWords)
 	}
 	return false, fmt.Sprintf("this is the runtime, not the machine (%s without the machine's part)", dur(took-part))
 }

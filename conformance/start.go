@@ -104,16 +104,16 @@ func judgeTwoStarts(first startFigure, m1 machine, second startFigure, line time
 	var words2 string
 	switch {
 	case second.first.answered():
-		words2 = fmt.Sprintf("%s (%s; %s without the machine's part)", second.what(), m2.observed(), dur(took2-min(m2.part(), took2)))
+		words2 = fmt.Sprintf("%s (%s; %s without the machine's part)", second.what(), m2.observed(), dur(m2.runtimePart(took2)))
 	case second.first.err != nil:
 		words2 = fmt.Sprintf("accepted its first connection %s after exec, but its first call failed: %s", dur(second.readyIn), second.first.err.describe())
 	default:
 		words2 = second.what()
 	}
 	msg := fmt.Sprintf("%s, over the %s line (%s; %s without the machine's part); started again to measure once more (instance #%d), it %s",
-		first.what(), dur(line), m1.observed(), dur(took1-min(m1.part(), took1)), second.n, words2)
+		first.what(), dur(line), m1.observed(), dur(m1.runtimePart(took1)), second.n, words2)
 	m, took, n := m1, took1, first.n
-	if second.first.answered() && took2-min(m2.part(), took2) < took1-min(m1.part(), took1) {
+	if second.first.answered() && m2.runtimePart(took2) < m1.runtimePart(took1) {
 		m, took, n = m2, took2, second.n
 	}
 	ok, words := m.conclusion(took, line)
