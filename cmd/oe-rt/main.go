@@ -12,8 +12,9 @@ import (
 )
 
 func main() {
-	// The launcher's guard and the master's stand-in are this executable
-	// re-executed: they run here, before anything else.
+	// The launcher's guard (and the master's stand-in on a machine
+	// without /bin/sh) are this executable re-executed: they run here,
+	// before anything else.
 	launch.Init()
 	os.Exit(cli.Main(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
 }

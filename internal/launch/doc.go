@@ -79,9 +79,10 @@
 //
 // With Spec.MasterGroup the program is not given a process group of its
 // own: it joins the group of a stand-in for the master, as Baetyl's master
-// starts an instance in its own group. The stand-in is this executable
-// again (re-executed with OE_RT_LAUNCH_STAND_IN set, run by [Init]
-// first thing in main), started on the forking thread with SIGKILL
+// starts an instance in its own group. The stand-in is a shell script
+// for /bin/sh, or where there is none this executable again (re-executed
+// with OE_RT_LAUNCH_STAND_IN set, run by [Init] first thing in main),
+// started on the forking thread with SIGKILL
 // as its parent-death signal, outside the launch's cgroups; it does
 // nothing but wait. [Process.GroupSignals] returns the signals that
 // reached it: those the program or its descendants sent to their group

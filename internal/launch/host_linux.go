@@ -20,6 +20,9 @@ type host struct {
 	guard   guardConn
 	cookies atomic.Int64 // the sequence in the launch markers
 	kids    selfKids     // this process's children, for the samplers' ticks
+	// standInShell runs the master's stand-in, or "" for this executable
+	// (findStandInShell).
+	standInShell string
 }
 
 // theHost is the value Init made (nil before Init): the one package-level
@@ -43,9 +46,10 @@ func Init() {
 	}
 	cg := newCgroupHost()
 	h := &host{
-		cgroups: cg,
-		forker:  newForker(cg),
-		reg:     registry{direct: map[int]bool{}, live: map[*Process]bool{}},
+		cgroups:      cg,
+		forker:       newForker(cg),
+		reg:          registry{direct: map[int]bool{}, live: map[*Process]bool{}},
+		standInShell: findStandInShell(),
 	}
 	theHost.CompareAndSwap(nil, h)
 }

@@ -57,3 +57,32 @@ func TestMasterGroupQuietProgram(t *testing.T) {
 	require.NotEmpty(t, sigs)
 	assert.Equal(t, syscall.SIGKILL, sigs[len(sigs)-1].Signal)
 }
+
+// Both stand-ins (the shell script where /bin/sh is, this executable
+// re-executed elsewhere) record every signal that reaches the group, one
+// at a time and the last just before the program exits and Cleanup ends
+// the stand-in: the program ignores them itself and exits at once.
+func TestStandInsRecordEverySignal(t *testing.T) {
+	h := theHost.Load()
+	require.NotEmpty(t, h.standInShell, "this machine has /bin/sh: the shell stand-in is the one in use")
+	shell := h.standInShell
+	t.Cleanup(func() { h.standInShell = shell })
+	sent := []syscall.Signal{syscall.SIGUSR1, syscall.SIGUSR2, syscall.SIGQUIT, syscall.SIGPIPE, syscall.SIGALRM, syscall.SIGTSTP}
+	for _, tc := range []struct{ name, shell string }{{"shell", shell}, {"self", ""}} {
+		t.Run(tc.name, func(t *testing.T) {
+			h.standInShell = tc.shell
+			for round := 0; round < 3; round++ {
+				p := start(t, Spec{Path: "sh", Args: []string{"-c", `trap "" USR1 USR2 QUIT PIPE ALRM TSTP VTALRM; for s in USR1 USR2 QUIT PIPE ALRM TSTP; do kill -$s 0; sleep 0.02; done; kill -VTALRM 0`}, MasterGroup: true})
+				<-p.Done()
+				e, _ := p.ExitStatus()
+				require.Equal(t, 0, e.Code, "%s: %s", e, p.Stderr())
+				p.Cleanup()
+				var got []syscall.Signal
+				for _, s := range p.GroupSignals() {
+					got = append(got, s.Signal)
+				}
+				assert.ElementsMatch(t, append(sent, syscall.SIGVTALRM), got, "round %d", round)
+			}
+		})
+	}
+}
