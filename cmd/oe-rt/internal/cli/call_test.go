@@ -390,7 +390,9 @@ func TestHelpAndVersion(t *testing.T) {
 	}
 	r = oe(t, nil, nil, "version")
 	assert.Equal(t, 0, r.code, r.stderr)
-	assert.Regexp(t, `^oe-rt \S+ linux/\w+ go1\.\S+\n$`, r.stdout)
+	// The commit is there when the binary was built from a checkout with
+	// VCS stamping (go build's -buildvcs).
+	assert.Regexp(t, `^oe-rt \S+( \(commit [0-9a-f]+(, modified)?\))? linux/\w+ go1\.\S+\n$`, r.stdout)
 	v := oe(t, nil, nil, "--version")
 	assert.Equal(t, 0, v.code, v.stderr)
 	assert.Contains(t, v.stdout, "oe-rt")
