@@ -10,8 +10,8 @@
 # tests must hold beside a busy one: docs/conformance.md, "Waiting on a
 # busy machine"), and are reported after them. The image tests (each
 # template's image under `conform --image --strict`, in its container's
-# 50M/20 limits) follow the template tests in the background, beside the
-# race step's last packages (docs/performance.md, "The test command").
+# 50M/20 limits) run last, alone: container mode's time budget is the
+# engine's too, and the Go tests' load beside it spent it (docs/container.md).
 #
 # Every step runs even when an earlier one fails; the last lines list each
 # step with its time and, for a failure, the failed packages and tests. The
@@ -60,8 +60,8 @@ else
 fi
 
 # The background job: the base images (only where the container tests must
-# run), then the template tests, then the image tests, each with its
-# output, exit status and time in $bg. In a session of its own, so that an early end of this script ends
+# run), then the template tests, each with its output, exit status and time
+# in $bg. In a session of its own, so that an early end of this script ends
 # its go, npm, apt and docker children too (kill of the group, in finish).
 bg=$(mktemp -d)
 images='TestTemplateImages|TestServeImage|TestImageChecksCatchHostileImages'
@@ -78,7 +78,6 @@ setsid bash -c '
 	}
 	[ -n "$bases" ] && run bases ./scripts/base-images.sh
 	run templates go test -count=1 -timeout 20m -skip "$3" ./scaffold/e2e
-	run images go test -count=1 -timeout 20m -run "$3" ./scaffold/e2e
 ' bg "$bg" "$bases" "$images" &
 bg_pid=$!
 
@@ -144,7 +143,7 @@ wait "$bg_pid"
 bg_pid=""
 [ -n "$bases" ] && bg_step bases "base images (scripts/base-images.sh)"
 bg_step templates "templates (scaffold/e2e)"
-bg_step images "template images (scaffold/e2e)"
+step "template images (scaffold/e2e)" go test -count=1 -timeout 20m -run "$images" ./scaffold/e2e
 echo
 echo "test.sh: summary ($((SECONDS - began)) s in all)"
 printf '%s\n' "${summary[@]}"
