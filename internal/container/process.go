@@ -52,6 +52,7 @@ type Process struct {
 	stats     launch.CgroupStats
 	statsOK   bool
 	tasksMax  int64 // the most pids.current read (cgroup v1 keeps no peak)
+	zombies   launch.ZombieWatch
 
 	removeOnce sync.Once
 	killSent   atomic.Bool // a SIGKILL was sent (or ContainerStop asked for one)
@@ -290,13 +291,10 @@ func (p *Process) Sample() {
 		return
 	}
 	var rss int64
-	threads, zombies := 0, 0
+	threads := 0
 	for _, q := range tree {
 		rss += q.RSS
 		threads += max(q.Threads, 1)
-		if q.State == 'Z' {
-			zombies++
-		}
 	}
 	st, ok := p.cg.read(p.limits)
 	now := time.Now()
@@ -318,9 +316,11 @@ func (p *Process) Sample() {
 	// limit cannot take back (an upper bound; the cgroup's own peak is
 	// what the verdict reads).
 	u.PeakUnreclaimable = max(u.PeakUnreclaimable, rss)
-	if threads > u.PeakThreads {
-		u.PeakThreads, u.ZombiesAtPeak = threads, zombies
+	peak := threads > u.PeakThreads
+	if peak {
+		u.PeakThreads = threads
 	}
+	u.ZombiesAtPeak = p.zombies.Sample(tree, now, peak)
 	if ok {
 		if st.tasksNow > p.tasksMax {
 			p.tasksMax = st.tasksNow

@@ -215,7 +215,8 @@ type Usage struct {
 	PeakUnreclaimable int64
 	// PeakThreads is the largest total thread count of the same, and
 	// ZombiesAtPeak how many of those counted were zombies (processes that
-	// ended and were never waited for: each still holds a PID).
+	// ended and were not waited for, each still holding a PID: zombies for
+	// ZombieAge or more, see ZombieWatch).
 	PeakThreads   int
 	ZombiesAtPeak int
 	// Samples is how many samples saw the program; 0 means nothing could be
@@ -262,6 +263,52 @@ type Proc struct {
 	Cmdline string
 
 	pgid, sid int
+}
+
+// ZombieAge is how long a process must have been a zombie to count as one
+// that was not waited for. A child that has just exited is a zombie until
+// its parent's wait() returns, microseconds later on a quiet machine (a
+// shell's $(...) makes one at every start), and later on a loaded one
+// where the parent waits for a CPU; a sample may fall in between.
+const ZombieAge = 250 * time.Millisecond
+
+// ZombieWatch follows the zombies of a tree's samples, to tell how many of
+// the threads counted at the peak were zombies not waited for: those that
+// later samples still saw as zombies ZombieAge after the first saw them.
+type ZombieWatch struct {
+	since  map[[2]uint64]time.Time // the last sample's zombies, first seen when
+	atPeak map[[2]uint64]bool      // the zombies of the peak's sample
+	held   map[[2]uint64]bool      // those of atPeak a sample saw ZombieAge old
+}
+
+// Sample takes a sample of the tree, members, taken at now; peak says it
+// holds the most threads yet. It returns how many of the peak sample's
+// zombies have lingered ZombieAge so far.
+func (w *ZombieWatch) Sample(members []Proc, now time.Time, peak bool) int {
+	since := map[[2]uint64]time.Time{}
+	for _, m := range members {
+		if m.State == 'Z' {
+			k := [2]uint64{uint64(m.Pid), m.Start}
+			t, ok := w.since[k]
+			if !ok {
+				t = now
+			}
+			since[k] = t
+		}
+	}
+	w.since = since
+	if peak {
+		w.atPeak, w.held = map[[2]uint64]bool{}, map[[2]uint64]bool{}
+		for k := range since {
+			w.atPeak[k] = true
+		}
+	}
+	for k := range w.atPeak {
+		if t, ok := since[k]; ok && now.Sub(t) >= ZombieAge {
+			w.held[k] = true
+		}
+	}
+	return len(w.held)
 }
 
 // ErrStart is matched (errors.Is) by every error of Start that means the

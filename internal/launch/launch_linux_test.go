@@ -387,3 +387,44 @@ func TestGuardLinesRebuildTheCgroups(t *testing.T) {
 	f := guardFields(strings.SplitN(launchLine(p), "\n", 2)[0])
 	assert.Nil(t, parseCgroup(f[2], f[3], f[4]))
 }
+
+// A zombie of the peak's sample counts once samples have seen it a zombie
+// for ZombieAge; one reaped before that, a recycled PID, or a zombie of
+// another sample does not.
+func TestZombieWatch(t *testing.T) {
+	t0 := time.Now()
+	z := Proc{Pid: 7, State: 'Z', Start: 100}
+	live := Proc{Pid: 8, State: 'S', Start: 100}
+	var w ZombieWatch
+	assert.Equal(t, 0, w.Sample([]Proc{z, live}, t0, true), "first seen now")
+	assert.Equal(t, 0, w.Sample([]Proc{z, live}, t0.Add(ZombieAge/2), false), "a zombie for half of ZombieAge")
+	assert.Equal(t, 1, w.Sample([]Proc{z, live}, t0.Add(ZombieAge), false), "a zombie for ZombieAge")
+	assert.Equal(t, 1, w.Sample(nil, t0.Add(2*ZombieAge), false), "reaped late: it was a zombie not waited for at the peak")
+	var v ZombieWatch
+	v.Sample([]Proc{z, live}, t0, true)
+	recycled := Proc{Pid: 7, State: 'Z', Start: 200}
+	assert.Equal(t, 0, v.Sample([]Proc{recycled}, t0.Add(2*ZombieAge), false), "the same PID, another process")
+	other := Proc{Pid: 9, State: 'Z', Start: 100}
+	v.Sample([]Proc{other}, t0.Add(2*ZombieAge), false)
+	assert.Equal(t, 0, v.Sample([]Proc{other}, t0.Add(4*ZombieAge), false), "not a zombie of the peak's sample")
+	assert.Equal(t, 0, v.Sample([]Proc{z}, t0.Add(5*ZombieAge), false), "seen anew after a sample without it")
+}
+
+// A shell that runs $(...) in a loop has a child that has just exited (a
+// zombie until the shell's wait returns) in many samples, and is still
+// no program that leaves zombies; one that never waits is (its children
+// are orphans of a parent that ignores them until it exits).
+func TestZombiesAtPeakAreNotWaitedFor(t *testing.T) {
+	p := start(t, Spec{Path: "sh", Args: []string{"-c", `end=$(($(date +%s) + 3)); while [ "$(date +%s)" -lt "$end" ]; do x=$(true); done`}})
+	<-p.Done()
+	u := p.Usage()
+	require.Positive(t, u.Samples)
+	assert.Zero(t, u.ZombiesAtPeak, "zombies of a moment, each reaped by the shell: %+v", u)
+	p.Cleanup()
+	// exec replaces the shell by sleep, which never waits: its three
+	// children, forked before, stay zombies until it exits.
+	q := start(t, Spec{Path: "sh", Args: []string{"-c", `true & true & true & exec sleep 3`}})
+	<-q.Done()
+	u = q.Usage()
+	assert.Equal(t, 3, u.ZombiesAtPeak, "%+v", u)
+}

@@ -64,6 +64,8 @@ type procSys struct {
 	// Process.mu).
 	hwm         map[[2]uint64]int64
 	sampledPeak int64
+	// zombies follows the members' zombies (guarded by Process.mu).
+	zombies ZombieWatch
 }
 
 // wait reaps the program. It first waits without reaping (WNOWAIT) to
@@ -604,13 +606,10 @@ func (p *Process) record(t *sample, now time.Time) (fresh []Proc) {
 		s.hwm = map[[2]uint64]int64{}
 	}
 	var rss int64
-	var thr, zombies int
+	var thr int
 	for i, m := range t.members {
 		rss += m.RSS
 		thr += m.Threads
-		if m.State == 'Z' {
-			zombies++
-		}
 		if k := [2]uint64{uint64(m.Pid), m.Start}; t.hwms[i] > s.hwm[k] && (len(s.hwm) < maxHWM || s.hwm[k] > 0) {
 			s.hwm[k] = t.hwms[i]
 		}
@@ -623,14 +622,14 @@ func (p *Process) record(t *sample, now time.Time) (fresh []Proc) {
 		}
 	}
 	if t.running && len(t.members) > 0 {
-		p.addUsage(now, rss, thr, zombies, t.split)
+		p.addUsage(now, rss, thr, t.members, t.split)
 	}
 	return fresh
 }
 
 // addUsage counts a sample of the running program's tree (under p.mu):
-// rss and thr in all, zombies among them, the RSS split.
-func (p *Process) addUsage(now time.Time, rss int64, thr, zombies int, split RSS) {
+// rss and thr in all, of members, the RSS split.
+func (p *Process) addUsage(now time.Time, rss int64, thr int, members []Proc, split RSS) {
 	s, u := &p.sys, &p.usage
 	u.Samples++
 	if u.First.IsZero() {
@@ -649,9 +648,11 @@ func (p *Process) addUsage(now time.Time, rss int64, thr, zombies int, split RSS
 	// processes peaked at different times.
 	u.PeakRSS = max(u.PeakRSS, s.sampledPeak, sum)
 	u.PeakUnreclaimable = max(u.PeakUnreclaimable, split.Unreclaimable())
-	if thr > u.PeakThreads {
-		u.PeakThreads, u.ZombiesAtPeak = thr, zombies
+	peak := thr > u.PeakThreads
+	if peak {
+		u.PeakThreads = thr
 	}
+	u.ZombiesAtPeak = s.zombies.Sample(members, now, peak)
 }
 
 // claims reports whether q, a child of this process that the launcher did
