@@ -110,10 +110,19 @@ func fakeMain(mode string) int {
 			}
 		}
 	case "env":
-		// Writes what it was started with to $OE_RT_FAKE_OUT.
+		// Writes what it was started with to $OE_RT_FAKE_OUT, whole or
+		// not at all (a temporary file renamed): a test that waits for the
+		// file may stop the run, and so this runtime, as soon as it is
+		// there (TestMasterDirectoryRemovedOnInterrupt once read it empty).
 		cwd, _ := os.Getwd()
 		b, _ := json.Marshal(startedWith{Argv: os.Args, Cwd: cwd, Env: os.Environ()})
-		if err := os.WriteFile(os.Getenv("OE_RT_FAKE_OUT"), b, 0o644); err != nil {
+		out := os.Getenv("OE_RT_FAKE_OUT")
+		tmp := fmt.Sprintf("%s.%d.tmp", out, os.Getpid()) // one per instance
+		if err := os.WriteFile(tmp, b, 0o644); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 2
+		}
+		if err := os.Rename(tmp, out); err != nil {
 			fmt.Fprintln(os.Stderr, err)
 			return 2
 		}
