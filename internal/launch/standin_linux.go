@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/signal"
 	"strconv"
@@ -55,8 +56,8 @@ func standInSignals() []os.Signal {
 	return out
 }
 
-// standInShell is the shell that runs the stand-in as standInScript,
-// where the machine has one: about 2 ms of CPU a start, where this
+// findStandInShell returns the shell that runs the stand-in as
+// standInScript, where the machine has one: about 2 ms of CPU a start, where this
 // executable re-executed pays its whole package initialisation (about
 // 45 ms for oe-rt, 130 ms for a race-built test binary), once for every
 // instance conform starts. Without it, runStandIn in this executable is
@@ -75,7 +76,10 @@ func findStandInShell() string {
 // when its standard input ends. A signal sent before the input ends is
 // pending when the read returns, and its trap runs before the script
 // exits. SIGHUP, SIGINT and SIGTERM keep their default, as for
-// runStandIn.
+// runStandIn. An echo to a pipe nobody reads fails in dash by an error
+// that cuts its trap short, and raises SIGPIPE, whose trap echoes again:
+// so the launcher reads the pipe until the stand-in exits (readOutput),
+// and conform's own death kills the stand-in (its parent-death signal).
 func standInScript() string {
 	var b strings.Builder
 	b.WriteString("s=\n")
@@ -222,6 +226,9 @@ func (si *standIn) readOutput(r *os.File) {
 			si.mu.Unlock()
 		}
 	}
+	// Read to the end even after a line the scanner refuses: the pipe
+	// stays open while the stand-in lives (standInScript).
+	_, _ = io.Copy(io.Discard, r)
 }
 
 // signals returns what reached the stand-in so far.
