@@ -214,9 +214,10 @@ type Usage struct {
 	// code, mapped files) are reclaimed under a limit and read again.
 	PeakUnreclaimable int64
 	// PeakThreads is the largest total thread count of the same, and
-	// ZombiesAtPeak how many of those counted were zombies (processes that
-	// ended and were not waited for, each still holding a PID: zombies for
-	// ZombieAge or more, see ZombieWatch).
+	// ZombiesAtPeak how many of those counted, at the latest sample with
+	// that count, were zombies (processes that ended and were not waited
+	// for, each still holding a PID: zombies for ZombieAge or more, see
+	// ZombieWatch).
 	PeakThreads   int
 	ZombiesAtPeak int
 	// Samples is how many samples saw the program; 0 means nothing could be
@@ -282,8 +283,11 @@ type ZombieWatch struct {
 }
 
 // Sample takes a sample of the tree, members, taken at now; peak says it
-// holds the most threads yet. It returns how many of the peak sample's
-// zombies have lingered ZombieAge so far.
+// holds the most threads yet, or as many as the peak (the latest such
+// sample is the peak's: a tree that holds its count, as a parent with
+// children it never waits for does, is judged by its latest look). It
+// returns how many of the peak sample's zombies have lingered ZombieAge
+// so far.
 func (w *ZombieWatch) Sample(members []Proc, now time.Time, peak bool) int {
 	since := map[[2]uint64]time.Time{}
 	for _, m := range members {
