@@ -83,7 +83,8 @@ func TestCalibrationSleepingStartIsTheRuntime(t *testing.T) {
 func TestStartOverTheLineIsMeasuredAgain(t *testing.T) {
 	r := runStartTime(t, "slow-start-once", "1500ms", reference)
 	assert.Equal(t, conformance.Pass, r.Status, r.Message)
-	assert.Regexp(t, `^accepted its first connection 1\.[5-9]\d*s and answered its first call [\d.]+s after exec, over the 1s line \(the reference started in`, r.Message)
+	// 1.5 s and more: 2.24 s beside the race step and two busy loops.
+	assert.Regexp(t, `^accepted its first connection [\d.]+s and answered its first call [\d.]+s after exec, over the 1s line \(the reference started in`, r.Message)
 	assert.Contains(t, r.Message, "; started again to measure once more (instance #2), it accepted its first connection")
 	assert.Regexp(t, `; judged on the faster start, #2, [\d.]+m?s after exec: within the 1s line$`, r.Message)
 	assert.GreaterOrEqual(t, r.Figures["ms"], 1500.0, "the figures are the first start's")
