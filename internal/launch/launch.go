@@ -288,8 +288,11 @@ type ZombieWatch struct {
 // children it never waits for does, is judged by its latest look). It
 // returns how many of the peak sample's zombies have lingered ZombieAge
 // so far.
+//
+// It runs at every sample of every instance: a tree without zombies, the
+// usual one, allocates nothing.
 func (w *ZombieWatch) Sample(members []Proc, now time.Time, peak bool) int {
-	since := map[[2]uint64]time.Time{}
+	var since map[[2]uint64]time.Time
 	for _, m := range members {
 		if m.State == 'Z' {
 			k := [2]uint64{uint64(m.Pid), m.Start}
@@ -297,18 +300,27 @@ func (w *ZombieWatch) Sample(members []Proc, now time.Time, peak bool) int {
 			if !ok {
 				t = now
 			}
+			if since == nil {
+				since = map[[2]uint64]time.Time{}
+			}
 			since[k] = t
 		}
 	}
 	w.since = since
 	if peak {
-		w.atPeak, w.held = map[[2]uint64]bool{}, map[[2]uint64]bool{}
+		w.atPeak, w.held = nil, nil
 		for k := range since {
+			if w.atPeak == nil {
+				w.atPeak = map[[2]uint64]bool{}
+			}
 			w.atPeak[k] = true
 		}
 	}
 	for k := range w.atPeak {
 		if t, ok := since[k]; ok && now.Sub(t) >= ZombieAge {
+			if w.held == nil {
+				w.held = map[[2]uint64]bool{}
+			}
 			w.held[k] = true
 		}
 	}
