@@ -138,9 +138,13 @@ func TestDoneDoesNotWaitForPipes(t *testing.T) {
 }
 
 // Lines returns what both streams wrote in a window, in order; a long line
-// without a newline is cut.
+// without a newline is cut. Each stream has a reader of its own, which
+// stamps a line after its read returns: lines of two streams are in order
+// when they were written apart (0.2 s here), not when written a moment
+// apart (CI once saw "after" stamped before the long line, written just
+// before it, whose reader the race detector and a busy machine had held).
 func TestLinesOfBothStreams(t *testing.T) {
-	p := start(t, Spec{Path: "sh", Args: []string{"-c", `echo one; sleep 0.2; echo two >&2; sleep 0.2; printf thr; sleep 0.2; echo ee; head -c 65536 /dev/zero | tr '\0' x; echo; echo after >&2`}})
+	p := start(t, Spec{Path: "sh", Args: []string{"-c", `echo one; sleep 0.2; echo two >&2; sleep 0.2; printf thr; sleep 0.2; echo ee; head -c 65536 /dev/zero | tr '\0' x; echo; sleep 0.2; echo after >&2`}})
 	select {
 	case <-p.Done():
 	case <-time.After(10 * time.Second):
