@@ -7,6 +7,7 @@ package bench_test
 
 import (
 	"os"
+	"syscall"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -39,4 +40,16 @@ func assertNoChildren(t *testing.T) {
 		}
 	}
 	assert.Empty(t, alive, "processes outlived the run")
+}
+
+// killChildren ends every process a test left, after a test gave up on
+// them; it logs what it ends.
+func killChildren(t *testing.T) {
+	t.Helper()
+	for _, p := range launch.Tree(os.Getpid())[1:] {
+		if p.State != 'Z' {
+			t.Logf("killing process %d (state %c), left by the test", p.Pid, p.State)
+			_ = syscall.Kill(p.Pid, syscall.SIGKILL)
+		}
+	}
 }
