@@ -28,7 +28,10 @@ func dial(t testing.TB, addr string) *grpc.ClientConn {
 // notReady waits for a runtime in mode and returns why it was not ready.
 func notReady(t *testing.T, mode string, w Wait) *NotReadyError {
 	t.Helper()
-	r := start(t, mode, Options{})
+	// A short grace: "silent" and "tcp" take SIGTERM and never look at
+	// it, and what these tests judge is the wait, not the stop (10 s of
+	// DefaultGrace each; TestStopUnwilling tests the stop).
+	r := start(t, mode, Options{Grace: 300 * time.Millisecond})
 	w.Proc, w.Addr = r.Proc, r.Addr
 	_, err := WaitReady(context.Background(), dial(t, r.Addr), w)
 	var nr *NotReadyError
@@ -117,7 +120,7 @@ func TestWaitReadyTimeoutHints(t *testing.T) {
 
 // GiveUp ends the wait with its error; ctx ends it with ctx's.
 func TestWaitReadyGiveUpAndCancel(t *testing.T) {
-	r := start(t, "silent", Options{})
+	r := start(t, "silent", Options{Grace: 300 * time.Millisecond}) // as notReady's
 	conn := dial(t, r.Addr)
 	asked := 0
 	stop := errors.New("enough")
