@@ -319,9 +319,7 @@ func (p *Process) Sample() {
 	// limit cannot take back (an upper bound; the cgroup's own peak is
 	// what the verdict reads).
 	u.PeakUnreclaimable = max(u.PeakUnreclaimable, rss)
-	peak := threads >= u.PeakThreads
-	u.PeakThreads = max(u.PeakThreads, threads)
-	u.ZombiesAtPeak = p.zombies.Sample(tree, now, peak)
+	p.zombies.Peak(u, threads, tree, now)
 	if ok {
 		if st.tasksNow > p.tasksMax {
 			p.tasksMax = st.tasksNow

@@ -278,7 +278,7 @@ const ZombieAge = 250 * time.Millisecond
 // later samples still saw as zombies ZombieAge after the first saw them.
 type ZombieWatch struct {
 	since  map[[2]uint64]time.Time // the last sample's zombies, first seen when
-	atPeak map[[2]uint64]bool      // the zombies of the peak's sample
+	atPeak map[[2]uint64]time.Time // the zombies of the peak's sample (its since)
 	held   map[[2]uint64]bool      // those of atPeak a sample saw ZombieAge old
 }
 
@@ -308,13 +308,7 @@ func (w *ZombieWatch) Sample(members []Proc, now time.Time, peak bool) int {
 	}
 	w.since = since
 	if peak {
-		w.atPeak, w.held = nil, nil
-		for k := range since {
-			if w.atPeak == nil {
-				w.atPeak = map[[2]uint64]bool{}
-			}
-			w.atPeak[k] = true
-		}
+		w.atPeak, w.held = since, nil // since is a new map at every sample
 	}
 	for k := range w.atPeak {
 		if t, ok := since[k]; ok && now.Sub(t) >= ZombieAge {
@@ -325,6 +319,15 @@ func (w *ZombieWatch) Sample(members []Proc, now time.Time, peak bool) int {
 		}
 	}
 	return len(w.held)
+}
+
+// Peak records a sample of threads in all, members, in u: the peak thread
+// count, and how many of the peak's threads were zombies (Sample; a
+// sample that ties with the peak is the peak's).
+func (w *ZombieWatch) Peak(u *Usage, threads int, members []Proc, now time.Time) {
+	peak := threads >= u.PeakThreads
+	u.PeakThreads = max(u.PeakThreads, threads)
+	u.ZombiesAtPeak = w.Sample(members, now, peak)
 }
 
 // ErrStart is matched (errors.Is) by every error of Start that means the

@@ -648,9 +648,7 @@ func (p *Process) addUsage(now time.Time, rss int64, thr int, members []Proc, sp
 	// processes peaked at different times.
 	u.PeakRSS = max(u.PeakRSS, s.sampledPeak, sum)
 	u.PeakUnreclaimable = max(u.PeakUnreclaimable, split.Unreclaimable())
-	peak := thr >= u.PeakThreads
-	u.PeakThreads = max(u.PeakThreads, thr)
-	u.ZombiesAtPeak = s.zombies.Sample(members, now, peak)
+	s.zombies.Peak(u, thr, members, now)
 }
 
 // claims reports whether q, a child of this process that the launcher did
